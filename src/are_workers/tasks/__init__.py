@@ -1,0 +1,1 @@
+"""Dramatiq actors, one module per domain. Import ``are_workers.broker`` first."""
