@@ -1,0 +1,149 @@
+"""Shared fixtures: a real Postgres (embedded pgserver unless ARE_TEST_DATABASE_URL is set),
+migrated with Alembic, and a real Redis (embedded unless ARE_TEST_BROKER_URL is set).
+
+Two tiers:
+- in-process tests take ``db``: a Session inside a transaction, each test in a savepoint
+  that is rolled back, so tests never see each other's rows;
+- multi-process tests take ``isolated_database``: a database of their own, cloned from the
+  migrated template, holding committed data that real worker processes can see.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+os.environ.setdefault("ARE_ENVIRONMENT", "test")
+os.environ.setdefault("ARE_DATA_DIR", f"/var/tmp/are-workers-test-{os.getuid()}")
+os.environ.setdefault("ARE_LOG_JSON", "false")
+
+import psycopg  # noqa: E402
+from sqlalchemy import Engine, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy.orm import Session  # noqa: E402
+
+from are_workers.config import Settings, get_settings  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE_DB = "are_test_template"
+
+
+def _admin_connect(url: str) -> psycopg.Connection:
+    sa_url = make_url(url)
+    kwargs: dict[str, object] = {"dbname": "postgres", "autocommit": True}
+    if sa_url.host:
+        kwargs["host"] = sa_url.host
+    elif "host" in sa_url.query:
+        kwargs["host"] = sa_url.query["host"]
+    if sa_url.port:
+        kwargs["port"] = sa_url.port
+    kwargs["user"] = sa_url.username or "postgres"
+    if sa_url.password:
+        kwargs["password"] = sa_url.password
+    return psycopg.connect(**kwargs)  # type: ignore[arg-type]
+
+
+def create_database(server_url: str, name: str, *, template: str | None = None) -> str:
+    """(Re)create database ``name`` on the server of ``server_url``; returns its URL."""
+    with _admin_connect(server_url) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        suffix = f' TEMPLATE "{template}"' if template else ""
+        conn.execute(f'CREATE DATABASE "{name}"{suffix}')
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(server_url: str, name: str) -> None:
+    with _admin_connect(server_url) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def migrate(url: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config(str(ROOT / "alembic.ini"))
+    config.attributes["database_url"] = url
+    command.upgrade(config, "head")
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return get_settings()
+
+
+@pytest.fixture(scope="session")
+def server_url(settings: Settings) -> str:
+    """Any database URL on the test server (used to create per-test databases)."""
+    from are_workers.embedded import ensure_database_url
+
+    return os.environ.get("ARE_TEST_DATABASE_URL") or ensure_database_url(settings)
+
+
+@pytest.fixture(scope="session")
+def template_database_url(server_url: str) -> str:
+    """A database migrated by Alembic (never create_all), cloned for multi-process tests."""
+    url = create_database(server_url, TEMPLATE_DB)
+    migrate(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def database_url(server_url: str, template_database_url: str) -> Iterator[str]:
+    name = f"are_test_{os.getpid()}"
+    url = create_database(server_url, name, template=TEMPLATE_DB)
+    yield url
+    drop_database(server_url, name)
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    from are_workers.models.engine import make_engine
+
+    eng = make_engine(database_url, pool_size=2, application_name="are-tests")
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def db(engine: Engine) -> Iterator[Session]:
+    """A session whose every commit lands in a savepoint rolled back after the test."""
+    connection = engine.connect()
+    transaction = connection.begin()
+    session = Session(bind=connection, join_transaction_mode="create_savepoint")
+    try:
+        yield session
+    finally:
+        session.close()
+        transaction.rollback()
+        connection.close()
+
+
+@pytest.fixture
+def isolated_database(server_url: str, template_database_url: str) -> Iterator[str]:
+    """A fresh migrated database of its own, for tests that run real processes."""
+    name = f"are_mp_{uuid.uuid4().hex[:12]}"
+    url = create_database(server_url, name, template=TEMPLATE_DB)
+    yield url
+    drop_database(server_url, name)
+
+
+@pytest.fixture(scope="session")
+def broker_url(settings: Settings) -> str:
+    from are_workers.embedded import ensure_broker_url
+
+    return os.environ.get("ARE_TEST_BROKER_URL") or ensure_broker_url(settings)
+
+
+@pytest.fixture
+def clean_sql(engine: Engine) -> Iterator[None]:
+    """For tests that must commit for real in the shared test database: truncate after."""
+    yield
+    with engine.begin() as conn:
+        conn.execute(text("TRUNCATE task_runs"))
