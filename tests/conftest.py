@@ -19,7 +19,6 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
 os.environ.setdefault("ARE_ENVIRONMENT", "test")
 os.environ.setdefault("ARE_DATA_DIR", f"/var/tmp/are-workers-test-{os.getuid()}")
 os.environ.setdefault("ARE_LOG_JSON", "false")

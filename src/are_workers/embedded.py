@@ -28,6 +28,19 @@ from are_workers.errors import ConfigurationError
 log = structlog.get_logger(__name__)
 
 
+def _private_runtime_dir() -> None:
+    """pgserver (via platformdirs) wants a private XDG_RUNTIME_DIR for its lock file."""
+    current = os.environ.get("XDG_RUNTIME_DIR")
+    if current and os.path.isdir(current) and (os.stat(current).st_mode & 0o077) == 0:
+        return
+    path = Path(f"/tmp/are-runtime-{os.getuid()}")  # noqa: S108 - private (0700), per user
+    path.mkdir(mode=0o700, exist_ok=True)
+    os.environ["XDG_RUNTIME_DIR"] = str(path)
+
+
+_private_runtime_dir()
+
+
 @dataclass(frozen=True)
 class ServiceStatus:
     name: str

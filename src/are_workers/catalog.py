@@ -1,0 +1,67 @@
+"""The catalogue of job kinds: actor name → queue and limits, as plain data.
+
+Why plain data: the client (imported by upstream apps) must know where a job goes without
+importing Dramatiq actors, torch or the broker; the actors in ``tasks/`` read their options
+from the same entries, so the two cannot disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+QueueClass = Literal["default", "ml", "media", "compliance"]
+
+
+@dataclass(frozen=True)
+class JobKind:
+    actor: str
+    queue_class: QueueClass
+    time_limit_s: int
+    max_attempts: int = 6
+    description: str = ""
+
+
+_KINDS = [
+    JobKind("system.noop", "default", 60, description="Does nothing; measures the queue."),
+    JobKind("system.sleep", "default", 3600, description="Sleeps; a diagnostics job."),
+    JobKind("resumes.process_file", "ml", 600, description="Extract, parse and embed a resume."),
+    JobKind("resumes.process_candidate", "default", 120, description="Queue a candidate's files."),
+    JobKind("matching.embed_job", "ml", 300, description="Embed a job posting and requirements."),
+    JobKind("matching.match_job", "ml", 1800, description="Rank and evaluate candidates."),
+    JobKind("matching.evaluate_candidate", "ml", 600, description="Explain one candidate."),
+    JobKind("matching.backfill_embeddings", "ml", 7200, description="Re-embed with a model."),
+    JobKind("media.transcribe_response", "media", 3600, description="Whisper a video answer."),
+    JobKind("media.analyze_response", "media", 3600, description="Video and speech signals."),
+    JobKind("media.proctor_snapshots", "media", 600, description="Proctoring events."),
+    JobKind("assessments.score_response", "default", 60, description="Score an answer (CAT)."),
+    JobKind("assessments.calibrate_items", "default", 3600, description="Re-estimate items."),
+    JobKind("portfolios.evaluate", "ml", 1800, description="Deep-evaluate a portfolio."),
+    JobKind("compliance.retention_sweep", "compliance", 3600, description="Retention."),
+    JobKind("compliance.process_dsr", "compliance", 3600, description="Erasure or export."),
+    JobKind("compliance.verify_audit_chain", "compliance", 3600, description="Audit chain."),
+    JobKind("compliance.bias_audit", "compliance", 3600, description="Bias audit."),
+    JobKind("compliance.rotate_keys", "compliance", 7200, description="Re-encrypt fields."),
+]
+
+JOB_KINDS: dict[str, JobKind] = {kind.actor: kind for kind in _KINDS}
+
+
+def queue_for(actor: str) -> str:
+    """The queue a job of this kind goes to, per this process's settings."""
+    from are_workers.config import get_settings
+    from are_workers.errors import PermanentError
+
+    kind = JOB_KINDS.get(actor)
+    if kind is None:
+        raise PermanentError(
+            f"Unknown job type {actor!r}. Known types: {', '.join(sorted(JOB_KINDS))}.",
+            code="unknown_actor",
+        )
+    settings = get_settings()
+    return {
+        "default": settings.queue_default,
+        "ml": settings.queue_ml,
+        "media": settings.queue_media,
+        "compliance": settings.queue_compliance,
+    }[kind.queue_class]

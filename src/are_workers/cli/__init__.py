@@ -1,0 +1,1 @@
+"""The ``are-workers`` command line."""

@@ -1,0 +1,479 @@
+"""The job ledger contract: enqueue, claim, finish, retry, sweep, cancel, replay, prune.
+
+Every statement here is plain SQL on ``task_runs`` so that the same contract can be
+implemented by the ATS in any language (``docs/job-ledger.md`` documents it). The rules:
+
+* Enqueue is an INSERT in the caller's transaction; nothing reaches the broker until that
+  transaction commits and the relay publishes the row.
+* A worker claims with one ``UPDATE … RETURNING``; a duplicate delivery of a job that is
+  running under a live lease, or already finished, claims nothing and is dropped.
+* A job finishes in the *same* transaction as its side effects, fenced on the attempt number
+  it claimed, so a worker whose lease was taken over can never commit its effects.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, text
+from sqlalchemy.engine import Row
+from sqlalchemy.orm import Session
+
+from are_workers.catalog import JOB_KINDS, queue_for
+from are_workers.errors import PermanentError
+
+Executor = Session | Connection
+
+_INSERT = text(
+    """
+    INSERT INTO task_runs (id, actor, queue, args, organization_id, idempotency_key,
+                           priority, max_attempts, available_at)
+    VALUES (:id, :actor, :queue, CAST(:args AS jsonb), :organization_id, :idempotency_key,
+            :priority, :max_attempts, now() + make_interval(secs => :delay))
+    ON CONFLICT (organization_id, actor, idempotency_key)
+        WHERE idempotency_key IS NOT NULL DO NOTHING
+    RETURNING id
+    """
+)
+_FIND_IDEMPOTENT = text(
+    """
+    SELECT id FROM task_runs
+    WHERE organization_id IS NOT DISTINCT FROM :organization_id
+      AND actor = :actor AND idempotency_key = :idempotency_key
+    """
+)
+
+
+def _json_safe(args: dict[str, Any]) -> str:
+    """Arguments must be IDs and scalars: JSON, never objects or PII blobs."""
+    try:
+        return json.dumps(args, default=_ids_only, sort_keys=True)
+    except TypeError as exc:
+        raise PermanentError(f"Job arguments must be JSON IDs and scalars: {exc}") from None
+
+
+def _ids_only(value: Any) -> str:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not an ID or a scalar")
+
+
+def enqueue(
+    db: Executor,
+    actor: str,
+    args: dict[str, Any] | None = None,
+    *,
+    organization_id: uuid.UUID | str | None = None,
+    idempotency_key: str | None = None,
+    priority: int = 0,
+    queue: str | None = None,
+    delay_seconds: float = 0.0,
+    job_id: uuid.UUID | None = None,
+) -> uuid.UUID:
+    """Insert a job into the ledger inside ``db``'s transaction; returns the job id.
+
+    With an idempotency key, enqueueing the same (organization, actor, key) twice returns
+    the first job's id and inserts nothing.
+    """
+    from are_workers.config import get_settings
+
+    kind = JOB_KINDS.get(actor)
+    queue = queue or queue_for(actor)
+    max_attempts = min(kind.max_attempts if kind else 6, get_settings().max_retries + 1)
+    params = {
+        "id": job_id or uuid.uuid4(),
+        "actor": actor,
+        "queue": queue,
+        "args": _json_safe(args or {}),
+        "organization_id": str(organization_id) if organization_id else None,
+        "idempotency_key": idempotency_key,
+        "priority": priority,
+        "max_attempts": max_attempts,
+        "delay": delay_seconds,
+    }
+    inserted = db.execute(_INSERT, params).scalar_one_or_none()
+    if inserted is not None:
+        return uuid.UUID(str(inserted))
+    existing = db.execute(_FIND_IDEMPOTENT, params).scalar_one()
+    return uuid.UUID(str(existing))
+
+
+# --- claiming and finishing -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Claim:
+    job_id: uuid.UUID
+    actor: str
+    attempt: int
+    organization_id: uuid.UUID | None
+    args: dict[str, Any]
+    recovered: bool  # True when taken over from a worker whose lease expired
+    max_attempts: int = 6
+
+
+_CLAIM = text(
+    """
+    UPDATE task_runs
+    SET status = 'running',
+        attempts = attempts + 1,
+        crashes = crashes + CASE WHEN status = 'running' THEN 1 ELSE 0 END,
+        started_at = now(),
+        lease_expires_at = now() + make_interval(secs => :lease),
+        worker_id = :worker,
+        updated_at = now()
+    WHERE id = :id
+      AND ((status IN ('queued', 'retrying') AND available_at <= now())
+           OR (status = 'running' AND lease_expires_at < now() AND crashes + 1 < :crash_cap))
+    RETURNING id, actor, attempts, max_attempts, organization_id, args, crashes > 0 AS recovered
+    """
+)
+
+
+def claim(
+    conn: Executor, job_id: uuid.UUID | str, *, worker_id: str, lease_seconds: int, crash_cap: int
+) -> Claim | None:
+    """Take the job for this worker, or ``None`` if it is not ours to run (drop the message)."""
+    row = conn.execute(
+        _CLAIM,
+        {"id": str(job_id), "worker": worker_id, "lease": lease_seconds, "crash_cap": crash_cap},
+    ).one_or_none()
+    if row is None:
+        return None
+    return Claim(
+        job_id=uuid.UUID(str(row.id)),
+        actor=row.actor,
+        attempt=row.attempts,
+        organization_id=row.organization_id,
+        args=row.args,
+        recovered=row.recovered,
+        max_attempts=row.max_attempts,
+    )
+
+
+_SUCCEED = text(
+    """
+    UPDATE task_runs
+    SET status = 'succeeded', finished_at = now(), lease_expires_at = NULL,
+        result = CAST(:result AS jsonb), error_type = NULL, error_message = NULL,
+        updated_at = now()
+    WHERE id = :id AND status = 'running' AND attempts = :attempt
+    RETURNING id
+    """
+)
+
+
+def mark_succeeded(
+    db: Executor, job_id: uuid.UUID, attempt: int, result: dict[str, Any] | None = None
+) -> bool:
+    """Finish the job in the caller's transaction. False means the lease was lost: roll back."""
+    payload = json.dumps(result, default=str) if result is not None else None
+    return db.execute(_SUCCEED, {"id": job_id, "attempt": attempt, "result": payload}).first() is not None
+
+
+_FAIL = text(
+    """
+    UPDATE task_runs
+    SET status = CAST(:status AS task_status),
+        error_type = :error_type, error_message = :error_message,
+        finished_at = CASE WHEN :terminal THEN now() ELSE NULL END,
+        available_at = now() + make_interval(secs => :delay),
+        published_at = NULL, lease_expires_at = NULL, updated_at = now()
+    WHERE id = :id AND status = 'running' AND attempts = :attempt
+    RETURNING status, attempts, max_attempts
+    """
+)
+
+
+def backoff_seconds(attempt: int, base: float, ceiling: float) -> float:
+    """Exponential backoff: base, 2·base, 4·base … capped (no jitter: the relay spreads load)."""
+    return float(min(ceiling, base * (2 ** max(0, attempt - 1))))
+
+
+def mark_failed(
+    conn: Executor,
+    job_id: uuid.UUID,
+    attempt: int,
+    *,
+    error: BaseException,
+    max_attempts: int,
+    backoff_base: float,
+    backoff_max: float,
+) -> str | None:
+    """Record a failed attempt in its own transaction; returns the new status.
+
+    Permanent errors end the job as ``failed`` with the user-facing message. Anything else is
+    retried with backoff until ``max_attempts``, then the job is ``dead``.
+    """
+    from are_workers.errors import TransientError
+
+    if isinstance(error, PermanentError):
+        status, message, delay = "failed", error.user_message, 0.0
+        error_type = f"{type(error).__name__}:{error.code}"
+    else:
+        error_type = type(error).__name__
+        detail = str(error) or error_type
+        if attempt >= max_attempts:
+            status, delay = "dead", 0.0
+            message = (
+                f"Gave up after {attempt} attempts. Last error: {detail}. "
+                "Fix the cause, then run `are-workers jobs replay <job id>`."
+            )
+        else:
+            status = "retrying"
+            explicit = error.delay_seconds if isinstance(error, TransientError) else None
+            delay = explicit if explicit is not None else backoff_seconds(
+                attempt, backoff_base, backoff_max
+            )
+            message = f"Attempt {attempt} failed, retrying in {delay:.0f}s: {detail}"
+    row = conn.execute(
+        _FAIL,
+        {
+            "id": job_id,
+            "attempt": attempt,
+            "status": status,
+            "error_type": error_type[:200],
+            "error_message": message[:4000],
+            "terminal": status != "retrying",
+            "delay": delay,
+        },
+    ).first()
+    return status if row else None
+
+
+_HEARTBEAT = text(
+    """
+    UPDATE task_runs SET lease_expires_at = now() + make_interval(secs => :lease)
+    WHERE id = ANY(CAST(:ids AS uuid[])) AND status = 'running' AND worker_id = :worker
+    """
+)
+
+
+def renew_leases(conn: Executor, job_ids: list[uuid.UUID], *, worker_id: str, lease: int) -> int:
+    if not job_ids:
+        return 0
+    result = conn.execute(
+        _HEARTBEAT, {"ids": [str(j) for j in job_ids], "worker": worker_id, "lease": lease}
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+# --- relay and sweeper -------------------------------------------------------------------
+
+_DUE = text(
+    """
+    SELECT id, actor, queue, args, priority
+    FROM task_runs
+    WHERE published_at IS NULL AND status IN ('queued', 'retrying') AND available_at <= now()
+    ORDER BY priority, available_at
+    LIMIT :limit
+    FOR UPDATE SKIP LOCKED
+    """
+)
+_MARK_PUBLISHED = text(
+    "UPDATE task_runs SET published_at = now() WHERE id = ANY(CAST(:ids AS uuid[]))"
+)
+
+
+def lock_due(conn: Connection, limit: int) -> list[Row[Any]]:
+    """Rows ready to publish, locked so concurrent relays never publish the same batch."""
+    return list(conn.execute(_DUE, {"limit": limit}))
+
+
+def mark_published(conn: Connection, job_ids: list[uuid.UUID]) -> None:
+    conn.execute(_MARK_PUBLISHED, {"ids": [str(j) for j in job_ids]})
+
+
+_EXPIRED_LEASES = text(
+    """
+    UPDATE task_runs
+    SET crashes = crashes + 1,
+        status = CASE WHEN crashes + 1 >= :crash_cap THEN 'dead' ELSE 'retrying' END::task_status,
+        finished_at = CASE WHEN crashes + 1 >= :crash_cap THEN now() END,
+        error_type = 'WorkerLost',
+        error_message = CASE WHEN crashes + 1 >= :crash_cap
+            THEN 'The worker running this job died ' || (crashes + 1) || ' times (killed, out of '
+                 || 'memory, or a crash in native code). It will not be retried automatically; '
+                 || 'inspect the input, then run `are-workers jobs replay ' || id || '`.'
+            ELSE 'The worker running this job stopped responding; the job was re-queued.' END,
+        published_at = NULL, lease_expires_at = NULL, updated_at = now()
+    WHERE id IN (SELECT id FROM task_runs
+                 WHERE status = 'running' AND lease_expires_at < now()
+                 ORDER BY lease_expires_at LIMIT :limit FOR UPDATE SKIP LOCKED)
+    RETURNING id, status
+    """
+)
+
+
+def recover_expired_leases(conn: Connection, *, crash_cap: int, limit: int = 1000) -> int:
+    """Jobs whose worker died: re-queue them, or mark them dead at the crash cap."""
+    return len(list(conn.execute(_EXPIRED_LEASES, {"crash_cap": crash_cap, "limit": limit})))
+
+
+_STALE_PUBLISHED = text(
+    """
+    SELECT id, queue FROM task_runs
+    WHERE status IN ('queued', 'retrying') AND published_at IS NOT NULL
+      AND published_at < now() - make_interval(secs => :after)
+    ORDER BY published_at
+    LIMIT :limit
+    FOR UPDATE SKIP LOCKED
+    """
+)
+_UNPUBLISH = text(
+    "UPDATE task_runs SET published_at = NULL WHERE id = ANY(CAST(:ids AS uuid[]))"
+)
+
+
+def stale_published(conn: Connection, *, after_seconds: float, limit: int = 1000) -> list[Row[Any]]:
+    return list(conn.execute(_STALE_PUBLISHED, {"after": after_seconds, "limit": limit}))
+
+
+def unpublish(conn: Connection, job_ids: list[uuid.UUID]) -> None:
+    """Hand jobs back to the relay: their message never reached (or was lost by) the broker."""
+    if job_ids:
+        conn.execute(_UNPUBLISH, {"ids": [str(j) for j in job_ids]})
+
+
+# --- operator actions --------------------------------------------------------------------
+
+
+def cancel(db: Executor, job_id: uuid.UUID | str) -> bool:
+    """Cancel a queued, retrying or running job. A running job's result will not commit."""
+    row = db.execute(
+        text(
+            """
+            UPDATE task_runs SET status = 'cancelled', finished_at = now(),
+                   lease_expires_at = NULL, updated_at = now(),
+                   error_message = 'Cancelled by an operator.'
+            WHERE id = :id AND status IN ('queued', 'retrying', 'running')
+            RETURNING id
+            """
+        ),
+        {"id": str(job_id)},
+    ).first()
+    return row is not None
+
+
+def replay(db: Executor, job_id: uuid.UUID | str) -> bool:
+    """Re-queue a dead (or failed, cancelled) job with a fresh attempt and crash budget."""
+    row = db.execute(
+        text(
+            """
+            UPDATE task_runs SET status = 'queued', attempts = 0, crashes = 0,
+                   published_at = NULL, available_at = now(), finished_at = NULL,
+                   error_type = NULL, error_message = NULL, updated_at = now()
+            WHERE id = :id AND status IN ('dead', 'failed', 'cancelled')
+            RETURNING id
+            """
+        ),
+        {"id": str(job_id)},
+    ).first()
+    return row is not None
+
+
+def prune(db: Executor, *, older_than_days: int, batch: int = 10_000) -> int:
+    """Delete old succeeded rows in batches (failed and dead rows are kept for people)."""
+    total = 0
+    while True:
+        result = db.execute(
+            text(
+                """
+                DELETE FROM task_runs WHERE id IN (
+                    SELECT id FROM task_runs
+                    WHERE status = 'succeeded'
+                      AND finished_at < now() - make_interval(days => :days)
+                    LIMIT :batch)
+                """
+            ),
+            {"days": older_than_days, "batch": batch},
+        )
+        count = int(getattr(result, "rowcount", 0) or 0)
+        total += count
+        if count < batch:
+            return total
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JobView:
+    id: uuid.UUID
+    actor: str
+    queue: str
+    status: str
+    attempts: int
+    crashes: int
+    organization_id: uuid.UUID | None
+    args: dict[str, Any]
+    error_type: str | None
+    error_message: str | None
+    result: dict[str, Any] | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    worker_id: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: (str(v) if isinstance(v, uuid.UUID | datetime) else v)
+                for k, v in self.__dict__.items()}  # fmt: skip
+
+
+def get_job(db: Executor, job_id: uuid.UUID | str) -> JobView | None:
+    row = db.execute(
+        text(
+            """SELECT id, actor, queue, status::text AS status, attempts, crashes,
+                      organization_id, args, error_type, error_message, result, created_at,
+                      started_at, finished_at, worker_id
+               FROM task_runs WHERE id = :id"""
+        ),
+        {"id": str(job_id)},
+    ).one_or_none()
+    return JobView(**row._mapping) if row else None
+
+
+def queue_depths(db: Executor) -> list[dict[str, Any]]:
+    """Per-queue depth and age of the oldest waiting job: what an autoscaler (KEDA) reads."""
+    rows = db.execute(
+        text(
+            """
+            SELECT queue,
+                   count(*) FILTER (WHERE status IN ('queued', 'retrying')
+                                    AND available_at <= now()) AS ready,
+                   count(*) FILTER (WHERE status = 'running') AS running,
+                   count(*) FILTER (WHERE status = 'retrying') AS retrying,
+                   COALESCE(EXTRACT(EPOCH FROM now() - min(available_at) FILTER (
+                       WHERE status IN ('queued', 'retrying') AND available_at <= now())), 0)
+                       AS oldest_age_s
+            FROM task_runs
+            WHERE status IN ('queued', 'retrying', 'running')
+            GROUP BY queue ORDER BY queue
+            """
+        )
+    )
+    return [dict(r._mapping) | {"oldest_age_s": float(r.oldest_age_s)} for r in rows]
+
+
+def status_counts(db: Executor) -> dict[str, int]:
+    rows = db.execute(text("SELECT status::text, count(*) FROM task_runs GROUP BY status"))
+    return {status: int(count) for status, count in rows}
+
+
+def recent_failures(db: Executor, limit: int = 10) -> list[dict[str, Any]]:
+    rows = db.execute(
+        text(
+            """SELECT id, actor, status::text AS status, error_type, error_message, finished_at
+               FROM task_runs WHERE status IN ('failed', 'dead')
+               ORDER BY finished_at DESC NULLS LAST LIMIT :limit"""
+        ),
+        {"limit": limit},
+    )
+    return [
+        {k: (str(v) if isinstance(v, uuid.UUID | datetime) else v) for k, v in r._mapping.items()}
+        for r in rows
+    ]

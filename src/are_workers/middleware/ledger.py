@@ -1,0 +1,223 @@
+"""Per-message DB session and ledger bookkeeping: claim, finish, fail, in one place.
+
+Why one class: the session and the ledger row must agree. The claim commits on its own (so
+the lease is visible to sweepers), the actor's writes and the "succeeded" update share one
+transaction (so effects and completion commit together, fenced on the claimed attempt), and a
+failure is recorded after the actor's transaction rolled back. Splitting those steps across
+middlewares would make their order a convention instead of code.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import dramatiq
+import structlog
+from dramatiq.middleware import Middleware, SkipMessage
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from are_workers import ledger
+from are_workers.config import Settings
+from are_workers.errors import PermanentError
+from are_workers.middleware.leases import LeaseKeeper
+
+log = structlog.get_logger(__name__)
+
+FailureHook = Callable[[Session, PermanentError, dict[str, Any], "JobContext"], None]
+
+
+@dataclass
+class JobContext:
+    """What an actor may use while it runs: its session and its ledger claim."""
+
+    session: Session
+    claim: ledger.Claim
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def job_id(self) -> uuid.UUID:
+        return self.claim.job_id
+
+    @property
+    def organization_id(self) -> uuid.UUID | None:
+        return self.claim.organization_id
+
+
+_local = threading.local()
+
+
+def current_job() -> JobContext:
+    """The running job of this worker thread. Only valid inside an actor."""
+    ctx: JobContext | None = getattr(_local, "job", None)
+    if ctx is None:
+        raise RuntimeError("current_job() called outside a job managed by the ledger")
+    return ctx
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}/{os.getpid()}"
+
+
+class UnknownActor(PermanentError):
+    code = "unknown_actor"
+
+
+class LedgerMiddleware(Middleware):
+    """Claims each message's job, gives the actor a session, and records the outcome."""
+
+    actor_options = {"on_permanent_failure"}
+
+    def __init__(self, settings: Settings, engine_getter: Callable[[], Engine]) -> None:
+        self.settings = settings
+        self._engine_getter = engine_getter
+        self.worker_id = default_worker_id()
+        self.leases = LeaseKeeper(
+            engine_getter,
+            worker_id=self.worker_id,
+            lease_seconds=settings.job_lease_seconds,
+            interval_seconds=settings.heartbeat_seconds,
+        )
+
+    # --- worker lifecycle -----------------------------------------------------------
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        self.worker_id = default_worker_id()  # after fork: our own pid
+        self.leases.worker_id = self.worker_id
+        self.leases.start()
+
+    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        self.leases.stop()
+
+    # --- per message ------------------------------------------------------------------
+
+    def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
+        engine = self._engine_getter()
+        with engine.begin() as conn:
+            claim = ledger.claim(
+                conn,
+                message.message_id,
+                worker_id=self.worker_id,
+                lease_seconds=self.settings.job_lease_seconds,
+                crash_cap=self.settings.crash_cap,
+            )
+        if claim is None:
+            log.info("duplicate_delivery_dropped", message_id=message.message_id)
+            raise SkipMessage("job already claimed, finished or not due")
+        structlog.contextvars.bind_contextvars(
+            job_id=str(claim.job_id),
+            message_id=message.message_id,
+            actor=claim.actor,
+            organization_id=str(claim.organization_id) if claim.organization_id else None,
+            attempt=claim.attempt,
+        )
+        if claim.recovered:
+            log.warning("job_recovered_from_dead_worker")
+        self.leases.add(claim.job_id)
+        _local.job = JobContext(session=Session(bind=engine, expire_on_commit=False), claim=claim)
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: dramatiq.Message,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        ctx: JobContext | None = getattr(_local, "job", None)
+        _local.job = None
+        if ctx is None:  # the claim itself failed (e.g. DB down); the sweeper re-sends it
+            return
+        try:
+            if exception is None:
+                exception = self._commit_success(ctx, result)
+            if exception is not None:
+                ctx.session.rollback()
+                self._record_failure(broker, message, ctx, exception)
+        finally:
+            ctx.session.close()
+            self.leases.discard(ctx.job_id)
+            structlog.contextvars.clear_contextvars()
+
+    def after_skip_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
+        structlog.contextvars.clear_contextvars()
+
+    # --- helpers ----------------------------------------------------------------------
+
+    def _commit_success(self, ctx: JobContext, result: Any) -> BaseException | None:
+        """Mark succeeded in the actor's transaction and commit; returns an error if any."""
+        try:
+            payload = result if isinstance(result, dict) else None
+            if not ledger.mark_succeeded(ctx.session, ctx.job_id, ctx.claim.attempt, payload):
+                ctx.session.rollback()
+                log.warning("lease_lost_effects_discarded")
+                return None
+            ctx.session.commit()
+            log.info("job_succeeded", seconds=round(time.perf_counter() - ctx.started, 4))
+            return None
+        except Exception as exc:  # commit failed: nothing was applied, so it is a failure
+            return exc
+
+    def _record_failure(
+        self,
+        broker: dramatiq.Broker,
+        message: dramatiq.Message,
+        ctx: JobContext,
+        exception: BaseException,
+    ) -> None:
+        if isinstance(exception, dramatiq.errors.ActorNotFound):
+            exception = UnknownActor(
+                f"No worker knows the job type {message.actor_name!r}. Deploy a worker version "
+                "that has it, then replay the job."
+            )
+        hook: FailureHook | None = None
+        if isinstance(exception, PermanentError):
+            try:
+                hook = broker.get_actor(message.actor_name).options.get("on_permanent_failure")
+            except dramatiq.errors.ActorNotFound:
+                hook = None
+        # The database may itself be what failed: keep trying to record the outcome for a
+        # while; if it stays down the lease expires and the sweeper re-queues the job.
+        delay = 0.5
+        deadline = time.monotonic() + 60
+        while True:
+            session = Session(bind=self._engine_getter(), expire_on_commit=False)
+            try:
+                status = ledger.mark_failed(
+                    session,
+                    ctx.job_id,
+                    ctx.claim.attempt,
+                    error=exception,
+                    max_attempts=ctx.claim.max_attempts,
+                    backoff_base=self.settings.retry_backoff_seconds,
+                    backoff_max=self.settings.retry_backoff_max_seconds,
+                )
+                if hook is not None and status is not None:
+                    assert isinstance(exception, PermanentError)
+                    hook(session, exception, dict(message.kwargs), ctx)
+                session.commit()
+                log.log(
+                    30 if status == "retrying" else 40,
+                    "job_failed",
+                    status=status,
+                    error_type=type(exception).__name__,
+                    error=str(exception)[:500],
+                )
+                return
+            except DBAPIError:
+                session.rollback()
+                if time.monotonic() > deadline:
+                    log.error("job_outcome_not_recorded", exc_info=True)
+                    return
+                time.sleep(delay)
+                delay = min(delay * 2, 10)
+            finally:
+                session.close()

@@ -1,0 +1,14 @@
+"""Imports every actor module, so a worker knows every job kind in the catalogue."""
+
+from __future__ import annotations
+
+import importlib
+
+ACTOR_MODULES = [
+    "are_workers.tasks.system",
+]
+
+
+def load_all() -> None:
+    for module in ACTOR_MODULES:
+        importlib.import_module(module)
