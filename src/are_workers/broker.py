@@ -28,7 +28,7 @@ REDIS_NAMESPACE = "dramatiq"
 def build_broker(url: str, settings: Settings) -> dramatiq.Broker:
     middleware = [
         TimeLimit(),
-        ShutdownNotifications(notify_shutdown=True),
+        ShutdownNotifications(notify_shutdown=False),
         CurrentMessage(),
         MetricsMiddleware(),
         RecycleMiddleware(

@@ -339,6 +339,26 @@ def unpublish(conn: Connection, job_ids: list[uuid.UUID]) -> None:
         conn.execute(_UNPUBLISH, {"ids": [str(j) for j in job_ids]})
 
 
+def fail_unclaimed(db: Executor, job_id: uuid.UUID | str, *, error: PermanentError) -> bool:
+    """Fail a job that no worker can even start (e.g. an actor this deployment lacks)."""
+    row = db.execute(
+        text(
+            """
+            UPDATE task_runs SET status = 'failed', finished_at = now(), updated_at = now(),
+                   error_type = :error_type, error_message = :message
+            WHERE id = :id AND status IN ('queued', 'retrying')
+            RETURNING id
+            """
+        ),
+        {
+            "id": str(job_id),
+            "error_type": f"{type(error).__name__}:{error.code}",
+            "message": error.user_message,
+        },
+    ).first()
+    return row is not None
+
+
 # --- operator actions --------------------------------------------------------------------
 
 

@@ -67,7 +67,7 @@ def run_child(
 
     recycle = recycle_middleware(broker)
     while not stop.is_set() and not recycle.retire.is_set():
-        stop.wait(0.2)
+        recycle.retire.wait(0.05)
 
     lock_handle = None
     if recycle.retire.is_set() and recycle_lock is not None and not stop.is_set():

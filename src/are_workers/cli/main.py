@@ -29,12 +29,13 @@ app.add_typer(db_app, name="db")
 app.add_typer(jobs_app, name="jobs")
 
 
-def _settings():  # type: ignore[no-untyped-def]
+def _settings(*, service: bool = False):  # type: ignore[no-untyped-def]
+    """Settings, and logging: JSON for long-running services (when configured), else text."""
     from are_workers.config import get_settings
     from are_workers.logs import configure_logging
 
     settings = get_settings()
-    configure_logging(settings.log_level, json=False)
+    configure_logging(settings.log_level, json=service and settings.log_json)
     return settings
 
 
@@ -138,7 +139,7 @@ def worker(
     """Run a supervised worker pool (see docs/operations.md for pool shapes)."""
     from are_workers.supervisor import Supervisor
 
-    settings = _settings()
+    settings = _settings(service=True)
     chosen = [q for q in queues.split(",") if q] or settings.all_queues
     Supervisor(
         settings, queues=chosen, processes=processes, threads=threads,
@@ -155,7 +156,7 @@ def relay_cmd() -> None:
     from are_workers.models.engine import get_engine
     from are_workers.relay import Relay
 
-    settings = _settings()
+    settings = _settings(service=True)
     relay = Relay(get_engine(), get_broker(), settings)
     signal.signal(signal.SIGTERM, lambda *_: relay.stop_event.set())
     try:

@@ -71,6 +71,13 @@ class UnknownActor(PermanentError):
     code = "unknown_actor"
 
 
+def _unknown_actor(message: dramatiq.Message) -> UnknownActor:
+    return UnknownActor(
+        f"No worker knows the job type {message.actor_name!r}. Deploy a worker version "
+        "that has it, then replay the job."
+    )
+
+
 class LedgerMiddleware(Middleware):
     """Claims each message's job, gives the actor a session, and records the outcome."""
 
@@ -150,6 +157,17 @@ class LedgerMiddleware(Middleware):
     def after_skip_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
         structlog.contextvars.clear_contextvars()
 
+    def before_nack(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
+        """Dramatiq dead-letters a message for an actor it does not know, before any claim.
+
+        Record that on the ledger as a permanent failure, or the sweeper would re-send it
+        forever.
+        """
+        exception = getattr(message, "_exception", None)
+        if isinstance(exception, dramatiq.errors.ActorNotFound):
+            with self._engine_getter().begin() as conn:
+                ledger.fail_unclaimed(conn, message.message_id, error=_unknown_actor(message))
+
     # --- helpers ----------------------------------------------------------------------
 
     def _commit_success(self, ctx: JobContext, result: Any) -> BaseException | None:
@@ -174,10 +192,7 @@ class LedgerMiddleware(Middleware):
         exception: BaseException,
     ) -> None:
         if isinstance(exception, dramatiq.errors.ActorNotFound):
-            exception = UnknownActor(
-                f"No worker knows the job type {message.actor_name!r}. Deploy a worker version "
-                "that has it, then replay the job."
-            )
+            exception = _unknown_actor(message)
         hook: FailureHook | None = None
         if isinstance(exception, PermanentError):
             try:
