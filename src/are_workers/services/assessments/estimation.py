@@ -1,0 +1,395 @@
+"""Ability estimation: EAP, MAP and (optionally bounded) ML, each with its standard error.
+
+Why all three: EAP is the default because it always exists and has the smallest error over a
+normal population, which matters most early in a short test. MAP is its mode-based sibling
+(what many published CATs report). ML is prior-free, which some clients require for final
+scores, but it diverges when every answer is in the lowest or highest category (and, for 3PL,
+for some mixed patterns); it then returns an explicit *undefined* result instead of a number
+so the caller can fall back to EAP/MAP.
+
+Every estimator is written for a batch of examinees (item/response matrices padded with -1),
+because simulations, exposure calibration and validation run thousands of tests in lock
+step; the one-examinee functions are thin wrappers around the same kernels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import lru_cache
+from typing import Self
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from are_workers.services.assessments.irt import BoolArray, FloatArray, IntArray, ItemBank
+
+#: Newton refinements stop when a step is below this (theta units).
+_NEWTON_TOLERANCE = 1e-9
+_NEWTON_MAX_ITERATIONS = 60
+
+
+class EstimationMethod(StrEnum):
+    """Which estimator produced an ability estimate."""
+
+    EAP = "eap"
+    MAP = "map"
+    ML = "ml"
+
+
+class EstimatorConfig(BaseModel):
+    """How abilities are estimated in a test (stored with the test definition).
+
+    ``theta_min``/``theta_max`` bound the quadrature grid (EAP) and the search range (MAP,
+    ML); ``quadrature_points`` equally spaced points over it (121 on [-6, 6] is a 0.1 step,
+    fine enough for posterior SDs down to about 0.1). ``ml_bounded`` makes ML return the
+    bound, as catsim's bounded search does, instead of *undefined* when the likelihood keeps
+    rising past it. ``fallback`` estimates whenever ML is undefined.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    method: EstimationMethod = EstimationMethod.EAP
+    prior_mean: float = Field(default=0.0, allow_inf_nan=False)
+    prior_sd: float = Field(default=1.0, gt=0, allow_inf_nan=False)
+    quadrature_points: int = Field(default=121, ge=11, le=2001)
+    theta_min: float = Field(default=-6.0, allow_inf_nan=False)
+    theta_max: float = Field(default=6.0, allow_inf_nan=False)
+    ml_bounded: bool = False
+    fallback: EstimationMethod = EstimationMethod.EAP
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if self.theta_min >= self.theta_max:
+            raise ValueError("theta_min must be below theta_max")
+        if self.fallback is EstimationMethod.ML:
+            raise ValueError("the fallback estimator must be eap or map (ML can be undefined)")
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class AbilityEstimate:
+    """One examinee's estimate.
+
+    ``defined`` is False only for ML when the likelihood has no finite maximum; ``theta``
+    is then ``±inf`` and ``se`` is ``inf``. ``at_bound`` marks a bounded-ML (or MAP) result
+    that sits on the search bound.
+    """
+
+    theta: float
+    se: float
+    method: EstimationMethod
+    defined: bool = True
+    at_bound: bool = False
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchEstimate:
+    """Estimates for many examinees at once (arrays of shape ``(E,)``)."""
+
+    theta: FloatArray
+    se: FloatArray
+    defined: BoolArray
+    at_bound: BoolArray
+    method: EstimationMethod
+
+    def row(self, index: int = 0, reason: str | None = None) -> AbilityEstimate:
+        """The estimate of one examinee."""
+        return AbilityEstimate(
+            theta=float(self.theta[index]),
+            se=float(self.se[index]),
+            method=self.method,
+            defined=bool(self.defined[index]),
+            at_bound=bool(self.at_bound[index]),
+            reason=reason,
+        )
+
+
+@lru_cache(maxsize=32)
+def quadrature_grid(theta_min: float, theta_max: float, points: int) -> FloatArray:
+    """Equally spaced quadrature points (cached: every step of every session reuses them)."""
+    grid = np.linspace(theta_min, theta_max, points)
+    grid.flags.writeable = False
+    return grid
+
+
+def log_prior(grid: FloatArray, mean: float, sd: float) -> FloatArray:
+    """Normal log-density (up to a constant) on ``grid``."""
+    return np.asarray(-0.5 * ((grid - mean) / sd) ** 2)
+
+
+def log_likelihood_on_grid(
+    bank: ItemBank, items: npt.ArrayLike, responses: npt.ArrayLike, grid: FloatArray
+) -> FloatArray:
+    """Log-likelihood of each examinee's responses at each grid point: ``(E, Q)``."""
+    return np.asarray(bank.response_log_probabilities(items, responses, grid).sum(axis=-2))
+
+
+# --- EAP ------------------------------------------------------------------------------------
+
+
+def eap_from_log_likelihood(
+    log_likelihood: FloatArray, grid: FloatArray, mean: float, sd: float
+) -> BatchEstimate:
+    """Posterior mean and SD from log-likelihoods on the grid (rows are examinees).
+
+    Split out so that simulations can accumulate the log-likelihood one item at a time
+    instead of recomputing it from all answers at every step.
+    """
+    log_post = np.atleast_2d(log_likelihood) + log_prior(grid, mean, sd)
+    weights = np.exp(log_post - log_post.max(axis=-1, keepdims=True))
+    weights /= weights.sum(axis=-1, keepdims=True)
+    theta = weights @ grid
+    variance = np.einsum("eq,eq->e", weights, (grid[np.newaxis, :] - theta[:, np.newaxis]) ** 2)
+    n = theta.shape[0]
+    return BatchEstimate(
+        theta=theta,
+        se=np.sqrt(variance),
+        defined=np.ones(n, dtype=bool),
+        at_bound=np.zeros(n, dtype=bool),
+        method=EstimationMethod.EAP,
+    )
+
+
+def eap_batch(
+    bank: ItemBank, items: npt.ArrayLike, responses: npt.ArrayLike, config: EstimatorConfig
+) -> BatchEstimate:
+    """EAP for every row of the padded ``items``/``responses`` matrices."""
+    grid = quadrature_grid(config.theta_min, config.theta_max, config.quadrature_points)
+    loglik = log_likelihood_on_grid(bank, np.atleast_2d(items), np.atleast_2d(responses), grid)
+    return eap_from_log_likelihood(loglik, grid, config.prior_mean, config.prior_sd)
+
+
+# --- MAP and ML: grid search, then a safeguarded Newton refinement ------------------------------
+
+
+def _maximise(
+    bank: ItemBank,
+    items: IntArray,
+    responses: IntArray,
+    config: EstimatorConfig,
+    *,
+    with_prior: bool,
+) -> tuple[FloatArray, BoolArray]:
+    """Global maximiser of the log-likelihood (plus log-prior) within the configured bounds.
+
+    Why a grid first: 3PL likelihoods can be multimodal, and Newton from a fixed start can
+    settle on the wrong mode or run off to infinity. The grid finds the best cell, Newton
+    with a bisection fallback polishes the root of the score inside it. Returns the
+    maximisers and whether each sits on a bound (objective still rising towards it).
+    """
+    grid = quadrature_grid(config.theta_min, config.theta_max, config.quadrature_points)
+    objective = log_likelihood_on_grid(bank, items, responses, grid)
+    if with_prior:
+        objective = objective + log_prior(grid, config.prior_mean, config.prior_sd)
+    best = np.argmax(objective, axis=-1)
+    last = grid.shape[0] - 1
+    lo = grid[np.maximum(best - 1, 0)]
+    hi = grid[np.minimum(best + 1, last)]
+    theta = grid[best].copy()
+
+    def score(at: FloatArray) -> tuple[FloatArray, FloatArray]:
+        _, d1, d2 = bank.log_likelihood_derivatives(items, responses, at)
+        if with_prior:
+            precision = 1.0 / config.prior_sd**2
+            d1 = d1 - (at - config.prior_mean) * precision
+            d2 = d2 - precision
+        return d1, d2
+
+    d1_lo, _ = score(lo)
+    d1_hi, _ = score(hi)
+    at_lower = (best == 0) & (d1_lo <= 0)
+    at_upper = (best == last) & (d1_hi >= 0)
+    at_bound = at_lower | at_upper
+    active = ~at_bound
+    for _ in range(_NEWTON_MAX_ITERATIONS):
+        if not active.any():
+            break
+        d1, d2 = score(theta)
+        lo = np.where(active & (d1 > 0), theta, lo)
+        hi = np.where(active & (d1 <= 0), theta, hi)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            newton = theta - d1 / d2
+        usable = (d2 < 0) & (newton > lo) & (newton < hi)
+        proposal = np.where(usable, newton, 0.5 * (lo + hi))
+        step = np.abs(proposal - theta)
+        theta = np.where(active, proposal, theta)
+        active &= step > _NEWTON_TOLERANCE
+    theta = np.where(at_lower, config.theta_min, np.where(at_upper, config.theta_max, theta))
+    return theta, at_bound
+
+
+def map_batch(
+    bank: ItemBank, items: npt.ArrayLike, responses: npt.ArrayLike, config: EstimatorConfig
+) -> BatchEstimate:
+    """Posterior mode; SE from the test information plus the prior precision."""
+    item_arr = np.atleast_2d(np.asarray(items, dtype=np.int64))
+    response_arr = np.atleast_2d(np.asarray(responses, dtype=np.int64))
+    theta, at_bound = _maximise(bank, item_arr, response_arr, config, with_prior=True)
+    information = bank.test_information(item_arr, theta, (item_arr >= 0) & (response_arr >= 0))
+    se = 1.0 / np.sqrt(information + 1.0 / config.prior_sd**2)
+    return BatchEstimate(
+        theta=theta,
+        se=se,
+        defined=np.ones(theta.shape[0], dtype=bool),
+        at_bound=at_bound,
+        method=EstimationMethod.MAP,
+    )
+
+
+def extreme_patterns(
+    bank: ItemBank, items: npt.ArrayLike, responses: npt.ArrayLike
+) -> tuple[BoolArray, BoolArray]:
+    """Rows whose every answer is in the lowest (resp. highest) category of its item.
+
+    For those the likelihood is monotone in theta, so ML has no finite solution. Rows with
+    no answers at all count as neither (ML is undefined for them for another reason).
+    """
+    item_arr = np.atleast_2d(np.asarray(items, dtype=np.int64))
+    response_arr = np.atleast_2d(np.asarray(responses, dtype=np.int64))
+    valid = (item_arr >= 0) & (response_arr >= 0)
+    highest = bank.n_categories[np.where(valid, item_arr, 0)] - 1
+    any_answer = valid.any(axis=-1)
+    all_lowest = np.where(valid, response_arr == 0, True).all(axis=-1) & any_answer
+    all_highest = np.where(valid, response_arr == highest, True).all(axis=-1) & any_answer
+    return np.asarray(all_lowest, dtype=bool), np.asarray(all_highest, dtype=bool)
+
+
+def ml_batch(
+    bank: ItemBank, items: npt.ArrayLike, responses: npt.ArrayLike, config: EstimatorConfig
+) -> BatchEstimate:
+    """Maximum likelihood; SE = 1/sqrt(test information at the estimate).
+
+    Unbounded (``config.ml_bounded`` False): rows whose likelihood keeps rising past a bound
+    (all lowest/highest answers, some 3PL patterns, or no answers) get ``defined=False``,
+    ``theta=±inf`` (``nan`` with no answers) and ``se=inf``. Bounded: they get the bound.
+    """
+    item_arr = np.atleast_2d(np.asarray(items, dtype=np.int64))
+    response_arr = np.atleast_2d(np.asarray(responses, dtype=np.int64))
+    valid = (item_arr >= 0) & (response_arr >= 0)
+    theta, at_bound = _maximise(bank, item_arr, response_arr, config, with_prior=False)
+    all_lowest, all_highest = extreme_patterns(bank, item_arr, response_arr)
+    theta = np.where(all_lowest, config.theta_min, np.where(all_highest, config.theta_max, theta))
+    at_bound = at_bound | all_lowest | all_highest
+    information = bank.test_information(item_arr, theta, valid)
+    with np.errstate(divide="ignore"):
+        se = 1.0 / np.sqrt(information)
+    no_answers = ~valid.any(axis=-1)
+    defined: BoolArray
+    if config.ml_bounded:
+        defined = np.asarray(~no_answers, dtype=bool)
+    else:
+        defined = ~(at_bound | no_answers)
+        theta = np.where(defined, theta, np.sign(theta - config.prior_mean) * np.inf)
+        se = np.where(defined, se, np.inf)
+    theta = np.where(no_answers, np.nan, theta)
+    se = np.where(no_answers, np.inf, se)
+    return BatchEstimate(
+        theta=theta, se=se, defined=defined, at_bound=at_bound, method=EstimationMethod.ML
+    )
+
+
+# --- one examinee --------------------------------------------------------------------------
+
+
+def _as_row(
+    items: Sequence[int] | IntArray, responses: Sequence[int] | IntArray
+) -> tuple[IntArray, IntArray]:
+    item_arr = np.asarray(items, dtype=np.int64).reshape(1, -1)
+    response_arr = np.asarray(responses, dtype=np.int64).reshape(1, -1)
+    if item_arr.shape != response_arr.shape:
+        raise ValueError("items and responses must have the same length")
+    return item_arr, response_arr
+
+
+def estimate_eap(
+    bank: ItemBank,
+    items: Sequence[int] | IntArray,
+    responses: Sequence[int] | IntArray,
+    config: EstimatorConfig | None = None,
+) -> AbilityEstimate:
+    """EAP estimate and posterior SD for one examinee (bank row numbers and categories)."""
+    item_arr, response_arr = _as_row(items, responses)
+    return eap_batch(bank, item_arr, response_arr, config or EstimatorConfig()).row()
+
+
+def estimate_map(
+    bank: ItemBank,
+    items: Sequence[int] | IntArray,
+    responses: Sequence[int] | IntArray,
+    config: EstimatorConfig | None = None,
+) -> AbilityEstimate:
+    """MAP estimate for one examinee."""
+    item_arr, response_arr = _as_row(items, responses)
+    return map_batch(bank, item_arr, response_arr, config or EstimatorConfig()).row()
+
+
+def estimate_ml(
+    bank: ItemBank,
+    items: Sequence[int] | IntArray,
+    responses: Sequence[int] | IntArray,
+    config: EstimatorConfig | None = None,
+) -> AbilityEstimate:
+    """ML estimate for one examinee; ``defined=False`` (with a reason) where it diverges."""
+    cfg = config or EstimatorConfig(method=EstimationMethod.ML)
+    item_arr, response_arr = _as_row(items, responses)
+    batch = ml_batch(bank, item_arr, response_arr, cfg)
+    reason: str | None = None
+    if item_arr.size == 0:
+        reason = "no answers yet, so the likelihood is flat"
+    elif batch.at_bound[0]:
+        all_lowest, all_highest = extreme_patterns(bank, item_arr, response_arr)
+        if all_lowest[0]:
+            reason = "every answer is in the lowest category, so the likelihood keeps rising"
+        elif all_highest[0]:
+            reason = "every answer is in the highest category, so the likelihood keeps rising"
+        else:
+            bound = cfg.theta_min if batch.theta[0] < cfg.prior_mean else cfg.theta_max
+            reason = f"the likelihood is still rising at the search bound {bound:g}"
+        if cfg.ml_bounded:
+            reason = f"bounded: {reason}"
+    return batch.row(reason=reason)
+
+
+def estimate(
+    bank: ItemBank,
+    items: Sequence[int] | IntArray,
+    responses: Sequence[int] | IntArray,
+    config: EstimatorConfig,
+) -> AbilityEstimate:
+    """The configured estimator, falling back from an undefined ML to ``config.fallback``."""
+    if config.method is EstimationMethod.EAP:
+        return estimate_eap(bank, items, responses, config)
+    if config.method is EstimationMethod.MAP:
+        return estimate_map(bank, items, responses, config)
+    result = estimate_ml(bank, items, responses, config)
+    if result.defined:
+        return result
+    if config.fallback is EstimationMethod.MAP:
+        return estimate_map(bank, items, responses, config)
+    return estimate_eap(bank, items, responses, config)
+
+
+def estimate_batch(
+    bank: ItemBank, items: npt.ArrayLike, responses: npt.ArrayLike, config: EstimatorConfig
+) -> BatchEstimate:
+    """Batch form of :func:`estimate` (undefined ML rows replaced by the fallback)."""
+    if config.method is EstimationMethod.EAP:
+        return eap_batch(bank, items, responses, config)
+    if config.method is EstimationMethod.MAP:
+        return map_batch(bank, items, responses, config)
+    ml = ml_batch(bank, items, responses, config)
+    if ml.defined.all():
+        return ml
+    fallback_fn = map_batch if config.fallback is EstimationMethod.MAP else eap_batch
+    fallback = fallback_fn(bank, items, responses, config)
+    return BatchEstimate(
+        theta=np.where(ml.defined, ml.theta, fallback.theta),
+        se=np.where(ml.defined, ml.se, fallback.se),
+        defined=np.ones_like(ml.defined),
+        at_bound=np.where(ml.defined, ml.at_bound, fallback.at_bound),
+        method=EstimationMethod.ML,
+    )
