@@ -176,6 +176,15 @@ def step_rng(seed: int, answers_so_far: int) -> np.random.Generator:
     return np.random.default_rng([seed, answers_so_far])
 
 
+#: Separate stream for the per-session Sympson-Hetter draws ("SH" in ASCII).
+_SYMPSON_HETTER_STREAM = 0x5348
+
+
+def sympson_hetter_draws(seed: int, n_items: int) -> FloatArray:
+    """The session's Sympson-Hetter uniforms, one per bank item, fixed for the session."""
+    return np.random.default_rng([seed, _SYMPSON_HETTER_STREAM]).random(n_items)
+
+
 def deadline(config: CatConfig, state: SessionState) -> datetime | None:
     """When the session's time runs out (``None`` without a time limit)."""
     limit = config.stopping.time_limit_seconds
@@ -383,8 +392,15 @@ def _present_next(
     rng: np.random.Generator,
 ) -> SessionState:
     seen = bank.indices(item.item_id for item in state.items)
+    draws = sympson_hetter_draws(state.seed, len(bank)) if config.selection.sympson_hetter else None
     row = select_next_item(
-        bank, state.theta, seen, config=config.selection, rng=rng, exposure=exposure
+        bank,
+        state.theta,
+        seen,
+        config=config.selection,
+        rng=rng,
+        exposure=exposure,
+        acceptance_draws=draws,
     )
     if row is None:
         return _finish(state, StopReason.BANK_EXHAUSTED, now)
@@ -473,6 +489,7 @@ def simulate(
     theta_hat = np.full(n_examinees, start.theta)
     se_hat = np.full(n_examinees, start.se)
     active = np.ones(n_examinees, dtype=bool)
+    acceptance = rng.random((n_examinees, len(bank))) if config.selection.sympson_hetter else None
     rule = config.stopping
     for k in range(max_items):
         rows = np.flatnonzero(active)
@@ -485,6 +502,7 @@ def simulate(
             area_counts_of(bank, items[rows, :k]),
             config=config.selection,
             rng=rng,
+            acceptance_draws=None if acceptance is None else acceptance[rows],
         )
         exhausted = chosen < 0
         active[rows[exhausted]] = False

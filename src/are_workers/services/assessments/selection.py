@@ -11,8 +11,12 @@ The order of the filters is deliberate:
    binds exactly and the final exposure of every item is at most ``r_max``;
 3. *content balancing* (Kingsbury and Zara): restrict to the content area furthest below its
    target share, so every test covers the skills in the proportions the test defines;
-4. *Sympson-Hetter*: each candidate survives an independent draw with its calibrated
-   probability ``k_i`` (ordered SH is equivalent: the most informative *accepted* item wins);
+4. *Sympson-Hetter*: each item passes with its calibrated probability ``k_i``, drawn once
+   per session (``acceptance_draws``), so an item rejected for an examinee stays rejected
+   for the rest of that test, as in the classic procedure; the most informative item that
+   passed wins, which is the same as walking down the information order drawing for each.
+   Drawing per session (not per step) keeps ``P(administered) = k_i * P(selected)``, the
+   relation the exposure calibration relies on;
 5. *randomesque*: pick uniformly among the ``n`` most informative remaining items.
 
 Everything is vectorised over examinees so that simulations (exposure calibration,
@@ -116,12 +120,15 @@ def select_batch(
     rng: np.random.Generator,
     exposure_counts: IntArray | None = None,
     sessions: int = 0,
+    acceptance_draws: FloatArray | None = None,
 ) -> IntArray:
     """Next item (bank row) for each examinee, ``-1`` where nothing is left.
 
     ``available`` is ``(E, n_items)`` (False for administered/withdrawn items),
     ``area_counts`` ``(E, areas)`` from :func:`area_counts_of`. ``exposure_counts`` and
     ``sessions`` feed the exposure cap and are required when it is configured.
+    ``acceptance_draws`` (``(E, n_items)`` uniforms fixed for each session) drive
+    Sympson-Hetter; without them fresh draws are taken from ``rng`` at every step.
     """
     theta_arr = np.atleast_1d(np.asarray(theta, dtype=np.float64))
     candidates = np.array(available, dtype=bool, copy=True)
@@ -135,7 +142,8 @@ def select_batch(
     if shares is not None:
         candidates = _restrict_to_neediest_area(bank, candidates, area_counts, shares)
     if config.sympson_hetter:
-        accepted = rng.random(candidates.shape) < bank.exposure_k
+        draws = rng.random(candidates.shape) if acceptance_draws is None else acceptance_draws
+        accepted = draws < bank.exposure_k
         survivors = candidates & accepted
         # If every candidate was rejected, keep them all rather than end the test.
         candidates = np.where(survivors.any(axis=-1, keepdims=True), survivors, candidates)
@@ -151,8 +159,12 @@ def select_next_item(
     config: SelectionConfig,
     rng: np.random.Generator,
     exposure: ExposureSnapshot | None = None,
+    acceptance_draws: FloatArray | None = None,
 ) -> int | None:
-    """Next item (bank row) for one examinee, or ``None`` when the bank has nothing left."""
+    """Next item (bank row) for one examinee, or ``None`` when the bank has nothing left.
+
+    ``acceptance_draws``: this session's Sympson-Hetter uniforms, one per bank item.
+    """
     administered_arr = np.asarray(administered, dtype=np.int64).reshape(1, -1)
     available = np.ones((1, len(bank)), dtype=bool)
     available[0, administered_arr[0]] = False
@@ -166,6 +178,7 @@ def select_next_item(
         rng=rng,
         exposure_counts=counts,
         sessions=exposure.sessions if exposure is not None else 0,
+        acceptance_draws=None if acceptance_draws is None else acceptance_draws[None, :],
     )
     return int(chosen[0]) if chosen[0] >= 0 else None
 
