@@ -120,9 +120,7 @@ class Shot:
 
     @property
     def faces(self) -> int:
-        return {"face": 1, "off_centre": 1, "dim": 1, "tilted": 1, "two_faces": 2}.get(
-            self.kind, 0
-        )
+        return {"face": 1, "off_centre": 1, "dim": 1, "tilted": 1, "two_faces": 2}.get(self.kind, 0)
 
 
 INTERVIEW_TIMELINE = (
@@ -160,7 +158,11 @@ def _room(width: int, height: int) -> np.ndarray:
     wall = 150 + 50 * (1 - ys) - 25 * xs
     room = np.dstack([wall * 0.92, wall * 0.97, wall]).astype(np.float32)
     cv2.rectangle(
-        room, (int(width * 0.72), int(height * 0.15)), (int(width * 0.92), height), (70, 90, 120), -1
+        room,
+        (int(width * 0.72), int(height * 0.15)),
+        (int(width * 0.92), height),
+        (70, 90, 120),
+        -1,
     )
     cv2.rectangle(
         room,
