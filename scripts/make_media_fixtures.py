@@ -9,8 +9,11 @@ on a synthetic room, with face-free, two-face, off-centre and covered-camera int
 known proportions. The truth is written next to the clips in ``labels.json``.
 
 Run ``python scripts/make_media_fixtures.py`` (needs ``apt-get install espeak-ng`` and the
-``media`` + ``dev`` extras). The output is deterministic for a given espeak-ng/x264 build;
-the committed files are what the tests use, so re-run it only to change a fixture.
+``media`` + ``dev`` extras). The speech and the rendered pictures are deterministic, but the
+encoded files are not bit-for-bit (Ogg serials and Matroska UIDs are random, and the
+encoders' output varies slightly between runs), so regenerating changes the bytes, never the
+truth in ``labels.json``. The committed files are what the tests use; re-run this only to
+change a fixture.
 """
 
 from __future__ import annotations
