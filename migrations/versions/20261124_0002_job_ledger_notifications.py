@@ -46,10 +46,18 @@ def upgrade() -> None:
                   AND NEW.status IN ('succeeded', 'failed', 'dead', 'cancelled'))
             EXECUTE FUNCTION are_task_runs_notify_done();
 
-        -- A retry becomes due later: wake the relay when a row goes back to the outbox.
+        -- Wake the relay when a row goes back to the outbox (a retry, a sweep, a replay);
+        -- not when the relay itself marks rows published.
+        CREATE FUNCTION are_task_runs_notify_requeued() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM pg_notify('are_task_runs_new', '');
+            RETURN NULL;
+        END $$;
+
         CREATE TRIGGER task_runs_notify_requeued
             AFTER UPDATE OF published_at ON task_runs
-            FOR EACH STATEMENT EXECUTE FUNCTION are_task_runs_notify_new();
+            FOR EACH ROW WHEN (NEW.published_at IS NULL AND OLD.published_at IS NOT NULL)
+            EXECUTE FUNCTION are_task_runs_notify_requeued();
         """
     )
 
@@ -60,6 +68,7 @@ def downgrade() -> None:
         DROP TRIGGER IF EXISTS task_runs_notify_requeued ON task_runs;
         DROP TRIGGER IF EXISTS task_runs_notify_done ON task_runs;
         DROP TRIGGER IF EXISTS task_runs_notify_new ON task_runs;
+        DROP FUNCTION IF EXISTS are_task_runs_notify_requeued();
         DROP FUNCTION IF EXISTS are_task_runs_notify_done();
         DROP FUNCTION IF EXISTS are_task_runs_notify_new();
         """

@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     )
     relay_batch_size: int = Field(default=500, ge=1)
     relay_poll_seconds: float = Field(default=1.0, gt=0)
+    relay_gather_seconds: float = Field(
+        default=0.005, ge=0, description="After a wake-up, wait this long for more inserts."
+    )
+    db_pool_size: int = Field(default=10, ge=1, description="Connections per process.")
     worker_max_jobs: int = Field(default=0, ge=0, description="Recycle a child after N jobs.")
     worker_max_memory_mb: int = Field(default=0, ge=0, description="Recycle a child above this.")
     metrics_port: int = Field(default=0, ge=0, le=65535, description="0 disables /metrics.")

@@ -126,7 +126,7 @@ _CLAIM = text(
         lease_expires_at = now() + make_interval(secs => :lease),
         worker_id = :worker,
         updated_at = now()
-    WHERE id = :id
+    WHERE id = ANY(CAST(:ids AS uuid[]))
       AND ((status IN ('queued', 'retrying') AND available_at <= now())
            OR (status = 'running' AND lease_expires_at < now() AND crashes + 1 < :crash_cap))
     RETURNING id, actor, attempts, max_attempts, organization_id, args, crashes > 0 AS recovered
@@ -138,12 +138,34 @@ def claim(
     conn: Executor, job_id: uuid.UUID | str, *, worker_id: str, lease_seconds: int, crash_cap: int
 ) -> Claim | None:
     """Take the job for this worker, or ``None`` if it is not ours to run (drop the message)."""
-    row = conn.execute(
+    claims = claim_many(
+        conn, [job_id], worker_id=worker_id, lease_seconds=lease_seconds, crash_cap=crash_cap
+    )
+    return claims.get(uuid.UUID(str(job_id)))
+
+
+def claim_many(
+    conn: Executor,
+    job_ids: list[uuid.UUID | str],
+    *,
+    worker_id: str,
+    lease_seconds: int,
+    crash_cap: int,
+) -> dict[uuid.UUID, Claim]:
+    """Claim several jobs in one statement; absent ids were not claimable."""
+    rows = conn.execute(
         _CLAIM,
-        {"id": str(job_id), "worker": worker_id, "lease": lease_seconds, "crash_cap": crash_cap},
-    ).one_or_none()
-    if row is None:
-        return None
+        {
+            "ids": [str(j) for j in job_ids],
+            "worker": worker_id,
+            "lease": lease_seconds,
+            "crash_cap": crash_cap,
+        },
+    )
+    return {uuid.UUID(str(row.id)): _claim_from_row(row) for row in rows}
+
+
+def _claim_from_row(row: Row[Any]) -> Claim:
     return Claim(
         job_id=uuid.UUID(str(row.id)),
         actor=row.actor,
@@ -173,6 +195,35 @@ def mark_succeeded(
     """Finish the job in the caller's transaction. False means the lease was lost: roll back."""
     payload = json.dumps(result, default=str) if result is not None else None
     return db.execute(_SUCCEED, {"id": job_id, "attempt": attempt, "result": payload}).first() is not None
+
+
+_SUCCEED_MANY = text(
+    """
+    UPDATE task_runs AS t
+    SET status = 'succeeded', finished_at = now(), lease_expires_at = NULL,
+        result = CAST(v.result AS jsonb), error_type = NULL, error_message = NULL,
+        updated_at = now()
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:attempts AS int[]), CAST(:results AS text[]))
+         AS v(id, attempt, result)
+    WHERE t.id = v.id AND t.status = 'running' AND t.attempts = v.attempt
+    RETURNING t.id
+    """
+)
+
+
+def mark_many_succeeded(
+    conn: Executor, finished: list[tuple[uuid.UUID, int, str | None]]
+) -> set[uuid.UUID]:
+    """Finish several jobs that wrote nothing else (so nothing else must commit with them)."""
+    rows = conn.execute(
+        _SUCCEED_MANY,
+        {
+            "ids": [str(job_id) for job_id, _, _ in finished],
+            "attempts": [attempt for _, attempt, _ in finished],
+            "results": [result for _, _, result in finished],
+        },
+    )
+    return {uuid.UUID(str(row.id)) for row in rows}
 
 
 _FAIL = text(

@@ -114,11 +114,12 @@ class Relay:
                 if time.monotonic() - last_sweep >= self.sweep_interval:
                     sweep(self.engine, self.broker, self.settings)
                     last_sweep = time.monotonic()
-                # Sleep until an insert notifies us, or the poll interval passes.
+                # Sleep until an insert notifies us, or the poll interval passes; then let a
+                # burst of inserts gather so one commit publishes many rows.
                 for _ in listener.notifies(
                     timeout=self.settings.relay_poll_seconds, stop_after=1
                 ):
-                    pass
+                    self.stop_event.wait(self.settings.relay_gather_seconds)
             except Exception:
                 log.warning("relay_error_retrying", exc_info=True)
                 if listener is not None:

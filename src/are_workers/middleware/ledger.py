@@ -9,6 +9,7 @@ middlewares would make their order a convention instead of code.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import threading
@@ -21,13 +22,14 @@ from typing import Any
 import dramatiq
 import structlog
 from dramatiq.middleware import Middleware, SkipMessage
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from are_workers import ledger
 from are_workers.config import Settings
 from are_workers.errors import PermanentError
+from are_workers.middleware.batching import Batcher
 from are_workers.middleware.leases import LeaseKeeper
 
 log = structlog.get_logger(__name__)
@@ -42,6 +44,7 @@ class JobContext:
     session: Session
     claim: ledger.Claim
     started: float = field(default_factory=time.perf_counter)
+    result: dict[str, Any] | None = None  # stored on the ledger row when the job succeeds
 
     @property
     def job_id(self) -> uuid.UUID:
@@ -93,6 +96,12 @@ class LedgerMiddleware(Middleware):
             lease_seconds=settings.job_lease_seconds,
             interval_seconds=settings.heartbeat_seconds,
         )
+        self.claims: Batcher[str, ledger.Claim] = Batcher(
+            engine_getter, self._claim_many, name="are-claims"
+        )
+        self.completions: Batcher[tuple[uuid.UUID, int, str | None], bool] = Batcher(
+            engine_getter, self._complete_many, name="are-completions"
+        )
 
     # --- worker lifecycle -----------------------------------------------------------
 
@@ -108,14 +117,7 @@ class LedgerMiddleware(Middleware):
 
     def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
         engine = self._engine_getter()
-        with engine.begin() as conn:
-            claim = ledger.claim(
-                conn,
-                message.message_id,
-                worker_id=self.worker_id,
-                lease_seconds=self.settings.job_lease_seconds,
-                crash_cap=self.settings.crash_cap,
-            )
+        claim = self.claims.submit(message.message_id)
         if claim is None:
             log.info("duplicate_delivery_dropped", message_id=message.message_id)
             raise SkipMessage("job already claimed, finished or not due")
@@ -145,7 +147,7 @@ class LedgerMiddleware(Middleware):
             return
         try:
             if exception is None:
-                exception = self._commit_success(ctx, result)
+                exception = self._commit_success(ctx, ctx.result)
             if exception is not None:
                 ctx.session.rollback()
                 self._record_failure(broker, message, ctx, exception)
@@ -170,10 +172,38 @@ class LedgerMiddleware(Middleware):
 
     # --- helpers ----------------------------------------------------------------------
 
+    def _claim_many(self, conn: Connection, job_ids: list[str]) -> dict[str, ledger.Claim]:
+        claims = ledger.claim_many(
+            conn,
+            list(job_ids),
+            worker_id=self.worker_id,
+            lease_seconds=self.settings.job_lease_seconds,
+            crash_cap=self.settings.crash_cap,
+        )
+        return {str(job_id): claim for job_id, claim in claims.items()}
+
+    def _complete_many(
+        self, conn: Connection, finished: list[tuple[uuid.UUID, int, str | None]]
+    ) -> dict[tuple[uuid.UUID, int, str | None], bool]:
+        done = ledger.mark_many_succeeded(conn, finished)
+        return {item: item[0] in done for item in finished}
+
     def _commit_success(self, ctx: JobContext, result: Any) -> BaseException | None:
-        """Mark succeeded in the actor's transaction and commit; returns an error if any."""
+        """Record success; returns an error if it could not be recorded.
+
+        A job that wrote to the database finishes in its own transaction, so its effects and
+        its completion commit together. A job that never touched its session has nothing to
+        commit with it, so its completion joins the process-wide batch.
+        """
         try:
             payload = result if isinstance(result, dict) else None
+            if not ctx.session.in_transaction():
+                encoded = json.dumps(payload, default=str) if payload is not None else None
+                if not self.completions.submit((ctx.job_id, ctx.claim.attempt, encoded)):
+                    log.warning("lease_lost_result_discarded")
+                else:
+                    log.info("job_succeeded", seconds=round(time.perf_counter() - ctx.started, 4))
+                return None
             if not ledger.mark_succeeded(ctx.session, ctx.job_id, ctx.claim.attempt, payload):
                 ctx.session.rollback()
                 log.warning("lease_lost_effects_discarded")

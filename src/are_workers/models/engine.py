@@ -42,7 +42,10 @@ def get_engine() -> Engine:
     from are_workers.config import get_settings
 
     settings = get_settings()
-    return make_engine(settings.runtime_database_url or ensure_database_url(settings))
+    return make_engine(
+        settings.runtime_database_url or ensure_database_url(settings),
+        pool_size=settings.db_pool_size,
+    )
 
 
 def session_factory(engine: Engine | None = None) -> sessionmaker[Session]:

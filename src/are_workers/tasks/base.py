@@ -7,6 +7,7 @@ the light client reads them too. Actors stay thin: they take IDs, fetch their se
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -22,8 +23,17 @@ def job_actor(name: str, **options: Any) -> Callable[[F], dramatiq.Actor[Any, An
     kind = JOB_KINDS[name]
 
     def declare(fn: F) -> dramatiq.Actor[Any, Any]:
+        @functools.wraps(fn)
+        def run(*args: Any, **kwargs: Any) -> None:
+            # The return value is the job's result on its ledger row (Dramatiq discards it).
+            from are_workers.middleware.ledger import current_job
+
+            result = fn(*args, **kwargs)
+            if result is not None:
+                current_job().result = result
+
         return dramatiq.actor(
-            fn,
+            run,
             actor_name=name,
             queue_name=queue_for(name),
             time_limit=kind.time_limit_s * 1000,
