@@ -22,7 +22,7 @@ __all__ = ["Skill", "SkillMatch", "SkillTaxonomy", "get_taxonomy"]
 # A skill may not continue into a word on either side. "+" and "#" count as word characters
 # so that "C" does not match inside "C++" or "C#".
 _LEFT_BOUNDARY = r"(?<![\w+#])"
-_RIGHT_BOUNDARY = r"(?![\w+#])"
+_RIGHT_BOUNDARY = r"(?![\w+#]|\.\w)"  # "github.com" is a link, not Git
 # One- and two-letter aliases ("C", "R", "Go") also refuse neighbours that make them part of
 # something else: "R&D", "C-suite", "John R. Smith", "Go-to-market".
 # A single capital after "Grade", "Vitamin", "Ward"... is a label, not a language.
