@@ -135,6 +135,7 @@ def worker(
     threads: Annotated[int, typer.Option(min=1)] = 4,
     module: Annotated[list[str] | None, typer.Option(help="Extra actor modules.")] = None,
     relay: Annotated[bool, typer.Option(help="Run the outbox relay here too.")] = True,
+    drain_seconds: Annotated[float, typer.Option(help="SIGTERM: wait this long.")] = 600.0,
 ) -> None:
     """Run a supervised worker pool (see docs/operations.md for pool shapes)."""
     from are_workers.supervisor import Supervisor
@@ -143,7 +144,7 @@ def worker(
     chosen = [q for q in queues.split(",") if q] or settings.all_queues
     Supervisor(
         settings, queues=chosen, processes=processes, threads=threads,
-        modules=module or [], relay=relay,
+        modules=module or [], relay=relay, drain_seconds=drain_seconds,
     ).run()  # fmt: skip
 
 
