@@ -480,7 +480,7 @@ def simulate(
     )
     est = config.estimator
     grid = quadrature_grid(est.theta_min, est.theta_max, est.quadrature_points)
-    incremental_eap = est.method is EstimationMethod.EAP
+    incremental_eap = est.method == EstimationMethod.EAP
     loglik = np.zeros((n_examinees, grid.shape[0]))
     items = np.full((n_examinees, max_items), -1, dtype=np.int64)
     responses = np.full((n_examinees, max_items), -1, dtype=np.int64)

@@ -64,7 +64,7 @@ class EstimatorConfig(BaseModel):
     def _check(self) -> Self:
         if self.theta_min >= self.theta_max:
             raise ValueError("theta_min must be below theta_max")
-        if self.fallback is EstimationMethod.ML:
+        if self.fallback == EstimationMethod.ML:
             raise ValueError("the fallback estimator must be eap or map (ML can be undefined)")
         return self
 
@@ -361,14 +361,14 @@ def estimate(
     config: EstimatorConfig,
 ) -> AbilityEstimate:
     """The configured estimator, falling back from an undefined ML to ``config.fallback``."""
-    if config.method is EstimationMethod.EAP:
+    if config.method == EstimationMethod.EAP:
         return estimate_eap(bank, items, responses, config)
-    if config.method is EstimationMethod.MAP:
+    if config.method == EstimationMethod.MAP:
         return estimate_map(bank, items, responses, config)
     result = estimate_ml(bank, items, responses, config)
     if result.defined:
         return result
-    if config.fallback is EstimationMethod.MAP:
+    if config.fallback == EstimationMethod.MAP:
         return estimate_map(bank, items, responses, config)
     return estimate_eap(bank, items, responses, config)
 
@@ -377,14 +377,14 @@ def estimate_batch(
     bank: ItemBank, items: npt.ArrayLike, responses: npt.ArrayLike, config: EstimatorConfig
 ) -> BatchEstimate:
     """Batch form of :func:`estimate` (undefined ML rows replaced by the fallback)."""
-    if config.method is EstimationMethod.EAP:
+    if config.method == EstimationMethod.EAP:
         return eap_batch(bank, items, responses, config)
-    if config.method is EstimationMethod.MAP:
+    if config.method == EstimationMethod.MAP:
         return map_batch(bank, items, responses, config)
     ml = ml_batch(bank, items, responses, config)
     if ml.defined.all():
         return ml
-    fallback_fn = map_batch if config.fallback is EstimationMethod.MAP else eap_batch
+    fallback_fn = map_batch if config.fallback == EstimationMethod.MAP else eap_batch
     fallback = fallback_fn(bank, items, responses, config)
     return BatchEstimate(
         theta=np.where(ml.defined, ml.theta, fallback.theta),
