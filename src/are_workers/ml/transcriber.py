@@ -47,13 +47,26 @@ bounds, and the speech analytics say so.
 OOM_RETRY_DELAY_SECONDS = 120.0
 """How long to wait before retrying a chunk that ran the GPU out of memory at batch size 1."""
 
-# Whisper's own rule skips a window when no_speech_prob > 0.6 and avg_logprob < -1.0, but it
-# applies it per 30 s window. Trailing hallucinations ("Thank you.", "Thank you so much.")
-# appear as separate short *segments* of a window that also held speech, with no_speech_prob
-# around 0.7-0.9 and avg_logprob around -0.9. We drop such segments with a slightly stricter
-# log-probability bound; real speech segments have no_speech_prob well below 0.6.
+# Whisper rejects a window's decoding whose gzip compression ratio exceeds 2.4 (a repetition
+# loop) and retries at a higher temperature; it skips a window whose no_speech_prob > 0.6
+# when avg_logprob < -1.0. We decode at temperature 0 only (determinism), so nothing replaces
+# a rejected decoding: we drop it. The classic victims are the short tails Whisper decodes
+# after seeking to the last complete phrase: a fraction of a second of near-silence padded
+# to 30 s, which comes back as "Thank you." or one phrase repeated five times, with
+# no_speech_prob 0.7-0.9 and avg_logprob -0.7 to -1.0, hence the stricter bound.
+HALLUCINATION_COMPRESSION_RATIO = 2.4
 HALLUCINATION_NO_SPEECH_PROB = 0.6
 HALLUCINATION_MAX_AVG_LOGPROB = -0.7
+
+
+def _looks_hallucinated(segment: Any) -> bool:
+    return bool(
+        segment.compression_ratio > HALLUCINATION_COMPRESSION_RATIO
+        or (
+            segment.no_speech_prob >= HALLUCINATION_NO_SPEECH_PROB
+            and segment.avg_logprob <= HALLUCINATION_MAX_AVG_LOGPROB
+        )
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,10 +320,7 @@ class WhisperTranscriber:
             segments_iter, info = self._model.transcribe(audio, **kwargs)
         segments: list[Segment] = []
         for raw in segments_iter:  # lazy: decoding (and any OOM) happens while iterating
-            if options.drop_hallucinations and (
-                raw.no_speech_prob >= HALLUCINATION_NO_SPEECH_PROB
-                and raw.avg_logprob <= HALLUCINATION_MAX_AVG_LOGPROB
-            ):
+            if options.drop_hallucinations and _looks_hallucinated(raw):
                 continue
             words = tuple(
                 Word(

@@ -141,6 +141,8 @@ def probe_media(path: Path | str, *, settings: Settings | None = None) -> MediaI
     with container:
         audio_stream = next(iter(container.streams.audio), None)
         video_stream = next((s for s in container.streams.video if not _is_cover_art(s)), None)
+        if not any(s.type in {"audio", "video", "subtitle"} for s in container.streams):
+            raise _corrupt(" (its header is incomplete)")  # e.g. cut inside the MP4 index
         if audio_stream is None and video_stream is None:
             raise InvalidInputError(
                 "The file contains no audio or video track.", code="no_media_streams"

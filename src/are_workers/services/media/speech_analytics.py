@@ -111,7 +111,7 @@ def analyze_words(
     pauses = [
         Interval(round(prev.end, 3), round(nxt.start, 3))
         for prev, nxt in itertools.pairwise(words)
-        if nxt.start - prev.end >= options.pause_min_seconds
+        if round(nxt.start - prev.end, 3) >= options.pause_min_seconds
     ]
     long_pauses = tuple(p for p in pauses if p.duration >= options.long_pause_seconds)
     fillers = Counter(w.text.lower().strip(".,!?;:'\"-…") for w in words if is_filler(w.text))

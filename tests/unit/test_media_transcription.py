@@ -1,0 +1,209 @@
+"""Transcription with the real tiny.en model on real espeak-ng speech."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from are_workers.config import Settings
+from are_workers.errors import ConfigurationError, InvalidInputError
+from are_workers.ml.transcriber import decode_audio
+from are_workers.services.media.transcription import (
+    ChunkingOptions,
+    ChunkResult,
+    StaleCheckpointError,
+    Transcript,
+    TranscriptionOptions,
+    normalize_for_wer,
+    plan_chunks,
+    transcribe_chunks,
+    transcribe_file,
+    word_error_rate,
+)
+
+MEDIA = Path(__file__).resolve().parents[1] / "fixtures" / "media"
+LABELS = json.loads((MEDIA / "labels.json").read_text())
+SPEECH = MEDIA / "speech.m4a"
+# Short chunks so the 33 s fixture has several: the resume test needs chunk boundaries.
+SHORT_CHUNKS = TranscriptionOptions(
+    chunking=ChunkingOptions(chunk_seconds=12.0, boundary_search_seconds=4.0)
+)
+
+
+@pytest.fixture(scope="module")
+def speech_transcript() -> Transcript:
+    return transcribe_file(SPEECH)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted() -> tuple[Transcript, list[ChunkResult]]:
+    chunks: list[ChunkResult] = []
+    transcript = transcribe_chunks(SPEECH, on_chunk_done=chunks.append, options=SHORT_CHUNKS)
+    return transcript, chunks
+
+
+def test_word_error_rate_on_espeak_speech(speech_transcript: Transcript) -> None:
+    wer = word_error_rate(LABELS["speech.m4a"]["text"], speech_transcript.text)
+    assert wer <= 0.15, (wer, speech_transcript.text)
+    assert speech_transcript.language == "en"
+    assert speech_transcript.model == "tiny.en"
+    assert speech_transcript.duration == pytest.approx(LABELS["speech.m4a"]["duration"], abs=0.1)
+
+
+def test_words_have_ordered_timings_inside_the_media(speech_transcript: Transcript) -> None:
+    words = speech_transcript.words
+    assert len(words) > 60
+    assert all(0 <= w.start <= w.end <= speech_transcript.duration for w in words)
+    assert all(a.start <= b.start for a, b in itertools.pairwise(words))
+    assert words[0].start == pytest.approx(LABELS["speech.m4a"]["speech_starts"], abs=0.3)
+    for segment in speech_transcript.segments:
+        assert segment.words
+        assert segment.start == segment.words[0].start
+        assert segment.end == segment.words[-1].end
+
+
+def test_video_container_audio_is_transcribed() -> None:
+    transcript = transcribe_file(MEDIA / "interview.mp4")
+    assert word_error_rate(LABELS["interview.mp4"]["text"], transcript.text) <= 0.15
+
+
+def test_silence_is_an_empty_transcript_not_an_error() -> None:
+    transcript = transcribe_file(MEDIA / "silence.ogg")
+    assert transcript.is_empty
+    assert transcript.text == ""
+    assert transcript.words == ()
+    assert transcript.language == "en"  # an English-only model
+    assert transcript.to_dict()["is_empty"] is True
+
+
+def test_no_audio_track_is_a_clear_error() -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        transcribe_file(MEDIA / "no_audio.mp4")
+    assert caught.value.code == "no_audio_track"
+
+
+def test_chunk_boundaries_are_deterministic_and_in_silence(
+    uninterrupted: tuple[Transcript, list[ChunkResult]],
+) -> None:
+    audio = decode_audio(SPEECH)
+    plan = plan_chunks(audio, SHORT_CHUNKS.chunking)
+    assert plan == plan_chunks(audio.copy(), SHORT_CHUNKS.chunking)
+    assert len(plan) >= 3
+    assert plan[0].start_sample == 0
+    assert plan[-1].end_sample == len(audio)
+    for before, after in itertools.pairwise(plan):
+        assert before.end_sample == after.start_sample
+        assert 8.0 <= before.end - before.start <= 12.0
+    transcript, _ = uninterrupted
+    cuts = [span.end for span in plan[:-1]]
+    for word in transcript.words:  # no word straddles a cut
+        assert not any(word.start < cut < word.end for cut in cuts), (word, cuts)
+
+
+def test_resumed_run_equals_uninterrupted_run(
+    uninterrupted: tuple[Transcript, list[ChunkResult]],
+) -> None:
+    """Chunks 0..k-1 are stored (as JSON, like a database row), the worker dies, a new
+    run resumes from chunk k with the stored results."""
+    expected, expected_chunks = uninterrupted
+    assert len(expected_chunks) >= 3
+    stored: list[str] = []
+    crash_after = 2
+
+    class WorkerKilled(Exception):
+        pass
+
+    def persist_then_die(chunk: ChunkResult) -> None:
+        stored.append(json.dumps(chunk.to_dict()))
+        if len(stored) == crash_after:
+            raise WorkerKilled
+
+    with pytest.raises(WorkerKilled):
+        transcribe_chunks(SPEECH, on_chunk_done=persist_then_die, options=SHORT_CHUNKS)
+
+    completed = [ChunkResult.from_dict(json.loads(row)) for row in stored]
+    resumed_chunks: list[ChunkResult] = []
+    resumed = transcribe_chunks(
+        SPEECH, completed=completed, on_chunk_done=resumed_chunks.append, options=SHORT_CHUNKS
+    )
+    assert [c.index for c in resumed_chunks] == list(range(crash_after, len(expected_chunks)))
+    assert completed + resumed_chunks == expected_chunks
+    assert resumed == expected
+    assert word_error_rate(LABELS["speech.m4a"]["text"], resumed.text) <= 0.15
+
+
+def test_all_chunks_done_needs_no_model_run(
+    uninterrupted: tuple[Transcript, list[ChunkResult]],
+) -> None:
+    expected, chunks = uninterrupted
+    calls: list[ChunkResult] = []
+    again = transcribe_chunks(
+        SPEECH, completed=chunks, on_chunk_done=calls.append, options=SHORT_CHUNKS
+    )
+    assert again == expected
+    assert calls == []
+
+
+def test_chunks_from_another_plan_are_refused(
+    uninterrupted: tuple[Transcript, list[ChunkResult]],
+) -> None:
+    _, chunks = uninterrupted
+    with pytest.raises(StaleCheckpointError):
+        transcribe_chunks(SPEECH, completed=chunks[:1])  # made with other chunk options
+    with pytest.raises(StaleCheckpointError):
+        transcribe_chunks(SPEECH, completed=chunks[1:2], options=SHORT_CHUNKS)  # gap
+
+
+def test_chunk_result_json_round_trip(
+    uninterrupted: tuple[Transcript, list[ChunkResult]],
+) -> None:
+    for chunk in uninterrupted[1]:
+        assert ChunkResult.from_dict(json.loads(json.dumps(chunk.to_dict()))) == chunk
+
+
+def test_wer_normaliser_is_fixed() -> None:
+    assert normalize_for_wer("Umm, well-known: it's DONE!") == ["well", "known", "it's", "done"]
+    assert word_error_rate("a b c d", "a x c") == pytest.approx(0.5)
+    assert word_error_rate("", "") == 0.0
+
+
+def test_model_path_must_be_a_ctranslate2_whisper_dir(tmp_path: Path) -> None:
+    from are_workers.ml.transcriber import resolve_config
+
+    with pytest.raises(ConfigurationError, match="ARE_WHISPER_MODEL_PATH"):
+        resolve_config(Settings(whisper_model_path=tmp_path))
+    config = resolve_config(Settings(whisper_device="cpu", whisper_compute_type="auto"))
+    assert (config.device, config.compute_type, config.model_name) == ("cpu", "int8", "tiny.en")
+
+
+def test_importing_the_ml_modules_stays_light() -> None:
+    code = (
+        "import sys, are_workers.ml.transcriber, are_workers.ml.vision, "
+        "are_workers.services.media.analyze; "
+        "print([m for m in ('faster_whisper', 'ctranslate2', 'cv2', 'av') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_speech_signals_find_the_known_long_pause(speech_transcript: Transcript) -> None:
+    """The fixture has a 2.5 s SSML break after "invoice." and starts after 1 s of room
+    noise: refined word times must recover both (Whisper's raw times shorten the pause)."""
+    from are_workers.services.media.speech_analytics import analyze_speech
+
+    analytics = analyze_speech(speech_transcript)
+    signals = analytics.signals
+    assert signals["long_pause_count"].value == 1
+    (pause,) = analytics.long_pauses
+    assert pause.duration == pytest.approx(LABELS["speech.m4a"]["long_pause_seconds"], abs=0.35)
+    before = [w for w in speech_transcript.words if w.end <= pause.start][-1]
+    assert before.text.lower().startswith("invoice")
+    assert signals["time_to_first_word_seconds"].value == pytest.approx(1.0, abs=0.3)
+    rate = signals["speaking_rate_wpm"].value
+    assert isinstance(rate, float)
+    assert 120 <= rate <= 180
