@@ -1,10 +1,11 @@
 """No-op job throughput: our full stack vs bare Dramatiq, on the same Redis, in one run.
 
-Full stack = enqueue as an INSERT in its own durable transaction (one per job, as an upstream
-app does), the outbox relay, the claim UPDATE, the ledger middleware and its per-job
-completion commit. Bare = ``actor.send`` per job and a plain Dramatiq worker with the
-default middleware. Same process shape (1 process, --threads threads) for both. Each mode
-runs in a fresh subprocess; modes alternate; medians of --runs are compared.
+Full stack = enqueue as INSERTs in durable caller transactions (``--enqueue-batch`` jobs
+each), the outbox relay, the claim, the ledger middleware and the completion commit, with
+the real ``are-workers worker`` (supervisor + relay + one child of --threads threads).
+Bare = ``actor.send`` per job to the ``dramatiq`` CLI worker (1 process, --threads threads,
+default middleware). Same Redis. Worker start-up is not timed. Each mode runs in a fresh
+subprocess; modes alternate; medians of --runs are compared.
 
 Also prints the ledger's per-queue depth and the age of the oldest ready job (what an
 autoscaler reads), measured with a backlog in place.
@@ -20,76 +21,80 @@ import os
 import statistics
 import subprocess
 import sys
-import threading
+import tempfile
 import time
-import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def run_bare(jobs: int, threads: int, broker_url: str) -> float:
-    import dramatiq
-    from dramatiq.brokers.redis import RedisBroker
+def run_bare(jobs: int, threads: int, broker_url: str, log) -> float:  # type: ignore[no-untyped-def]
+    """Bare Dramatiq: its own CLI worker process, ``actor.send`` per job."""
+    import redis
 
-    namespace = f"bench-{uuid.uuid4().hex[:8]}"
-    broker = RedisBroker(url=broker_url, namespace=namespace)
-    dramatiq.set_broker(broker)
-    done = threading.Semaphore(0)
+    env = dict(os.environ, BENCH_REDIS_URL=broker_url, PYTHONPATH=HERE)
+    client = redis.Redis.from_url(broker_url)
+    for key in client.scan_iter("bench*"):
+        client.delete(key)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dramatiq", "bare_actors", "--processes", "1",
+         "--threads", str(threads), "--queues", "bench"],
+        env=env, cwd=HERE, stdout=log, stderr=log,
+    )  # fmt: skip
+    try:
+        time.sleep(3)  # worker boot (not timed)
+        os.environ["BENCH_REDIS_URL"] = broker_url
+        sys.path.insert(0, HERE)
+        import bare_actors
 
-    @dramatiq.actor(broker=broker, queue_name="bench")
-    def noop(n: int) -> None:
-        done.release()
-
-    worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=100)
-    started = time.perf_counter()
-    worker.start()
-    for i in range(jobs):
-        noop.send(i)
-    for _ in range(jobs):
-        done.acquire()
-    elapsed = time.perf_counter() - started
-    worker.stop()
-    broker.flush_all()
-    return jobs / elapsed
+        started = time.perf_counter()
+        for i in range(jobs):
+            bare_actors.noop.send(i)
+        while int(client.get("bench:done") or 0) < jobs:
+            time.sleep(0.005)
+        return jobs / (time.perf_counter() - started)
+    finally:
+        proc.terminate()
+        proc.wait()
 
 
-def run_ledger(jobs: int, threads: int, enqueue_batch: int) -> float:
-    import dramatiq
+def run_ledger(jobs: int, threads: int, enqueue_batch: int, log) -> float:  # type: ignore[no-untyped-def]
+    """Full stack: ``are-workers worker`` (supervisor + relay + one child), ledger enqueues."""
     from sqlalchemy import text
 
     from are_workers import ledger
-    from are_workers.broker import get_broker
-    from are_workers.config import get_settings
     from are_workers.models.engine import get_engine
-    from are_workers.relay import Relay
-    from are_workers.tasks import system  # noqa: F401 - declares system.noop
 
-    settings = get_settings()
     engine = get_engine()
-    broker = get_broker()
     with engine.begin() as conn:
         conn.execute(text("TRUNCATE task_runs"))
-    broker.flush_all()
-    relay = Relay(engine, broker, settings)
-    worker = dramatiq.Worker(broker, queues={settings.queue_default}, worker_threads=threads,
-                             worker_timeout=100)  # fmt: skip
-    started = time.perf_counter()
-    relay.start()
-    worker.start()
-    for first in range(0, jobs, enqueue_batch):
-        with engine.begin() as conn:  # one durable caller transaction per batch
-            for i in range(first, min(jobs, first + enqueue_batch)):
-                ledger.enqueue(conn, "system.noop", {"n": i})
-    while True:
-        with engine.connect() as conn:
-            left = conn.execute(
-                text("SELECT count(*) FROM task_runs WHERE status <> 'succeeded'")
-            ).scalar_one()
-        if left == 0:
-            break
-        time.sleep(0.01)
-    elapsed = time.perf_counter() - started
-    worker.stop()
-    relay.stop()
-    return jobs / elapsed
+    data_dir = tempfile.mkdtemp(prefix="are-bench-")
+    env = dict(os.environ, ARE_DATA_DIR=data_dir, ARE_LOG_LEVEL="WARNING")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "are_workers.cli.main", "worker", "--queues", "default",
+         "--processes", "1", "--threads", str(threads)],
+        env=env, stdout=log, stderr=log,
+    )  # fmt: skip
+    try:
+        ready = os.path.join(data_dir, "run", "worker.ready")
+        while not os.path.exists(ready):
+            time.sleep(0.1)
+        started = time.perf_counter()
+        for first in range(0, jobs, enqueue_batch):
+            with engine.begin() as conn:  # one durable caller transaction per batch
+                for i in range(first, min(jobs, first + enqueue_batch)):
+                    ledger.enqueue(conn, "system.noop", {"n": i})
+        while True:
+            with engine.connect() as conn:
+                left = conn.execute(
+                    text("SELECT count(*) FROM task_runs WHERE status <> 'succeeded'")
+                ).scalar_one()
+            if left == 0:
+                break
+            time.sleep(0.005)
+        return jobs / (time.perf_counter() - started)
+    finally:
+        proc.terminate()
+        proc.wait()
 
 
 def autoscaler_figures(backlog: int) -> list[dict[str, object]]:
@@ -117,10 +122,11 @@ def child(mode: str, jobs: int, threads: int, enqueue_batch: int) -> None:
 
     configure_logging("WARNING")  # the same quiet logging for both modes
 
-    if mode == "bare":
-        rate = run_bare(jobs, threads, ensure_broker_url())
-    else:
-        rate = run_ledger(jobs, threads, enqueue_batch)
+    with open(os.path.join(tempfile.gettempdir(), f"bench-{mode}.log"), "ab") as log:
+        if mode == "bare":
+            rate = run_bare(jobs, threads, ensure_broker_url(), log)
+        else:
+            rate = run_ledger(jobs, threads, enqueue_batch, log)
     print(json.dumps({"mode": mode, "jobs_per_s": rate}))
 
 
@@ -151,7 +157,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument(
-        "--enqueue-batch", type=int, default=1,
+        "--enqueue-batch",
+        type=int,
+        default=1,
         help="Jobs per caller transaction (1: every enqueue commits on its own).",
     )
     parser.add_argument("--child", choices=["bare", "ledger"])
@@ -161,7 +169,14 @@ def main() -> None:
         child(args.child, args.jobs, args.threads, args.enqueue_batch)
         return
 
-    env = dict(os.environ, ARE_DATABASE_URL=prepare_database(), ARE_LOG_LEVEL="WARNING")
+    from are_workers.embedded import ensure_broker_url
+
+    env = dict(
+        os.environ,
+        ARE_DATABASE_URL=prepare_database(),
+        ARE_BROKER_URL=ensure_broker_url(),  # the same Redis for both modes
+        ARE_LOG_LEVEL="WARNING",
+    )
     rates: dict[str, list[float]] = {"bare": [], "ledger": []}
     for run in range(args.runs):
         for mode in ("bare", "ledger"):
@@ -176,8 +191,10 @@ def main() -> None:
     bare, ours = statistics.median(rates["bare"]), statistics.median(rates["ledger"])
     print(f"\nmedian bare dramatiq : {bare:8.0f} jobs/s")
     print(f"median full stack    : {ours:8.0f} jobs/s")
-    print(f"ratio full/bare      : {ours / bare:8.2f}x  (goal >= 0.5x, durable commits; "
-          f"{args.enqueue_batch} job(s) per enqueue transaction)")
+    print(
+        f"ratio full/bare      : {ours / bare:8.2f}x  (goal >= 0.5x, durable commits; "
+        f"{args.enqueue_batch} job(s) per enqueue transaction)"
+    )
     os.environ["ARE_DATABASE_URL"] = env["ARE_DATABASE_URL"]
     print("\nautoscaler view with a 500-job backlog:")
     for row in autoscaler_figures(500):

@@ -57,6 +57,9 @@ class JobContext:
 
 _local = threading.local()
 
+#: ("claim", job_id) or ("done", (job_id, attempt, result_json)): one batcher serves both.
+Bookkeeping = tuple[str, Any]
+
 
 def current_job() -> JobContext:
     """The running job of this worker thread. Only valid inside an actor."""
@@ -96,11 +99,10 @@ class LedgerMiddleware(Middleware):
             lease_seconds=settings.job_lease_seconds,
             interval_seconds=settings.heartbeat_seconds,
         )
-        self.claims: Batcher[str, ledger.Claim] = Batcher(
-            engine_getter, self._claim_many, name="are-claims"
-        )
-        self.completions: Batcher[tuple[uuid.UUID, int, str | None], bool] = Batcher(
-            engine_getter, self._complete_many, name="are-completions"
+        # Claims and side-effect-free completions share one batcher, so one commit serves
+        # both kinds of bookkeeping of every thread in this process.
+        self.bookkeeping: Batcher[Bookkeeping, ledger.Claim | bool] = Batcher(
+            engine_getter, self._write_bookkeeping, name="are-bookkeeping"
         )
 
     # --- worker lifecycle -----------------------------------------------------------
@@ -117,7 +119,8 @@ class LedgerMiddleware(Middleware):
 
     def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
         engine = self._engine_getter()
-        claim = self.claims.submit(message.message_id)
+        claim = self.bookkeeping.submit(("claim", message.message_id))
+        assert claim is None or isinstance(claim, ledger.Claim)
         if claim is None:
             log.info("duplicate_delivery_dropped", message_id=message.message_id)
             raise SkipMessage("job already claimed, finished or not due")
@@ -172,21 +175,28 @@ class LedgerMiddleware(Middleware):
 
     # --- helpers ----------------------------------------------------------------------
 
-    def _claim_many(self, conn: Connection, job_ids: list[str]) -> dict[str, ledger.Claim]:
-        claims = ledger.claim_many(
-            conn,
-            list(job_ids),
-            worker_id=self.worker_id,
-            lease_seconds=self.settings.job_lease_seconds,
-            crash_cap=self.settings.crash_cap,
-        )
-        return {str(job_id): claim for job_id, claim in claims.items()}
-
-    def _complete_many(
-        self, conn: Connection, finished: list[tuple[uuid.UUID, int, str | None]]
-    ) -> dict[tuple[uuid.UUID, int, str | None], bool]:
-        done = ledger.mark_many_succeeded(conn, finished)
-        return {item: item[0] in done for item in finished}
+    def _write_bookkeeping(
+        self, conn: Connection, items: list[Bookkeeping]
+    ) -> dict[Bookkeeping, ledger.Claim | bool]:
+        results: dict[Bookkeeping, ledger.Claim | bool] = {}
+        finished = [item[1] for item in items if item[0] == "done"]
+        if finished:
+            done = ledger.mark_many_succeeded(conn, finished)  # type: ignore[arg-type]
+            for item in items:
+                if item[0] == "done":
+                    results[item] = item[1][0] in done  # type: ignore[index]
+        to_claim = [str(item[1]) for item in items if item[0] == "claim"]
+        if to_claim:
+            claims = ledger.claim_many(
+                conn,
+                to_claim,  # type: ignore[arg-type]
+                worker_id=self.worker_id,
+                lease_seconds=self.settings.job_lease_seconds,
+                crash_cap=self.settings.crash_cap,
+            )
+            for job_id, claim in claims.items():
+                results[("claim", str(job_id))] = claim
+        return results
 
     def _commit_success(self, ctx: JobContext, result: Any) -> BaseException | None:
         """Record success; returns an error if it could not be recorded.
@@ -199,7 +209,7 @@ class LedgerMiddleware(Middleware):
             payload = result if isinstance(result, dict) else None
             if not ctx.session.in_transaction():
                 encoded = json.dumps(payload, default=str) if payload is not None else None
-                if not self.completions.submit((ctx.job_id, ctx.claim.attempt, encoded)):
+                if not self.bookkeeping.submit(("done", (ctx.job_id, ctx.claim.attempt, encoded))):
                     log.warning("lease_lost_result_discarded")
                 else:
                     log.info("job_succeeded", seconds=round(time.perf_counter() - ctx.started, 4))
