@@ -334,7 +334,7 @@ def _e_step(
     log_p, log_q = np.log(prob), np.log1p(-prob)
     log_prior = -0.5 * ((nodes - state.mean) / state.sd) ** 2
     log_prior -= np.log(np.exp(log_prior).sum())
-    loglik = correct @ log_p + (observed - correct) @ log_q + log_prior
+    loglik = correct @ (log_p - log_q) + observed @ log_q + log_prior
     peak = loglik.max(axis=1, keepdims=True)
     weights = np.exp(loglik - peak)
     total = weights.sum(axis=1, keepdims=True)

@@ -253,10 +253,12 @@ def step(
     """
     _require_aware(now)
     _validate_answer(bank, config, state, answer, now)
-    answered_item = state.items[-1].model_copy(
-        update={"response": answer.response, "answered_at": now}
+    items = tuple(
+        item.model_copy(update={"response": answer.response, "answered_at": now})
+        if item.item_id == answer.item_id
+        else item
+        for item in state.items
     )
-    items = (*state.items[:-1], answered_item)
     rows = bank.indices(item.item_id for item in items)
     responses = np.array([item.response for item in items], dtype=np.int64)
     ability = estimate(bank, rows, responses, config.estimator)

@@ -5,10 +5,13 @@ The order of the filters is deliberate:
 1. *available*: never an item the examinee has already seen;
 2. *exposure cap* (``max_exposure_rate``): an item is eligible only if administering it keeps
    its running exposure rate (administrations / sessions started, this one included) at or
-   below ``r_max``. When nothing passes (only in the first handful of sessions of a new
-   bank, when ``sessions * r_max < 1``) the least-exposed available items are used, so a
-   test never fails for lack of items; once ``sessions * (r_max - L / n_items) > 1`` the cap
-   binds exactly and the final exposure of every item is at most ``r_max``;
+   below ``r_max``, a hard guarantee rather than Sympson-Hetter's expected one. When no
+   available item passes, which happens only while ``sessions * r_max`` is small (a new
+   bank), the least-exposed items are used so a test never fails for lack of items; that
+   early excess washes out as sessions accumulate. With ``n_items * r_max`` comfortably
+   above the test length (per content area too) every item ends at or below ``r_max``.
+   Sessions running concurrently read the same counts, so each may overshoot by the number
+   of overlapping sessions; the flags in ``calibration`` catch that;
 3. *content balancing* (Kingsbury and Zara): restrict to the content area furthest below its
    target share, so every test covers the skills in the proportions the test defines;
 4. *Sympson-Hetter*: each item passes with its calibrated probability ``k_i``, drawn once
