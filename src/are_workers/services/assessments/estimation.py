@@ -283,7 +283,8 @@ def ml_batch(
         defined = np.asarray(~no_answers, dtype=bool)
     else:
         defined = ~(at_bound | no_answers)
-        theta = np.where(defined, theta, np.sign(theta - config.prior_mean) * np.inf)
+        direction = np.where(theta <= config.theta_min, -np.inf, np.inf)
+        theta = np.where(defined, theta, direction)
         se = np.where(defined, se, np.inf)
     theta = np.where(no_answers, np.nan, theta)
     se = np.where(no_answers, np.inf, se)
@@ -347,7 +348,7 @@ def estimate_ml(
         elif all_highest[0]:
             reason = "every answer is in the highest category, so the likelihood keeps rising"
         else:
-            bound = cfg.theta_min if batch.theta[0] < cfg.prior_mean else cfg.theta_max
+            bound = cfg.theta_min if batch.theta[0] <= cfg.theta_min else cfg.theta_max
             reason = f"the likelihood is still rising at the search bound {bound:g}"
         if cfg.ml_bounded:
             reason = f"bounded: {reason}"
