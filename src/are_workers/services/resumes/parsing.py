@@ -253,7 +253,10 @@ _HEADING_INDEX: dict[str, str] = {
 _INLINE_HEADING_RE = re.compile(
     r"^[#*_\s]*([^\W\d][\w\s&/'\u2019-]{1,40}?)[*_\s]*[:\uff1a]\s*(\S.*)$"
 )
+# Inside these sections "Languages: Go, Java" or "Tools: Jira" label a list; they do not
+# start a new section. "Certifications: BLS" there still does.
 _SUBLABEL_SECTIONS = frozenset({"skills", "contact", "languages"})
+_SUBLABEL_NAMES = frozenset({"skills", "languages", "contact"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,8 +286,8 @@ def find_sections(text: str) -> list[Section]:
 
     A heading is a short line that is exactly a known section title once decoration (``#``,
     ``**``, a trailing colon, ``&``/``and``) is stripped, or such a title followed by a colon
-    and content ("Skills: Python, SQL"). Inside a skills or contact section, ``Label: value``
-    lines are sub-labels ("Languages: Go, Java"), not new sections. Text before the first
+    and content ("Skills: Python, SQL"). Inside a skills section, "Languages: Go, Java" and
+    "Tools: Jira" are sub-labels, not new sections. Text before the first
     heading becomes ``header``; with no headings at all everything is one ``body`` section.
     """
     marks: list[tuple[str, str, int, int]] = []  # name, heading, heading_start, content_start
@@ -299,9 +302,9 @@ def find_sections(text: str) -> list[Section]:
             current = name
             continue
         inline = _INLINE_HEADING_RE.match(line)
-        if inline and current not in _SUBLABEL_SECTIONS:
+        if inline:
             name = _HEADING_INDEX.get(_heading_key(inline.group(1)))
-            if name is not None:
+            if name is not None and not (current in _SUBLABEL_SECTIONS and name in _SUBLABEL_NAMES):
                 marks.append((name, inline.group(1).strip(), start, start + inline.start(2)))
                 current = name
     if not marks:
@@ -346,9 +349,9 @@ _MONTH_RE = "|".join(sorted((re.escape(name) for name in _MONTHS), key=len, reve
 _YEAR = r"(?:19[5-9]\d|20\d\d)"
 _DATE = (
     rf"(?:(?:{_MONTH_RE})\.?,?\s+{_YEAR}"  # Jan 2019, Sept. 2019, January, 2019
-    rf"|(?<![\d/.\-])(?:0?[1-9]|1[0-2])\s*[/.\-]\s*{_YEAR}"  # 03/2017, 3.2017
-    rf"|(?<![\d/.\-]){_YEAR}\s*[/\-]\s*(?:0?[1-9]|1[0-2])(?![\d/])"  # 2017-03
-    rf"|(?<![\d/.\-]){_YEAR})(?![\d])"  # 2017
+    rf"|(?<![\d/.])(?:0?[1-9]|1[0-2])\s*[/.\-]\s*{_YEAR}"  # 03/2017, 3.2017
+    rf"|(?<![\d/.]){_YEAR}\s*[/\-]\s*(?:0?[1-9]|1[0-2])(?![\d/])"  # 2017-03
+    rf"|(?<![\d/.]){_YEAR})(?![\d])"  # 2017
 )
 _PRESENT = (
     r"present|current|currently|now|today|ongoing|to date|date|heute|aktuell|jetzt|laufend|"
