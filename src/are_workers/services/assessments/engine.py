@@ -259,8 +259,9 @@ def step(
         else item
         for item in state.items
     )
-    rows = bank.indices(item.item_id for item in items)
-    responses = np.array([item.response for item in items], dtype=np.int64)
+    answered = [item for item in items if item.response is not None]
+    rows = bank.indices(item.item_id for item in answered)
+    responses = np.array([item.response for item in answered], dtype=np.int64)
     ability = estimate(bank, rows, responses, config.estimator)
     updated = state.model_copy(
         update={
@@ -274,13 +275,12 @@ def step(
     if reason is not None:
         return _finish(updated, reason, now)
     _require_exposure(config, exposure)
-    generator = (
-        rng
-        if isinstance(rng, np.random.Generator)
-        else np.random.default_rng(rng)
-        if rng is not None
-        else step_rng(state.seed, len(items))
-    )
+    if rng is None:
+        generator = step_rng(state.seed, len(answered))
+    elif isinstance(rng, np.random.Generator):
+        generator = rng
+    else:
+        generator = np.random.default_rng(rng)
     return _present_next(bank, config, updated, now=now, exposure=exposure, rng=generator)
 
 
