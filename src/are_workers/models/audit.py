@@ -15,8 +15,8 @@ Self-identification (gender, ethnicity, disability, veteran status) is Art. 9 sp
 category data collected only for bias audits. It is kept in its own table, apart from the
 candidate row, encrypted, and read only by the bias audit, which publishes aggregates.
 
-Retention precedence, written once: legal hold > organization override
-(``retention_policies``) > column retention > table default.
+Legal holds and per-organization overrides (``retention_policies``) feed the retention
+precedence defined in ``models/security.py`` (``RETENTION_PRECEDENCE``).
 """
 
 from __future__ import annotations

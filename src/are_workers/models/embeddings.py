@@ -353,7 +353,7 @@ def nearest_embeddings(
     entity_type: EmbeddingEntity | None = None,
     distance: EmbeddingDistance = EmbeddingDistance.COSINE,
     limit: int = 20,
-) -> Select[tuple[Embedding, float]]:
+) -> Select[Embedding, float]:
     """A k-nearest-neighbour query shaped to use the HNSW indexes above.
 
     It casts exactly as the indexes do and repeats their predicates (``dimension = N`` for
