@@ -11,6 +11,7 @@ Why generated: documentation written by hand drifts from the schema; this is der
 from __future__ import annotations
 
 import argparse
+import importlib
 import inspect
 import sys
 from pathlib import Path
@@ -37,6 +38,15 @@ from are_workers.services.compliance.data_map import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
+UTILITY_MODULES = (
+    "security",
+    "relationships",
+    "engine",
+    "columns",
+    "schemas",
+    "classification",
+    "base",
+)
 SCHEMA_MD = ROOT / "docs" / "schema.md"
 DATA_MAP_JSON = ROOT / "docs" / "data-map.json"
 
@@ -215,6 +225,10 @@ def render_schema_md() -> str:
                     f"{retention} |"
                 )
             out.append("")
+    out += ["## Utilities", "", "| module | role |", "|---|---|"]
+    for module_name in UTILITY_MODULES:
+        module = importlib.import_module(f"are_workers.models.{module_name}")
+        out.append(f"| `{module_name}.py` | {_first_paragraph(module.__doc__)} |")
     return "\n".join(out).rstrip("\n") + "\n"
 
 

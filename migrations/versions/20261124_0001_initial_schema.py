@@ -77,6 +77,7 @@ ENUM_TYPES = (
     "mfa_kind",
     "member_status",
     "retention_action",
+    "retention_run_status",
     "subscription_status",
     "task_status",
     "item_model",
@@ -97,6 +98,7 @@ ENUM_TYPES = (
     "portfolio_status",
     "assessment_kind",
     "assessment_status",
+    "bias_report_status",
     "dsr_kind",
     "dsr_status",
     "embedding_entity",
@@ -1088,7 +1090,12 @@ def upgrade() -> None:
     )
     op.create_table(
         "retention_runs",
-        sa.Column("status", sa.String(length=16), server_default="running", nullable=False),
+        sa.Column(
+            "status",
+            sa.Enum("running", "completed", "failed", name="retention_run_status"),
+            server_default="running",
+            nullable=False,
+        ),
         sa.Column("dry_run", sa.Boolean(), server_default=sa.text("false"), nullable=False),
         sa.Column(
             "counts",
@@ -1116,10 +1123,6 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "(status = 'running') = (finished_at IS NULL)",
             name=op.f("ck_retention_runs_finished_has_time"),
-        ),
-        sa.CheckConstraint(
-            "status IN ('running', 'completed', 'failed')",
-            name=op.f("ck_retention_runs_status_known"),
         ),
         sa.ForeignKeyConstraint(
             ["organization_id"],
@@ -1839,11 +1842,11 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("id", sa.UUID(), server_default=sa.text("gen_random_uuid()"), nullable=False),
+        sa.CheckConstraint("sha256 ~ '^[0-9a-f]{64}$'", name=op.f("ck_files_sha256_hex")),
         sa.CheckConstraint(
-            "(status = 'failed') = (error_code IS NOT NULL)",
+            "status <> 'failed' OR error_code IS NOT NULL",
             name=op.f("ck_files_failed_has_error_code"),
         ),
-        sa.CheckConstraint("sha256 ~ '^[0-9a-f]{64}$'", name=op.f("ck_files_sha256_hex")),
         sa.CheckConstraint("size_bytes >= 0", name=op.f("ck_files_size_non_negative")),
         sa.ForeignKeyConstraint(
             ["organization_id", "candidate_id"],
@@ -2432,7 +2435,12 @@ def upgrade() -> None:
         sa.Column("min_group_size", sa.Integer(), server_default=sa.text("10"), nullable=False),
         sa.Column("sample_size", sa.Integer(), nullable=False),
         sa.Column("metrics", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
-        sa.Column("status", sa.String(length=16), server_default="draft", nullable=False),
+        sa.Column(
+            "status",
+            sa.Enum("draft", "published", "withdrawn", name="bias_report_status"),
+            server_default="draft",
+            nullable=False,
+        ),
         sa.Column("task_run_id", sa.UUID(), nullable=True),
         sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("organization_id", sa.UUID(), nullable=False),
@@ -2449,10 +2457,6 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("id", sa.UUID(), server_default=sa.text("gen_random_uuid()"), nullable=False),
-        sa.CheckConstraint(
-            "status IN ('draft', 'published', 'withdrawn')",
-            name=op.f("ck_bias_audit_reports_status_known"),
-        ),
         sa.CheckConstraint(
             "min_group_size >= 1 AND sample_size >= 0",
             name=op.f("ck_bias_audit_reports_sizes_valid"),
@@ -4074,6 +4078,9 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("id", sa.UUID(), server_default=sa.text("gen_random_uuid()"), nullable=False),
+        sa.CheckConstraint(
+            "jsonb_typeof(thetas) = 'array'", name=op.f("ck_norm_groups_thetas_array")
+        ),
         sa.CheckConstraint("sample_size > 0", name=op.f("ck_norm_groups_sample_size_positive")),
         sa.CheckConstraint("sd IS NULL OR sd >= 0", name=op.f("ck_norm_groups_sd_non_negative")),
         sa.ForeignKeyConstraint(

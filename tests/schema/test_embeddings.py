@@ -119,7 +119,7 @@ def test_nearest_neighbour_query_uses_the_migrations_hnsw_index(db: Session, gra
     )
     plan = _explain(db, stmt)
     assert "ix_embeddings_hnsw_384" in plan, plan
-    first, distance = db.execute(stmt).tuples().all()[0]
+    first, distance = db.execute(stmt).all()[0]
     assert first.id == rows[5].id
     assert distance < 1e-6
 
@@ -137,7 +137,7 @@ def test_runtime_index_for_another_dimension_is_used(db: Session, graph: Graph) 
     )
     plan = _explain(db, stmt)
     assert name in plan, plan
-    first, _distance = db.execute(stmt).tuples().all()[0]
+    first, _distance = db.execute(stmt).all()[0]
     assert first.id == rows[2].id
 
 

@@ -206,9 +206,9 @@ class NormGroup(TenantMixin, TimestampMixin, Model):
     name: Mapped[str] = mapped_column(String(200), info=not_pii())
     description: Mapped[str | None] = mapped_column(Text, info=not_pii())
     sample_size: Mapped[int] = mapped_column(Integer, info=not_pii())
-    thetas: Mapped[dict[str, Any]] = mapped_column(
+    thetas: Mapped[list[Any]] = mapped_column(
         info=not_pii(DataCategory.ASSESSMENT)
-    )  # {"thetas": [sorted]}: anonymous, aggregated (no session ids)
+    )  # sorted ability estimates: anonymous (no session ids), so it outlives the sessions
     mean: Mapped[float | None] = mapped_column(Float, info=not_pii())
     sd: Mapped[float | None] = mapped_column(Float, info=not_pii())
     computed_at: Mapped[datetime] = mapped_column(info=not_pii(DataCategory.TECHNICAL))
@@ -222,6 +222,7 @@ class NormGroup(TenantMixin, TimestampMixin, Model):
         tenant_fk("assessment_id", "assessments"),
         UniqueConstraint("assessment_id", "name"),
         CheckConstraint("sample_size > 0", name="sample_size_positive"),
+        CheckConstraint("jsonb_typeof(thetas) = 'array'", name="thetas_array"),
         CheckConstraint("sd IS NULL OR sd >= 0", name="sd_non_negative"),
         {"info": table_policy(retention_days=None, purpose="Score interpretation (norms).")},
     )

@@ -109,6 +109,18 @@ class LegalHoldScope(StrEnum):
     TABLE = "table"
 
 
+class RetentionRunStatus(StrEnum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class BiasReportStatus(StrEnum):
+    DRAFT = "draft"
+    PUBLISHED = "published"
+    WITHDRAWN = "withdrawn"
+
+
 class ErasureStrategy(StrEnum):
     DELETED = "deleted"
     ANONYMIZED = "anonymized"
@@ -389,7 +401,11 @@ class RetentionRun(TenantMixin, Model):
 
     __tablename__ = "retention_runs"
 
-    status: Mapped[str] = mapped_column(String(16), server_default="running", info=not_pii())
+    status: Mapped[RetentionRunStatus] = mapped_column(
+        pg_enum(RetentionRunStatus, "retention_run_status"),
+        server_default=RetentionRunStatus.RUNNING.value,
+        info=not_pii(),
+    )
     dry_run: Mapped[bool] = mapped_column(Boolean, server_default=text("false"), info=not_pii())
     counts: Mapped[dict[str, Any]] = mapped_column(
         server_default=json_default(), info=not_pii()
@@ -409,7 +425,6 @@ class RetentionRun(TenantMixin, Model):
     __table_args__ = (
         tenant_key(),
         Index("ix_retention_runs_org_started", "organization_id", "started_at"),
-        CheckConstraint("status IN ('running', 'completed', 'failed')", name="status_known"),
         CheckConstraint("(status = 'running') = (finished_at IS NULL)", name="finished_has_time"),
         {
             "info": table_policy(
@@ -525,7 +540,11 @@ class BiasAuditReport(TenantMixin, TimestampMixin, Model):
     min_group_size: Mapped[int] = mapped_column(Integer, server_default=text("10"), info=not_pii())
     sample_size: Mapped[int] = mapped_column(Integer, info=not_pii())
     metrics: Mapped[dict[str, Any]] = mapped_column(info=not_pii())
-    status: Mapped[str] = mapped_column(String(16), server_default="draft", info=not_pii())
+    status: Mapped[BiasReportStatus] = mapped_column(
+        pg_enum(BiasReportStatus, "bias_report_status"),
+        server_default=BiasReportStatus.DRAFT.value,
+        info=not_pii(),
+    )
     task_run_id: Mapped[task_run_ref]
     published_at: Mapped[opt_ts]
 
@@ -537,7 +556,6 @@ class BiasAuditReport(TenantMixin, TimestampMixin, Model):
         tenant_fk("job_id", "job_postings", ondelete="SET NULL"),
         CheckConstraint("period_end > period_start", name="period_ordered"),
         CheckConstraint("min_group_size >= 1 AND sample_size >= 0", name="sizes_valid"),
-        CheckConstraint("status IN ('draft', 'published', 'withdrawn')", name="status_known"),
         {
             "info": table_policy(
                 retention_days=1095,

@@ -123,7 +123,7 @@ class File(TenantMixin, TimestampMixin, Model):
         CheckConstraint("size_bytes >= 0", name="size_non_negative"),
         CheckConstraint("sha256 ~ '^[0-9a-f]{64}$'", name="sha256_hex"),
         CheckConstraint(
-            "(status = 'failed') = (error_code IS NOT NULL)", name="failed_has_error_code"
+            "status <> 'failed' OR error_code IS NOT NULL", name="failed_has_error_code"
         ),
         {
             "info": table_policy(

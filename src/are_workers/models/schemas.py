@@ -127,14 +127,14 @@ class AdaptiveState(_Shape):
         return self
 
 
-class NormThetas(_Shape):
+class NormThetas(RootModel[list[float]]):
     """``norm_groups.thetas``: the norm sample's ability estimates, sorted ascending."""
-
-    thetas: list[float] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _sorted(self) -> NormThetas:
-        if any(b < a for a, b in pairwise(self.thetas)):
+        if not self.root:
+            raise ValueError("a norm group needs at least one theta")
+        if any(b < a for a, b in pairwise(self.root)):
             raise ValueError("norm thetas must be sorted ascending")
         return self
 
