@@ -237,3 +237,14 @@ def test_tenant_tables_say_who_the_subject_is_or_follow_a_parent() -> None:
     # a requester's address, and a suppressed address (kept to honour the opt-out).
     unlinked = {"invitations", "data_subject_requests", "email_suppressions"}
     assert with_pii - reachable == unlinked
+
+
+def test_mappers_configure_without_warnings() -> None:
+    """Every relationship resolves, and none silently overlaps another's columns."""
+    import warnings
+
+    from are_workers.models.relationships import configure
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        configure()
