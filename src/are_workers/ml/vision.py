@@ -226,9 +226,13 @@ class _FrameSampler:
             self.height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
             half_frame = 0.5 / self.fps if self.fps > 0 else 0.0
             next_tick = 0.0
+            frame_time = 1.0 / self.fps if self.fps > 0 else 0.0
             while capture.grab():
                 self.decoded += 1
                 timestamp = capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+                if self.decoded > 1 and timestamp <= self.last_timestamp:
+                    # a container without usable timestamps: count frames instead
+                    timestamp = self.last_timestamp + frame_time
                 self.last_timestamp = timestamp
                 if timestamp + half_frame < next_tick:
                     continue
