@@ -537,7 +537,9 @@ def _iter_tar(
     except _BudgetExceededError as exc:
         raise exc.error from None
     except _TAR_ERRORS as exc:
-        if entries == 0:
+        # Only a stream that decompressed cleanly but holds no tar header is "not an archive";
+        # a damaged compressed stream fails on the first read-ahead, before any header.
+        if entries == 0 and isinstance(exc, tarfile.ReadError):
             raise _refuse(
                 ArchiveErrorCode.UNSUPPORTED,
                 "This file is not a ZIP or tar archive we can read (or it is damaged). "

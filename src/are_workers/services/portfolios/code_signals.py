@@ -414,6 +414,7 @@ _DEPENDENCY_SKILLS: dict[str, str] = {
     "postgresql": "PostgreSQL",
     "redis": "Redis",
     "ioredis": "Redis",
+    "go-redis": "Redis",
     "kafka-python": "Apache Kafka",
     "confluent-kafka": "Apache Kafka",
     "kafkajs": "Apache Kafka",

@@ -348,7 +348,7 @@ def _archive_passages(
     doc_files = [
         file
         for file in contents.files
-        if posixpath.splitext(file.path)[1].lower() in (".md", ".markdown", ".rst", ".txt")
+        if posixpath.splitext(file.path)[1].lower() in (".md", ".markdown", ".rst")
         and not is_ignored_path(file.path)
         and file.path != signals.readme_path
         and "license" not in posixpath.basename(file.path).lower()

@@ -62,9 +62,10 @@ SUPPORT_THRESHOLD = 0.5
 EmbedFn = Callable[[list[str]], np.ndarray]
 """Texts in, one L2-normalised row per text out (e.g. ``Embedder.embed``)."""
 
-# Cosine anchors for all-MiniLM-L6-v2: at or below LOW is unrelated, at HIGH a close match.
-_COSINE_LOW = 0.15
-_COSINE_HIGH = 0.60
+# Cosine anchors for all-MiniLM-L6-v2 between a short requirement and a paragraph: at or
+# below LOW unrelated, at HIGH a close match (measured on the sample portfolios).
+_COSINE_LOW = 0.12
+_COSINE_HIGH = 0.50
 _SEMANTIC_SHARE = 0.65
 _MIN_REPORTED = 0.05
 
@@ -234,11 +235,15 @@ _CAPABILITIES: tuple[tuple[re.Pattern[str], str], ...] = (
 
 def wanted_skills(requirement: Requirement, taxonomy: SkillTaxonomy) -> tuple[str, ...]:
     """Canonical skills a requirement asks for: linked, named in its text, or implied."""
-    names: list[str] = []
-    for skill in requirement.skills:
-        names.append(taxonomy.normalise(skill) or skill)
-    names.extend(taxonomy.canonical_skills(requirement.text))
-    names.extend(name for pattern, name in _CAPABILITIES if pattern.search(requirement.text))
+    names = [taxonomy.normalise(skill) or skill for skill in requirement.skills]
+    matches = taxonomy.find(requirement.text)
+    names.extend(match.name for match in matches)
+    # Capabilities are read from what no skill mention covers: "A/B testing" is a skill,
+    # not a request for automated tests.
+    rest = requirement.text
+    for match in matches:
+        rest = rest[: match.start] + " " * (match.end - match.start) + rest[match.end :]
+    names.extend(name for pattern, name in _CAPABILITIES if pattern.search(rest))
     return tuple(dict.fromkeys(names))
 
 
