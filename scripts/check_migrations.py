@@ -1,4 +1,4 @@
-"""CI: on an empty database, ``upgrade head`` → ``alembic check`` → ``downgrade base`` → ``upgrade head``.
+"""CI: on an empty database: ``upgrade head``, ``check``, ``downgrade base``, ``upgrade head``.
 
 Why a script: it creates a throw-away database on the embedded server (or ARE_DATABASE_URL's
 server), so the check never touches data.

@@ -23,12 +23,12 @@ os.environ.setdefault("ARE_ENVIRONMENT", "test")
 os.environ.setdefault("ARE_DATA_DIR", f"/var/tmp/are-workers-test-{os.getuid()}")
 os.environ.setdefault("ARE_LOG_JSON", "false")
 
-import psycopg  # noqa: E402
-from sqlalchemy import Engine, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
-from sqlalchemy.orm import Session  # noqa: E402
+import psycopg
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
-from are_workers.config import Settings, get_settings  # noqa: E402
+from are_workers.config import Settings, get_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_DB = "are_test_template"

@@ -58,7 +58,9 @@ class PrivateRedis:
         return redis.Redis(unix_socket_path=str(self.socket))
 
 
-def wait_until(predicate: Callable[[], Any], *, timeout: float, what: str, poll: float = 0.1) -> Any:
+def wait_until(
+    predicate: Callable[[], Any], *, timeout: float, what: str, poll: float = 0.1
+) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
@@ -87,7 +89,11 @@ def worker_env(database_url: str, broker_url: str, data_dir: Path, **extra: str)
 
 
 def start_worker(
-    env: dict[str, str], *, queues: str = "default", processes: int = 1, threads: int = 2,
+    env: dict[str, str],
+    *,
+    queues: str = "default",
+    processes: int = 1,
+    threads: int = 2,
     log: Path | None = None,
 ) -> subprocess.Popen[bytes]:
     argv = [sys.executable, "-m", "are_workers.cli.main", "worker", "--queues", queues,

@@ -26,7 +26,8 @@ def _default_data_dir() -> Path:
     dir's parents so its unprivileged ``pgserver`` user can reach it. Under /var/tmp that
     harms nothing; under /root it would expose the home directory.
     """
-    return Path(os.environ.get("XDG_STATE_HOME", "/var/tmp")) / f"are-workers-{os.getuid()}"
+    base = os.environ.get("XDG_STATE_HOME", "/var/tmp")  # noqa: S108 - see the docstring
+    return Path(base) / f"are-workers-{os.getuid()}"
 
 
 class Settings(BaseSettings):
@@ -115,7 +116,9 @@ class Settings(BaseSettings):
     @field_validator("broker_url")
     @classmethod
     def _broker_scheme(cls, value: str | None) -> str | None:
-        if value and not value.startswith(("redis://", "rediss://", "unix://", "amqp://", "amqps://")):
+        if value and not value.startswith(
+            ("redis://", "rediss://", "unix://", "amqp://", "amqps://")
+        ):
             raise ValueError("must start with redis://, rediss://, unix://, amqp:// or amqps://")
         return value or None
 
@@ -142,7 +145,8 @@ class Settings(BaseSettings):
             self.blind_index_key.get_secret_value() in _PLACEHOLDER_KEYS or not self.encryption_keys
         ):
             raise ValueError(
-                "ARE_BLIND_INDEX_KEY and ARE_ENCRYPTION_KEYS must be set to real secrets in production"
+                "ARE_BLIND_INDEX_KEY and ARE_ENCRYPTION_KEYS must be set to real secrets "
+                "in production"
             )
 
     @property

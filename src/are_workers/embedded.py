@@ -131,7 +131,7 @@ def stop_postgres(settings: Settings) -> bool:
     found = _postgres_info(settings)
     if not found:
         return False
-    from pgserver._commands import pg_ctl
+    from pgserver._commands import pg_ctl  # type: ignore[attr-defined]
 
     user = "pgserver" if os.geteuid() == 0 else None
     pg_ctl(["-w", "-m", "fast", "stop"], pgdata=_pg_dir(settings), user=user)

@@ -194,7 +194,10 @@ def mark_succeeded(
 ) -> bool:
     """Finish the job in the caller's transaction. False means the lease was lost: roll back."""
     payload = json.dumps(result, default=str) if result is not None else None
-    return db.execute(_SUCCEED, {"id": job_id, "attempt": attempt, "result": payload}).first() is not None
+    return (
+        db.execute(_SUCCEED, {"id": job_id, "attempt": attempt, "result": payload}).first()
+        is not None
+    )
 
 
 _SUCCEED_MANY = text(
@@ -277,8 +280,10 @@ def mark_failed(
         else:
             status = "retrying"
             explicit = error.delay_seconds if isinstance(error, TransientError) else None
-            delay = explicit if explicit is not None else backoff_seconds(
-                attempt, backoff_base, backoff_max
+            delay = (
+                explicit
+                if explicit is not None
+                else backoff_seconds(attempt, backoff_base, backoff_max)
             )
             message = f"Attempt {attempt} failed, retrying in {delay:.0f}s: {detail}"
     row = conn.execute(
@@ -375,9 +380,7 @@ _STALE_PUBLISHED = text(
     FOR UPDATE SKIP LOCKED
     """
 )
-_UNPUBLISH = text(
-    "UPDATE task_runs SET published_at = NULL WHERE id = ANY(CAST(:ids AS uuid[]))"
-)
+_UNPUBLISH = text("UPDATE task_runs SET published_at = NULL WHERE id = ANY(CAST(:ids AS uuid[]))")
 
 
 def stale_published(conn: Connection, *, after_seconds: float, limit: int = 1000) -> list[Row[Any]]:

@@ -116,9 +116,7 @@ class Relay:
                     last_sweep = time.monotonic()
                 # Sleep until an insert notifies us, or the poll interval passes; then let a
                 # burst of inserts gather so one commit publishes many rows.
-                for _ in listener.notifies(
-                    timeout=self.settings.relay_poll_seconds, stop_after=1
-                ):
+                for _ in listener.notifies(timeout=self.settings.relay_poll_seconds, stop_after=1):
                     self.stop_event.wait(self.settings.relay_gather_seconds)
             except Exception:
                 log.warning("relay_error_retrying", exc_info=True)

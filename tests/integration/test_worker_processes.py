@@ -43,7 +43,9 @@ def test_outcomes_are_recorded_and_the_worker_keeps_serving(stack: Stack) -> Non
         row = wait_status(stack.engine, flaky, {"succeeded"})
         assert row.attempts == 3 and stack.effects("flaky") == 1
         row = wait_status(stack.engine, corrupt, {"failed"})
-        assert row.attempts == 1 and row.error_message == "This PDF is corrupt. Upload the file again."
+        assert (
+            row.attempts == 1 and row.error_message == "This PDF is corrupt. Upload the file again."
+        )
         row = wait_status(stack.engine, missing, {"failed"})
         assert "does not exist" in row.error_message
         row = wait_status(stack.engine, unknown, {"failed"})
@@ -97,9 +99,7 @@ def test_redis_restart_with_nothing_persisted_loses_no_job(stack: Stack) -> None
         stop_worker(worker)
 
 
-def test_database_outage_during_a_job_retries_then_succeeds(
-    stack: Stack, server_url: str
-) -> None:
+def test_database_outage_during_a_job_retries_then_succeeds(stack: Stack, server_url: str) -> None:
     from tests.conftest import _admin_connect
 
     dbname = stack.engine.url.database

@@ -17,7 +17,9 @@ def _claim(db: Session, job_id: uuid.UUID, worker: str = "w1", lease: int = 60):
 
 
 def _status(db: Session, job_id: uuid.UUID) -> str:
-    return db.execute(text("SELECT status::text FROM task_runs WHERE id=:i"), {"i": job_id}).scalar_one()
+    return db.execute(
+        text("SELECT status::text FROM task_runs WHERE id=:i"), {"i": job_id}
+    ).scalar_one()
 
 
 def test_enqueue_is_part_of_the_callers_transaction(db: Session) -> None:
@@ -28,7 +30,9 @@ def test_enqueue_is_part_of_the_callers_transaction(db: Session) -> None:
 
 
 def test_idempotency_key_returns_the_first_job(db: Session) -> None:
-    org = db.execute(text("INSERT INTO organizations (name, slug) VALUES ('A', 'a-idem') RETURNING id")).scalar_one()
+    org = db.execute(
+        text("INSERT INTO organizations (name, slug) VALUES ('A', 'a-idem') RETURNING id")
+    ).scalar_one()
     first = ledger.enqueue(db, "system.noop", organization_id=org, idempotency_key="k1")
     second = ledger.enqueue(db, "system.noop", organization_id=org, idempotency_key="k1")
     other = ledger.enqueue(db, "system.noop", organization_id=org, idempotency_key="k2")
@@ -61,7 +65,10 @@ def test_claim_once_then_duplicates_are_dropped(db: Session) -> None:
 def test_expired_lease_can_be_taken_over_and_fences_the_old_worker(db: Session) -> None:
     job_id = ledger.enqueue(db, "system.noop")
     first = _claim(db, job_id, worker="old")
-    db.execute(text("UPDATE task_runs SET lease_expires_at = now() - interval '1 s' WHERE id=:i"), {"i": job_id})
+    db.execute(
+        text("UPDATE task_runs SET lease_expires_at = now() - interval '1 s' WHERE id=:i"),
+        {"i": job_id},
+    )
     second = _claim(db, job_id, worker="new")
     assert first and second and second.recovered and second.attempt == 2
     assert not ledger.mark_succeeded(db, job_id, first.attempt)  # the old worker lost its lease
@@ -73,8 +80,13 @@ def test_permanent_error_fails_with_the_users_message_and_is_not_retried(db: Ses
     claim = _claim(db, job_id)
     assert claim
     status = ledger.mark_failed(
-        db, job_id, claim.attempt, error=InvalidInputError("This PDF is password-protected."),
-        max_attempts=6, backoff_base=1, backoff_max=10,
+        db,
+        job_id,
+        claim.attempt,
+        error=InvalidInputError("This PDF is password-protected."),
+        max_attempts=6,
+        backoff_base=1,
+        backoff_max=10,
     )
     view = ledger.get_job(db, job_id)
     assert status == "failed" and view is not None
@@ -90,10 +102,17 @@ def test_transient_errors_retry_with_backoff_then_die(db: Session) -> None:
         db.execute(text("UPDATE task_runs SET available_at = now() WHERE id=:i"), {"i": job_id})
         claim = _claim(db, job_id)
         assert claim
-        statuses.append(ledger.mark_failed(
-            db, job_id, claim.attempt, error=TransientError("db busy"),
-            max_attempts=3, backoff_base=1, backoff_max=10,
-        ))
+        statuses.append(
+            ledger.mark_failed(
+                db,
+                job_id,
+                claim.attempt,
+                error=TransientError("db busy"),
+                max_attempts=3,
+                backoff_base=1,
+                backoff_max=10,
+            )
+        )
     assert statuses == ["retrying", "retrying", "dead"]
     view = ledger.get_job(db, job_id)
     assert view and "Gave up after 3 attempts" in (view.error_message or "")
@@ -105,8 +124,9 @@ def test_retry_is_not_claimable_before_its_backoff(db: Session) -> None:
     job_id = ledger.enqueue(db, "system.noop")
     claim = _claim(db, job_id)
     assert claim
-    ledger.mark_failed(db, job_id, 1, error=RuntimeError("x"), max_attempts=5,
-                       backoff_base=30, backoff_max=60)
+    ledger.mark_failed(
+        db, job_id, 1, error=RuntimeError("x"), max_attempts=5, backoff_base=30, backoff_max=60
+    )
     assert _claim(db, job_id) is None
     assert ledger.backoff_seconds(1, 2, 600) == 2 and ledger.backoff_seconds(4, 2, 600) == 16
     assert ledger.backoff_seconds(20, 2, 600) == 600
@@ -118,7 +138,10 @@ def test_sweeper_requeues_dead_workers_jobs_then_marks_poison_dead(db: Session) 
     for expected in ("retrying", "retrying", "dead"):
         db.execute(text("UPDATE task_runs SET available_at = now() WHERE id=:i"), {"i": job_id})
         assert ledger.claim(conn, job_id, worker_id="w", lease_seconds=60, crash_cap=3)
-        db.execute(text("UPDATE task_runs SET lease_expires_at = now() - interval '1 s' WHERE id=:i"), {"i": job_id})
+        db.execute(
+            text("UPDATE task_runs SET lease_expires_at = now() - interval '1 s' WHERE id=:i"),
+            {"i": job_id},
+        )
         assert ledger.recover_expired_leases(conn, crash_cap=3) == 1
         assert _status(db, job_id) == expected
     view = ledger.get_job(db, job_id)
@@ -134,7 +157,10 @@ def test_relay_sees_only_due_unpublished_rows_and_stale_ones_come_back(db: Sessi
     assert due in ids and later not in ids
     ledger.mark_published(conn, [due])
     assert due not in {r.id for r in ledger.lock_due(conn, 100)}
-    db.execute(text("UPDATE task_runs SET published_at = now() - interval '1 hour' WHERE id=:i"), {"i": due})
+    db.execute(
+        text("UPDATE task_runs SET published_at = now() - interval '1 hour' WHERE id=:i"),
+        {"i": due},
+    )
     stale = ledger.stale_published(conn, after_seconds=60)
     assert due in {r.id for r in stale}
     ledger.unpublish(conn, [due])
@@ -150,7 +176,10 @@ def test_cancel_and_prune(db: Session) -> None:
     done = ledger.enqueue(db, "system.noop")
     c = _claim(db, done)
     assert c and ledger.mark_succeeded(db, done, c.attempt)
-    db.execute(text("UPDATE task_runs SET finished_at = now() - interval '40 days' WHERE id=:i"), {"i": done})
+    db.execute(
+        text("UPDATE task_runs SET finished_at = now() - interval '40 days' WHERE id=:i"),
+        {"i": done},
+    )
     assert ledger.prune(db, older_than_days=30) >= 1
     assert ledger.get_job(db, done) is None and ledger.get_job(db, job_id) is not None
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -27,6 +27,15 @@ jobs_app = typer.Typer(help="Inspect and operate on jobs in the ledger.")
 app.add_typer(services_app, name="services")
 app.add_typer(db_app, name="db")
 app.add_typer(jobs_app, name="jobs")
+
+
+def _register_domain_commands() -> None:
+    from are_workers.cli.compliance import compliance_app
+
+    app.add_typer(compliance_app, name="compliance", help="GDPR/SOC 2: data map, retention, DSRs.")
+
+
+_register_domain_commands()
 
 
 def _settings(*, service: bool = False):  # type: ignore[no-untyped-def]
@@ -191,7 +200,7 @@ def status(json_output: Annotated[bool, typer.Option("--json")] = False) -> None
 
     _settings()
     with get_engine().connect() as conn:
-        data = {
+        data: dict[str, Any] = {
             "queues": ledger.queue_depths(conn),
             "counts": ledger.status_counts(conn),
             "failures": ledger.recent_failures(conn),

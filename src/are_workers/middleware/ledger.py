@@ -21,6 +21,7 @@ from typing import Any
 
 import dramatiq
 import structlog
+from dramatiq.broker import MessageProxy
 from dramatiq.middleware import Middleware, SkipMessage
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
@@ -73,12 +74,12 @@ def default_worker_id() -> str:
     return f"{socket.gethostname()}/{os.getpid()}"
 
 
-class UnknownActor(PermanentError):
+class UnknownActorError(PermanentError):
     code = "unknown_actor"
 
 
-def _unknown_actor(message: dramatiq.Message) -> UnknownActor:
-    return UnknownActor(
+def _unknown_actor(message: MessageProxy) -> UnknownActorError:
+    return UnknownActorError(
         f"No worker knows the job type {message.actor_name!r}. Deploy a worker version "
         "that has it, then replay the job."
     )
@@ -117,7 +118,7 @@ class LedgerMiddleware(Middleware):
 
     # --- per message ------------------------------------------------------------------
 
-    def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
+    def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         engine = self._engine_getter()
         claim = self.bookkeeping.submit(("claim", message.message_id))
         assert claim is None or isinstance(claim, ledger.Claim)
@@ -139,7 +140,7 @@ class LedgerMiddleware(Middleware):
     def after_process_message(
         self,
         broker: dramatiq.Broker,
-        message: dramatiq.Message,
+        message: MessageProxy,
         *,
         result: Any = None,
         exception: BaseException | None = None,
@@ -159,10 +160,10 @@ class LedgerMiddleware(Middleware):
             self.leases.discard(ctx.job_id)
             structlog.contextvars.clear_contextvars()
 
-    def after_skip_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
+    def after_skip_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         structlog.contextvars.clear_contextvars()
 
-    def before_nack(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
+    def before_nack(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         """Dramatiq dead-letters a message for an actor it does not know, before any claim.
 
         Record that on the ledger as a permanent failure, or the sweeper would re-send it
@@ -181,10 +182,10 @@ class LedgerMiddleware(Middleware):
         results: dict[Bookkeeping, ledger.Claim | bool] = {}
         finished = [item[1] for item in items if item[0] == "done"]
         if finished:
-            done = ledger.mark_many_succeeded(conn, finished)  # type: ignore[arg-type]
+            done = ledger.mark_many_succeeded(conn, finished)
             for item in items:
                 if item[0] == "done":
-                    results[item] = item[1][0] in done  # type: ignore[index]
+                    results[item] = item[1][0] in done
         to_claim = [str(item[1]) for item in items if item[0] == "claim"]
         if to_claim:
             claims = ledger.claim_many(
@@ -227,7 +228,7 @@ class LedgerMiddleware(Middleware):
     def _record_failure(
         self,
         broker: dramatiq.Broker,
-        message: dramatiq.Message,
+        message: MessageProxy,
         ctx: JobContext,
         exception: BaseException,
     ) -> None:

@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 import dramatiq
+from dramatiq.broker import MessageProxy
 from dramatiq.middleware import Middleware
 from prometheus_client import Counter, Histogram
 
@@ -29,13 +30,13 @@ class MetricsMiddleware(Middleware):
     def __init__(self) -> None:
         self._started: dict[str, float] = {}
 
-    def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
+    def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         self._started[message.message_id] = time.perf_counter()
 
     def after_process_message(
         self,
         broker: dramatiq.Broker,
-        message: dramatiq.Message,
+        message: MessageProxy,
         *,
         result: Any = None,
         exception: BaseException | None = None,
@@ -46,6 +47,6 @@ class MetricsMiddleware(Middleware):
         outcome = "success" if exception is None else type(exception).__name__
         JOB_SECONDS.labels(message.actor_name, outcome).observe(time.perf_counter() - started)
 
-    def after_skip_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
+    def after_skip_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         self._started.pop(message.message_id, None)
         JOBS_SKIPPED.labels(message.actor_name).inc()

@@ -32,14 +32,14 @@ def job_actor(name: str, **options: Any) -> Callable[[F], dramatiq.Actor[Any, An
             if result is not None:
                 current_job().result = result
 
-        return dramatiq.actor(
-            run,
+        declare_actor = dramatiq.actor(
             actor_name=name,
             queue_name=queue_for(name),
-            time_limit=kind.time_limit_s * 1000,
             broker=get_broker(),
+            time_limit=kind.time_limit_s * 1000,
             **options,
         )
+        return declare_actor(run)
 
     return declare
 
