@@ -177,13 +177,12 @@ def decode_source(data: bytes) -> str | None:
     if b"\x00" in data[:8192]:
         return None
     try:
-        return data.decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
-        pass
-    try:
-        text = data.decode("cp1252")
-    except UnicodeDecodeError:
-        return None
+        try:
+            text = data.decode("cp1252")
+        except UnicodeDecodeError:
+            return None
     sample = text[:20_000]
     controls = sum(1 for ch in sample if unicodedata.category(ch) == "Cc" and ch not in "\t\n\r\f")
     return None if controls > max(2, len(sample) // 100) else text
@@ -425,7 +424,11 @@ _DEPENDENCY_SKILLS: dict[str, str] = {
     "aws-sdk": "Amazon Web Services",
     "torch": "PyTorch",
     "sklearn": "scikit-learn",
+    "react": "React",
     "react-dom": "React",
+    "react-native": "React Native",
+    "@angular/core": "Angular",
+    "next": "Next.js",
     "express": "Express.js",
     "pymongo": "MongoDB",
     "mongoose": "MongoDB",

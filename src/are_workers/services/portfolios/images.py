@@ -210,7 +210,8 @@ def analyze_image(data: bytes, *, limits: ImageLimits | None = None) -> ImageInf
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise InvalidInputError(
-            "This image declares more pixels than we accept. Upload a smaller export.",
+            f"This image declares more than the {limits.max_pixels / 1e6:g} megapixels we "
+            "accept. Upload a smaller export.",
             code=ImageErrorCode.TOO_MANY_PIXELS,
         ) from exc
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
