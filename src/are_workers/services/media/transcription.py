@@ -25,6 +25,18 @@ Why a resumed run equals an uninterrupted one:
 
 A silent recording is not an error: it yields an empty :class:`Transcript` (``is_empty``),
 because "the candidate said nothing" is an outcome the recruiter should see, not a failed job.
+
+In an actor (each chunk committed in its own transaction)::
+
+    stored = [ChunkResult.from_dict(row.data) for row in load_chunks(response_id)]
+    try:
+        transcript = transcribe_chunks(
+            path, completed=stored,
+            on_chunk_done=lambda c: save_chunk(response_id, c.index, c.to_dict()),
+        )
+    except StaleCheckpointError:
+        delete_chunks(response_id)  # settings or model changed since the crash
+        raise  # or retry at once with completed=()
 """
 
 from __future__ import annotations
