@@ -526,9 +526,14 @@ def _iter_tar(
                 if not member.isreg():
                     notes.append(f"Skipped {_shown(path)}: not a regular file.")
                     continue
+                total += member.size
+                # Even if every compressed byte belonged to this member, it inflates too far.
+                if total >= limits.ratio_floor_bytes and total > limits.max_compression_ratio * len(
+                    data
+                ):
+                    raise _bomb(limits)
                 if member.size > limits.max_member_bytes:
                     raise _member_too_large(path, member.size, limits)
-                total += member.size
                 if total > limits.max_total_bytes:
                     raise _expands_too_large(limits)
                 yield _Member(path, _FILE, _read_tar_member(archive, member, limits))
