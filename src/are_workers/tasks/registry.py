@@ -6,6 +6,7 @@ import importlib
 
 ACTOR_MODULES = [
     "are_workers.tasks.system",
+    "are_workers.tasks.resumes",
 ]
 
 

@@ -1,0 +1,521 @@
+"""The resume pipeline against the database: file → text → parsed profile → vectors.
+
+Why each step writes by natural key: the actor may run twice (a redelivery, a replay), and
+running it twice must change nothing more. The parsed resume is keyed by (file, parser
+version), the profile rows are replaced for that parsed resume, the vectors are upserted by
+(organization, entity, chunk, model) and skipped when their text did not change, and usage
+is recorded once per job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import structlog
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from are_workers.config import Settings, get_settings
+from are_workers.errors import ConsentError, InvalidInputError, NotFoundError, PermanentError
+from are_workers.models.candidates import (
+    Candidate,
+    CandidateConsent,
+    CandidateEducation,
+    CandidateExperience,
+    CandidateSkill,
+    ConsentPurpose,
+    ConsentStatus,
+    EntrySource,
+    ParsedResume,
+    ProcessingStatus,
+    SkillSource,
+)
+from are_workers.models.embeddings import Embedding, EmbeddingEntity
+from are_workers.models.files import File, FileStatus
+from are_workers.models.jobs import Skill
+from are_workers.models.subscription import UsageKind, UsageUnit
+from are_workers.services.model_registry import ensure_embedding_model, record_usage
+from are_workers.services.resumes.chunking import Chunk, chunk_resume
+from are_workers.services.resumes.extraction import ExtractionLimits, extract_text
+from are_workers.services.resumes.parsing import ParsedResume as ParsedText
+from are_workers.services.resumes.parsing import parse_resume
+from are_workers.services.resumes.skills import SkillTaxonomy, get_taxonomy
+from are_workers.services.storage import read_file_bytes
+
+log = structlog.get_logger(__name__)
+
+#: Bump when extraction or parsing rules change: a new version re-parses into a new row.
+PARSER_VERSION = "rules-2026.11"
+
+EmbedFn = Callable[[Sequence[str]], np.ndarray]
+
+_MIME = {
+    "pdf": "application/pdf",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "rtf": "application/rtf",
+    "text": "text/plain",
+    "markdown": "text/markdown",
+}
+
+
+@dataclass(frozen=True)
+class EmbeddingContext:
+    """The embedder a worker process uses, and its registered model row."""
+
+    embed: EmbedFn
+    count_tokens: Callable[[str], int] | None
+    name: str
+    version: str
+    dimension: int
+    max_tokens: int
+
+
+def default_embedding_context(settings: Settings | None = None) -> EmbeddingContext:
+    """The process-wide embedder behind the micro-batcher (loads the model on first use)."""
+    from are_workers.ml.batcher import get_batcher
+    from are_workers.ml.embedder import get_embedder
+
+    settings = settings or get_settings()
+    embedder = get_embedder(settings)
+    batcher = get_batcher(settings)
+    return EmbeddingContext(
+        embed=batcher.embed,
+        count_tokens=embedder.count_tokens,
+        name=embedder.info.name,
+        version=embedder.info.version,
+        dimension=embedder.info.dimension,
+        max_tokens=embedder.info.max_seq_length,
+    )
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+# --- skills taxonomy in the database ---------------------------------------------------------
+
+
+def slugify(name: str) -> str:
+    slug = "".join(ch if ch.isalnum() or ch in "+#." else "-" for ch in name.lower()).strip("-.")
+    while "--" in slug:
+        slug = slug.replace("--", "-")
+    return slug or "skill"
+
+
+def skill_ids(
+    session: Session, taxonomy: SkillTaxonomy, names: Sequence[str]
+) -> dict[str, uuid.UUID]:
+    """Ids of the shared ``skills`` rows for these taxonomy skills, created when missing.
+
+    Only the skills a document mentions are upserted, so the global table fills as it is
+    used and a job never writes the whole taxonomy.
+    """
+    wanted = {slugify(name): taxonomy.get(name) for name in names if taxonomy.get(name)}
+    if not wanted:
+        return {}
+    rows = [
+        {"name": skill.name, "slug": slug, "category": skill.category}
+        for slug, skill in wanted.items()
+        if skill is not None
+    ]
+    session.execute(insert(Skill).values(rows).on_conflict_do_nothing(index_elements=["slug"]))
+    found = session.execute(select(Skill.slug, Skill.id).where(Skill.slug.in_(list(wanted))))
+    return {wanted[slug].name: skill_id for slug, skill_id in found if wanted.get(slug)}  # type: ignore[union-attr]
+
+
+# --- loading, consent, failure ---------------------------------------------------------------
+
+
+def load_file(session: Session, organization_id: uuid.UUID, file_id: uuid.UUID) -> File:
+    file = session.scalar(
+        select(File).where(File.id == file_id, File.organization_id == organization_id)
+    )
+    if file is None:
+        raise NotFoundError(
+            "This file does not exist in the organization (it may have been deleted).",
+            code="file_not_found",
+        )
+    if file.status is FileStatus.DELETED or file.deleted_at is not None:
+        raise InvalidInputError(
+            "The file was deleted before it could be processed.", code="file_deleted"
+        )
+    if file.candidate_id is None:
+        raise InvalidInputError(
+            "The file is not attached to a candidate, so there is no profile to fill.",
+            code="no_candidate",
+        )
+    return file
+
+
+def consent_status(
+    session: Session, candidate_id: uuid.UUID, purpose: ConsentPurpose
+) -> ConsentStatus | None:
+    return session.scalar(
+        select(CandidateConsent.status).where(
+            CandidateConsent.candidate_id == candidate_id, CandidateConsent.purpose == purpose
+        )
+    )
+
+
+def check_processing_allowed(session: Session, candidate_id: uuid.UUID) -> None:
+    """Parsing and embedding stop if the candidate objected to automated processing."""
+    status = consent_status(session, candidate_id, ConsentPurpose.AUTOMATED_PROCESSING)
+    if status in {ConsentStatus.OBJECTED, ConsentStatus.WITHDRAWN}:
+        raise ConsentError(
+            "The candidate objected to (or withdrew consent for) automated processing, so "
+            "the resume was not parsed. A recruiter can review the file manually.",
+            code="automated_processing_objected",
+        )
+
+
+def record_file_failure(
+    session: Session, error: PermanentError, kwargs: dict[str, Any], ctx: Any
+) -> None:
+    """``on_permanent_failure`` hook: the user-facing reason on the file and the candidate."""
+    organization_id = ctx.organization_id
+    file_id = uuid.UUID(str(kwargs["file_id"]))
+    file = session.scalar(
+        select(File).where(File.id == file_id, File.organization_id == organization_id)
+    )
+    if file is None:
+        return
+    if file.status is not FileStatus.DELETED:
+        file.status = FileStatus.FAILED
+    file.error_code = (error.code or "invalid_input")[:64]
+    file.error_message = error.user_message
+    if file.candidate_id is not None:
+        session.execute(
+            update(Candidate)
+            .where(Candidate.id == file.candidate_id, Candidate.organization_id == organization_id)
+            .values(
+                processing_status=ProcessingStatus.FAILED,
+                status_message=f"Resume {file.original_filename!r}: {error.user_message}",
+            )
+        )
+
+
+# --- the pipeline ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResumeOutcome:
+    parsed_resume_id: uuid.UUID
+    language: str
+    sections: list[str]
+    skills: int
+    years_of_experience: float
+    chunks: int
+    embedded: int
+    reused: int
+
+    def as_result(self) -> dict[str, Any]:
+        return {
+            "parsed_resume_id": str(self.parsed_resume_id),
+            "language": self.language,
+            "sections": self.sections,
+            "skills": self.skills,
+            "years_of_experience": self.years_of_experience,
+            "chunks": self.chunks,
+            "embedded": self.embedded,
+            "reused": self.reused,
+        }
+
+
+def process_resume_file(
+    session: Session,
+    *,
+    organization_id: uuid.UUID,
+    file_id: uuid.UUID,
+    embedding: EmbeddingContext,
+    task_run_id: uuid.UUID | None = None,
+    settings: Settings | None = None,
+    today: date | None = None,
+) -> ResumeOutcome:
+    """Extract, parse, store the profile and embed one resume file (idempotent)."""
+    settings = settings or get_settings()
+    file = load_file(session, organization_id, file_id)
+    assert file.candidate_id is not None
+    candidate_id = file.candidate_id
+    check_processing_allowed(session, candidate_id)
+
+    data = read_file_bytes(file.storage_key, max_bytes=settings.max_file_bytes, settings=settings)
+    extracted = extract_text(data, limits=ExtractionLimits.from_settings(settings))
+    taxonomy = get_taxonomy()
+    parsed = parse_resume(
+        extracted.text, language=extracted.language, taxonomy=taxonomy, today=today
+    )
+
+    parsed_id = _store_parsed_resume(
+        session, organization_id, candidate_id, file, extracted, parsed
+    )
+    _replace_profile(session, organization_id, candidate_id, parsed_id, parsed, taxonomy)
+
+    chunks = chunk_resume(
+        parsed, max_tokens=embedding.max_tokens, count_tokens=embedding.count_tokens
+    )
+    model_id = ensure_embedding_model(
+        session,
+        name=embedding.name,
+        version=embedding.version,
+        dimension=embedding.dimension,
+        max_tokens=embedding.max_tokens,
+    )
+    embedded, reused = upsert_chunk_embeddings(
+        session,
+        organization_id=organization_id,
+        entity_type=EmbeddingEntity.RESUME_CHUNK,
+        entity_id=parsed_id,
+        owner={"candidate_id": candidate_id},
+        chunks=[(c.index, c.section, c.text, c.start, c.end) for c in chunks],
+        model_id=model_id,
+        embedding=embedding,
+    )
+
+    session.execute(
+        update(Candidate)
+        .where(Candidate.id == candidate_id, Candidate.organization_id == organization_id)
+        .values(
+            language=extracted.language,
+            years_of_experience=Decimal(str(min(80.0, parsed.years_of_experience))),
+            processing_status=ProcessingStatus.PROCESSED,
+            status_message=_status_message(parsed, chunks),
+            last_activity_at=func.now(),
+        )
+    )
+    file.status = FileStatus.PROCESSED
+    file.content_type = _MIME.get(extracted.document_type.value, extracted.document_type.value)
+    file.error_code = None
+    file.error_message = None
+    file.processed_at = datetime.now(UTC)
+    record_usage(
+        session,
+        organization_id=organization_id,
+        kind=UsageKind.RESUME_EMBEDDING,
+        quantity=embedded,
+        unit=UsageUnit.ITEM,
+        task_run_id=task_run_id,
+    )
+    record_usage(
+        session,
+        organization_id=organization_id,
+        kind=UsageKind.RESUME_PARSING,
+        quantity=extracted.page_count or 1,
+        unit=UsageUnit.PAGE,
+        task_run_id=task_run_id,
+    )
+    return ResumeOutcome(
+        parsed_resume_id=parsed_id,
+        language=extracted.language,
+        sections=parsed.section_names,
+        skills=len(parsed.skill_names),
+        years_of_experience=parsed.years_of_experience,
+        chunks=len(chunks),
+        embedded=embedded,
+        reused=reused,
+    )
+
+
+def _status_message(parsed: ParsedText, chunks: list[Chunk]) -> str | None:
+    if parsed.section_names == ["body"]:
+        return (
+            "No resume sections were recognised; the whole text was used as one section. "
+            "Matching still works, but evidence may be less precise."
+        )
+    if not chunks:
+        return "The resume has no text that could be matched."
+    return None
+
+
+def _store_parsed_resume(
+    session: Session,
+    organization_id: uuid.UUID,
+    candidate_id: uuid.UUID,
+    file: File,
+    extracted: Any,
+    parsed: ParsedText,
+) -> uuid.UUID:
+    sections = [
+        {"name": s.name, "text": parsed.text[s.start : s.end], "char_start": s.start,
+         "char_end": s.end}
+        for s in parsed.sections
+    ]  # fmt: skip
+    values = {
+        "organization_id": organization_id,
+        "candidate_id": candidate_id,
+        "file_id": file.id,
+        "parser_version": PARSER_VERSION,
+        "language": extracted.language,
+        "raw_text": parsed.text,
+        "sections": sections,
+        "page_count": extracted.page_count,
+        "char_count": extracted.char_count,
+        "warnings": list(extracted.warnings),
+    }
+    stmt = insert(ParsedResume).values(**values)
+    upsert = stmt.on_conflict_do_update(
+        index_elements=["file_id", "parser_version"],
+        set_={
+            k: stmt.excluded[k]
+            for k in ("language", "raw_text", "sections", "page_count", "char_count", "warnings")
+        },
+    ).returning(ParsedResume.id)
+    return session.scalars(upsert).one()
+
+
+def _replace_profile(
+    session: Session,
+    organization_id: uuid.UUID,
+    candidate_id: uuid.UUID,
+    parsed_id: uuid.UUID,
+    parsed: ParsedText,
+    taxonomy: SkillTaxonomy,
+) -> None:
+    """Experience, education and skills derived from this parsed resume, replaced as a set."""
+    for model in (CandidateExperience, CandidateEducation):
+        session.execute(
+            delete(model).where(
+                model.organization_id == organization_id,
+                model.parsed_resume_id == parsed_id,
+                model.source == EntrySource.PARSED,
+            )
+        )
+    experience = [
+        {
+            "organization_id": organization_id,
+            "candidate_id": candidate_id,
+            "parsed_resume_id": parsed_id,
+            "title": period.line[:300] or None,
+            "start_date": period.start_date,
+            "end_date": None if period.is_current else period.end_date,
+            "is_current": period.is_current,
+            "source": EntrySource.PARSED,
+            "position": position,
+        }
+        for position, period in enumerate(p for p in parsed.employment_periods if p.section in
+                                          {"experience", "body", "projects", "volunteering"})
+    ]  # fmt: skip
+    if experience:
+        session.execute(insert(CandidateExperience).values(experience))
+    education = [
+        {
+            "organization_id": organization_id,
+            "candidate_id": candidate_id,
+            "parsed_resume_id": parsed_id,
+            "institution": (entry.institution or None) and entry.institution[:300],
+            "degree": (entry.degree or None) and entry.degree[:200],
+            "field_of_study": entry.level[:200] if entry.level else None,
+            "description": f"Year: {entry.year}" if entry.year else None,
+            "source": EntrySource.PARSED,
+            "position": position,
+        }
+        for position, entry in enumerate(parsed.education)
+    ]
+    if education:
+        session.execute(insert(CandidateEducation).values(education))
+    ids = skill_ids(session, taxonomy, parsed.skill_names)
+    session.execute(
+        delete(CandidateSkill).where(
+            CandidateSkill.organization_id == organization_id,
+            CandidateSkill.candidate_id == candidate_id,
+            CandidateSkill.source == SkillSource.PARSED,
+        )
+    )
+    skills = [
+        {
+            "organization_id": organization_id,
+            "candidate_id": candidate_id,
+            "skill_id": ids[name],
+            "source": SkillSource.PARSED,
+        }
+        for name in parsed.skill_names
+        if name in ids
+    ]
+    if skills:
+        session.execute(insert(CandidateSkill).values(skills).on_conflict_do_nothing())
+
+
+def upsert_chunk_embeddings(
+    session: Session,
+    *,
+    organization_id: uuid.UUID,
+    entity_type: EmbeddingEntity,
+    entity_id: uuid.UUID,
+    owner: dict[str, uuid.UUID],
+    chunks: list[tuple[int, str, str, int | None, int | None]],
+    model_id: uuid.UUID,
+    embedding: EmbeddingContext,
+) -> tuple[int, int]:
+    """Upsert one entity's chunk vectors; returns (embedded, reused).
+
+    Chunks whose text hash is unchanged keep their vector (no forward pass); chunks beyond
+    the new count are deleted, so a shorter re-upload leaves no stale vectors behind.
+    """
+    existing = {
+        index: digest
+        for index, digest in session.execute(
+            select(Embedding.chunk_index, Embedding.content_hash).where(
+                Embedding.organization_id == organization_id,
+                Embedding.entity_type == entity_type,
+                Embedding.entity_id == entity_id,
+                Embedding.embedding_model_id == model_id,
+            )
+        )
+    }
+    todo = [c for c in chunks if existing.get(c[0]) != content_hash(c[2])]
+    if todo:
+        vectors = embedding.embed([c[2] for c in todo])
+        rows = [
+            {
+                "organization_id": organization_id,
+                "entity_type": entity_type,
+                "entity_id": entity_id,
+                "chunk_index": index,
+                "embedding_model_id": model_id,
+                "dimension": embedding.dimension,
+                "section": section[:64],
+                "char_start": start,
+                "char_end": end,
+                "chunk_text": text,
+                "content_hash": content_hash(text),
+                "embedding": vector.astype(np.float32),
+                **owner,
+            }
+            for (index, section, text, start, end), vector in zip(todo, vectors, strict=True)
+        ]
+        stmt = insert(Embedding).values(rows)
+        session.execute(
+            stmt.on_conflict_do_update(
+                constraint="uq_embeddings_upsert_key",
+                set_={
+                    name: stmt.excluded[name]
+                    for name in (
+                        "section",
+                        "char_start",
+                        "char_end",
+                        "chunk_text",
+                        "content_hash",
+                        "embedding",
+                        "dimension",
+                    )
+                }
+                | {"updated_at": func.now()},
+            )
+        )
+    session.execute(
+        delete(Embedding).where(
+            Embedding.organization_id == organization_id,
+            Embedding.entity_type == entity_type,
+            Embedding.entity_id == entity_id,
+            Embedding.embedding_model_id == model_id,
+            Embedding.chunk_index >= len(chunks),
+        )
+    )
+    return len(todo), len(chunks) - len(todo)
