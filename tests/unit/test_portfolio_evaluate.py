@@ -236,3 +236,13 @@ def test_tar_gz_bomb_item_is_refused_quickly() -> None:
     data = gzip.compress(raw.getvalue(), compresslevel=1, mtime=0)
     analysis = analyze_item(PortfolioItemInput("bomb", data=data))
     assert analysis.error_code == "archive_bomb"
+
+
+def test_limits_from_settings() -> None:
+    from are_workers.config import Settings
+    from are_workers.services.portfolios.evaluate import PortfolioLimits
+
+    limits = PortfolioLimits.from_settings(Settings(max_file_bytes=5 * 1024 * 1024))
+    assert limits.archive.max_archive_bytes == 5 * 1024 * 1024
+    assert limits.image.max_file_bytes == 5 * 1024 * 1024
+    assert limits.archive.max_total_bytes == 200 * 1024 * 1024

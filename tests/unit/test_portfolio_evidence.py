@@ -287,3 +287,39 @@ def test_real_embedder_on_the_sample_portfolios() -> None:
     assert python.kind is FindingKind.GAP  # a Go portfolio does not show Python
     assert alex.overall_score is not None and sam.overall_score is not None
     assert alex.overall_score > sam.overall_score + 20
+
+
+def test_vector_cache_embeds_only_new_texts() -> None:
+    calls: list[list[str]] = []
+
+    def counting(texts: list[str]) -> np.ndarray:
+        calls.append(list(texts))
+        return bag_of_words(texts)
+
+    cache: dict[str, np.ndarray] = {}
+    passages = [passage("Python and Django."), passage("Python and Django."), passage("Go.")]
+    first = select_evidence(
+        [Requirement("r", "Python")],
+        passages,
+        embed=counting,
+        embedding_model="m",
+        vector_cache=cache,
+    )
+    assert calls == [["Python", "Python and Django.", "Go."]]  # duplicates embedded once
+    second = select_evidence(
+        [Requirement("r", "Python"), Requirement("g", "Go")],
+        passages,
+        embed=counting,
+        embedding_model="m",
+        vector_cache=cache,
+    )
+    assert calls[1] == ["Go"]
+    assert second.findings[0] == first.findings[0]
+    select_evidence(
+        [Requirement("r", "Python")],
+        passages,
+        embed=counting,
+        embedding_model="other",
+        vector_cache=cache,
+    )
+    assert len(calls[2]) == 3  # another model never reuses these vectors

@@ -24,11 +24,13 @@ import json
 import posixpath
 import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from are_workers.errors import InvalidInputError
 from are_workers.services.portfolios.archives import (
@@ -64,6 +66,9 @@ from are_workers.services.portfolios.images import (
 )
 from are_workers.services.resumes.extraction import ExtractionLimits, detect_document_type
 from are_workers.services.resumes.skills import SkillTaxonomy, get_taxonomy
+
+if TYPE_CHECKING:
+    from are_workers.config import Settings
 
 __all__ = [
     "ANALYSIS_VERSION",
@@ -148,6 +153,15 @@ class PortfolioLimits:
     """Source files whose leading docstring is embedded, per archive (embedding is the cost)."""
     max_doc_files: int = 20
     """Markdown/reST files inside an archive, besides the README, read for passages."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PortfolioLimits:
+        """Upload and expansion limits from the process settings (``ARE_MAX_*``)."""
+        return cls(
+            archive=ArchiveLimits.from_settings(settings),
+            document=ExtractionLimits.from_settings(settings),
+            image=ImageLimits(max_file_bytes=settings.max_file_bytes),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -573,13 +587,16 @@ def evaluate_portfolio(
     limits: PortfolioLimits | None = None,
     taxonomy: SkillTaxonomy | None = None,
     previous: Mapping[str, ItemAnalysis] | None = None,
+    vector_cache: MutableMapping[str, np.ndarray] | None = None,
 ) -> PortfolioEvaluation:
     """Evaluate a portfolio's items against a job's requirements.
 
     Outcomes, never exceptions, for bad input: an empty portfolio, one whose items are all
     unreadable, and a job without requirements are ``skipped`` with a reason; refused
     unsafe archives add ``concern`` findings and make the outcome ``needs_review``.
-    ``previous`` analyses (by item id) are reused when the item's ``input_sha256`` matches.
+    ``previous`` analyses (by item id) are reused when the item's ``input_sha256`` matches,
+    and ``vector_cache`` (see :func:`~.evidence.select_evidence`) saves re-embedding the
+    passages of unchanged items: together they make a re-run cost what changed.
     """
     started = time.perf_counter()
     limits = limits or PortfolioLimits()
@@ -644,6 +661,7 @@ def evaluate_portfolio(
         embedding_model=embedding_model,
         taxonomy=taxonomy,
         item_titles={a.item_id: a.label for a in analyses},
+        vector_cache=vector_cache,
     )
     concerns = _concerns(analyses)
     findings = report.findings + tuple(concerns)

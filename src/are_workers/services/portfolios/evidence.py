@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -247,6 +247,33 @@ def wanted_skills(requirement: Requirement, taxonomy: SkillTaxonomy) -> tuple[st
     return tuple(dict.fromkeys(names))
 
 
+# --- embedding ---------------------------------------------------------------------------------
+
+
+def _embed_cached(
+    texts: list[str],
+    embed: EmbedFn,
+    embedding_model: str,
+    cache: MutableMapping[str, np.ndarray] | None,
+) -> np.ndarray:
+    """Vectors for ``texts`` in order; only texts missing from ``cache`` are embedded.
+
+    Keys include the model, so one cache can never hand out another model's vectors.
+    """
+    cache = {} if cache is None else cache
+    keys = [f"{embedding_model}\x00{text}" for text in texts]
+    missing = list(dict.fromkeys(key for key in keys if key not in cache))
+    if missing:
+        fresh = np.asarray(embed([key.split("\x00", 1)[1] for key in missing]), dtype=np.float32)
+        if fresh.ndim != 2 or fresh.shape[0] != len(missing):
+            raise ValueError(f"embed returned {fresh.shape[0]} vectors for {len(missing)} texts")
+        for key, vector in zip(missing, fresh, strict=True):
+            cache[key] = vector
+    if not keys:
+        return np.zeros((0, 0), dtype=np.float32)
+    return np.stack([cache[key] for key in keys])
+
+
 # --- scoring ------------------------------------------------------------------------------------
 
 
@@ -378,12 +405,15 @@ def select_evidence(
     taxonomy: SkillTaxonomy | None = None,
     item_titles: Mapping[str, str] | None = None,
     support_threshold: float = SUPPORT_THRESHOLD,
+    vector_cache: MutableMapping[str, np.ndarray] | None = None,
 ) -> EvidenceReport:
     """Score every requirement against every passage and code signal; cite the best.
 
-    One ``embed`` call covers all requirements and passages (the embedder batches them).
-    The result is deterministic for the same inputs and embedder: ties are broken by item,
-    path and offset, never by dict or set order.
+    One ``embed`` call covers all requirements and passages not yet in ``vector_cache``
+    (the embedder batches them; duplicates are embedded once). Embedding is nearly all of
+    the cost, so a caller re-running an evaluation after a portfolio or job change can pass
+    the same cache and pay only for new texts. The result is deterministic for the same
+    inputs and embedder: ties are broken by item, path and offset, never by set order.
     """
     taxonomy = taxonomy or get_taxonomy()
     code_signals = code_signals or {}
@@ -392,9 +422,7 @@ def select_evidence(
         return EvidenceReport(findings=(), overall_score=None, embedding_model=embedding_model)
 
     texts = [r.text for r in requirements] + [p.text_for_embedding() for p in passages]
-    vectors = np.asarray(embed(texts), dtype=np.float32)
-    if vectors.shape[0] != len(texts):
-        raise ValueError(f"embed returned {vectors.shape[0]} vectors for {len(texts)} texts")
+    vectors = _embed_cached(texts, embed, embedding_model, vector_cache)
     requirement_vectors = vectors[: len(requirements)]
     passage_vectors = vectors[len(requirements) :]
     cosines = (
