@@ -68,6 +68,9 @@ _COSINE_LOW = 0.12
 _COSINE_HIGH = 0.50
 _SEMANTIC_SHARE = 0.65
 _MIN_REPORTED = 0.05
+_CORROBORATION_FLOOR = 0.3
+"""Weaker "support" from the other kind of evidence is noise (every passage has some
+similarity to every requirement) and must not lift a gap towards a strength."""
 
 
 class EvidenceSource(StrEnum):
@@ -348,7 +351,7 @@ def _distinct(evidence: Sequence[Evidence], exclude: Evidence, limit: int) -> tu
     chosen: list[Evidence] = []
     for candidate in sorted(evidence, key=_order_key):
         key = (candidate.item_id, candidate.path)
-        if key in seen or candidate.score < 0.3:
+        if key in seen or candidate.score < _CORROBORATION_FLOOR:
             continue
         seen.add(key)
         chosen.append(candidate)
@@ -363,7 +366,11 @@ def _is_textual(evidence: Evidence) -> bool:
 
 def _combine(best: Evidence, candidates: Sequence[Evidence]) -> float:
     """The best score, raised by corroboration from the other kind of evidence."""
-    other = [c.score for c in candidates if _is_textual(c) != _is_textual(best)]
+    other = [
+        c.score
+        for c in candidates
+        if _is_textual(c) != _is_textual(best) and c.score >= _CORROBORATION_FLOOR
+    ]
     corroboration = max(other, default=0.0)
     return round(min(1.0, best.score + 0.5 * (1.0 - best.score) * corroboration), 4)
 
