@@ -225,10 +225,9 @@ def get_batcher(settings: Settings | None = None) -> MicroBatcher:
         with _batchers_lock:
             batcher = _batchers.get(pid)
             if batcher is None:
+                # The embedder's budget: the setting, capped on CPU (see CPU_MAX_BATCH_TOKENS).
                 batcher = MicroBatcher(
-                    get_embedder(settings),
-                    max_batch_tokens=settings.embedding_max_batch_tokens,
-                    max_wait_ms=settings.embedding_max_wait_ms,
+                    get_embedder(settings), max_wait_ms=settings.embedding_max_wait_ms
                 )
                 _batchers[pid] = batcher
     return batcher
