@@ -63,8 +63,8 @@ def _snapshot(db: Session, session_id: uuid.UUID) -> list[list[tuple[object, ...
     ]
 
 
-def _started(db: Session, tenant: Tenant, **kw: object) -> uuid.UUID:
-    session = make_session(db, tenant.org, tenant.assessment, **kw)  # type: ignore[arg-type]
+def _started(db: Session, tenant: Tenant, **kw: float) -> uuid.UUID:
+    session = make_session(db, tenant.org, tenant.assessment, **kw)
     started = sessions.begin_session(db, tenant.org.id, session.id)
     assert started["started"] and started["next_item_id"]
     return session.id
