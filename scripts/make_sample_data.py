@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001 - real resumes write date ranges with en dashes; the parser must see them
 """Generate the sample resumes, job postings and relevance labels under ``samples/``.
 
 Why generated: the resumes exist as PDF, DOCX, RTF, TXT and MD so extraction is exercised on
@@ -9,7 +10,8 @@ after editing a resume::
     python scripts/make_sample_data.py --check    # fails if samples/ is out of date (text)
 
 Resume markup: ``# `` name, ``## `` section heading, ``### `` role/degree line, ``- `` bullet,
-anything else a paragraph line. The ``.txt`` renderer writes headings in capitals, as people do.
+anything else a paragraph line; two leading spaces continue the line above. The ``.txt``
+renderer writes headings in capitals, as people do.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import argparse
 import io
 import json
 import sys
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -49,7 +52,8 @@ PostgreSQL. I care about boring, observable systems, clean APIs and mentoring en
 ## Experience
 ### Senior Backend Engineer, Lumen Payments - Jan 2020 – Present
 - Lead a team of five building the payments ledger in Python (Django, FastAPI) on PostgreSQL 15.
-- Cut p99 latency of the settlement API from 900 ms to 120 ms through query optimization and caching in Redis.
+- Cut p99 latency of the settlement API from 900 ms to 120 ms through query optimization
+  and caching in Redis.
 - Moved 40 services to Kubernetes on AWS with Terraform and Helm charts; on-call rotation owner.
 - Introduced event-driven architecture with Kafka for ledger events, processing 2M messages a day.
 ### Backend Engineer, ShopFlow - Mar 2017 – Dec 2019
@@ -702,7 +706,14 @@ LABELS: dict[str, dict[str, int]] = {
 
 
 def _lines(body: str) -> list[str]:
-    return body.strip("\n").splitlines()
+    """Markup lines; a line indented by two spaces continues the previous one."""
+    lines: list[str] = []
+    for line in body.strip("\n").splitlines():
+        if line.startswith("  ") and lines:
+            lines[-1] += " " + line.strip()
+        else:
+            lines.append(line)
+    return lines
 
 
 def render_markdown(resume: Resume) -> bytes:
@@ -815,7 +826,7 @@ def render_docx(resume: Resume) -> bytes:
     document = docx.Document()
     properties = document.core_properties
     properties.author = "ARE sample data"
-    properties.created = properties.modified = datetime(2025, 1, 1)  # noqa: DTZ001
+    properties.created = properties.modified = datetime(2025, 1, 1)
     lines = _lines(resume.body)
     table_rows: list[tuple[str, str]] = []
     in_skills = False
@@ -845,7 +856,19 @@ def render_docx(resume: Resume) -> bytes:
             cells[1].text = values
     buffer = io.BytesIO()
     document.save(buffer)
-    return buffer.getvalue()
+    return _fixed_zip_times(buffer.getvalue())
+
+
+def _fixed_zip_times(data: bytes) -> bytes:
+    """Rewrite a zip with fixed member timestamps, so re-running gives identical bytes."""
+    source = zipfile.ZipFile(io.BytesIO(data))
+    output = io.BytesIO()
+    with zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            info = zipfile.ZipInfo(item.filename, date_time=(2025, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            target.writestr(info, source.read(item))
+    return output.getvalue()
 
 
 RENDERERS: dict[str, Callable[[Resume], bytes]] = {

@@ -198,6 +198,14 @@ def ensure_onnx_model(
     with _file_lock(directory / ".lock"):
         if wanted.is_file():  # another process finished while we waited
             return wanted
+        try:
+            import onnx  # noqa: F401 - only the one-time export and quantization need it
+        except ImportError as exc:
+            raise ConfigurationError(
+                "ARE_EMBEDDING_BACKEND=onnx-int8 exports the model once and needs the 'onnx' "
+                f"package for that (pip install onnx), or a ready export in {directory}. "
+                "Use ARE_EMBEDDING_BACKEND=torch otherwise."
+            ) from exc
         started = time.monotonic()
         if not fp32_path.is_file():
             with tempfile.TemporaryDirectory(dir=directory) as scratch:
