@@ -146,3 +146,11 @@ def clean_sql(engine: Engine) -> Iterator[None]:
     yield
     with engine.begin() as conn:
         conn.execute(text("TRUNCATE task_runs"))
+
+
+@pytest.fixture(scope="session")
+def embedding():  # type: ignore[no-untyped-def]
+    """The real MiniLM embedder behind this process's micro-batcher (loaded once)."""
+    from are_workers.services.resumes.pipeline import default_embedding_context
+
+    return default_embedding_context()

@@ -10,17 +10,10 @@ from sqlalchemy.orm import Session
 
 from are_workers.models.files import File, FilePurpose, FileStatus
 from are_workers.models.organizations import Organization
-from are_workers.services.resumes.pipeline import EmbeddingContext, default_embedding_context
 from are_workers.services.storage import write_file_bytes
 from tests.factories import make_candidate
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
-
-
-@pytest.fixture(scope="session")
-def embedding() -> EmbeddingContext:
-    """The real MiniLM embedder behind the process's micro-batcher."""
-    return default_embedding_context()
 
 
 UploadFn = Callable[..., File]
