@@ -46,6 +46,10 @@ class ComplianceSettings:
     #: exported heads. The database never holds it. Empty outside production: a key is
     #: generated once under ``<data dir>/keys``.
     audit_head_signing_key: str | None = None
+    #: ``ARE_ERASURE_JOURNAL_DIR``: the append-only list of erased subjects (ids only) that
+    #: ``compliance reapply-erasures`` replays after a database restore. Keep it outside the
+    #: database's backups. Empty: ``<data dir>/compliance/erasure-journal``.
+    erasure_journal_dir: Path | None = None
     #: ``ARE_AUDIT_SEAL_BATCH_SIZE``: audit rows sealed per statement.
     audit_seal_batch_size: int = 5_000
     #: ``ARE_BIAS_MIN_GROUP_SIZE``: categories smaller than this are reported as too small
@@ -68,7 +72,7 @@ class ComplianceSettings:
                 continue
             kind = type(spec.default) if spec.default is not None else str
             try:
-                if spec.name == "audit_head_dir":
+                if spec.name in {"audit_head_dir", "erasure_journal_dir"}:
                     values[spec.name] = Path(raw)
                 elif kind is int:
                     values[spec.name] = int(raw)
