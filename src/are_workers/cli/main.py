@@ -30,8 +30,10 @@ app.add_typer(jobs_app, name="jobs")
 
 
 def _register_domain_commands() -> None:
+    from are_workers.cli import pipeline
     from are_workers.cli.compliance import compliance_app
 
+    pipeline.register(app)
     app.add_typer(compliance_app, name="compliance", help="GDPR/SOC 2: data map, retention, DSRs.")
 
 

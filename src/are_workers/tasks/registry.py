@@ -7,6 +7,9 @@ import importlib
 ACTOR_MODULES = [
     "are_workers.tasks.system",
     "are_workers.tasks.resumes",
+    "are_workers.tasks.matching",
+    "are_workers.tasks.media",
+    "are_workers.tasks.assessments",
 ]
 
 
