@@ -1,0 +1,59 @@
+"""Adaptive assessment jobs: score one answer (CAT step), re-calibrate item banks.
+
+Thin on purpose: the actors take IDs, read their organization from the ledger claim and call
+``services.assessments.sessions`` / ``recalibration`` with the job's session, whose commit
+is the job's completion. A rejected answer fails the job with the reason for people, and
+``on_permanent_failure`` notes that reason on the session after the rollback.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from are_workers.errors import InvalidInputError, PermanentError
+from are_workers.middleware.ledger import JobContext, current_job
+from are_workers.services.assessments import recalibration, sessions
+from are_workers.tasks.base import job_actor
+
+
+def _organization(ctx: JobContext) -> uuid.UUID:
+    if ctx.organization_id is None:
+        raise InvalidInputError(
+            "This job has no organization; assessment jobs are always enqueued for one.",
+            code="missing_organization",
+        )
+    return ctx.organization_id
+
+
+def record_rejection(
+    session: Session, error: PermanentError, kwargs: dict[str, Any], ctx: JobContext
+) -> None:
+    """``on_permanent_failure``: keep the rejection on the session (the ledger has it too)."""
+    sessions.record_rejection(
+        session, ctx.organization_id, kwargs.get("response_id"), error, job_id=ctx.job_id
+    )
+
+
+@job_actor("assessments.score_response", on_permanent_failure=record_rejection)
+def score_response(response_id: str) -> dict[str, Any]:
+    """Score an answer, update theta/SE, present the next item or store the final result."""
+    job = current_job()
+    outcome = sessions.score_response(
+        job.session, _organization(job), response_id, job_id=job.job_id
+    )
+    return sessions.ledger_summary(outcome)
+
+
+@job_actor("assessments.calibrate_items")
+def calibrate_items(bank_id: str | None = None) -> dict[str, Any]:
+    """Re-estimate item parameters of one bank (or all of the organization's banks)."""
+    job = current_job()
+    try:
+        bank = uuid.UUID(bank_id) if bank_id else None
+    except ValueError:
+        raise InvalidInputError(f"{bank_id!r} is not an item bank id.", code="invalid_id") from None
+    banks = recalibration.calibrate_banks(job.session, _organization(job), bank, job_id=job.job_id)
+    return {"banks": banks}
