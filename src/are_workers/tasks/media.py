@@ -1,0 +1,142 @@
+"""Media actors on the ``media`` queue: thin wrappers over ``services.media``.
+
+Why a queue of their own: Whisper and OpenCV run long native calls that Dramatiq's time limit
+cannot interrupt, so a media pool runs one job per process (``docs/media.md``), on GPUs or
+CPUs as ops choose. The lease heartbeat keeps running during those calls (they release the
+GIL); a transcription commits each chunk as it goes, so a killed worker's successor resumes
+where it stopped. ``notify_shutdown``: a draining worker interrupts a job between two native
+calls and the ledger retries it from its checkpoint, instead of the drain timeout SIGKILLing
+it, which would count as a crash.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from are_workers import ledger
+from are_workers.errors import NotFoundError, PermanentError
+from are_workers.middleware.ledger import current_job
+from are_workers.services.media import interviews, store
+from are_workers.tasks.base import job_actor, warmup
+
+
+def _organization() -> uuid.UUID:
+    org = current_job().organization_id
+    if org is None:
+        raise NotFoundError("Media jobs must be enqueued for an organization.")
+    return org
+
+
+def _job() -> store.JobRef:
+    job = current_job()
+    return store.JobRef(job.job_id, job.claim.attempt)
+
+
+@contextmanager
+def _answer_failed_if_last_attempt(
+    organization_id: uuid.UUID, response_id: uuid.UUID
+) -> Iterator[None]:
+    """A retryable error on the last allowed attempt makes the job ``dead``: say so on the
+    answer too (permanent errors go through ``on_permanent_failure``)."""
+    try:
+        yield
+    except (PermanentError, store.JobSupersededError):
+        raise
+    except BaseException as exc:
+        claim = current_job().claim
+        if claim.attempt >= claim.max_attempts:
+            interviews.record_gave_up(
+                store.committed_transaction,
+                organization_id=organization_id,
+                response_id=response_id,
+                error=exc,
+                attempts=claim.attempt,
+            )
+        raise
+
+
+def _embed(texts: Sequence[str]) -> Any:
+    """The process's sentence embedder, loaded on first use (not at warm-up: most media
+    workers should not pay for a second model before their first answer with speech)."""
+    from are_workers.services.resumes.pipeline import default_embedding_context
+
+    return default_embedding_context().embed(texts)
+
+
+@job_actor(
+    "media.transcribe_response",
+    on_permanent_failure=interviews.record_response_failure,
+    notify_shutdown=True,
+)
+def transcribe_response(response_id: str) -> dict[str, Any]:
+    """Transcribe an interview answer (resuming from its checkpoint), then queue its analysis."""
+    job = current_job()
+    org = _organization()
+    answer_id = uuid.UUID(response_id)
+    with _answer_failed_if_last_attempt(org, answer_id):
+        outcome = interviews.transcribe_response(
+            job.session,
+            organization_id=org,
+            response_id=answer_id,
+            transactions=store.committed_transaction,
+            job=_job(),
+        )
+    ledger.enqueue(
+        job.session,
+        "media.analyze_response",
+        {"response_id": response_id},
+        organization_id=org,
+        idempotency_key=f"analyze:{response_id}:{outcome.transcript_id}",
+    )
+    return outcome.as_result()
+
+
+@job_actor(
+    "media.analyze_response",
+    on_permanent_failure=interviews.record_response_failure,
+    notify_shutdown=True,
+)
+def analyze_response(response_id: str) -> dict[str, Any]:
+    """Speech signals and answer relevance; face and picture signals with consent."""
+    job = current_job()
+    org = _organization()
+    answer_id = uuid.UUID(response_id)
+    with _answer_failed_if_last_attempt(org, answer_id):
+        outcome = interviews.analyze_response(
+            job.session,
+            organization_id=org,
+            response_id=answer_id,
+            transactions=store.committed_transaction,
+            job=_job(),
+            similarity=interviews.embedding_similarity(_embed),
+        )
+    return outcome.as_result()
+
+
+@job_actor("media.proctor_snapshots", notify_shutdown=True)
+def proctor_snapshots(
+    proctoring_session_id: str, file_ids: list[str] | None = None
+) -> dict[str, Any]:
+    """Camera events and an integrity summary for human review, from webcam snapshots."""
+    job = current_job()
+    outcome = store.proctor_session(
+        job.session,
+        organization_id=_organization(),
+        proctoring_session_id=uuid.UUID(proctoring_session_id),
+        file_ids=[uuid.UUID(f) for f in file_ids] if file_ids is not None else None,
+        task_run_id=job.job_id,
+    )
+    return outcome.as_result()
+
+
+@warmup("media")
+def load_media_models() -> None:
+    """Load Whisper and OpenCV before the worker reports ready."""
+    import cv2  # noqa: F401 - importing it is most of OpenCV's start-up cost
+
+    from are_workers.ml.transcriber import get_transcriber
+
+    get_transcriber()
