@@ -18,7 +18,7 @@ the scheduler run as a login role that is a member of ``are_runtime``:
   ``SET LOCAL ROLE`` (the bias audit, exports, key rotation), never by accident.
 * ``are_audit_prune()``: the only way old audit rows are deleted, owned by the owner
   (SECURITY DEFINER). It deletes only a sealed prefix of one organization's chain, never
-  rows younger than a year, and appends an ``audit.pruned`` entry holding the last deleted
+  rows younger than a year nor the chain's head, and appends an ``audit.pruned`` entry holding the last deleted
   hash, to which verification re-anchors the chain.
 
 Roles are cluster-wide, so they are created if missing and never dropped on downgrade
@@ -59,6 +59,7 @@ RETURNS TABLE (deleted bigint, through_seq bigint, through_hash text)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     first_young bigint;
+    head_seq bigint;
     last_seq bigint;
     last_hash text;
     removed bigint;
@@ -69,13 +70,17 @@ BEGIN
     END IF;
     -- Serialise with the sealer of this organization (same key as the application uses).
     PERFORM pg_advisory_xact_lock(hashtextextended('are.audit_seal:' || p_organization_id, 0));
-    -- A contiguous prefix of the chain: sealed rows before the first one that is still young.
+    -- A contiguous prefix of the chain: sealed rows before the first one that is still
+    -- young, never the head itself (the sealer continues the chain from it).
     SELECT min(a.seq) INTO first_young FROM audit_log a
     WHERE a.organization_id = p_organization_id AND a.seq IS NOT NULL
       AND a.occurred_at >= p_before;
+    SELECT max(a.seq) INTO head_seq FROM audit_log a
+    WHERE a.organization_id = p_organization_id AND a.seq IS NOT NULL;
     SELECT a.seq, a.row_hash INTO last_seq, last_hash FROM audit_log a
     WHERE a.organization_id = p_organization_id AND a.seq IS NOT NULL
       AND a.occurred_at < p_before AND (first_young IS NULL OR a.seq < first_young)
+      AND a.seq < head_seq
     ORDER BY a.seq DESC LIMIT 1;
     IF last_seq IS NULL THEN
         RETURN QUERY SELECT 0::bigint, NULL::bigint, NULL::text;

@@ -1,0 +1,431 @@
+"""The tamper-evident audit chain: sealing, verification and signed head exports.
+
+* **Seal.** Writers only INSERT (``audit.record``). The sealer takes each organization's
+  unsealed rows in ``(occurred_at, id)`` order and gives them ``seq``, ``prev_hash`` and
+  ``row_hash = audit_row_hash(row, seq, prev_hash)``, under a per-organization advisory lock
+  (the pruning function takes the same lock). The append-only trigger lets an UPDATE do
+  exactly that and nothing else; the runtime role may update only those three columns.
+* **Verify.** Recompute the chain in ``seq`` order and report the *first* broken link: a
+  changed row (its hash no longer matches), a removed row (a gap, or a ``prev_hash`` that
+  points elsewhere), or a chain that starts without the anchor left by pruning.
+* **Export the head.** A database owner can rewrite rows *and* recompute every hash after
+  them. The defence is a copy of each chain's head kept where the owner cannot reach: a
+  JSON file signed with an Ed25519 key the database never holds, in a directory meant to
+  be write-once storage. Verification checks the chain still passes through every head
+  exported.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import structlog
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from are_workers.errors import ConfigurationError
+from are_workers.models.audit import audit_row_hash
+from are_workers.services.compliance.settings import ComplianceSettings, compliance_settings
+
+log = structlog.get_logger(__name__)
+
+_COLUMNS = (
+    "id, organization_id, seq, occurred_at, actor_type::text AS actor_type, actor_id, action, "
+    "entity_type, entity_id, subject_ref, model_name, model_version, input_refs, output_refs, "
+    "request_id, task_run_id, prev_hash, row_hash"
+)
+
+
+def _seal_lock(session: Session, organization_id: uuid.UUID) -> None:
+    session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended('are.audit_seal:' || :o, 0))"),
+        {"o": str(organization_id)},
+    )
+
+
+def row_hash_of(row: Any, *, seq: int, prev_hash: str | None) -> str:
+    """``audit_row_hash`` over a plain SQL row (the canonical form lives on the model)."""
+    return audit_row_hash(SimpleNamespace(**row._mapping), seq=seq, prev_hash=prev_hash)  # type: ignore[arg-type]
+
+
+# --- sealing -----------------------------------------------------------------------------------
+
+
+def organizations_with_unsealed(session: Session) -> list[uuid.UUID]:
+    return list(
+        session.execute(
+            text("SELECT DISTINCT organization_id FROM audit_log WHERE seq IS NULL")
+        ).scalars()
+    )
+
+
+def seal(
+    session: Session,
+    organization_id: uuid.UUID,
+    *,
+    batch_size: int | None = None,
+) -> int:
+    """Chain one organization's unsealed rows; commits per batch. Returns rows sealed."""
+    batch_size = batch_size or compliance_settings().audit_seal_batch_size
+    total = 0
+    while True:
+        _seal_lock(session, organization_id)
+        head = session.execute(
+            text(
+                "SELECT seq, row_hash FROM audit_log WHERE organization_id = :o "
+                "AND seq IS NOT NULL ORDER BY seq DESC LIMIT 1"
+            ),
+            {"o": organization_id},
+        ).one_or_none()
+        seq, prev = (head.seq, head.row_hash) if head else (0, None)
+        rows = session.execute(
+            text(
+                f"SELECT {_COLUMNS} FROM audit_log WHERE organization_id = :o AND seq IS NULL "  # noqa: S608 - fixed column list
+                "ORDER BY occurred_at, id LIMIT :n"
+            ),
+            {"o": organization_id, "n": batch_size},
+        ).all()
+        if not rows:
+            session.commit()
+            return total
+        ids, seqs, prevs, hashes = [], [], [], []
+        for row in rows:
+            seq += 1
+            digest = row_hash_of(row, seq=seq, prev_hash=prev)
+            ids.append(str(row.id))
+            seqs.append(seq)
+            prevs.append(prev)
+            hashes.append(digest)
+            prev = digest
+        session.execute(
+            text(
+                """
+                UPDATE audit_log AS a SET seq = v.seq, prev_hash = v.prev, row_hash = v.hash
+                FROM unnest(CAST(:ids AS uuid[]), CAST(:seqs AS bigint[]),
+                            CAST(:prevs AS text[]), CAST(:hashes AS text[]))
+                     AS v(id, seq, prev, hash)
+                WHERE a.id = v.id AND a.seq IS NULL
+                """
+            ),
+            {"ids": ids, "seqs": seqs, "prevs": prevs, "hashes": hashes},
+        )
+        session.commit()
+        total += len(rows)
+        if len(rows) < batch_size:
+            return total
+
+
+def seal_all(session: Session, *, batch_size: int | None = None) -> dict[str, int]:
+    return {
+        str(org): seal(session, org, batch_size=batch_size)
+        for org in organizations_with_unsealed(session)
+    }
+
+
+# --- verification --------------------------------------------------------------------------------
+
+
+@dataclass
+class ChainReport:
+    organization_id: uuid.UUID
+    rows_checked: int = 0
+    unsealed: int = 0
+    head_seq: int | None = None
+    head_hash: str | None = None
+    anchored_at: int | None = None  # the chain starts after a pruned prefix ending here
+    first_broken: dict[str, Any] | None = None
+    exported_heads_checked: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.first_broken is None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "organization_id": str(self.organization_id),
+            "ok": self.ok,
+            "rows_checked": self.rows_checked,
+            "unsealed": self.unsealed,
+            "head_seq": self.head_seq,
+            "head_hash": self.head_hash,
+            "anchored_at": self.anchored_at,
+            "first_broken": self.first_broken,
+            "exported_heads_checked": self.exported_heads_checked,
+        }
+
+
+def _broken(report: ChainReport, row: Any, reason: str, seq: int | None = None) -> ChainReport:
+    report.first_broken = {
+        "seq": seq if seq is not None else row.seq,
+        "id": str(row.id) if row is not None else None,
+        "action": row.action if row is not None else None,
+        "reason": reason,
+    }
+    log.error(
+        "audit_chain_broken", organization_id=str(report.organization_id), **report.first_broken
+    )
+    return report
+
+
+def _anchor(session: Session, organization_id: uuid.UUID, through_seq: int) -> str | None:
+    """The hash a pruning left for the row before the chain's first remaining row."""
+    return session.execute(
+        text(
+            "SELECT output_refs->>'through_hash' FROM audit_log WHERE organization_id = :o "
+            "AND action = 'audit.pruned' AND (output_refs->>'through_seq')::bigint = :s "
+            "ORDER BY occurred_at DESC LIMIT 1"
+        ),
+        {"o": organization_id, "s": through_seq},
+    ).scalar_one_or_none()
+
+
+def verify(
+    session: Session,
+    organization_id: uuid.UUID,
+    *,
+    chunk: int = 10_000,
+    heads: list[SignedHead] | None = None,
+) -> ChainReport:
+    """Recompute the chain; stop at the first broken link and name it."""
+    report = ChainReport(organization_id)
+    report.unsealed = int(
+        session.execute(
+            text("SELECT count(*) FROM audit_log WHERE organization_id = :o AND seq IS NULL"),
+            {"o": organization_id},
+        ).scalar_one()
+    )
+    expected_seq: int | None = None
+    prev: str | None = None
+    hashes_at: dict[int, str] = {}
+    wanted = {h.seq for h in heads or []}
+    after = 0
+    while True:
+        rows = session.execute(
+            text(
+                f"SELECT {_COLUMNS} FROM audit_log WHERE organization_id = :o "  # noqa: S608 - fixed column list
+                "AND seq > :after ORDER BY seq LIMIT :n"
+            ),
+            {"o": organization_id, "after": after, "n": chunk},
+        ).all()
+        for row in rows:
+            if expected_seq is None:
+                if row.seq != 1:
+                    prev = _anchor(session, organization_id, row.seq - 1)
+                    if prev is None:
+                        return _broken(
+                            report,
+                            row,
+                            f"the chain starts at seq {row.seq} and no "
+                            "pruning record accounts for the rows before it",
+                        )
+                    report.anchored_at = row.seq - 1
+                expected_seq = row.seq
+            elif row.seq != expected_seq:
+                return _broken(
+                    report, row, f"rows {expected_seq}..{row.seq - 1} are missing", seq=expected_seq
+                )
+            if row.prev_hash != prev:
+                return _broken(
+                    report,
+                    row,
+                    "prev_hash does not match the previous row's hash "
+                    "(a row before it was removed or rewritten)",
+                )
+            digest = row_hash_of(row, seq=row.seq, prev_hash=row.prev_hash)
+            if digest != row.row_hash:
+                return _broken(
+                    report,
+                    row,
+                    "the row's content changed after it was sealed (its hash no longer matches)",
+                )
+            if row.seq in wanted:
+                hashes_at[row.seq] = row.row_hash
+            prev = row.row_hash
+            expected_seq = row.seq + 1
+            report.rows_checked += 1
+            report.head_seq, report.head_hash = row.seq, row.row_hash
+        if len(rows) < chunk:
+            break
+        after = rows[-1].seq
+    for head in sorted(heads or [], key=lambda h: h.seq):
+        report.exported_heads_checked += 1
+        found = hashes_at.get(head.seq)
+        if found is None and (report.anchored_at or 0) >= head.seq:
+            continue  # pruned since it was exported; the anchor covers it
+        if found != head.row_hash:
+            reason = (
+                f"the chain no longer passes through the head exported at {head.exported_at} "
+                f"(seq {head.seq}): it was rewritten or truncated"
+            )
+            report.first_broken = {"seq": head.seq, "id": None, "action": None, "reason": reason}
+            log.error("audit_chain_broken", organization_id=str(organization_id), reason=reason)
+            break
+    return report
+
+
+# --- signed head exports ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SignedHead:
+    organization_id: uuid.UUID
+    seq: int
+    row_hash: str
+    exported_at: str
+    key_id: str
+    path: Path | None = field(default=None, compare=False)
+
+
+def _default_key_path() -> Path:
+    from are_workers.config import get_settings
+
+    return get_settings().data_dir / "keys" / "audit-head-ed25519.key"
+
+
+def signing_key(settings: ComplianceSettings | None = None) -> Ed25519PrivateKey:
+    """The head-signing key: configured, or (outside production) generated once on disk."""
+    from are_workers.config import get_settings
+
+    settings = settings or compliance_settings()
+    if settings.audit_head_signing_key:
+        try:
+            seed = base64.b64decode(settings.audit_head_signing_key, validate=True)
+            return Ed25519PrivateKey.from_private_bytes(seed)
+        except ValueError:
+            raise ConfigurationError(
+                "ARE_AUDIT_HEAD_SIGNING_KEY must be base64 of a 32-byte Ed25519 seed"
+            ) from None
+    if get_settings().environment == "production":
+        raise ConfigurationError("ARE_AUDIT_HEAD_SIGNING_KEY must be set in production")
+    path = _default_key_path()
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = Ed25519PrivateKey.generate()
+        from cryptography.hazmat.primitives.serialization import NoEncryption, PrivateFormat
+
+        raw = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(base64.b64encode(raw))
+    return Ed25519PrivateKey.from_private_bytes(base64.b64decode(path.read_bytes()))
+
+
+def key_id(public: Ed25519PublicKey) -> str:
+    import hashlib
+
+    raw = public.public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def head_dir(settings: ComplianceSettings | None = None) -> Path:
+    from are_workers.config import get_settings
+
+    settings = settings or compliance_settings()
+    return settings.audit_head_dir or get_settings().file_storage_dir / "audit-heads"
+
+
+def _payload(organization_id: uuid.UUID, seq: int, row_hash: str, exported_at: str) -> bytes:
+    body = {
+        "organization_id": str(organization_id),
+        "seq": seq,
+        "row_hash": row_hash,
+        "exported_at": exported_at,
+    }
+    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+
+
+def export_heads(
+    session: Session,
+    *,
+    organization_id: uuid.UUID | None = None,
+    directory: Path | None = None,
+    key: Ed25519PrivateKey | None = None,
+) -> list[SignedHead]:
+    """Write each organization's current head, signed, as a new file (never overwritten)."""
+    key = key or signing_key()
+    directory = directory or head_dir()
+    rows = session.execute(
+        text(
+            "SELECT DISTINCT ON (organization_id) organization_id, seq, row_hash "
+            "FROM audit_log WHERE seq IS NOT NULL "
+            "AND (CAST(:o AS uuid) IS NULL OR organization_id = CAST(:o AS uuid)) "
+            "ORDER BY organization_id, seq DESC"
+        ),
+        {"o": str(organization_id) if organization_id else None},
+    ).all()
+    kid = key_id(key.public_key())
+    out = []
+    for row in rows:
+        exported_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        payload = _payload(row.organization_id, row.seq, row.row_hash, exported_at)
+        document = {
+            **json.loads(payload),
+            "key_id": kid,
+            "signature": base64.b64encode(key.sign(payload)).decode(),
+        }
+        folder = directory / str(row.organization_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{row.seq:012d}-{exported_at.replace(':', '')}.json"
+        try:
+            with path.open("x", encoding="utf-8") as handle:  # never overwrite
+                json.dump(document, handle, sort_keys=True, indent=2)
+        except FileExistsError:
+            continue
+        out.append(SignedHead(row.organization_id, row.seq, row.row_hash, exported_at, kid, path))
+    return out
+
+
+class HeadSignatureError(ConfigurationError):
+    """An exported head does not verify: altered, or signed by another key."""
+
+
+def read_heads(
+    organization_id: uuid.UUID,
+    *,
+    directory: Path | None = None,
+    public_key: Ed25519PublicKey | None = None,
+) -> list[SignedHead]:
+    """Every exported head of one organization, each signature checked."""
+    public_key = public_key or signing_key().public_key()
+    folder = (directory or head_dir()) / str(organization_id)
+    heads = []
+    for path in sorted(folder.glob("*.json")) if folder.exists() else []:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        payload = _payload(
+            uuid.UUID(document["organization_id"]),
+            int(document["seq"]),
+            document["row_hash"],
+            document["exported_at"],
+        )
+        try:
+            public_key.verify(base64.b64decode(document["signature"]), payload)
+        except (InvalidSignature, ValueError):
+            raise HeadSignatureError(
+                f"The exported audit head {path} does not verify: it was altered or signed "
+                "with another key."
+            ) from None
+        heads.append(
+            SignedHead(
+                uuid.UUID(document["organization_id"]),
+                int(document["seq"]),
+                document["row_hash"],
+                document["exported_at"],
+                document["key_id"],
+                path,
+            )
+        )
+    return heads
