@@ -370,7 +370,7 @@ def test_exposure_cap_keeps_items_under_the_rate_across_sessions(db: Session) ->
 
 
 def test_a_time_limit_reached_in_grace_finishes_the_session(db: Session, tenant: Tenant) -> None:
-    session_id = _started(db, tenant, minutes=30, started_minutes_ago=30)
+    session_id = _started(db, tenant, minutes=30, started_minutes_ago=20)
     # The answer was given 1 s before the deadline passed: accepted, and the time is up.
     db.execute(
         text("UPDATE assessment_sessions SET expires_at = now() - interval '1 second' "
@@ -382,3 +382,10 @@ def test_a_time_limit_reached_in_grace_finishes_the_session(db: Session, tenant:
     outcome = sessions.score_response(db, tenant.org.id, rid)
     assert outcome["finished"] and outcome["result"]["stop_reason"] == "time_limit"
     assert _session_row(db, session_id).status == "completed"
+
+
+def test_a_session_past_its_deadline_is_not_started(db: Session, tenant: Tenant) -> None:
+    session = make_session(db, tenant.org, tenant.assessment, minutes=10, started_minutes_ago=20)
+    with pytest.raises(InvalidInputError, match="run out before it was started") as caught:
+        sessions.begin_session(db, tenant.org.id, session.id)
+    assert caught.value.code == "session_expired"

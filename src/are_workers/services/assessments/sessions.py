@@ -72,7 +72,8 @@ def begin_session(
 ) -> dict[str, Any]:
     """Choose the first item of an open session and create its engine state.
 
-    Idempotent: a session that already has its engine state returns its pending item.
+    Idempotent: a session that already has its engine state returns its pending item. A
+    session past its deadline is refused (``session_expired``) rather than started.
     """
     session_id = _as_uuid(assessment_session_id, "Assessment session")
     session = store.lock_session(db, organization_id, session_id)
@@ -84,6 +85,12 @@ def begin_session(
             "started": False,
         }
     _require_open(session)
+    now = now or datetime.now(UTC)
+    if now >= session.expires_at:
+        raise InvalidInputError(
+            "The time for this assessment has run out before it was started.",
+            code="session_expired",
+        )
     test = store.load_test(db, organization_id, session.assessment_id)
     config = store.with_deadline(test.config, session.started_at, session.expires_at)
     items = store.load_bank(db, organization_id, test.bank_id)
@@ -92,7 +99,7 @@ def begin_session(
         items.bank,
         config,
         seed=store.default_seed(session_id),
-        now=now or datetime.now(UTC),
+        now=now,
         exposure=store.exposure_snapshot(db, organization_id, items),
     )
     next_item = store.pending_item_id(state, items)
