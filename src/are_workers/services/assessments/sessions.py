@@ -28,7 +28,11 @@ from sqlalchemy.orm import Session
 from are_workers import __version__
 from are_workers.errors import InvalidInputError, NotFoundError, PermanentError
 from are_workers.services.assessments import store
-from are_workers.services.assessments.answers import EmbedderProvider, score_answer
+from are_workers.services.assessments.answers import (
+    EmbedderProvider,
+    ScoredAnswer,
+    score_answer,
+)
 from are_workers.services.assessments.engine import (
     Answer,
     AssessmentResult,
@@ -158,7 +162,7 @@ def score_response(
     response = db.execute(_RESPONSE, {"org": organization_id, "id": rid}).one()
     adaptive = store.lock_adaptive(db, organization_id, session.id)
     if response.theta_after is not None:
-        return _outcome(db, organization_id, response, session, adaptive, replayed=True)
+        return _outcome(response, session, adaptive, replayed=True)
     _require_open(session)
     if adaptive is None:
         raise InvalidInputError(
@@ -204,6 +208,25 @@ def score_response(
         exposure=store.exposure_snapshot(db, organization_id, items),
     )
 
+    _store_step(db, organization_id, response, scored, adaptive, items, new_state)
+    if new_state.status is SessionStatus.FINISHED:
+        _finish(db, organization_id, session, test, items, config, new_state, job_id=job_id)
+    response = db.execute(_RESPONSE, {"org": organization_id, "id": rid}).one()
+    session = store.lock_session(db, organization_id, session.id)
+    adaptive = store.lock_adaptive(db, organization_id, session.id)
+    return _outcome(response, session, adaptive, replayed=False)
+
+
+def _store_step(
+    db: Session,
+    organization_id: uuid.UUID,
+    response: Any,
+    scored: ScoredAnswer,
+    adaptive: store.AdaptiveRow,
+    items: store.BankItems,
+    state: SessionState,
+) -> None:
+    """The answer's score, the exposure of the next item, the engine state, the estimate."""
     answer = response.answer
     if scored.evidence is not None:
         answer = {**(answer or {}), "evidence": scored.evidence}
@@ -216,39 +239,31 @@ def score_response(
         ),
         {
             "org": organization_id,
-            "id": rid,
+            "id": response.id,
             "category": scored.category,
-            "theta": new_state.theta,
-            "se": new_state.se,
+            "theta": state.theta,
+            "se": state.se,
             "answer": json.dumps(answer) if answer is not None else None,
         },
     )
-    next_item = store.pending_item_id(new_state, items)
+    next_item = store.pending_item_id(state, items)
     if next_item is not None:
         store.count_administration(db, organization_id, next_item)
-    store.save_adaptive(db, organization_id, adaptive, new_state, items)
-
-    if new_state.status is SessionStatus.FINISHED:
-        _finish(db, organization_id, session, test, items, config, new_state, job_id=job_id)
-    else:
-        db.execute(
-            text(
-                """UPDATE assessment_sessions
-                   SET theta = :theta, se = :se, items_administered = :n, updated_at = now()
-                   WHERE organization_id = :org AND id = :id"""
-            ),
-            {
-                "org": organization_id,
-                "id": session.id,
-                "theta": new_state.theta,
-                "se": new_state.se,
-                "n": len(new_state.items),
-            },
-        )
-    response = db.execute(_RESPONSE, {"org": organization_id, "id": rid}).one()
-    session = store.lock_session(db, organization_id, session.id)
-    adaptive = store.lock_adaptive(db, organization_id, session.id)
-    return _outcome(db, organization_id, response, session, adaptive, replayed=False)
+    store.save_adaptive(db, organization_id, adaptive, state, items)
+    db.execute(
+        text(
+            """UPDATE assessment_sessions
+               SET theta = :theta, se = :se, items_administered = :n, updated_at = now()
+               WHERE organization_id = :org AND id = :id"""
+        ),
+        {
+            "org": organization_id,
+            "id": response.session_id,
+            "theta": state.theta,
+            "se": state.se,
+            "n": len(state.items),
+        },
+    )
 
 
 def _require_open(session: store.SessionRow) -> None:
@@ -447,8 +462,6 @@ def _audit(
 
 
 def _outcome(
-    db: Session,
-    organization_id: uuid.UUID,
     response: Any,
     session: store.SessionRow,
     adaptive: store.AdaptiveRow | None,
