@@ -549,7 +549,7 @@ def proctor_session(
             "This proctoring session does not exist in the organization.",
             code="proctoring_session_not_found",
         )
-    proctoring, candidate_id = row.tuple()
+    proctoring, candidate_id = row
     consents = load_consents(session, candidate_id)
     try:
         ensure_automated_processing_allowed(consents, what="the session's camera")
