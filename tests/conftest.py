@@ -31,7 +31,8 @@ from sqlalchemy.orm import Session
 from are_workers.config import Settings, get_settings
 
 ROOT = Path(__file__).resolve().parent.parent
-TEMPLATE_DB = "are_test_template"
+#: Per test process, so concurrent runs (two developers, a helper and CI) never collide.
+TEMPLATE_DB = f"are_test_template_{os.getpid()}"
 
 
 def _admin_connect(url: str) -> psycopg.Connection:
@@ -86,11 +87,12 @@ def server_url(settings: Settings) -> str:
 
 
 @pytest.fixture(scope="session")
-def template_database_url(server_url: str) -> str:
+def template_database_url(server_url: str) -> Iterator[str]:
     """A database migrated by Alembic (never create_all), cloned for multi-process tests."""
     url = create_database(server_url, TEMPLATE_DB)
     migrate(url)
-    return url
+    yield url
+    drop_database(server_url, TEMPLATE_DB)
 
 
 @pytest.fixture(scope="session")

@@ -32,6 +32,7 @@ _KINDS = [
     JobKind("media.transcribe_response", "media", 3600, description="Whisper a video answer."),
     JobKind("media.analyze_response", "media", 3600, description="Video and speech signals."),
     JobKind("media.proctor_snapshots", "media", 600, description="Proctoring events."),
+    JobKind("assessments.start_session", "default", 60, description="Present the first item."),
     JobKind("assessments.score_response", "default", 60, description="Score an answer (CAT)."),
     JobKind("assessments.calibrate_items", "default", 3600, description="Re-estimate items."),
     JobKind("portfolios.evaluate", "ml", 1800, description="Deep-evaluate a portfolio."),

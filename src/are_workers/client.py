@@ -38,6 +38,7 @@ __all__ = [
     "process_candidate",
     "process_resume_file",
     "score_assessment_response",
+    "start_assessment_session",
     "transcribe_response",
     "wait_for",
 ]
@@ -91,6 +92,14 @@ def transcribe_response(db: Db, *, organization_id: ID, response_id: ID) -> uuid
     return enqueue(
         db, "media.transcribe_response", {"response_id": str(response_id)},
         organization_id=organization_id, idempotency_key=f"transcribe:{response_id}",
+    )  # fmt: skip
+
+
+def start_assessment_session(db: Db, *, organization_id: ID, session_id: ID) -> uuid.UUID:
+    """Choose the first question of an adaptive session (idempotent per session)."""
+    return enqueue(
+        db, "assessments.start_session", {"session_id": str(session_id)},
+        organization_id=organization_id, idempotency_key=f"start:{session_id}",
     )  # fmt: skip
 
 

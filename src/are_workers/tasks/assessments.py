@@ -37,6 +37,13 @@ def record_rejection(
     )
 
 
+@job_actor("assessments.start_session")
+def start_session(session_id: str) -> dict[str, Any]:
+    """Choose the first item of an open adaptive session (idempotent)."""
+    job = current_job()
+    return sessions.begin_session(job.session, _organization(job), session_id)
+
+
 @job_actor("assessments.score_response", on_permanent_failure=record_rejection)
 def score_response(response_id: str) -> dict[str, Any]:
     """Score an answer, update theta/SE, present the next item or store the final result."""
