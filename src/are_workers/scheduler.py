@@ -69,21 +69,56 @@ class Schedule:
 
 
 DEFAULT_SCHEDULES: tuple[Schedule, ...] = (
-    Schedule("retention-sweep", "compliance.retention_sweep", "30 2 * * *", "organization",
-             "Delete or anonymize what outlived its retention (per organization)."),
-    Schedule("audit-seal", "compliance.seal_audit_chain", "*/5 * * * *", "platform",
-             "Hash-chain the audit rows written since the last seal."),
-    Schedule("audit-head-export", "compliance.export_audit_head", "0 * * * *", "platform",
-             "Sign and export each organization's chain head outside the database."),
-    Schedule("audit-verify", "compliance.verify_audit_chain", "15 4 * * *", "organization",
-             "Recompute the audit chain and report the first broken link."),
-    Schedule("bias-audit", "compliance.bias_audit", "0 5 1 * *", "organization",
-             "Selection rates and impact ratios of AI and human decisions (LL 144)."),
-    Schedule("dsr-deadlines", "compliance.process_due_dsrs", "0 * * * *", "platform",
-             "Queue data subject requests that no job has picked up yet."),
-    Schedule("export-expiry", "compliance.expire_exports", "45 3 * * *", "platform",
-             "Delete expired data subject export bundles."),
-)  # fmt: skip
+    Schedule(
+        "retention-sweep",
+        "compliance.retention_sweep",
+        "30 2 * * *",
+        "organization",
+        "Delete or anonymize what outlived its retention (per organization).",
+    ),
+    Schedule(
+        "audit-seal",
+        "compliance.seal_audit_chain",
+        "*/5 * * * *",
+        "platform",
+        "Hash-chain the audit rows written since the last seal.",
+    ),
+    Schedule(
+        "audit-head-export",
+        "compliance.export_audit_head",
+        "0 * * * *",
+        "platform",
+        "Sign and export each organization's chain head outside the database.",
+    ),
+    Schedule(
+        "audit-verify",
+        "compliance.verify_audit_chain",
+        "15 4 * * *",
+        "organization",
+        "Recompute the audit chain and report the first broken link.",
+    ),
+    Schedule(
+        "bias-audit",
+        "compliance.bias_audit",
+        "0 5 1 * *",
+        "organization",
+        "Selection rates and impact ratios of AI and human decisions (LL 144).",
+    ),
+    Schedule(
+        "dsr-deadlines",
+        "compliance.process_due_dsrs",
+        "0 * * * *",
+        "platform",
+        "Queue data subject requests that no job has picked up yet.",
+    ),
+    Schedule(
+        "export-expiry",
+        "compliance.expire_exports",
+        "45 3 * * *",
+        "platform",
+        "Delete expired data subject export bundles.",
+    ),
+)
 
 
 def schedule_named(name: str, schedules: Iterable[Schedule] = DEFAULT_SCHEDULES) -> Schedule:
@@ -269,8 +304,12 @@ def run_due(
             if rule.paused:
                 continue
             if not croniter.is_valid(rule.cron):
-                log.error("schedule_cron_invalid", schedule=schedule.name, cron=rule.cron,
-                          organization_id=str(org_id) if org_id else None)  # fmt: skip
+                log.error(
+                    "schedule_cron_invalid",
+                    schedule=schedule.name,
+                    cron=rule.cron,
+                    organization_id=str(org_id) if org_id else None,
+                )
                 continue
             tick = due_tick(rule.cron, now, previous.get(org_id), catch_up)
             if tick is None:
@@ -392,9 +431,14 @@ class Scheduler:
             self._lose(str(exc))
             raise
         for run in enqueued:
-            log.info("schedule_enqueued", replica=self.replica, schedule=run.schedule,
-                     organization_id=str(run.organization_id) if run.organization_id else None,
-                     tick=run.tick.isoformat(), job_id=str(run.job_id))  # fmt: skip
+            log.info(
+                "schedule_enqueued",
+                replica=self.replica,
+                schedule=run.schedule,
+                organization_id=str(run.organization_id) if run.organization_id else None,
+                tick=run.tick.isoformat(),
+                job_id=str(run.job_id),
+            )
         return enqueued
 
     def run_once(self, *, only: str | None = None) -> list[Enqueued] | None:

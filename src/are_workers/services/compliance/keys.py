@@ -153,9 +153,13 @@ def _rotate_column(
         with _access(session, table):
             rows = session.execute(
                 select_sql,
-                {"prefix": ENVELOPE_PREFIX + "%", "active": provider.active_key_id,
-                 "after": after, "n": batch_size},
-            ).all()  # fmt: skip
+                {
+                    "prefix": ENVELOPE_PREFIX + "%",
+                    "active": provider.active_key_id,
+                    "after": after,
+                    "n": batch_size,
+                },
+            ).all()
             if not rows:
                 session.commit()
                 return total
