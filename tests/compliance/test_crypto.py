@@ -56,8 +56,9 @@ def test_rotation_keeps_old_values_readable_and_rewrites_under_the_active_key() 
 
 
 def test_a_missing_key_is_a_permanent_error_that_names_the_key() -> None:
-    value = crypto.encrypt("x", table="t", column="c",
-                           provider=crypto.StaticKeyProvider({"gone": OLD}, "gone"))  # fmt: skip
+    value = crypto.encrypt(
+        "x", table="t", column="c", provider=crypto.StaticKeyProvider({"gone": OLD}, "gone")
+    )
     keys = crypto.StaticKeyProvider({"k2": NEW}, "k2")
     with pytest.raises(crypto.MissingKeyError) as caught:
         crypto.decrypt(value, table="t", column="c", provider=keys)
