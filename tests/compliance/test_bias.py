@@ -1,0 +1,145 @@
+"""Bias audit: selection rates and impact ratios for the AI and the human decision, from
+self-identification read only under its own role; small groups reported, not flagged."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import ProgrammingError
+from sqlalchemy.orm import Session
+
+from are_workers import crypto
+from are_workers.models.ai_evaluations import AIEvaluation, EvaluationStatus
+from are_workers.models.applications import ApplicationStageHistory
+from are_workers.models.audit import CandidateSelfIdentification
+from are_workers.models.schemas import BiasAuditMetrics
+from are_workers.services.compliance.bias import group_metrics, latest_reports, run_bias_audit
+from are_workers.services.compliance.settings import ComplianceSettings
+from tests.factories import (
+    make_application,
+    make_candidate,
+    make_job,
+    make_member,
+    make_model_version,
+    make_org,
+    utcnow,
+)
+
+SETTINGS = ComplianceSettings(bias_min_group_size=5, bias_shortlist_score=0.7)
+
+
+def _enc(column: str, value: str) -> str | None:
+    return crypto.encrypt(value, table="candidate_self_identifications", column=column)
+
+
+def _seed(db: Session) -> uuid.UUID:
+    """25 women (AI shortlists 6), 25 men (AI shortlists 15), 3 non-binary, 4 unanswered;
+    people advance 10 women and 10 men: the AI is biased, the humans are not."""
+    org = make_org(db)
+    member = make_member(db, org)
+    job = make_job(db, org, created_by_user_id=member.user_id)
+    db.refresh(job)
+    screening = next(s for s in job.pipeline_stages if s.kind.value == "screening")
+    version = make_model_version(db)
+    people = (
+        [("female", i < 6, i < 10) for i in range(25)]
+        + [("male", i < 15, i < 10) for i in range(25)]
+        + [("non-binary", True, False) for _ in range(3)]
+        + [(None, False, True) for _ in range(4)]
+    )
+    for n, (gender, shortlisted, advanced) in enumerate(people):
+        candidate = make_candidate(db, org)
+        application = make_application(db, candidate, job)
+        if gender is not None:
+            db.add(
+                CandidateSelfIdentification(
+                    organization_id=org.id,
+                    candidate_id=candidate.id,
+                    gender=_enc("gender", gender),
+                    ethnicity=_enc("ethnicity", "hispanic or latino" if n % 2 else "white"),
+                )
+            )
+        db.add(
+            AIEvaluation(
+                organization_id=org.id,
+                candidate_id=candidate.id,
+                job_id=job.id,
+                application_id=application.id,
+                model_version_id=version.id,
+                status=EvaluationStatus.COMPLETED,
+                overall_score=85.0 if shortlisted else 40.0,
+                input_hash=f"{n:064x}",
+                completed_at=utcnow(),
+            )
+        )
+        if advanced:
+            db.add(
+                ApplicationStageHistory(
+                    organization_id=org.id, application_id=application.id, to_stage_id=screening.id
+                )
+            )
+    db.flush()
+    return org.id
+
+
+def test_selection_rates_and_impact_ratios_flag_the_ai_not_the_people(
+    owner_engine: Engine, runtime_engine: Engine
+) -> None:
+    with Session(owner_engine) as owner:
+        org_id = _seed(owner)
+        owner.commit()
+    with Session(runtime_engine) as runtime:
+        # The runtime role cannot read self-identification directly ...
+        with pytest.raises(ProgrammingError, match="permission denied"):
+            runtime.execute(text("SELECT gender FROM candidate_self_identifications"))
+        runtime.rollback()
+        # ... only the bias audit does, under its own role, and publishes aggregates.
+        run = run_bias_audit(runtime, org_id, settings=SETTINGS)
+        runtime.commit()
+        reports = latest_reports(runtime, org_id)
+    assert len(run.report_ids) == 12  # 6 dimensions x (AI recommendation, human decision)
+    assert set(run.sample_sizes.values()) == {57}
+    ai = next(k for k in run.sample_sizes if k.startswith("ai:"))
+    gender_flags = [f for f in run.flagged if f["dimension"] == "gender"]
+    assert gender_flags == [
+        {"decision": ai, "dimension": "gender", "group": "female", "impact_ratio": 0.4}
+    ]
+    assert {f["decision"] for f in run.flagged} == {ai}  # the people are not flagged
+    assert {f["group"].split(" / ")[0] for f in run.flagged} == {"female"}
+    assert {(t["dimension"], t["group"], t["count"]) for t in run.too_small} >= {
+        ("gender", "non-binary", 3)
+    }
+    by_key = {(r["decision"], r["metrics"]["dimension"]): r for r in reports}
+    ai_gender = BiasAuditMetrics.model_validate(by_key[("ai_recommendation", "gender")]["metrics"])
+    groups = {g.group: g for g in ai_gender.groups}
+    assert groups["female"].selection_rate == 0.24 and groups["male"].selection_rate == 0.6
+    assert groups["non-binary"].suppressed and groups["non-binary"].selection_rate is None
+    assert groups["unknown"].count == 4 and groups["unknown"].suppressed
+    human = {g["group"]: g for g in by_key[("human_decision", "gender")]["metrics"]["groups"]}
+    assert human["female"]["impact_ratio"] == human["male"]["impact_ratio"] == 1.0
+    assert by_key[("human_decision", "gender")]["flags"] == []
+    assert by_key[("ai_recommendation", "gender")]["model_version"]
+    intersect = by_key[("ai_recommendation", "gender_x_ethnicity")]["metrics"]["groups"]
+    assert {g["group"] for g in intersect} >= {"female / white", "male / hispanic or latino"}
+
+
+def test_small_groups_are_reported_as_such_not_as_false_alarms() -> None:
+    outcomes = [("a", True)] * 40 + [("a", False)] * 10 + [("b", False)] * 2 + [("unknown", True)]
+    groups = {g["group"]: g for g in group_metrics(outcomes, min_group_size=5)}
+    assert groups["a"]["impact_ratio"] == 1.0
+    assert groups["b"] == {
+        "group": "b",
+        "count": 2,
+        "selection_rate": None,
+        "impact_ratio": None,
+        "suppressed": True,
+    }
+    assert groups["unknown"]["suppressed"]
+
+
+def test_an_empty_period_stores_nothing(db: Session) -> None:
+    org = make_org(db)
+    run = run_bias_audit(db, org.id, settings=SETTINGS)
+    assert run.report_ids == [] and run.flagged == []
