@@ -420,6 +420,24 @@ def test_ensure_is_idempotent_and_refuses_a_transaction(corpus: Corpus) -> None:
         ensure_tenant_index(conn, big.organization_id, corpus.model_id, DIMENSION)
 
 
+def test_sync_builds_keeps_and_drops_with_hysteresis(corpus: Corpus) -> None:
+    mid, model_id, engine = corpus.mid, corpus.model_id, corpus.engine
+    vectors = len(mid.vectors)
+    try:
+        built = sync_tenant_index(engine, mid.organization_id, model_id, min_vectors=vectors)
+        assert built is IndexState.VALID
+        # Between half the threshold and the threshold: the index stays.
+        kept = sync_tenant_index(engine, mid.organization_id, model_id, min_vectors=vectors + 1)
+        assert kept is IndexState.VALID
+        dropped = sync_tenant_index(
+            engine, mid.organization_id, model_id, min_vectors=2 * vectors + 2
+        )
+        assert dropped is IndexState.MISSING
+        assert _retrieve(corpus, mid, mid.queries[0]).strategy is Strategy.EXACT
+    finally:
+        ensure_tenant_index(engine, mid.organization_id, model_id, DIMENSION)
+
+
 def test_candidates_with_many_close_chunks_grow_the_over_fetch(corpus: Corpus) -> None:
     """Two candidates own the 120 chunks nearest the query: the first fetch (k x 4 = 40
     chunks) finds only them, so the HNSW plan must grow until k distinct candidates."""

@@ -69,8 +69,6 @@ log = structlog.get_logger(__name__)
 #: plan costs 1-2 ms per 1,000 vectors of 384 dimensions (tenants interleaved in the heap, a
 #: busy 2-core server), so this keeps it within the 15 ms budget (docs/benchmarks.md).
 INDEX_MIN_VECTORS = 5_000
-#: ...and loses it below this many (hysteresis: a tenant near the line is not rebuilt daily).
-INDEX_DROP_BELOW = INDEX_MIN_VECTORS // 2
 #: ``hnsw.ef_search`` of the tenant plan: the graph walk's breadth (pgvector's default is 40).
 EF_SEARCH = 100
 #: Graph degree and build breadth of tenant indexes. pgvector's defaults (16, 64) plateaued at
@@ -470,43 +468,56 @@ def ensure_tenant_index(
     with _autocommit(bind) as conn:
         if _catalog_check(conn, name)[0] is IndexState.VALID:
             return IndexState.VALID
-        lock = {"space": _BUILD_LOCK_SPACE, "name": name}
-        if not conn.execute(
-            text("SELECT pg_try_advisory_lock(:space, hashtext(:name))"), lock
-        ).scalar_one():
-            return IndexState.BUILDING
-        memory_set = False
-        try:
+        with _build_lock(conn, name) as acquired:
+            if not acquired:
+                return IndexState.BUILDING
             state = _catalog_check(conn, name)[0]
+            if state is IndexState.VALID:
+                return state
             if state is IndexState.BUILDING:
                 conn.execute(text(f"DROP INDEX CONCURRENTLY IF EXISTS {name}"))
-            if state is not IndexState.VALID:
-                if maintenance_work_mem:
-                    memory_set = True
-                    conn.execute(
-                        text("SELECT set_config('maintenance_work_mem', :value, false)"),
-                        {"value": maintenance_work_mem},
-                    )
-                log.info("retrieval.tenant_index.build", index=name)
-                conn.execute(text(tenant_index_ddl(organization_id, model_id, dimension, distance)))
+            log.info("retrieval.tenant_index.build", index=name)
+            ddl = tenant_index_ddl(organization_id, model_id, dimension, distance)
+            if maintenance_work_mem is None:
+                conn.execute(text(ddl))
+            else:
+                conn.execute(
+                    text("SELECT set_config('maintenance_work_mem', :value, false)"),
+                    {"value": maintenance_work_mem},
+                )
+                try:
+                    conn.execute(text(ddl))
+                finally:
+                    if not conn.invalidated:
+                        conn.execute(text("RESET maintenance_work_mem"))
             return _catalog_check(conn, name)[0]
-        finally:
-            if not conn.invalidated:
-                if memory_set:
-                    conn.execute(text("RESET maintenance_work_mem"))
-                conn.execute(text("SELECT pg_advisory_unlock(:space, hashtext(:name))"), lock)
 
 
 def drop_tenant_index(
     bind: Engine | Connection, organization_id: uuid.UUID, model_id: uuid.UUID
 ) -> bool:
-    """Drop the tenant's index (``CONCURRENTLY``: searches go on, exactly); True if it existed."""
+    """Drop the tenant's index (``CONCURRENTLY``: searches go on, exactly); True if dropped,
+    False if there was none or a build holds it (try again later)."""
     name = tenant_index_name(organization_id, model_id)
-    with _autocommit(bind) as conn:
-        if _catalog_check(conn, name)[0] is IndexState.MISSING:
+    with _autocommit(bind) as conn, _build_lock(conn, name) as acquired:
+        if not acquired or _catalog_check(conn, name)[0] is IndexState.MISSING:
             return False
         conn.execute(text(f"DROP INDEX CONCURRENTLY IF EXISTS {name}"))
         return True
+
+
+@contextmanager
+def _build_lock(conn: Connection, index_name: str) -> Iterator[bool]:
+    """A session advisory lock per index, taken without waiting: whether it was acquired."""
+    key = {"space": _BUILD_LOCK_SPACE, "name": index_name}
+    acquired = bool(
+        conn.execute(text("SELECT pg_try_advisory_lock(:space, hashtext(:name))"), key).scalar()
+    )
+    try:
+        yield acquired
+    finally:
+        if acquired and not conn.invalidated:
+            conn.execute(text("SELECT pg_advisory_unlock(:space, hashtext(:name))"), key)
 
 
 def sync_tenant_index(
@@ -517,7 +528,8 @@ def sync_tenant_index(
     min_vectors: int = INDEX_MIN_VECTORS,
 ) -> IndexState:
     """Give the tenant an index if it has ``min_vectors`` vectors of the model, take it away
-    below half of that; what a periodic or after-backfill job calls."""
+    below half of that (hysteresis: a tenant near the line is not rebuilt every day); what a
+    periodic or after-backfill job calls."""
     with _autocommit(bind) as conn:
         model = _model(conn, model_id)
         count = tenant_vector_count(conn, organization_id, model_id)
@@ -526,8 +538,7 @@ def sync_tenant_index(
                 conn, organization_id, model_id, model.dimension, model.distance
             )
         if count < min_vectors // 2:
-            drop_tenant_index(conn, organization_id, model_id)
-            return IndexState.MISSING
+            drop_tenant_index(conn, organization_id, model_id)  # not while a build holds it
         return tenant_index_state(conn, organization_id, model_id)
 
 
