@@ -1,0 +1,97 @@
+"""``are-workers compliance ...`` commands against a database of their own."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner
+
+from are_workers.cli.compliance import compliance_app
+from are_workers.services.compliance import audit
+from are_workers.services.compliance.settings import compliance_settings
+from tests.factories import make_org
+
+
+@pytest.fixture
+def cli(
+    isolated_database: str, storage_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[CliRunner]:
+    from are_workers.config import get_settings
+    from are_workers.models.engine import reset_engine
+
+    monkeypatch.setenv("ARE_DATABASE_URL", isolated_database)
+    monkeypatch.setenv("ARE_ERASURE_JOURNAL_DIR", str(tmp_path / "journal"))
+    # Logs go to the test's stderr, configured once (structlog caches its stream).
+    from are_workers.logs import configure_logging
+
+    configure_logging("WARNING", json=False)
+    monkeypatch.setattr("are_workers.cli.compliance._configure", lambda: None)
+    get_settings.cache_clear()
+    compliance_settings.cache_clear()
+    reset_engine()
+    yield CliRunner()
+    get_settings.cache_clear()
+    compliance_settings.cache_clear()
+    reset_engine()
+
+
+def test_retention_audit_keys_and_requests_commands(cli: CliRunner, owner_engine: Engine) -> None:
+    with Session(owner_engine) as db:
+        org_id = make_org(db).id
+        for _ in range(3):
+            audit.record(db, organization_id=org_id, action="candidate.viewed")
+        db.execute(
+            text(
+                "INSERT INTO file_access_log (organization_id, actor, action, accessed_at)"
+                " VALUES (:o, 'worker', 'view', now() - interval '400 days')"
+            ),
+            {"o": org_id},
+        )
+        db.commit()
+    org = str(org_id)
+
+    result = cli.invoke(compliance_app, ["retention", "dry-run", "--org", org, "--json"])
+    assert result.exit_code == 0, result.output
+    targets = {t["target"]: t["rows"] for t in json.loads(result.stdout)["targets"]}
+    assert targets["file_access_log"] == 1
+    result = cli.invoke(compliance_app, ["retention", "run", "--org", org])
+    assert result.exit_code == 0 and "queued compliance.retention_sweep" in result.output
+    result = cli.invoke(compliance_app, ["retention", "confirm", str(uuid.uuid4())])
+    assert result.exit_code == 1
+
+    result = cli.invoke(compliance_app, ["seal-audit"])
+    assert result.exit_code == 0 and "sealed 3 row(s); exported 1 head(s)" in result.output
+    result = cli.invoke(compliance_app, ["verify-audit", "--org", org])
+    assert result.exit_code == 0 and "ok" in result.output
+    with owner_engine.begin() as conn:
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
+        conn.execute(
+            text("UPDATE audit_log SET action = 'x' WHERE seq = 1 AND organization_id = :o"),
+            {"o": org_id},
+        )
+    result = cli.invoke(compliance_app, ["verify-audit", "--json"])
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)[0]["first_broken"]["seq"] == 1
+
+    result = cli.invoke(compliance_app, ["key-usage", "--json"])
+    assert result.exit_code == 0 and json.loads(result.stdout) == {}
+    result = cli.invoke(compliance_app, ["rotate-keys"])
+    assert result.exit_code == 0 and "compliance.rotate_keys" in result.output
+    result = cli.invoke(compliance_app, ["process-dsr", str(uuid.uuid4())])
+    assert result.exit_code == 1
+    result = cli.invoke(compliance_app, ["reapply-erasures", "--json"])
+    assert result.exit_code == 0 and json.loads(result.stdout) == []
+
+    result = cli.invoke(compliance_app, ["bias-audit", "run", "--org", org, "--json"])
+    assert result.exit_code == 0 and json.loads(result.stdout)["reports"] == 0
+    result = cli.invoke(compliance_app, ["bias-audit", "report", "--org", org, "--format", "csv"])
+    assert result.exit_code == 0 and result.output.startswith("decision,model,")
+    with owner_engine.connect() as conn:
+        queued = conn.execute(text("SELECT actor FROM task_runs ORDER BY actor")).scalars().all()
+    assert queued == ["compliance.retention_sweep", "compliance.rotate_keys"]
