@@ -10,6 +10,7 @@ ACTOR_MODULES = [
     "are_workers.tasks.matching",
     "are_workers.tasks.media",
     "are_workers.tasks.assessments",
+    "are_workers.tasks.portfolios",
     "are_workers.tasks.compliance",
 ]
 
