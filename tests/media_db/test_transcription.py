@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from are_workers import ledger
 from are_workers.config import get_settings
-from are_workers.errors import InvalidInputError, PermanentError
+from are_workers.errors import InvalidInputError, PermanentError, TransientError
 from are_workers.models.ai_evaluations import AIModelVersion, ModelKind
 from are_workers.models.candidates import ConsentPurpose, ConsentStatus
 from are_workers.models.subscription import UsageKind, UsageRecord, UsageUnit
@@ -413,3 +413,20 @@ def test_unknown_answer(db: Session, savepoints: TransactionFactory) -> None:
     assert isinstance(caught.value, PermanentError) and not isinstance(
         caught.value, InvalidInputError
     )
+
+
+def test_gpu_out_of_memory_is_a_delayed_retry_not_a_failure(
+    db: Session, record: RecordFn, savepoints: TransactionFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answer = record(FIXTURES / "interview.mp4")
+
+    def out_of_memory(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("CUDA failed with error out of memory")
+
+    monkeypatch.setattr(interviews, "transcribe_chunks", out_of_memory)
+    with pytest.raises(TransientError) as caught:
+        _transcribe(db, answer, savepoints)
+    assert caught.value.delay_seconds == 120
+    response = db.get_one(VideoResponse, answer.response.id)
+    db.refresh(response)
+    assert response.status is VideoResponseStatus.TRANSCRIBING  # waiting, not failed
