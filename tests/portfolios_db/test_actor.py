@@ -57,7 +57,10 @@ def test_actor_evaluates_and_summarises_for_the_ledger(
     assert again.result["deep_evaluation_id"] == ctx.result["deep_evaluation_id"]
 
 
-def test_bad_ids_and_unknown_rows_fail_permanently(tenant: Tenant) -> None:
+def test_bad_ids_and_unknown_rows_fail_permanently(
+    tenant: Tenant, bow: EmbeddingContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(actors, "default_embedding_context", lambda: bow)
     args = {"portfolio_id": "not-a-uuid", "job_id": str(tenant.job.id)}
     with (
         running_job(tenant.db, ACTOR, args, tenant.org.id),

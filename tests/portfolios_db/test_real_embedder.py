@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from are_workers.models.deep_evaluations import (
@@ -13,6 +14,8 @@ from are_workers.models.deep_evaluations import (
 from are_workers.services.portfolios.store import ItemAnalysisCache, evaluate_portfolio_for_job
 from are_workers.services.resumes.pipeline import EmbeddingContext
 from tests.portfolios_db.conftest import ALEX, Tenant
+
+pytestmark = pytest.mark.slow  # loads MiniLM (about 15 s on a busy CPU)
 
 
 def test_backend_sample_is_supported_where_its_work_shows_it(
