@@ -47,6 +47,7 @@ from are_workers.models.audit import (
 from are_workers.models.security import SubjectKind, SubjectTable, is_tenant_table, subject_tables
 from are_workers.services.compliance import audit
 from are_workers.services.compliance.anonymize import file_reference_columns, row_anonymizer
+from are_workers.services.compliance.keys import table_access
 from are_workers.services.compliance.storage import delete_objects, existing_objects
 from are_workers.services.compliance.subjects import subject_rows
 
@@ -193,7 +194,8 @@ def erase_subject(
     for entry in entries:
         if entry.table.name in held:
             continue
-        _erase_table(session, entry, organization_id, subject_id, outcome)
+        with table_access(session, entry.table.name):
+            _erase_table(session, entry, organization_id, subject_id, outcome)
     if file_ids and "files" not in held:
         _retire_files(session, organization_id, file_ids)
         outcome.files_deleted = delete_objects(keys)
@@ -346,9 +348,10 @@ def verify(
             if anonymizer.deletes_rows
             else and_(entry.table.c.id.in_(ids), anonymizer.holds_data)
         )
-        left = session.execute(
-            select(func.count()).select_from(entry.table).where(condition)
-        ).scalar_one()
+        with table_access(session, entry.table.name):
+            left = session.execute(
+                select(func.count()).select_from(entry.table).where(condition)
+            ).scalar_one()
         if left:
             outcome.residual[entry.table.name] = int(left)
     outcome.files_remaining = len(existing_objects(storage_keys))

@@ -47,19 +47,18 @@ def special_category_access(session: Session) -> Iterator[None]:
         session.execute(text("SET LOCAL ROLE NONE"))
 
 
-def _access(session: Session, table: str) -> contextlib.AbstractContextManager[None]:
-    return (
-        special_category_access(session)
-        if table in SPECIAL_CATEGORY_TABLES
-        else (contextlib.nullcontext())
-    )
+def table_access(session: Session, table: str) -> contextlib.AbstractContextManager[None]:
+    """Special-category access for the tables that need it, nothing for the others."""
+    if table in SPECIAL_CATEGORY_TABLES:
+        return special_category_access(session)
+    return contextlib.nullcontext()
 
 
 def key_usage(session: Session) -> dict[str, dict[str, int]]:
     """``{"table.column": {key id: values}}`` for every encrypted column."""
     usage: dict[str, dict[str, int]] = {}
     for table, column in encrypted_columns():
-        with _access(session, table):
+        with table_access(session, table):
             rows = session.execute(
                 text(
                     f"SELECT split_part(\"{column}\", ':', 3) AS key_id, count(*) AS n "  # noqa: S608 - names from the metadata
@@ -150,7 +149,7 @@ def _rotate_column(
         f'AS v(id, old, new) WHERE t.id = v.id AND t."{column}" = v.old'
     )
     while True:
-        with _access(session, table):
+        with table_access(session, table):
             rows = session.execute(
                 select_sql,
                 {
