@@ -28,7 +28,7 @@ from are_workers.models.deep_evaluations import (
     PortfolioStatus,
 )
 from are_workers.models.embeddings import Embedding, EmbeddingEntity
-from are_workers.models.files import File
+from are_workers.models.files import File, FileStatus
 from are_workers.models.subscription import UsageKind, UsageRecord
 from are_workers.services.matching.postings import job_query_text
 from are_workers.services.portfolios import evaluate as evaluate_module
@@ -426,6 +426,22 @@ def test_a_file_missing_from_storage_fails_its_item_until_restored(
     assert second.created and second.fingerprint != first.fingerprint
     restored = items_of(db, portfolio)[1]
     assert restored.status is PortfolioStatus.PROCESSED and restored.error_code is None
+
+
+def test_a_deleted_file_fails_its_item_with_the_reason(
+    tenant: Tenant, bow: EmbeddingContext, analyses: ItemAnalysisCache
+) -> None:
+    db = tenant.db
+    portfolio = tenant.portfolio()
+    tenant.add_file(portfolio, CASE_STUDY, name="case_study.md")
+    deleted = tenant.add_file(portfolio, CASE_STUDY + b"\nMore.", name="notes.md")
+    db.get_one(File, deleted.file_id).status = FileStatus.DELETED
+    db.flush()
+    outcome = run(tenant, portfolio, bow, analyses)
+    assert outcome.status is DeepEvaluationStatus.COMPLETED
+    item = items_of(db, portfolio)[1]
+    assert item.status is PortfolioStatus.FAILED and item.error_code == "file_deleted"
+    assert item.error_message and "deleted" in item.error_message
 
 
 def test_links_are_recorded_and_never_fetched(

@@ -236,7 +236,7 @@ class _KnownVectors:
         if missing:
             fresh = np.asarray(self._embed(missing), dtype=np.float32)
             if fresh.ndim != 2 or fresh.shape[0] != len(missing):
-                raise ValueError(f"embed returned {fresh.shape[0]} vectors for {len(missing)}")
+                raise ValueError(f"embed returned shape {fresh.shape} for {len(missing)} texts")
             self.known.update(zip(missing, fresh, strict=True))
             self.embedded += len(missing)
         if not texts:
@@ -636,6 +636,7 @@ def evaluate_portfolio_for_job(
         taxonomy=taxonomy,
         previous=previous,
     )
+    embedded, reused_vectors = vectors.embedded, vectors.reused  # before storing the passages
     analyses.put_many(a for a in result.items if a.item_id not in unreadable)
     items_by_id = {str(item.id): item for item in items}
     _record_items(items_by_id, result.items)
@@ -680,7 +681,7 @@ def evaluate_portfolio_for_job(
         status=status.value,
         items=len(result.items),
         failed=failed,
-        embedded=vectors.embedded,
+        embedded=embedded,
         seconds=result.seconds,
     )
     return PortfolioEvaluationOutcome(
@@ -693,8 +694,8 @@ def evaluate_portfolio_for_job(
         findings=findings,
         items_processed=len(result.items) - failed,
         items_failed=failed,
-        embedded=vectors.embedded,
-        reused_vectors=vectors.reused,
+        embedded=embedded,
+        reused_vectors=reused_vectors,
         reused_items=sum(1 for a in cached.values() if id(a) in used),
     )
 
