@@ -5,10 +5,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from are_workers.cli.media import media_app
 from tests.media_db.media import FIXTURES
+
+
+@pytest.fixture(autouse=True)
+def _keep_test_logging(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command configures logging onto the runner's stderr, which is closed when the
+    command returns; later tests would then log into a closed file."""
+    monkeypatch.setattr(
+        "are_workers.services.media.analyze.configure_logging", lambda *a, **k: None
+    )
 
 
 def test_analyze_prints_json_for_scripts() -> None:
