@@ -24,7 +24,9 @@ config = context.config
 target_metadata = Base.metadata
 
 
-def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+def include_object(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
     if type_ == "index" and name and name.startswith(RUNTIME_INDEX_PREFIX):
         return False
     return not (type_ == "table" and name and name.startswith(RUNTIME_INDEX_PREFIX))

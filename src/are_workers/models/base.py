@@ -44,7 +44,9 @@ class Base(DeclarativeBase):
 uuid_pk = Annotated[
     uuid.UUID,
     mapped_column(
-        primary_key=True, server_default=func.gen_random_uuid(), info=not_pii(DataCategory.TECHNICAL)
+        primary_key=True,
+        server_default=func.gen_random_uuid(),
+        info=not_pii(DataCategory.TECHNICAL),
     ),
 ]
 created_at_col = Annotated[

@@ -97,9 +97,7 @@ class TaskRun(Model):
     published_at: Mapped[datetime | None] = mapped_column(info=not_pii(DataCategory.TECHNICAL))
     started_at: Mapped[datetime | None] = mapped_column(info=not_pii(DataCategory.TECHNICAL))
     finished_at: Mapped[datetime | None] = mapped_column(info=not_pii(DataCategory.TECHNICAL))
-    lease_expires_at: Mapped[datetime | None] = mapped_column(
-        info=not_pii(DataCategory.TECHNICAL)
-    )
+    lease_expires_at: Mapped[datetime | None] = mapped_column(info=not_pii(DataCategory.TECHNICAL))
     worker_id: Mapped[str | None] = mapped_column(String(200), info=not_pii(DataCategory.TECHNICAL))
     created_at: Mapped[created_at_col]
     updated_at: Mapped[updated_at_col]

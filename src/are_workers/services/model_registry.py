@@ -87,9 +87,7 @@ def ensure_embedding_model(
             version=version,
             dimension=dimension,
             max_tokens=max_tokens,
-            status=EmbeddingModelStatus.BACKFILLING
-            if has_default
-            else EmbeddingModelStatus.ACTIVE,
+            status=EmbeddingModelStatus.BACKFILLING if has_default else EmbeddingModelStatus.ACTIVE,
             is_default=has_default is None,
             ai_model_version_id=version_id,
         )

@@ -458,9 +458,8 @@ def upsert_chunk_embeddings(
     Chunks whose text hash is unchanged keep their vector (no forward pass); chunks beyond
     the new count are deleted, so a shorter re-upload leaves no stale vectors behind.
     """
-    existing = {
-        index: digest
-        for index, digest in session.execute(
+    existing = dict(
+        session.execute(
             select(Embedding.chunk_index, Embedding.content_hash).where(
                 Embedding.organization_id == organization_id,
                 Embedding.entity_type == entity_type,
@@ -468,7 +467,7 @@ def upsert_chunk_embeddings(
                 Embedding.embedding_model_id == model_id,
             )
         )
-    }
+    )
     todo = [c for c in chunks if existing.get(c[0]) != content_hash(c[2])]
     if todo:
         vectors = embedding.embed([c[2] for c in todo])
