@@ -24,7 +24,6 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import structlog
@@ -59,7 +58,7 @@ def _seal_lock(session: Session, organization_id: uuid.UUID) -> None:
 
 def row_hash_of(row: Any, *, seq: int, prev_hash: str | None) -> str:
     """``audit_row_hash`` over a plain SQL row (the canonical form lives on the model)."""
-    return audit_row_hash(SimpleNamespace(**row._mapping), seq=seq, prev_hash=prev_hash)  # type: ignore[arg-type]
+    return audit_row_hash(row, seq=seq, prev_hash=prev_hash)
 
 
 # --- sealing -----------------------------------------------------------------------------------
