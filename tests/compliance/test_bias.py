@@ -143,3 +143,63 @@ def test_an_empty_period_stores_nothing(db: Session) -> None:
     org = make_org(db)
     run = run_bias_audit(db, org.id, settings=SETTINGS)
     assert run.report_ids == [] and run.flagged == []
+
+
+def test_the_decision_log_links_each_score_to_its_model_and_evidence(db: Session) -> None:
+    from are_workers.models.ai_evaluations import EvaluationCriterionScore
+    from are_workers.services.compliance import audit
+    from are_workers.services.compliance.decisions import decision_log
+    from tests.factories import make_graph
+
+    graph = make_graph(db)
+    version = make_model_version(db, name="evaluator", version="2026.11")
+    evaluation = AIEvaluation(
+        organization_id=graph.org.id,
+        candidate_id=graph.candidate.id,
+        job_id=graph.job.id,
+        application_id=graph.application.id,
+        model_version_id=version.id,
+        status=EvaluationStatus.COMPLETED,
+        overall_score=77.0,
+        input_hash="a" * 64,
+        completed_at=utcnow(),
+        summary="Strong Python background (personal text)",
+    )
+    db.add(evaluation)
+    db.flush()
+    db.add(
+        EvaluationCriterionScore(
+            organization_id=graph.org.id,
+            evaluation_id=evaluation.id,
+            criterion_key="python",
+            requirement_id=graph.requirements[0].id,
+            score=0.9,
+            weight=1.0,
+            evidence_parsed_resume_id=graph.parsed_resume.id,
+            evidence_char_start=10,
+            evidence_char_end=40,
+            evidence_text="quoted resume text",
+            rationale="matches",
+        )
+    )
+    audit.record_ai_decision(
+        db,
+        organization_id=graph.org.id,
+        action="candidate.evaluated",
+        entity_type="ai_evaluation",
+        entity_id=evaluation.id,
+        subject_id=graph.candidate.id,
+        model_name="evaluator",
+        model_version="2026.11",
+        input_refs={"input_hash": "a" * 64},
+        output_refs={"overall_score": 77.0},
+    )
+    db.flush()
+    [entry] = decision_log(db, graph.org.id, candidate_id=graph.candidate.id)
+    assert entry["model_name"] == "evaluator" and entry["model_version"] == "2026.11"
+    assert entry["overall_score"] == 77.0 and entry["human_reviewed"] is False
+    [criterion] = entry["criteria"]
+    assert criterion["evidence_parsed_resume_id"] == str(graph.parsed_resume.id)
+    assert (criterion["evidence_char_start"], criterion["evidence_char_end"]) == (10, 40)
+    assert entry["audit"][0]["action"] == "candidate.evaluated"
+    assert "personal text" not in str(entry) and "quoted resume" not in str(entry)

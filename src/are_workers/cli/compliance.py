@@ -396,3 +396,27 @@ def bias_report(
                     group["group"] in flagged,
                 ]
             )
+
+
+@compliance_app.command("decision-log")
+def decision_log(
+    org: OrgOption,
+    candidate: Annotated[str | None, typer.Option(help="Only this candidate.")] = None,
+    job: Annotated[str | None, typer.Option(help="Only this job posting.")] = None,
+    limit: Annotated[int, typer.Option(min=1)] = 100,
+) -> None:
+    """AI decisions with their model version, evidence references and human reviews (JSON)."""
+    from are_workers.models.engine import session_scope
+    from are_workers.services.compliance.decisions import decision_log as read_log
+
+    with friendly_errors():
+        _configure()
+        with session_scope() as session:
+            entries = read_log(
+                session,
+                _uuid(org, "organization"),
+                candidate_id=_uuid(candidate, "candidate") if candidate else None,
+                job_id=_uuid(job, "job") if job else None,
+                limit=limit,
+            )
+    print_json(entries)
