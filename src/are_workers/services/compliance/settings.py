@@ -36,8 +36,6 @@ class ComplianceSettings:
     retention_breaker_history: int = 5
     #: ``ARE_EXPORT_EXPIRY_DAYS``: a data subject export bundle is deleted after this long.
     export_expiry_days: int = 30
-    #: ``ARE_DSR_DEADLINE_DAYS``: Art. 12(3): one month to answer a request.
-    dsr_deadline_days: int = 30
     #: ``ARE_AUDIT_HEAD_DIR``: where signed audit chain heads are written. Point it at
     #: storage the database owner cannot rewrite (a WORM bucket mount, another host).
     #: Empty: ``<storage dir>/audit-heads``.
