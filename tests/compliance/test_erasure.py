@@ -211,3 +211,36 @@ def test_erasures_are_reapplied_after_a_restore(
 def test_every_exemption_is_justified() -> None:
     for (table, column), reason in ERASURE_EXEMPT.items():
         assert len(reason) > 40, f"{table}.{column}: say why it is kept"
+
+
+def test_a_member_is_erased_in_one_organization_and_kept_in_another(db: Session) -> None:
+    """A user subject (a recruiter): tenant rows only; the global login is not the tenant's."""
+    from tests.factories import make_member, make_user
+
+    home, other = make_org(db), make_org(db)
+    user = make_user(db)
+    for org in (home, other):
+        make_member(db, org, user)
+        db.execute(
+            text(
+                "UPDATE organization_members SET job_title = 'Head of Talent' "
+                "WHERE organization_id = :o AND user_id = :u"
+            ),
+            {"o": org.id, "u": user.id},
+        )
+        db.execute(
+            text(
+                "INSERT INTO notifications (organization_id, user_id, kind, title, body)"
+                " VALUES (:o, :u, 'digest', 'Hello Ursula', 'Your 3 candidates')"
+            ),
+            {"o": org.id, "u": user.id},
+        )
+    outcome = erase_subject(db, home.id, user.id, kind="user")
+    assert outcome.anonymized == {"notifications": 1, "organization_members": 1}
+    assert find_values(db, home.id, ["Ursula", "Head of Talent"]) == {}
+    assert set(find_values(db, other.id, ["Ursula", "Head of Talent"])) == {
+        "notifications.title",
+        "organization_members.job_title",
+    }
+    email = db.execute(text("SELECT email FROM users WHERE id = :u"), {"u": user.id}).scalar_one()
+    assert email == user.email  # the login is global: not one tenant's to erase

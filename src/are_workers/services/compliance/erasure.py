@@ -251,7 +251,8 @@ def _erase_table(
     ids = subject_row_ids(entry, organization_id, subject_id)
     if anonymizer.deletes_rows:
         result = session.execute(delete(table).where(table.c.id.in_(ids)))
-        outcome.deleted[table.name] = int(result.rowcount or 0)  # type: ignore[attr-defined]
+        if result.rowcount:  # type: ignore[attr-defined]
+            outcome.deleted[table.name] = int(result.rowcount)  # type: ignore[attr-defined]
         return
     values: dict[str, Any] = dict(anonymizer.values)
     if "updated_at" in table.c:
@@ -259,7 +260,8 @@ def _erase_table(
     result = session.execute(
         update(table).where(table.c.id.in_(ids), anonymizer.holds_data).values(values)
     )
-    outcome.anonymized[table.name] = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    if result.rowcount:  # type: ignore[attr-defined]
+        outcome.anonymized[table.name] = int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def _retire_files(session: Session, organization_id: uuid.UUID, file_ids: list[uuid.UUID]) -> None:
