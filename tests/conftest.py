@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -156,3 +157,42 @@ def embedding():  # type: ignore[no-untyped-def]
     from are_workers.services.resumes.pipeline import default_embedding_context
 
     return default_embedding_context()
+
+
+UploadFn = Callable[..., Any]
+
+
+@pytest.fixture
+def upload(db: Session) -> UploadFn:
+    """Store bytes as an upload would, and create the ``files`` row for a candidate."""
+    import hashlib
+
+    from are_workers.models.files import File, FilePurpose, FileStatus
+    from are_workers.services.storage import write_file_bytes
+    from tests.factories import make_candidate
+
+    def _upload(org: Any, data: bytes | str | Path, *, candidate: Any = None,
+                name: str | None = None) -> File:  # fmt: skip
+        if isinstance(data, Path):
+            name = name or data.name
+            data = data.read_bytes()
+        elif isinstance(data, str):
+            data = data.encode()
+        candidate = candidate or make_candidate(db, org)
+        key = f"{org.id}/{uuid.uuid4()}"
+        write_file_bytes(key, data)
+        file = File(
+            organization_id=org.id,
+            candidate_id=candidate.id,
+            storage_key=key,
+            original_filename=name or "resume.txt",
+            purpose=FilePurpose.RESUME,
+            size_bytes=len(data),
+            sha256=hashlib.sha256(data).hexdigest(),
+            status=FileStatus.UPLOADED,
+        )
+        db.add(file)
+        db.flush()
+        return file
+
+    return _upload

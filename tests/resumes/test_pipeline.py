@@ -29,8 +29,9 @@ from are_workers.services.resumes.pipeline import (
     record_file_failure,
 )
 from are_workers.services.storage import storage_path
+from tests.conftest import UploadFn
 from tests.factories import make_org
-from tests.resumes.conftest import SAMPLES, UploadFn
+from tests.resumes.conftest import SAMPLES
 
 
 def _count(db: Session, model: type, **where: object) -> int:

@@ -375,7 +375,45 @@ def demo_command(
         runner.join(timeout=120)
 
 
+embeddings_app = typer.Typer(help="Embedding models: backfill a new model, then activate it.")
+
+
+@embeddings_app.command("backfill")
+def embeddings_backfill(
+    model_path: Annotated[
+        Path,
+        typer.Option(exists=True, file_okay=False, help="Local sentence-transformers model dir."),
+    ],
+    org: Annotated[str | None, typer.Option(help="Only this organization (id).")] = None,
+    activate: Annotated[bool, typer.Option(help="Make it the default when done.")] = False,
+    batch_size: Annotated[int, typer.Option(min=1)] = 256,
+) -> None:
+    """Re-embed every stored chunk with another model; the current one keeps serving."""
+    from are_workers.cli.main import _settings
+    from are_workers.models.engine import session_factory
+    from are_workers.services.matching.backfill import activate_model, backfill
+    from are_workers.services.resumes.pipeline import default_embedding_context
+
+    settings = _settings().model_copy(update={"embedding_model_path": model_path})
+    target = default_embedding_context(settings)
+    columns = (TextColumn("backfilling"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with friendly_errors(), session_factory()() as session, Progress(*columns) as progress:
+        task = progress.add_task("backfill", total=None)
+        report = backfill(
+            session, target=target, batch_size=batch_size,
+            organization_id=uuid.UUID(org) if org else None,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )  # fmt: skip
+        if activate:
+            activate_model(session, report.target_model_id)
+            session.commit()
+    console.print(f"model {target.name}@{target.version} ({report.target_model_id}): "
+                  f"{report.rows} chunks, {report.embedded} embedded, {report.skipped} already "
+                  f"current{'; now the default' if activate else ''}")  # fmt: skip
+
+
 def register(app: typer.Typer) -> None:
+    app.add_typer(embeddings_app, name="embeddings")
     app.add_typer(resume_app, name="resume")
     app.add_typer(ingest_app, name="ingest")
     app.command("match")(match_command)

@@ -458,8 +458,10 @@ def upsert_chunk_embeddings(
     Chunks whose text hash is unchanged keep their vector (no forward pass); chunks beyond
     the new count are deleted, so a shorter re-upload leaves no stale vectors behind.
     """
-    existing = dict(
-        session.execute(
+    # Not dict(result): a Result has .keys(), so dict() would treat it as a mapping.
+    existing = {  # noqa: C416
+        index: digest
+        for index, digest in session.execute(
             select(Embedding.chunk_index, Embedding.content_hash).where(
                 Embedding.organization_id == organization_id,
                 Embedding.entity_type == entity_type,
@@ -467,7 +469,7 @@ def upsert_chunk_embeddings(
                 Embedding.embedding_model_id == model_id,
             )
         )
-    )
+    }
     todo = [c for c in chunks if existing.get(c[0]) != content_hash(c[2])]
     if todo:
         vectors = embedding.embed([c[2] for c in todo])
