@@ -377,14 +377,14 @@ def get_embedder(settings: Settings | None = None) -> Embedder:
 
 
 def _load(settings: Settings, model_dir: Path) -> Embedder:
-    if settings.embedding_backend == "onnx-int8":
+    if settings.embedding_backend in {"onnx-int8", "onnx-fp32"}:
         from are_workers.ml.onnx_embedder import OnnxEmbedder
 
         return OnnxEmbedder(
             model_dir,
             cache_dir=settings.data_dir / "models",
             name=settings.embedding_model_name,
-            quantize=True,
+            quantize=settings.embedding_backend == "onnx-int8",
             max_batch_tokens=settings.embedding_max_batch_tokens,
         )
     return TorchEmbedder(

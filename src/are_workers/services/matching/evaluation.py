@@ -45,6 +45,7 @@ from are_workers.models.embeddings import MatchResult
 from are_workers.models.jobs import JobPosting, JobRequirement, RequirementKind
 from are_workers.models.schemas import EvaluationCriteria
 from are_workers.models.subscription import UsageKind, UsageUnit
+from are_workers.services.compliance.audit import record_ai_decision
 from are_workers.services.matching.postings import embed_job, job_query_text, load_job
 from are_workers.services.matching.retrieval import retrieve
 from are_workers.services.model_registry import (
@@ -461,6 +462,19 @@ def _store(
     evaluation_id = session.scalar(stmt)
     if evaluation_id is None:
         return  # already evaluated with exactly these inputs
+    record_ai_decision(
+        session,
+        organization_id=organization_id,
+        action="ai_evaluation.scored",
+        entity_type="ai_evaluations",
+        entity_id=evaluation_id,
+        subject_id=result.candidate_id,
+        model_name=EVALUATOR_NAME,
+        model_version=EVALUATOR_VERSION,
+        input_refs={"job_id": str(job.id), "parsed_resume_id": str(resume.id),
+                    "embedding_model_id": str(model_id), "input_hash": digest},
+        output_refs={"evaluation_id": str(evaluation_id), "status": result.status.value},
+    )  # fmt: skip
     session.execute(
         insert(EvaluationCriterionScore),
         [

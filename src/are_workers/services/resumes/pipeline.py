@@ -42,6 +42,7 @@ from are_workers.models.embeddings import Embedding, EmbeddingEntity
 from are_workers.models.files import File, FileStatus
 from are_workers.models.jobs import Skill
 from are_workers.models.subscription import UsageKind, UsageUnit
+from are_workers.services.compliance import audit
 from are_workers.services.model_registry import ensure_embedding_model, record_usage
 from are_workers.services.resumes.chunking import Chunk, chunk_resume
 from are_workers.services.resumes.extraction import ExtractionLimits, extract_text
@@ -289,6 +290,19 @@ def process_resume_file(
             status_message=_status_message(parsed, chunks),
             last_activity_at=func.now(),
         )
+    )
+    audit.record(
+        session,
+        organization_id=organization_id,
+        action="resume.processed",
+        entity_type="parsed_resumes",
+        entity_id=parsed_id,
+        subject_id=candidate_id,
+        model_name=f"are-resume-parser+{embedding.name}",
+        model_version=f"{PARSER_VERSION}+{embedding.version}",
+        input_refs={"file_id": str(file.id), "sha256": file.sha256},
+        output_refs={"chunks": len(chunks), "embedding_model_id": str(model_id)},
+        task_run_id=task_run_id,
     )
     file.status = FileStatus.PROCESSED
     file.content_type = _MIME.get(extracted.document_type.value, extracted.document_type.value)
