@@ -109,7 +109,7 @@ def test_bad_ids_and_missing_organizations_are_permanent_errors(db: Session) -> 
     org = make_org(db)
     cases = [
         ("assessments.score_response", None, {"response_id": str(uuid.uuid4())},
-         "has no organization"),
+         "without an organization"),
         ("assessments.score_response", org.id, {"response_id": "not-a-uuid"},
          "is not a valid id"),
         ("assessments.calibrate_items", org.id, {"bank_id": "nope"}, "is not an item bank id"),

@@ -55,6 +55,18 @@ class JobContext:
     def organization_id(self) -> uuid.UUID | None:
         return self.claim.organization_id
 
+    def require_organization(self) -> uuid.UUID:
+        """The job's tenant; tenant jobs enqueued without one fail permanently, clearly."""
+        if self.claim.organization_id is None:
+            from are_workers.errors import InvalidInputError
+
+            raise InvalidInputError(
+                f"This {self.claim.actor} job was enqueued without an organization; jobs "
+                "that touch tenant data always belong to one.",
+                code="missing_organization",
+            )
+        return self.claim.organization_id
+
 
 _local = threading.local()
 

@@ -19,15 +19,6 @@ from are_workers.services.assessments import recalibration, sessions
 from are_workers.tasks.base import job_actor
 
 
-def _organization(ctx: JobContext) -> uuid.UUID:
-    if ctx.organization_id is None:
-        raise InvalidInputError(
-            "This job has no organization; assessment jobs are always enqueued for one.",
-            code="missing_organization",
-        )
-    return ctx.organization_id
-
-
 def record_rejection(
     session: Session, error: PermanentError, kwargs: dict[str, Any], ctx: JobContext
 ) -> None:
@@ -41,7 +32,7 @@ def record_rejection(
 def start_session(session_id: str) -> dict[str, Any]:
     """Choose the first item of an open adaptive session (idempotent)."""
     job = current_job()
-    return sessions.begin_session(job.session, _organization(job), session_id)
+    return sessions.begin_session(job.session, job.require_organization(), session_id)
 
 
 @job_actor("assessments.score_response", on_permanent_failure=record_rejection)
@@ -49,7 +40,7 @@ def score_response(response_id: str) -> dict[str, Any]:
     """Score an answer, update theta/SE, present the next item or store the final result."""
     job = current_job()
     outcome = sessions.score_response(
-        job.session, _organization(job), response_id, job_id=job.job_id
+        job.session, job.require_organization(), response_id, job_id=job.job_id
     )
     return sessions.ledger_summary(outcome)
 
@@ -62,5 +53,7 @@ def calibrate_items(bank_id: str | None = None) -> dict[str, Any]:
         bank = uuid.UUID(bank_id) if bank_id else None
     except ValueError:
         raise InvalidInputError(f"{bank_id!r} is not an item bank id.", code="invalid_id") from None
-    banks = recalibration.calibrate_banks(job.session, _organization(job), bank, job_id=job.job_id)
+    banks = recalibration.calibrate_banks(
+        job.session, job.require_organization(), bank, job_id=job.job_id
+    )
     return {"banks": banks}

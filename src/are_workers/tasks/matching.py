@@ -5,18 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from are_workers.errors import NotFoundError
 from are_workers.middleware.ledger import current_job
 from are_workers.services.matching import evaluation, postings
 from are_workers.services.resumes.pipeline import default_embedding_context
 from are_workers.tasks.base import job_actor
-
-
-def _organization() -> uuid.UUID:
-    org = current_job().organization_id
-    if org is None:
-        raise NotFoundError("Matching jobs must be enqueued for an organization.")
-    return org
 
 
 @job_actor("matching.embed_job")
@@ -25,7 +17,7 @@ def embed_job(job_id: str) -> dict[str, Any]:
     job = current_job()
     return postings.embed_job(
         job.session,
-        organization_id=_organization(),
+        organization_id=current_job().require_organization(),
         job_id=uuid.UUID(job_id),
         embedding=default_embedding_context(),
         task_run_id=job.job_id,
@@ -38,7 +30,7 @@ def match_job(job_id: str, top_k: int = 10) -> dict[str, Any]:
     job = current_job()
     results = evaluation.evaluate_job(
         job.session,
-        organization_id=_organization(),
+        organization_id=current_job().require_organization(),
         job_id=uuid.UUID(job_id),
         embedding=default_embedding_context(),
         top_k=int(top_k),

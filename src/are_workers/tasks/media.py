@@ -17,17 +17,10 @@ from contextlib import contextmanager
 from typing import Any
 
 from are_workers import ledger
-from are_workers.errors import NotFoundError, PermanentError
+from are_workers.errors import PermanentError
 from are_workers.middleware.ledger import current_job
 from are_workers.services.media import interviews, store
 from are_workers.tasks.base import job_actor, warmup
-
-
-def _organization() -> uuid.UUID:
-    org = current_job().organization_id
-    if org is None:
-        raise NotFoundError("Media jobs must be enqueued for an organization.")
-    return org
 
 
 def _job() -> store.JobRef:
@@ -74,7 +67,7 @@ def _embed(texts: Sequence[str]) -> Any:
 def transcribe_response(response_id: str) -> dict[str, Any]:
     """Transcribe an interview answer (resuming from its checkpoint), then queue its analysis."""
     job = current_job()
-    org = _organization()
+    org = current_job().require_organization()
     answer_id = uuid.UUID(response_id)
     with _answer_failed_if_last_attempt(org, answer_id):
         outcome = interviews.transcribe_response(
@@ -102,7 +95,7 @@ def transcribe_response(response_id: str) -> dict[str, Any]:
 def analyze_response(response_id: str) -> dict[str, Any]:
     """Speech signals and answer relevance; face and picture signals with consent."""
     job = current_job()
-    org = _organization()
+    org = current_job().require_organization()
     answer_id = uuid.UUID(response_id)
     with _answer_failed_if_last_attempt(org, answer_id):
         outcome = interviews.analyze_response(
@@ -124,7 +117,7 @@ def proctor_snapshots(
     job = current_job()
     outcome = store.proctor_session(
         job.session,
-        organization_id=_organization(),
+        organization_id=current_job().require_organization(),
         proctoring_session_id=uuid.UUID(proctoring_session_id),
         file_ids=[uuid.UUID(f) for f in file_ids] if file_ids is not None else None,
         task_run_id=job.job_id,

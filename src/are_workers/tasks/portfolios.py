@@ -9,18 +9,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from are_workers.errors import InvalidInputError, NotFoundError
+from are_workers.errors import InvalidInputError
 from are_workers.middleware.ledger import current_job
 from are_workers.services.portfolios import store
 from are_workers.services.resumes.pipeline import default_embedding_context
 from are_workers.tasks.base import job_actor, warmup
-
-
-def _organization() -> uuid.UUID:
-    org = current_job().organization_id
-    if org is None:
-        raise NotFoundError("Portfolio jobs must be enqueued for an organization.")
-    return org
 
 
 def _id(value: str, what: str) -> uuid.UUID:
@@ -36,7 +29,7 @@ def evaluate(portfolio_id: str, job_id: str) -> dict[str, Any]:
     job = current_job()
     outcome = store.evaluate_portfolio_for_job(
         job.session,
-        organization_id=_organization(),
+        organization_id=current_job().require_organization(),
         portfolio_id=_id(portfolio_id, "portfolio"),
         job_id=_id(job_id, "job"),
         embedding=default_embedding_context(),

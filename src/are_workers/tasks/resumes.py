@@ -16,20 +16,13 @@ from are_workers.services.resumes import pipeline
 from are_workers.tasks.base import job_actor, warmup
 
 
-def _organization() -> uuid.UUID:
-    org = current_job().organization_id
-    if org is None:
-        raise NotFoundError("Resume jobs must be enqueued for an organization.")
-    return org
-
-
 @job_actor("resumes.process_file", on_permanent_failure=pipeline.record_file_failure)
 def process_file(file_id: str) -> dict[str, Any]:
     """Extract, parse and embed one resume file; the outcome goes on the file and candidate."""
     job = current_job()
     outcome = pipeline.process_resume_file(
         job.session,
-        organization_id=_organization(),
+        organization_id=current_job().require_organization(),
         file_id=uuid.UUID(file_id),
         embedding=pipeline.default_embedding_context(),
         task_run_id=job.job_id,
@@ -41,7 +34,7 @@ def process_file(file_id: str) -> dict[str, Any]:
 def process_candidate(candidate_id: str) -> dict[str, Any]:
     """Queue every resume of a candidate (follow-up jobs commit with this one)."""
     job = current_job()
-    org = _organization()
+    org = current_job().require_organization()
     candidate = job.session.scalar(
         select(Candidate.id).where(
             Candidate.id == uuid.UUID(candidate_id), Candidate.organization_id == org
