@@ -70,10 +70,12 @@ log = structlog.get_logger(__name__)
 #: busy 2-core server), so this keeps it within the 15 ms budget (docs/benchmarks.md).
 INDEX_MIN_VECTORS = 5_000
 #: ``hnsw.ef_search`` of the tenant plan: the graph walk's breadth (pgvector's default is 40).
-EF_SEARCH = 100
-#: Graph degree and build breadth of tenant indexes. pgvector's defaults (16, 64) plateaued at
-#: recall@10 0.97-0.99 on clustered 100k-vector tenants however wide the search (ef_search
-#: 400); (24, 100) reached 0.997-1.0 at ef_search 100, for ~2.5x the build time.
+#: On clustered 100k-vector tenants, the walk's misses are whole queries whose topic the walk
+#: never reaches (all 10 results wrong); 100 left 0-2 such queries in 100 depending on the
+#: build, 200 at most 1, for ~15 % more latency (docs/benchmarks.md).
+EF_SEARCH = 200
+#: Graph degree and build breadth of tenant indexes: pgvector's defaults (16, 64) gave
+#: recall@10 0.973-0.99 at ef_search 100; (24, 100) 0.984-0.999, for ~2x the build time.
 HNSW_M = 24
 HNSW_EF_CONSTRUCTION = 100
 #: pgvector's ceiling for ``hnsw.ef_search``, hence for rows one HNSW scan can return.
