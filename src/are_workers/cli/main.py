@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 from typing import Annotated, Any
 
 import typer
@@ -327,10 +326,6 @@ def smoke(jobs: Annotated[int, typer.Option(min=1)] = 20) -> None:
     ok = sum(v.status == "succeeded" for v in views)
     console.print(f"{ok}/{jobs} succeeded in {time.perf_counter() - started:.1f}s")
     raise typer.Exit(0 if ok == jobs else 1)
-
-
-def _new_id() -> uuid.UUID:
-    return uuid.uuid4()
 
 
 if __name__ == "__main__":

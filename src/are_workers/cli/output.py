@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -14,7 +14,6 @@ from are_workers.errors import AreWorkersError, PermanentError
 
 console = Console()
 err_console = Console(stderr=True)
-T = TypeVar("T")
 
 
 def print_json(data: Any) -> None:
@@ -32,14 +31,3 @@ def friendly_errors() -> Iterator[None]:
     except AreWorkersError as exc:
         err_console.print(f"[bold red]error[/]: {exc}")
         raise typer.Exit(1) from None
-
-
-def session_scope_cli() -> Any:
-    from are_workers.models.engine import session_scope
-
-    return session_scope()
-
-
-def run_with_errors(fn: Callable[[], T]) -> T:
-    with friendly_errors():
-        return fn()
