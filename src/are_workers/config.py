@@ -138,11 +138,6 @@ class Settings(BaseSettings):
             raise ValueError("must be a postgresql:// URL")
         return value
 
-    @field_validator("blind_index_key")
-    @classmethod
-    def _no_placeholder_in_production(cls, value: SecretStr) -> SecretStr:
-        return value
-
     def model_post_init(self, __context: object) -> None:
         if self.environment == "production" and (
             self.blind_index_key.get_secret_value() in _PLACEHOLDER_KEYS or not self.encryption_keys
