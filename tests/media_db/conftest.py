@@ -8,14 +8,18 @@ the test's rows and are rolled back with them.
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from are_workers.models.candidates import (
@@ -164,3 +168,47 @@ def record(db: Session) -> RecordFn:
         return record_answer(db, recording, **kwargs)  # type: ignore[arg-type]
 
     return _record
+
+
+# --- audit rows (also used by the portfolio and assessment tests) ---------------------------
+
+_REF_VALUE = re.compile(r"[0-9a-f]{8}-[0-9a-f-]{27}|[0-9a-f]{64}|[a-z][a-z0-9_]*")
+"""What a string in ``input_refs``/``output_refs`` may be: a UUID, a SHA-256 or a code."""
+
+
+def audit_rows(db: Session, organization_id: uuid.UUID, action: str | None = None) -> list[Any]:
+    """The organization's audit rows (of one action). Rows of one transaction share their
+    ``occurred_at``, so their order is arbitrary: tell them apart by their refs."""
+    return list(
+        db.execute(
+            text(
+                "SELECT action, actor_type::text AS actor_type, entity_type, entity_id, "
+                "subject_ref, model_name, model_version, input_refs, output_refs, task_run_id "
+                "FROM audit_log WHERE organization_id = :o "
+                "AND (CAST(:a AS text) IS NULL OR action = :a) ORDER BY occurred_at, id"
+            ),
+            {"o": organization_id, "a": action},
+        )
+    )
+
+
+def assert_pseudonymous(row: Any, *secrets: str, allowed: Sequence[str] = ()) -> None:
+    """Refs hold ids, hashes, counts and codes (and the ``allowed`` strings, such as a model
+    key) only: none of ``secrets``, no free text."""
+    refs = json.dumps([row.input_refs, row.output_refs])
+    for secret in secrets:
+        assert secret and secret.lower() not in refs.lower(), (secret, refs)
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+        elif isinstance(value, str):
+            assert value in allowed or _REF_VALUE.fullmatch(value), (value, refs)
+        else:
+            assert value is None or isinstance(value, bool | int | float), (value, refs)
+
+    walk([row.input_refs, row.output_refs])

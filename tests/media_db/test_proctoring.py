@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from are_workers.crypto import subject_ref
 from are_workers.errors import PermanentError
 from are_workers.models.ai_assessments_ext import (
     EventSeverity,
@@ -29,9 +30,13 @@ from are_workers.models.assessments import (
 from are_workers.models.candidates import ConsentPurpose, ConsentStatus
 from are_workers.models.files import File, FilePurpose
 from are_workers.models.subscription import UsageKind, UsageRecord
-from are_workers.services.media.store import proctor_session
+from are_workers.services.media.store import (
+    PROCTORING_AUDIT_ACTION,
+    PROCTORING_MODEL_NAME,
+    proctor_session,
+)
 from tests.factories import Graph, make_graph, utcnow
-from tests.media_db.conftest import give_consent, store_upload
+from tests.media_db.conftest import assert_pseudonymous, audit_rows, give_consent, store_upload
 from tests.media_db.media import FIXTURES
 
 
@@ -195,3 +200,34 @@ def test_unreadable_and_missing_snapshots(db: Session, tmp_path: Path) -> None:
     with pytest.raises(PermanentError) as caught:
         _run(db, graph, empty)
     assert caught.value.code == "proctoring_session_not_found"
+
+
+def test_proctoring_is_audited_per_run_and_a_consent_skip_is_not(db: Session) -> None:
+    graph, proctoring = _proctored(db)
+    one, two = _frame(1.0), _frame(7.0)
+    files = _snapshots(db, graph, proctoring, [(0, one), (10, two), (20, two), (30, one)])
+    job = uuid.uuid4()
+    _run(db, graph, proctoring, task_run_id=job)
+    (row,) = audit_rows(db, graph.org.id, PROCTORING_AUDIT_ACTION)
+    assert (row.entity_type, row.entity_id) == ("proctoring_sessions", proctoring.id)
+    assert row.subject_ref == subject_ref(graph.candidate.id) and row.task_run_id == job
+    assert row.model_name == PROCTORING_MODEL_NAME and row.model_version.startswith("opencv-")
+    assert row.input_refs["snapshots"] == len(files)
+    assert row.input_refs["assessment_session_id"] == str(proctoring.assessment_session_id)
+    assert row.output_refs["status"] == "flagged" and row.output_refs["events"] == 1
+    assert row.output_refs["needs_human_review"] is True
+    assert_pseudonymous(row, graph.candidate.full_name or "Jane Doe", "10.jpg", "20.jpg")
+
+    later = _snapshots(db, graph, proctoring, [(40, one)])
+    _run(db, graph, proctoring, task_run_id=job)  # new snapshots: a new decision, audited
+    first, second = sorted(
+        audit_rows(db, graph.org.id, PROCTORING_AUDIT_ACTION),
+        key=lambda audited: audited.input_refs["snapshots"],
+    )
+    assert second.input_refs["snapshots"] == len(files) + len(later)
+    assert second.input_refs["snapshots_sha256"] != first.input_refs["snapshots_sha256"]
+
+    unconsented, session = _proctored(db, consent=False)
+    _snapshots(db, unconsented, session, [(0, _frame(7.0))])
+    assert _run(db, unconsented, session).skipped == "no_biometric_consent"
+    assert audit_rows(db, unconsented.org.id) == []  # nothing written, nothing audited

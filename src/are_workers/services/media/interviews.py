@@ -9,6 +9,13 @@ leaves it ``processed``. Every outcome a recruiter should know about is on the a
 :func:`record_response_failure`, a worker that keeps dying through :func:`begin_attempt`, an
 answer with no speech as ``no_speech`` on a processed answer, a skipped face analysis as a
 ``video_analysis_results`` row that says why.
+
+Each stored result (transcript, speech signals, face signals or the skip) writes one audit
+row in the transaction that stores it: the model that made it, the recording by file id and
+content hash, the rows written by id, and counts; never words or face data. A transcript
+already complete is returned without writing anything, so a redelivered job audits nothing
+twice. (Chunk checkpoints are not audited one by one: the complete transcript's row names
+the same transcript and counts the chunks.)
 """
 
 from __future__ import annotations
@@ -46,6 +53,7 @@ from are_workers.models.video_interviews import (
     VideoResponse,
     VideoResponseStatus,
 )
+from are_workers.services.compliance import audit
 from are_workers.services.media import signals_to_dict
 from are_workers.services.media.probe import MediaInfo, probe_media
 from are_workers.services.media.proctoring import REVIEW_NOTICE, proctor_observations
@@ -63,9 +71,13 @@ from are_workers.services.media.store import (
     TransactionFactory,
     asr_model_version,
     biometric_refusal,
+    digest,
     ensure_automated_processing_allowed,
+    file_refs,
     gpu_memory_errors_as_transient,
     load_consents,
+    model_identity,
+    options_digest,
     segment_from_row,
     segment_rows,
     vision_model_version,
@@ -97,6 +109,14 @@ clean English -0.10 to -0.23 / 0.84-0.94 / coverage 0.85-0.97; English with nois
 SNR -0.53 to -0.69 / 0.60-0.67 / 0.96 (kept); seven other languages -0.72 to -1.44 /
 0.20-0.58, each caught by one rule or the other. It is a heuristic: heavily accented or very
 noisy English can be refused too, and the message says so."""
+
+TRANSCRIPT_AUDIT_ACTION = "transcript.completed"
+SPEECH_AUDIT_ACTION = "speech_analytics.analysed"
+VIDEO_AUDIT_ACTION = "video_analysis.analysed"
+VIDEO_SKIPPED_AUDIT_ACTION = "video_analysis.skipped"
+SPEECH_MODEL_NAME = "are-speech-analytics"
+SPEECH_METRICS_VERSION = 1
+"""Bump when what ``speech_analytics.metrics`` holds, or how it is computed, changes."""
 
 PENDING_RESPONSE_STATUSES = (
     VideoResponseStatus.UPLOADED,
@@ -583,6 +603,30 @@ def transcribe_response(
         task_run_id=job.id if job else None,
         model_version_id=model_version_id,
     )
+    asr_name, asr_version = model_identity(session, model_version_id)
+    audit.record(
+        session,
+        organization_id=organization_id,
+        action=TRANSCRIPT_AUDIT_ACTION,
+        entity_type="transcripts",
+        entity_id=transcript_id,
+        subject_id=answer.candidate_id,
+        model_name=asr_name,
+        model_version=asr_version,
+        input_refs={
+            "video_response_id": str(answer.id),
+            **file_refs(session, organization_id, answer.file_id),
+            "model_version_id": str(model_version_id),
+        },
+        output_refs={
+            "transcript_id": str(transcript_id),
+            "segments": len(transcript.segments),
+            "words": len(transcript.words),
+            "chunks": restored + tally.new_chunks,
+            "restored_chunks": restored,
+        },
+        task_run_id=job.id if job else None,
+    )
     return TranscriptionOutcome(
         transcript_id=transcript_id,
         model=model_name,
@@ -696,6 +740,7 @@ def analyze_response(
     transactions: TransactionFactory,
     job: JobRef | None = None,
     similarity: Similarity | None = None,
+    similarity_model: str | None = None,
     settings: Settings | None = None,
     speech_options: SpeechAnalyticsOptions | None = None,
     video_options: VideoAnalysisOptions | None = None,
@@ -704,7 +749,8 @@ def analyze_response(
 
     Needs a complete transcript (``media.transcribe_response`` queues this job when it has
     written one). ``similarity`` scores the answer's relevance to the question; without it
-    the relevance signal is empty and says why.
+    the relevance signal is empty and says why. ``similarity_model`` names its embedding
+    model (``name@version``) in the audit log.
     """
     settings = settings or get_settings()
     speech_options = speech_options or SpeechAnalyticsOptions()
@@ -713,7 +759,12 @@ def analyze_response(
     consents = load_consents(session, answer.candidate_id)
     ensure_automated_processing_allowed(consents, what="the answer")
     transcript = session.execute(
-        select(Transcript.id, Transcript.text, Transcript.duration_seconds)
+        select(
+            Transcript.id,
+            Transcript.text,
+            Transcript.duration_seconds,
+            Transcript.model_version_id,
+        )
         .where(
             Transcript.organization_id == organization_id,
             Transcript.video_response_id == response_id,
@@ -754,13 +805,27 @@ def analyze_response(
         similarity=similarity,
         options=speech_options,
     )
-    _store_speech(session, answer, transcript.id, speech, relevance, words, speech_options)
+    speech_id = _store_speech(
+        session, answer, transcript.id, speech, relevance, words, speech_options
+    )
+    task_run_id = job.id if job else None
+    _audit_speech(
+        session,
+        answer,
+        transcript,
+        speech_id,
+        relevance=relevance,
+        similarity_model=similarity_model if relevance == "scored" else None,
+        words=len(words),
+        options=speech_options,
+        task_run_id=task_run_id,
+    )
     if refusal is None:
         assert path is not None
-        _store_video(session, answer, vision_version_id, path, settings, video_options)
+        _store_video(session, answer, vision_version_id, path, settings, video_options, task_run_id)
         video = "analysed"
     else:
-        _store_video_skipped(session, answer, vision_version_id, refusal)
+        _store_video_skipped(session, answer, vision_version_id, refusal, task_run_id)
         video = refusal[0]
 
     record_usage(
@@ -851,7 +916,7 @@ def _store_speech(
     relevance: str,
     words: Sequence[Word],
     options: SpeechAnalyticsOptions,
-) -> None:
+) -> uuid.UUID:
     """One row per transcript; every signal stored with its unit and definition."""
     signals = speech.signals
     mean_pause = _mean_pause_ms(words, options)
@@ -863,7 +928,7 @@ def _store_speech(
         "between two words.",
     }
     metrics |= {
-        "version": 1,
+        "version": SPEECH_METRICS_VERSION,
         "relevance": relevance,
         "columns": {
             "words_per_minute": "speaking_rate_wpm",
@@ -882,7 +947,47 @@ def _store_speech(
     stmt = insert(SpeechAnalytics).values(
         organization_id=answer.organization_id, transcript_id=transcript_id, **values
     )
-    session.execute(stmt.on_conflict_do_update(index_elements=["transcript_id"], set_=values))
+    speech_id: uuid.UUID = session.scalars(
+        stmt.on_conflict_do_update(index_elements=["transcript_id"], set_=values).returning(
+            SpeechAnalytics.id
+        )
+    ).one()
+    return speech_id
+
+
+def _audit_speech(
+    session: Session,
+    answer: Answer,
+    transcript: Any,
+    speech_id: uuid.UUID,
+    *,
+    relevance: str,
+    similarity_model: str | None,
+    words: int,
+    options: SpeechAnalyticsOptions,
+    task_run_id: uuid.UUID | None,
+) -> None:
+    """The speech signals as an AI decision: from which transcript (and ASR model), by which
+    rules and, when relevance was scored, which embedding model. Counts, never words."""
+    name = f"{SPEECH_MODEL_NAME}+{similarity_model}" if similarity_model else SPEECH_MODEL_NAME
+    audit.record(
+        session,
+        organization_id=answer.organization_id,
+        action=SPEECH_AUDIT_ACTION,
+        entity_type="speech_analytics",
+        entity_id=speech_id,
+        subject_id=answer.candidate_id,
+        model_name=name,
+        model_version=f"{SPEECH_METRICS_VERSION}/{options_digest(options)}",
+        input_refs={
+            "video_response_id": str(answer.id),
+            "transcript_id": str(transcript.id),
+            "asr_model_version_id": str(transcript.model_version_id),
+            "words": words,
+        },
+        output_refs={"speech_analytics_id": str(speech_id), "relevance": relevance},
+        task_run_id=task_run_id,
+    )
 
 
 def _store_video(
@@ -892,6 +997,7 @@ def _store_video(
     path: Path,
     settings: Settings,
     options: VideoAnalysisOptions,
+    task_run_id: uuid.UUID | None,
 ) -> None:
     """Signals and intervals, and whether a person should look: no frames, no face boxes."""
     media = probe_media(path, settings=settings)
@@ -926,16 +1032,42 @@ def _store_video(
         signals=signals,
         summary=summary,
     )
-    session.execute(
+    result_id: uuid.UUID = session.scalars(
         stmt.on_conflict_do_update(
             index_elements=["video_response_id", "model_version_id"],
             set_={"signals": signals, "summary": summary},
-        )
+        ).returning(VideoAnalysisResult.id)
+    ).one()
+    name, version = model_identity(session, model_version_id)
+    audit.record(
+        session,
+        organization_id=answer.organization_id,
+        action=VIDEO_AUDIT_ACTION,
+        entity_type="video_analysis_results",
+        entity_id=result_id,
+        subject_id=answer.candidate_id,
+        model_name=name,
+        model_version=version,
+        input_refs={
+            "video_response_id": str(answer.id),
+            **file_refs(session, answer.organization_id, answer.file_id),
+            "model_version_id": str(model_version_id),
+        },
+        output_refs={
+            "video_analysis_result_id": str(result_id),
+            "needs_human_review": review.needs_human_review,
+            "result_sha256": digest([signals, summary]),
+        },
+        task_run_id=task_run_id,
     )
 
 
 def _store_video_skipped(
-    session: Session, answer: Answer, model_version_id: uuid.UUID, refusal: tuple[str, str]
+    session: Session,
+    answer: Answer,
+    model_version_id: uuid.UUID,
+    refusal: tuple[str, str],
+    task_run_id: uuid.UUID | None,
 ) -> None:
     """Why there is no face analysis, as a row the UI shows; and no biometric data left
     from earlier runs, since the consent they relied on is gone."""
@@ -946,12 +1078,25 @@ def _store_video_skipped(
         )
     )
     code, reason = refusal
-    session.execute(
-        insert(VideoAnalysisResult).values(
+    result_id = session.scalars(
+        insert(VideoAnalysisResult)
+        .values(
             organization_id=answer.organization_id,
             video_response_id=answer.id,
             model_version_id=model_version_id,
             signals={},
             summary={"status": "skipped", "reason_code": code, "reason": reason},
         )
+        .returning(VideoAnalysisResult.id)
+    ).one()
+    audit.record(
+        session,
+        organization_id=answer.organization_id,
+        action=VIDEO_SKIPPED_AUDIT_ACTION,
+        entity_type="video_analysis_results",
+        entity_id=result_id,
+        subject_id=answer.candidate_id,
+        input_refs={"video_response_id": str(answer.id)},
+        output_refs={"video_analysis_result_id": str(result_id), "reason_code": code},
+        task_run_id=task_run_id,
     )

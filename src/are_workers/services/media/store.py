@@ -17,6 +17,9 @@ what it finds for video interview answers. This module holds what both need:
 * Proctoring: camera events of a session from its webcam snapshots, replaced as a set on
   every run, and an integrity summary (status, share of time with events) on the session.
   Only times and kinds are stored: no face boxes, no images, no per-frame data.
+* Audit: every stored result is an AI decision, audited (``audit.record``) in the
+  transaction that writes it, with the model's registered name and version, the inputs by
+  id and content hash, and the outputs by id, count and hash: never words or face data.
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ from are_workers.models.ai_assessments_ext import (
     ProctoringSession,
     ProctoringStatus,
 )
-from are_workers.models.ai_evaluations import ModelKind
+from are_workers.models.ai_evaluations import AIModelVersion, ModelKind
 from are_workers.models.assessments import AssessmentSession
 from are_workers.models.candidates import CandidateConsent, ConsentPurpose, ConsentStatus
 from are_workers.models.files import File, FilePurpose, FileStatus
@@ -64,6 +67,7 @@ from are_workers.models.video_interviews import (
     TranscriptSegment,
     TranscriptStatus,
 )
+from are_workers.services.compliance import audit
 from are_workers.services.media.proctoring import (
     EventKind,
     ProctoringOptions,
@@ -92,6 +96,10 @@ holds at most 30 s of speech: far fewer than 10,000 phrases). The complete trans
 renumbered ``0..n-1``."""
 
 VISION_MODEL_NAME = "opencv-haar-frontalface-alt2"
+PROCTORING_MODEL_NAME = f"{VISION_MODEL_NAME}+are-proctoring"
+"""Camera events are the face detector's observations turned into events by the
+proctoring rules (``ProctoringOptions``): the audit log names both."""
+PROCTORING_AUDIT_ACTION = "proctoring.analysed"
 
 
 class JobSupersededError(AreWorkersError):
@@ -195,8 +203,15 @@ def biometric_refusal(consents: Consents, *, video: bool) -> tuple[str, str] | N
 # --- model versions (committed at once: chunk transactions reference them) ------------------
 
 
-def _digest(value: Any) -> str:
+def digest(value: Any) -> str:
+    """SHA-256 of a JSON value: how model options and stored results are referenced (the
+    audit log, which outlives erasure, holds the hash of a result, never the result)."""
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def options_digest(options: Any) -> str:
+    """12 hex digits of an options dataclass, as part of a model version."""
+    return digest(asdict(options))[:12]
 
 
 def asr_model_version(
@@ -212,7 +227,7 @@ def asr_model_version(
 
     config = resolve_config(settings)
     engine = f"{config.device}-{config.compute_type}"
-    version = f"{engine}/plan{PLAN_VERSION}/{_digest(asdict(options))[:12]}"
+    version = f"{engine}/plan{PLAN_VERSION}/{options_digest(options)}"
     params = {"engine": engine, "plan_version": PLAN_VERSION, "options": asdict(options)}
     with transactions() as session:
         model_id = ensure_model_version(
@@ -221,12 +236,17 @@ def asr_model_version(
     return model_id, config.model_name
 
 
+def vision_version(options: VideoAnalysisOptions) -> str:
+    """The face detector's version: the OpenCV build and every option its signals depend on."""
+    import cv2
+
+    return f"opencv-{cv2.__version__}/{options_digest(options)}"
+
+
 def vision_model_version(
     transactions: TransactionFactory, options: VideoAnalysisOptions
 ) -> uuid.UUID:
-    import cv2
-
-    version = f"opencv-{cv2.__version__}/{_digest(asdict(options))[:12]}"
+    version = vision_version(options)
     with transactions() as session:
         return ensure_model_version(
             session,
@@ -235,6 +255,33 @@ def vision_model_version(
             version=version,
             params={"options": asdict(options)},
         )
+
+
+def model_identity(session: Session, model_version_id: uuid.UUID) -> tuple[str, str]:
+    """(name, version) of a registered model version, as its audit rows name it."""
+    row = session.execute(
+        select(AIModelVersion.name, AIModelVersion.version).where(
+            AIModelVersion.id == model_version_id
+        )
+    ).one()
+    return row.name, row.version
+
+
+def file_refs(
+    session: Session, organization_id: uuid.UUID, file_id: uuid.UUID | None
+) -> dict[str, Any]:
+    """An input file as the audit log references it: its id and content hash, not its name."""
+    sha256 = None
+    if file_id is not None:
+        sha256 = session.scalar(
+            select(File.sha256).where(File.id == file_id, File.organization_id == organization_id)
+        )
+    return {"file_id": str(file_id) if file_id else None, "sha256": sha256}
+
+
+def digest_refs(pairs: Sequence[tuple[Any, Any]]) -> str:
+    """One SHA-256 over many (id, hash) inputs: a batch referenced without listing it."""
+    return digest(sorted([str(a), str(b)] for a, b in pairs))
 
 
 # --- transcription checkpoints ---------------------------------------------------------------
@@ -563,7 +610,7 @@ def proctor_session(
     observations = []
     file_at: dict[float, uuid.UUID] = {}
     unreadable = 0
-    for file_id, storage_key, uploaded_at in snapshots:
+    for file_id, storage_key, uploaded_at, _ in snapshots:
         seconds = round(max(0.0, (uploaded_at - proctoring.started_at).total_seconds()), 3)
         try:
             observation = _observe_snapshot(storage_key, seconds, settings, video_options)
@@ -605,6 +652,32 @@ def proctor_session(
         unit=UsageUnit.ITEM,
         task_run_id=task_run_id,
     )
+    audit.record(
+        session,
+        organization_id=organization_id,
+        action=PROCTORING_AUDIT_ACTION,
+        entity_type="proctoring_sessions",
+        entity_id=proctoring.id,
+        subject_id=candidate_id,
+        model_name=PROCTORING_MODEL_NAME,
+        model_version=f"{vision_version(video_options)}+"
+        f"{options_digest(options or ProctoringOptions())}",
+        input_refs={
+            "proctoring_session_id": str(proctoring.id),
+            "assessment_session_id": str(proctoring.assessment_session_id),
+            "snapshots": len(snapshots),
+            "snapshots_sha256": digest_refs([(row.id, row.sha256) for row in snapshots]),
+        },
+        output_refs={
+            "proctoring_session_id": str(proctoring.id),
+            "status": proctoring.status.value,
+            "events": len(report.events),
+            "snapshots_read": len(observations),
+            "unreadable_snapshots": unreadable,
+            "needs_human_review": summary.needs_human_review,
+        },
+        task_run_id=task_run_id,
+    )
     return ProctoringOutcome(
         proctoring_session_id, snapshots=len(observations), unreadable=unreadable
     )
@@ -616,7 +689,7 @@ def _snapshot_files(
     candidate_id: uuid.UUID,
     file_ids: Sequence[uuid.UUID] | None,
 ) -> list[Any]:
-    query = select(File.id, File.storage_key, File.created_at).where(
+    query = select(File.id, File.storage_key, File.created_at, File.sha256).where(
         File.organization_id == proctoring.organization_id,
         File.candidate_id == candidate_id,
         File.purpose == FilePurpose.PROCTORING_SNAPSHOT,

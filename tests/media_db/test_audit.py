@@ -1,0 +1,113 @@
+"""Audit rows of the interview jobs: one per stored result, in the job's transaction, naming
+the model and its version, the candidate only by pseudonym, and no words or face data."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import delete, text
+from sqlalchemy.orm import Session
+
+from are_workers import ledger
+from are_workers.crypto import subject_ref
+from are_workers.models.ai_evaluations import AIModelVersion
+from are_workers.models.candidates import CandidateConsent
+from are_workers.models.video_interviews import Transcript
+from are_workers.services.media import interviews
+from are_workers.services.media.store import VISION_MODEL_NAME, JobRef, TransactionFactory
+from tests.media_db.conftest import (
+    RecordFn,
+    assert_pseudonymous,
+    audit_rows,
+    consent_to_face_analysis,
+)
+from tests.media_db.media import FIXTURES
+
+
+def _running(db: Session, actor: str, response_id: uuid.UUID) -> JobRef:
+    job = ledger.enqueue(db, actor, {"response_id": str(response_id)})
+    db.execute(
+        text("UPDATE task_runs SET status = 'running', attempts = 1 WHERE id = :id"), {"id": job}
+    )
+    return JobRef(job, 1)
+
+
+def test_transcript_speech_and_face_analysis_are_each_audited_without_content(
+    db: Session, record: RecordFn, savepoints: TransactionFactory
+) -> None:
+    answer = record(FIXTURES / "interview.mp4")
+    consent_to_face_analysis(db, answer.graph)
+    candidate = answer.graph.candidate
+    pseudonym = subject_ref(candidate.id)
+    job = _running(db, "media.transcribe_response", answer.response.id)
+    kw: dict[str, Any] = {
+        "organization_id": answer.org_id,
+        "response_id": answer.response.id,
+        "transactions": savepoints,
+    }
+
+    outcome = interviews.transcribe_response(db, job=job, **kw)
+    again = interviews.transcribe_response(db, job=job, **kw)  # a redelivery: already done
+    assert again.reused
+    (row,) = audit_rows(db, answer.org_id, interviews.TRANSCRIPT_AUDIT_ACTION)
+    transcript = db.get_one(Transcript, outcome.transcript_id)
+    db.refresh(transcript)
+    asr = db.get_one(AIModelVersion, transcript.model_version_id)
+    assert (row.actor_type, row.entity_type, row.entity_id) == (
+        "worker",
+        "transcripts",
+        transcript.id,
+    )
+    assert (row.model_name, row.model_version) == (asr.name, asr.version)
+    assert row.model_name == outcome.model and row.model_version.startswith("cpu-")
+    assert row.subject_ref == pseudonym and row.task_run_id == job.id
+    assert row.input_refs == {
+        "video_response_id": str(answer.response.id),
+        "file_id": str(answer.file.id),
+        "sha256": answer.file.sha256,
+        "model_version_id": str(asr.id),
+    }
+    assert row.output_refs["transcript_id"] == str(transcript.id)
+    assert row.output_refs["words"] == transcript.word_count > 5
+
+    analysis_job = _running(db, "media.analyze_response", answer.response.id)
+    interviews.analyze_response(
+        db,
+        job=analysis_job,
+        similarity=lambda question, said: 0.6,
+        similarity_model="bag-of-words@test-1",
+        **kw,
+    )
+    (speech,) = audit_rows(db, answer.org_id, interviews.SPEECH_AUDIT_ACTION)
+    assert speech.model_name == f"{interviews.SPEECH_MODEL_NAME}+bag-of-words@test-1"
+    assert speech.model_version.startswith(f"{interviews.SPEECH_METRICS_VERSION}/")
+    assert speech.input_refs["transcript_id"] == str(transcript.id)
+    assert speech.input_refs["asr_model_version_id"] == str(asr.id)
+    assert speech.output_refs["relevance"] == "scored"
+    (video,) = audit_rows(db, answer.org_id, interviews.VIDEO_AUDIT_ACTION)
+    assert video.model_name == VISION_MODEL_NAME and video.model_version.startswith("opencv-")
+    assert video.input_refs["sha256"] == answer.file.sha256
+    assert video.output_refs["needs_human_review"] is True  # a second face for 2 s
+    assert len(video.output_refs["result_sha256"]) == 64
+    for audited in (speech, video):
+        assert audited.subject_ref == pseudonym and audited.task_run_id == analysis_job.id
+
+    # Consent withdrawn: the skip (and the removal of the face data) is audited too.
+    db.execute(delete(CandidateConsent).where(CandidateConsent.candidate_id == candidate.id))
+    interviews.analyze_response(db, job=analysis_job, **kw)
+    (skipped,) = audit_rows(db, answer.org_id, interviews.VIDEO_SKIPPED_AUDIT_ACTION)
+    assert skipped.output_refs["reason_code"] == "no_biometric_consent"
+    assert skipped.model_name is None and skipped.subject_ref == pseudonym
+
+    rows = audit_rows(db, answer.org_id)
+    assert len(rows) == 5  # transcript once, speech twice, faces, skip
+    for audited in rows:
+        assert_pseudonymous(
+            audited,
+            candidate.full_name or "Jane Doe",
+            transcript.text or "",
+            answer.question.prompt,
+            answer.file.original_filename,
+            *(word for word in (transcript.text or "").split() if len(word) > 6),
+        )
