@@ -12,7 +12,10 @@ job's requirements, and writes:
 * ``deep_evaluation_findings``: one per requirement and one per concern, citing the item,
   its file and the verbatim passage with its locator and offsets;
 * each item's outcome on ``portfolio_items`` (status, error, structure-only stats);
-* the passages' vectors as ``portfolio_chunk`` embeddings, and one usage record per job.
+* the passages' vectors as ``portfolio_chunk`` embeddings, and one usage record per job;
+* one audit row per stored evaluation, in the same transaction: an AI decision naming the
+  evaluator and embedding model with their versions, each item by id and input hash, the
+  evaluation by id with counts; the candidate by pseudonym, never a passage or a filename.
 
 Why the fingerprint decides: an evaluation is a pure function of the items, the requirements
 and the versions, which :func:`~.evaluate.portfolio_fingerprint` hashes. A redelivered or
@@ -70,6 +73,7 @@ from are_workers.models.embeddings import Embedding, EmbeddingEntity
 from are_workers.models.files import File, FileStatus
 from are_workers.models.jobs import JobRequirement
 from are_workers.models.subscription import UsageKind, UsageUnit
+from are_workers.services.compliance import audit
 from are_workers.services.matching.postings import embed_job, load_job
 from are_workers.services.model_registry import (
     ensure_embedding_model,
@@ -121,6 +125,10 @@ deep evaluation names as the model that wrote its findings."""
 _UNREADABLE = b"\x00are-workers:unreadable-file:"
 """Stand-in bytes for an item whose file could not be read: the item keeps a place in the
 fingerprint (restoring the file changes it) and gets a failed analysis of its own."""
+
+SCORED_AUDIT_ACTION = "deep_evaluation.scored"
+SKIPPED_AUDIT_ACTION = "deep_evaluation.skipped"
+FAILED_AUDIT_ACTION = "deep_evaluation.failed"
 
 _PLACEHOLDER_STATUSES = frozenset({DeepEvaluationStatus.QUEUED, DeepEvaluationStatus.RUNNING})
 
@@ -585,6 +593,9 @@ def evaluate_portfolio_for_job(
             error_code=skip, error_message=SKIP_TEXT[skip],
             pipeline_versions={"fingerprint": fingerprint}, completed_at=datetime.now(UTC),
         )  # fmt: skip
+        _audit_without_model(
+            session, row, portfolio.candidate_id, SKIPPED_AUDIT_ACTION, skip, task_run_id
+        )
         log.info("portfolio_evaluation_skipped", reason=skip, deep_evaluation_id=str(row.id))
         return PortfolioEvaluationOutcome(
             row.id, row.status, None, fingerprint, created=True, reason_code=skip
@@ -660,6 +671,43 @@ def evaluate_portfolio_for_job(
         completed_at=datetime.now(UTC),
     )  # fmt: skip
     findings = _write_findings(session, row, result.findings, items_by_id)
+    failed = sum(1 for a in result.items if a.status is ItemStatus.FAILED)
+    audit.record(
+        session,
+        organization_id=organization_id,
+        action=SCORED_AUDIT_ACTION,
+        entity_type="deep_evaluations",
+        entity_id=row.id,
+        subject_id=portfolio.candidate_id,
+        model_name=f"{EVALUATOR_NAME}+{embedding.name}",
+        model_version=f"{SCORING_VERSION}+{embedding.version}",
+        input_refs={
+            "portfolio_id": str(portfolio.id),
+            "job_id": str(job.id),
+            "application_id": _str_or_none(common["application_id"]),
+            "requirements": len(requirements),
+            "items": [
+                {
+                    "item_id": analysis.item_id,
+                    "file_id": _str_or_none(_file_id(items_by_id, analysis.item_id)),
+                    "input_sha256": analysis.input_sha256,
+                }
+                for analysis in result.items
+            ],
+            "fingerprint": result.fingerprint,
+        },
+        output_refs={
+            "deep_evaluation_id": str(row.id),
+            "status": status.value,
+            "reason_code": result.reason_code,
+            "findings": findings,
+            "items_processed": len(result.items) - failed,
+            "items_failed": failed,
+            "passages_embedded": result.passages_embedded,
+            "embedding_model_id": str(model_id),
+        },
+        task_run_id=task_run_id,
+    )
     readable = not items or any(a.status is ItemStatus.PROCESSED for a in result.items)
     portfolio.status = PortfolioStatus.PROCESSED if readable else PortfolioStatus.FAILED
     if result.overall_score is not None:
@@ -673,7 +721,6 @@ def evaluate_portfolio_for_job(
             model_version_id=evaluator_id,
         )
     session.flush()
-    failed = sum(1 for a in result.items if a.status is ItemStatus.FAILED)
     used = {id(a) for a in result.items}
     log.info(
         "portfolio_evaluated",
@@ -701,6 +748,46 @@ def evaluate_portfolio_for_job(
 
 
 # --- writing -------------------------------------------------------------------------------------
+
+
+def _str_or_none(value: object) -> str | None:
+    return str(value) if value is not None else None
+
+
+def _file_id(items: Mapping[str, PortfolioItem], item_id: str) -> uuid.UUID | None:
+    item = items.get(item_id)
+    return item.file_id if item is not None else None
+
+
+def _audit_without_model(
+    session: Session,
+    row: DeepEvaluation,
+    candidate_id: uuid.UUID,
+    action: str,
+    reason_code: str,
+    task_run_id: uuid.UUID | None,
+) -> None:
+    """A stored evaluation that no model produced (a consent skip, a failure): who, which
+    portfolio and job, and why, by code."""
+    audit.record(
+        session,
+        organization_id=row.organization_id,
+        action=action,
+        entity_type="deep_evaluations",
+        entity_id=row.id,
+        subject_id=candidate_id,
+        input_refs={
+            "portfolio_id": str(row.portfolio_id),
+            "job_id": str(row.job_id),
+            "application_id": _str_or_none(row.application_id),
+        },
+        output_refs={
+            "deep_evaluation_id": str(row.id),
+            "status": row.status.value,
+            "reason_code": reason_code,
+        },
+        task_run_id=task_run_id,
+    )
 
 
 def _record_items(items: Mapping[str, PortfolioItem], analyses: Sequence[ItemAnalysis]) -> None:
@@ -861,7 +948,8 @@ def record_evaluation_failure(
         return
     _lock(session, portfolio.id, job.id)
     now = datetime.now(UTC)
-    _evaluation_row(
+    task_run_id = getattr(ctx, "job_id", None)
+    row = _evaluation_row(
         session,
         _latest(session, organization_id, portfolio.id, job.id),
         organization_id=organization_id,
@@ -873,7 +961,15 @@ def record_evaluation_failure(
         error_code=(error.code or "permanent_error")[:64],
         error_message=error.user_message,
         application_id=_application_id(session, organization_id, portfolio.candidate_id, job.id),
-        task_run_id=getattr(ctx, "job_id", None),
+        task_run_id=task_run_id,
         started_at=now,
         completed_at=now,
+    )
+    _audit_without_model(
+        session,
+        row,
+        portfolio.candidate_id,
+        FAILED_AUDIT_ACTION,
+        row.error_code or "permanent_error",
+        task_run_id,
     )
