@@ -4,7 +4,7 @@ Why these settings: migrations run while workers are live, so we take an advisor
 deployers never migrate at once), set lock and statement timeouts (a blocked ALTER fails
 fast instead of queueing every query behind it), and compare types and server defaults so
 ``alembic check`` catches any drift between models and migrations. Run-time indexes (the
-reserved ``rt_`` prefix) are skipped.
+reserved ``rt_`` prefix) and the monthly partitions of ``audit_log`` are skipped.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from alembic import context
 from sqlalchemy import text
 
 from are_workers.models import Base
+from are_workers.models.audit import is_audit_partition
 from are_workers.models.base import RUNTIME_INDEX_PREFIX
 from are_workers.models.engine import make_engine
 
@@ -29,7 +30,11 @@ def include_object(
 ) -> bool:
     if type_ == "index" and name and name.startswith(RUNTIME_INDEX_PREFIX):
         return False
-    return not (type_ == "table" and name and name.startswith(RUNTIME_INDEX_PREFIX))
+    return not (
+        type_ == "table"
+        and name
+        and (name.startswith(RUNTIME_INDEX_PREFIX) or is_audit_partition(name))
+    )
 
 
 def strip_compliance_info(context: Any, revision: Any, directives: list[Any]) -> None:

@@ -112,6 +112,34 @@ class Settings(BaseSettings):
     )
     encryption_key_id: str = "dev"
     blind_index_key: SecretStr = SecretStr("dev-only-key")
+    key_rotation_batch_size: int = Field(default=1_000, gt=0, description="Values per statement.")
+    #: A missed tick older than this is not caught up when the scheduler has no record of
+    #: the schedule's previous run (new schedule, or its last job pruned from the ledger).
+    scheduler_tick_seconds: float = Field(default=15.0, gt=0)
+    scheduler_catch_up_days: float = Field(default=7.0, gt=0)
+    retention_batch_size: int = Field(default=10_000, gt=0, description="Rows per statement.")
+    #: A sweep removing more than this many times the most of the recent runs' counts for a
+    #: table stops and asks for confirmation (never below the floor of min rows).
+    retention_breaker_factor: float = Field(default=10.0, gt=0)
+    retention_breaker_min_rows: int = Field(default=1_000, gt=0)
+    retention_breaker_history: int = Field(default=5, gt=0)
+    export_expiry_days: int = Field(default=30, gt=0)
+    #: Signed audit chain heads go here: storage the database owner cannot rewrite (a WORM
+    #: bucket mount, another host). Empty: ``<storage dir>/audit-heads``.
+    audit_head_dir: Path | None = None
+    #: Base64 Ed25519 seed that signs exported heads; the database never holds it. Empty
+    #: outside production: one is generated once under ``<data dir>/keys``.
+    audit_head_signing_key: SecretStr | None = None
+    #: The erased subjects (ids only) that ``compliance reapply-erasures`` replays after a
+    #: restore; keep it outside the database's backups. Empty: ``<data dir>/compliance/…``.
+    erasure_journal_dir: Path | None = None
+    audit_seal_batch_size: int = Field(default=5_000, gt=0)
+    #: Partitions of audit_log created ahead of the current month.
+    audit_partition_months_ahead: int = Field(default=3, ge=0, le=36)
+    #: Categories smaller than this are reported as too small to rate, not flagged.
+    bias_min_group_size: int = Field(default=10, gt=0)
+    #: An AI evaluation at or above this overall score counts as shortlisted by the AI.
+    bias_shortlist_score: float = Field(default=0.7, gt=0, le=1)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True
@@ -146,6 +174,8 @@ class Settings(BaseSettings):
                 "ARE_BLIND_INDEX_KEY and ARE_ENCRYPTION_KEYS must be set to real secrets "
                 "in production"
             )
+        if self.environment == "production" and self.audit_head_signing_key is None:
+            raise ValueError("ARE_AUDIT_HEAD_SIGNING_KEY must be set in production")
 
     @property
     def file_storage_dir(self) -> Path:

@@ -71,3 +71,43 @@ def test_upgrade_check_downgrade_upgrade(empty_database: str) -> None:
     assert _leftovers(empty_database) == {"tables": [], "types": [], "functions": []}
     command.upgrade(config, "head")
     assert len(_leftovers(empty_database)["tables"]) >= 68
+
+
+def test_partitioning_the_audit_log_keeps_its_rows_and_their_chain(empty_database: str) -> None:
+    """0004 moves existing audit rows into monthly partitions, and back on downgrade."""
+    from sqlalchemy.orm import Session
+
+    from are_workers.services.compliance import audit, audit_chain
+
+    config = _config(empty_database)
+    command.upgrade(config, "0003")
+    engine = create_engine(empty_database)
+    try:
+        with Session(engine) as session:
+            org = session.execute(
+                text("INSERT INTO organizations (name, slug) VALUES ('o', 'o') RETURNING id")
+            ).scalar_one()
+            for i in range(3):
+                audit.record(session, organization_id=org, action="a", output_refs={"i": i})
+            session.execute(text("SET LOCAL session_replication_role = replica"))
+            session.execute(  # one row of an old month, as if written long ago (owner bypass)
+                text(
+                    "UPDATE audit_log SET occurred_at = now() - interval '400 days' "
+                    "WHERE output_refs->>'i' = '0'"
+                )
+            )
+            session.commit()
+            assert audit_chain.seal(session, org) == 3
+        command.upgrade(config, "0004")
+        with Session(engine) as session:
+            partitions = session.execute(
+                text("SELECT DISTINCT tableoid::regclass::text FROM audit_log")
+            ).scalars()
+            assert len(set(partitions) - {"audit_log_default"}) == 2  # old month, this month
+            report = audit_chain.verify(session, org)
+            assert report.ok and report.rows_checked == 3
+        command.downgrade(config, "0003")
+        with Session(engine) as session:
+            assert audit_chain.verify(session, org).rows_checked == 3
+    finally:
+        engine.dispose()

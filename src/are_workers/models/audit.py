@@ -8,8 +8,10 @@ chain stays verifiable. Writers only INSERT (no lock, no contention between work
 single sealer later assigns each organization's unsealed rows, in ``(occurred_at, id)``
 order, their ``seq``, ``prev_hash`` and ``row_hash`` (:func:`audit_row_hash`). A trigger
 makes the table append-only: an UPDATE may only seal an unsealed row (set the three chain
-columns, nothing else); DELETE is allowed only to the retention task (``SET LOCAL
-are.audit_retention = 'on'``) or when the organization itself is being deleted.
+columns, nothing else); DELETE is allowed only when the organization itself is being
+deleted. Old audit data goes by dropping whole monthly partitions
+(``services/compliance/audit_partitions.py``); the chain is re-anchored on the
+``audit.pruned`` entry that the dropping function leaves for each organization.
 
 Self-identification (gender, ethnicity, disability, veteran status) is Art. 9 special
 category data collected only for bias audits. It is kept in its own table, apart from the
@@ -63,8 +65,23 @@ from are_workers.models.columns import (
 from are_workers.models.schemas import BiasAuditMetrics, TableCounts, VerificationReport, validated
 
 AUDIT_RETENTION_DAYS = 2190  # six years: limitation periods for employment claims
-#: The GUC the retention task sets (``SET LOCAL``) to delete expired audit rows.
+#: The GUC the partition functions set (``SET LOCAL``) to move rows out of the default partition.
 AUDIT_RETENTION_GUC = "are.audit_retention"
+#: ``audit_log`` is partitioned by month of ``occurred_at`` (UTC): ``audit_log_p202612`` …,
+#: plus a default partition that catches rows of a month without one (migration 0004).
+#: Partitions are made and dropped at run time, so Alembic ignores them.
+AUDIT_PARTITION_PREFIX = "audit_log_p"
+AUDIT_DEFAULT_PARTITION = "audit_log_default"
+#: The database function refuses to drop a partition whose rows are younger than this.
+AUDIT_PRUNE_FLOOR_DAYS = 365
+
+
+def is_audit_partition(table_name: str) -> bool:
+    """A run-time partition of ``audit_log`` (never described by the models)."""
+    suffix = table_name.removeprefix(AUDIT_PARTITION_PREFIX)
+    return table_name == AUDIT_DEFAULT_PARTITION or (
+        suffix != table_name and len(suffix) == 6 and suffix.isdigit()
+    )
 
 
 class ActorType(StrEnum):
@@ -136,7 +153,9 @@ class AuditLog(TenantMixin, Model):
         BigInteger, info=not_pii(DataCategory.TECHNICAL)
     )  # NULL until sealed
     occurred_at: Mapped[datetime] = mapped_column(
-        server_default=text("now()"), info=not_pii(DataCategory.TECHNICAL)
+        primary_key=True,  # the partition key must be part of every unique key
+        server_default=text("now()"),
+        info=not_pii(DataCategory.TECHNICAL),
     )
     actor_type: Mapped[ActorType] = mapped_column(pg_enum(ActorType, "actor_type"), info=not_pii())
     actor_id: Mapped[uuid.UUID | None] = mapped_column(
@@ -164,7 +183,9 @@ class AuditLog(TenantMixin, Model):
     row_hash: Mapped[str | None] = mapped_column(String(64), info=not_pii(DataCategory.TECHNICAL))
 
     __table_args__ = (
-        UniqueConstraint("organization_id", "seq"),
+        # Not unique: a partitioned table's unique keys must include occurred_at. One sealer
+        # per organization (advisory lock) assigns seq; verification names a duplicate.
+        Index("ix_audit_log_org_seq", "organization_id", "seq"),
         Index("ix_audit_log_org_entity", "organization_id", "entity_type", "entity_id"),
         Index("ix_audit_log_org_subject", "organization_id", "subject_ref"),
         Index("ix_audit_log_org_occurred", "organization_id", "occurred_at"),
@@ -183,11 +204,12 @@ class AuditLog(TenantMixin, Model):
         CheckConstraint("row_hash IS NULL OR row_hash ~ '^[0-9a-f]{64}$'", name="row_hash_hex"),
         CheckConstraint("prev_hash IS NULL OR prev_hash ~ '^[0-9a-f]{64}$'", name="prev_hash_hex"),
         {
+            "postgresql_partition_by": "RANGE (occurred_at)",
             "info": table_policy(
                 retention_days=AUDIT_RETENTION_DAYS,
                 clock="occurred_at",
                 purpose="Accountability (GDPR Art. 5(2), SOC 2, EU AI Act logging).",
-            )
+            ),
         },
     )
 

@@ -64,6 +64,49 @@ def row_hash_of(row: Any, *, seq: int, prev_hash: str | None) -> str:
 # --- sealing -----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class PrunedRange:
+    """A run of consecutive ``seq`` that a partition drop removed, and its last row's hash."""
+
+    lo: int
+    hi: int
+    hash: str
+
+
+def pruned_ranges(session: Session, organization_id: uuid.UUID) -> list[PrunedRange]:
+    """The anchors left by ``are_audit_drop_partition`` (only the owner can write them)."""
+    rows = session.execute(
+        text(
+            "SELECT (r->>'lo')::bigint AS lo, (r->>'hi')::bigint AS hi, r->>'hash' AS hash "
+            "FROM audit_log a, jsonb_array_elements(a.output_refs->'ranges') AS r "
+            "WHERE a.organization_id = :o AND a.entity_type = 'audit_log' "
+            "AND a.action = 'audit.pruned' ORDER BY lo"
+        ),
+        {"o": organization_id},
+    ).all()
+    return [PrunedRange(int(r.lo), int(r.hi), str(r.hash)) for r in rows]
+
+
+def chain_head(session: Session, organization_id: uuid.UUID) -> tuple[int, str | None]:
+    """Where the next sealed row continues: the last sealed row, or the last pruned one.
+
+    A partition drop may remove an organization's head (no audited action for a year); the
+    drop's anchor then carries the head's seq and hash, so the chain goes on unbroken.
+    """
+    row = session.execute(
+        text(
+            "SELECT seq, row_hash FROM audit_log WHERE organization_id = :o "
+            "AND seq IS NOT NULL ORDER BY seq DESC LIMIT 1"
+        ),
+        {"o": organization_id},
+    ).one_or_none()
+    seq, digest = (int(row.seq), row.row_hash) if row else (0, None)
+    for pruned in pruned_ranges(session, organization_id):
+        if pruned.hi > seq:
+            seq, digest = pruned.hi, pruned.hash
+    return seq, digest
+
+
 def organizations_with_unsealed(session: Session) -> list[uuid.UUID]:
     return list(
         session.execute(
@@ -83,14 +126,7 @@ def seal(
     total = 0
     while True:
         _seal_lock(session, organization_id)
-        head = session.execute(
-            text(
-                "SELECT seq, row_hash FROM audit_log WHERE organization_id = :o "
-                "AND seq IS NOT NULL ORDER BY seq DESC LIMIT 1"
-            ),
-            {"o": organization_id},
-        ).one_or_none()
-        seq, prev = (head.seq, head.row_hash) if head else (0, None)
+        seq, prev = chain_head(session, organization_id)
         rows = session.execute(
             text(
                 f"SELECT {_COLUMNS} FROM audit_log WHERE organization_id = :o AND seq IS NULL "  # noqa: S608 - fixed column list
@@ -180,18 +216,6 @@ def _broken(report: ChainReport, row: Any, reason: str, seq: int | None = None) 
     return report
 
 
-def _anchor(session: Session, organization_id: uuid.UUID, through_seq: int) -> str | None:
-    """The hash a pruning left for the row before the chain's first remaining row."""
-    return session.execute(
-        text(
-            "SELECT output_refs->>'through_hash' FROM audit_log WHERE organization_id = :o "
-            "AND action = 'audit.pruned' AND (output_refs->>'through_seq')::bigint = :s "
-            "ORDER BY occurred_at DESC LIMIT 1"
-        ),
-        {"o": organization_id, "s": through_seq},
-    ).scalar_one_or_none()
-
-
 def verify(
     session: Session,
     organization_id: uuid.UUID,
@@ -199,7 +223,12 @@ def verify(
     chunk: int = 10_000,
     heads: list[SignedHead] | None = None,
 ) -> ChainReport:
-    """Recompute the chain; stop at the first broken link and name it."""
+    """Recompute the chain; stop at the first broken link and name it.
+
+    A gap in ``seq`` is a broken link unless a pruning anchor accounts for exactly those
+    rows (then the next row must point at the anchor's hash). The chain may start after a
+    pruned prefix, and its head may itself have been pruned.
+    """
     report = ChainReport(organization_id)
     report.unsealed = int(
         session.execute(
@@ -207,33 +236,42 @@ def verify(
             {"o": organization_id},
         ).scalar_one()
     )
+    ranges = pruned_ranges(session, organization_id)
+    by_lo = {r.lo: r for r in ranges}
+    by_hi = {r.hi: r for r in ranges}
     expected_seq: int | None = None
     prev: str | None = None
     hashes_at: dict[int, str] = {}
     wanted = {h.seq for h in heads or []}
-    after = 0
+    after: tuple[int, str] = (0, str(uuid.UUID(int=0)))
     while True:
         rows = session.execute(
             text(
                 f"SELECT {_COLUMNS} FROM audit_log WHERE organization_id = :o "  # noqa: S608 - fixed column list
-                "AND seq > :after ORDER BY seq LIMIT :n"
+                "AND (seq, id) > (:seq, CAST(:id AS uuid)) ORDER BY seq, id LIMIT :n"
             ),
-            {"o": organization_id, "after": after, "n": chunk},
+            {"o": organization_id, "seq": after[0], "id": after[1], "n": chunk},
         ).all()
         for row in rows:
             if expected_seq is None:
                 if row.seq != 1:
-                    prev = _anchor(session, organization_id, row.seq - 1)
-                    if prev is None:
+                    anchor = by_hi.get(row.seq - 1)
+                    if anchor is None:
                         return _broken(
                             report,
                             row,
                             f"the chain starts at seq {row.seq} and no "
                             "pruning record accounts for the rows before it",
                         )
+                    prev = anchor.hash
                     report.anchored_at = row.seq - 1
                 expected_seq = row.seq
-            elif row.seq != expected_seq:
+            elif row.seq < expected_seq:
+                return _broken(report, row, f"seq {row.seq} appears more than once")
+            while row.seq > expected_seq and expected_seq in by_lo:
+                pruned = by_lo[expected_seq]  # rows a partition drop removed: re-anchor
+                prev, expected_seq = pruned.hash, pruned.hi + 1
+            if row.seq != expected_seq:
                 return _broken(
                     report, row, f"rows {expected_seq}..{row.seq - 1} are missing", seq=expected_seq
                 )
@@ -259,21 +297,46 @@ def verify(
             report.head_seq, report.head_hash = row.seq, row.row_hash
         if len(rows) < chunk:
             break
-        after = rows[-1].seq
-    for head in sorted(heads or [], key=lambda h: h.seq):
+        after = (rows[-1].seq, str(rows[-1].id))
+    if expected_seq is None and ranges:  # every sealed row was pruned
+        expected_seq = max(ranges, key=lambda r: r.hi).hi + 1
+        report.anchored_at = expected_seq - 1
+        report.head_seq, report.head_hash = expected_seq - 1, by_hi[expected_seq - 1].hash
+    while expected_seq is not None and expected_seq in by_lo:  # the head was pruned
+        pruned = by_lo[expected_seq]
+        report.head_seq, report.head_hash = pruned.hi, pruned.hash
+        expected_seq = pruned.hi + 1
+    _check_exported_heads(report, heads or [], hashes_at, ranges)
+    return report
+
+
+def _check_exported_heads(
+    report: ChainReport,
+    heads: list[SignedHead],
+    hashes_at: dict[int, str],
+    ranges: list[PrunedRange],
+) -> None:
+    """The chain must still pass through every head exported outside the database."""
+    for head in sorted(heads, key=lambda h: h.seq):
         report.exported_heads_checked += 1
         found = hashes_at.get(head.seq)
-        if found is None and (report.anchored_at or 0) >= head.seq:
-            continue  # pruned since it was exported; the anchor covers it
+        pruned = next((r for r in ranges if r.lo <= head.seq <= r.hi), None)
+        if found is None and pruned is not None:
+            if pruned.hi != head.seq or pruned.hash == head.row_hash:
+                continue  # pruned since it was exported; the anchor covers it
+            found = pruned.hash
+        elif found is None and (report.anchored_at or 0) >= head.seq:
+            continue
         if found != head.row_hash:
             reason = (
                 f"the chain no longer passes through the head exported at {head.exported_at} "
                 f"(seq {head.seq}): it was rewritten or truncated"
             )
             report.first_broken = {"seq": head.seq, "id": None, "action": None, "reason": reason}
-            log.error("audit_chain_broken", organization_id=str(organization_id), reason=reason)
-            break
-    return report
+            log.error(
+                "audit_chain_broken", organization_id=str(report.organization_id), reason=reason
+            )
+            return
 
 
 # --- signed head exports ----------------------------------------------------------------------
@@ -302,7 +365,9 @@ def signing_key(settings: ComplianceSettings | None = None) -> Ed25519PrivateKey
     settings = settings or compliance_settings()
     if settings.audit_head_signing_key:
         try:
-            seed = base64.b64decode(settings.audit_head_signing_key, validate=True)
+            seed = base64.b64decode(
+                settings.audit_head_signing_key.get_secret_value(), validate=True
+            )
             return Ed25519PrivateKey.from_private_bytes(seed)
         except ValueError:
             raise ConfigurationError(

@@ -1,0 +1,233 @@
+"""Audit pruning by dropping whole monthly partitions, and the chain re-anchored after it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from are_workers.models.audit import LegalHold, LegalHoldScope, RetentionPolicy
+from are_workers.services.compliance import audit, audit_chain, audit_partitions
+from tests.compliance.audit_rows import tamper, write_audit_rows
+from tests.factories import make_candidate, make_org
+
+OLD = 800  # days: a month well past the one-year floor
+RECENT = 100  # days: inside the floor
+
+
+def _partition_of(db: Session, row_id: uuid.UUID) -> str:
+    return str(
+        db.execute(
+            text("SELECT tableoid::regclass::text FROM audit_log WHERE id = :i"), {"i": row_id}
+        ).scalar_one()
+    )
+
+
+def _month(days_ago: int, db: Session) -> str:
+    stamp = db.execute(
+        text("SELECT to_char((now() - make_interval(days => :d)) AT TIME ZONE 'UTC', 'YYYYMM')"),
+        {"d": days_ago},
+    ).scalar_one()
+    return f"audit_log_p{stamp}"
+
+
+def _short_retention(db: Session, org_id: uuid.UUID, days: int = 400) -> None:
+    db.add(RetentionPolicy(organization_id=org_id, table_name="audit_log", retention_days=days))
+    db.flush()
+
+
+def _count(db: Session, org_id: uuid.UUID) -> int:
+    return int(
+        db.execute(
+            text("SELECT count(*) FROM audit_log WHERE organization_id = :o"), {"o": org_id}
+        ).scalar_one()
+    )
+
+
+def test_rows_land_in_their_months_partition_and_the_coming_months_exist(db: Session) -> None:
+    audit_partitions.ensure(db, months_ahead=2)
+    names = [p.name for p in audit_partitions.partitions(db)]
+    now = datetime.now(UTC)
+    assert f"audit_log_p{now:%Y%m}" in names
+    assert names[-1] == "audit_log_default"  # the default partition sorts last
+    future = [n for n in names if n != "audit_log_default" and n > f"audit_log_p{now:%Y%m}"]
+    assert len(future) >= 2
+    org = make_org(db)
+    [row] = write_audit_rows(db, org.id, 1)
+    assert _partition_of(db, row) == f"audit_log_p{now:%Y%m}"
+
+
+def test_a_row_of_a_month_without_partition_is_kept_then_moved_to_its_own(db: Session) -> None:
+    org = make_org(db)
+    rows = write_audit_rows(db, org.id, 3, days_ago=OLD)
+    assert {_partition_of(db, r) for r in rows} == {"audit_log_default"}
+    audit_chain.seal(db, org.id)
+    created = audit_partitions.ensure(db, months_ahead=0)
+    assert _month(OLD, db) in created
+    assert {_partition_of(db, r) for r in rows} == {_month(OLD, db)}
+    assert audit_chain.verify(db, org.id).ok  # moved rows keep their content and hashes
+
+
+def test_an_expired_partition_is_dropped_and_the_chain_reanchors(db: Session) -> None:
+    org = make_org(db)
+    other = make_org(db)
+    write_audit_rows(db, org.id, 4, days_ago=OLD)
+    write_audit_rows(db, other.id, 3, days_ago=OLD)
+    write_audit_rows(db, org.id, 2)
+    for organization in (org, other):
+        _short_retention(db, organization.id)
+    audit_chain.seal_all(db)
+    result = audit_partitions.prune(db)
+    assert result.dropped == {_month(OLD, db): {str(org.id): 4, str(other.id): 3}}
+    assert _month(OLD, db) not in {p.name for p in audit_partitions.partitions(db)}
+    assert _count(db, org.id) == 2 + 1  # the recent rows and the pruning anchor
+    assert _count(db, other.id) == 1  # only the anchor: its head was pruned
+    audit_chain.seal_all(db)
+    report = audit_chain.verify(db, org.id)
+    assert report.ok and report.anchored_at == 4 and report.rows_checked == 3
+    # The other organization's head went with the partition; its chain continues from it.
+    report = audit_chain.verify(db, other.id)
+    assert report.ok and report.anchored_at == 3 and report.head_seq == 4
+    write_audit_rows(db, other.id, 1)
+    audit_chain.seal(db, other.id)
+    report = audit_chain.verify(db, other.id)
+    assert report.ok and report.head_seq == 5 and report.rows_checked == 2
+    assert audit_partitions.prune(db).dropped == {}  # nothing more to drop
+
+
+def test_a_partition_stays_while_any_organization_keeps_its_rows(db: Session) -> None:
+    short, default, held = make_org(db), make_org(db), make_org(db)
+    for organization in (short, default):
+        write_audit_rows(db, organization.id, 2, days_ago=OLD)
+    _short_retention(db, short.id)
+    audit_chain.seal_all(db)
+    verdicts = {v.partition.name: v for v in audit_partitions.prune(db).verdicts}
+    kept = verdicts[_month(OLD, db)]
+    assert not kept.droppable
+    assert str(default.id) in kept.reason and "2190 days" in kept.reason
+    # A legal hold on the organization keeps it too, whatever its retention says.
+    _short_retention(db, default.id)
+    write_audit_rows(db, held.id, 1, days_ago=OLD)
+    _short_retention(db, held.id)
+    db.add(LegalHold(organization_id=held.id, scope=LegalHoldScope.ORGANIZATION, reason="case"))
+    db.flush()
+    audit_chain.seal_all(db)
+    old = kept.partition.name
+    kept = next(v for v in audit_partitions.prune(db).verdicts if v.partition.name == old)
+    assert not kept.droppable and f"organization {held.id} has a legal hold" == kept.reason
+    assert _count(db, short.id) == 2
+
+
+def test_a_held_candidates_audit_rows_keep_their_partition(db: Session) -> None:
+    org = make_org(db)
+    candidate = make_candidate(db, org)
+    write_audit_rows(db, org.id, 2, days_ago=OLD, subject_id=candidate.id)
+    _short_retention(db, org.id)
+    db.add(
+        LegalHold(
+            organization_id=org.id,
+            scope=LegalHoldScope.CANDIDATE,
+            candidate_id=candidate.id,
+            reason="claim",
+        )
+    )
+    db.flush()
+    audit_chain.seal(db, org.id)
+    audit_partitions.ensure(db, months_ahead=0)  # a dry run changes nothing, not even this
+    result = audit_partitions.prune(db, dry_run=True)
+    [verdict] = [v for v in result.verdicts if v.partition.name == _month(OLD, db)]
+    assert not verdict.droppable and "holds a candidate" in verdict.reason
+
+
+def test_rows_written_late_straddle_partitions_and_verify_after_the_drop(db: Session) -> None:
+    """A row whose transaction began last month may be sealed after this month's rows."""
+    org = make_org(db)
+    write_audit_rows(db, org.id, 2, days_ago=OLD)  # seq 1, 2
+    audit_chain.seal(db, org.id)
+    write_audit_rows(db, org.id, 1, days_ago=RECENT)  # seq 3, a younger month
+    audit_chain.seal(db, org.id)
+    write_audit_rows(db, org.id, 1, days_ago=OLD)  # seq 4, back in the old month
+    audit_chain.seal(db, org.id)
+    _short_retention(db, org.id)
+    result = audit_partitions.prune(db)
+    assert result.dropped[_month(OLD, db)] == {str(org.id): 3}
+    anchor = db.execute(
+        text(
+            "SELECT output_refs FROM audit_log WHERE organization_id = :o "
+            "AND action = 'audit.pruned'"
+        ),
+        {"o": org.id},
+    ).scalar_one()
+    assert [(r["lo"], r["hi"]) for r in anchor["ranges"]] == [(1, 2), (4, 4)]
+    audit_chain.seal(db, org.id)  # the anchor becomes seq 5, after the pruned head 4
+    report = audit_chain.verify(db, org.id)
+    assert report.ok, report.first_broken
+    assert report.anchored_at == 2 and report.rows_checked == 2 and report.head_seq == 5
+
+
+def test_the_database_refuses_young_unsealed_and_foreign_partitions(db: Session) -> None:
+    org = make_org(db)
+    audit_partitions.ensure(db, months_ahead=0)
+    current = f"audit_log_p{datetime.now(UTC):%Y%m}"
+    for name, message in (
+        (current, "younger than 365 days"),
+        ("audit_log_default", "not a monthly partition"),
+        ("organizations", "not a monthly partition"),
+    ):
+        with pytest.raises(DBAPIError, match=message), db.begin_nested():
+            db.execute(text("SELECT * FROM are_audit_drop_partition(:p)"), {"p": name})
+    write_audit_rows(db, org.id, 1, days_ago=OLD)
+    audit_partitions.ensure(db, months_ahead=0)
+    with pytest.raises(DBAPIError, match="unsealed audit rows"), db.begin_nested():
+        db.execute(text("SELECT * FROM are_audit_drop_partition(:p)"), {"p": _month(OLD, db)})
+
+
+def test_a_forged_anchor_or_a_duplicate_seq_is_named(db: Session) -> None:
+    org = make_org(db)
+    write_audit_rows(db, org.id, 3)
+    audit_chain.seal(db, org.id)
+    # An owner deletes row 2 and forges an anchor covering it: verification trusts only
+    # anchors the dropping function wrote, but the owner bypasses the trigger, so the
+    # signed heads (tested elsewhere) are the defence. Here: a duplicated seq is named.
+    tamper(
+        db,
+        "INSERT INTO audit_log (organization_id, actor_type, action, seq, prev_hash, row_hash) "
+        "SELECT organization_id, actor_type, action, seq, prev_hash, row_hash FROM audit_log "
+        "WHERE organization_id = :o AND seq = 2",
+        o=org.id,
+    )
+    report = audit_chain.verify(db, org.id)
+    assert report.first_broken is not None
+    assert report.first_broken["seq"] == 2 and "more than once" in report.first_broken["reason"]
+
+
+def test_the_runtime_role_prunes_through_the_function_but_cannot_forge_anchors(
+    owner_engine: Engine, runtime_engine: Engine
+) -> None:
+    with Session(owner_engine) as owner:
+        org_id = make_org(owner).id
+        write_audit_rows(owner, org_id, 2, days_ago=OLD)
+        _short_retention(owner, org_id)
+        owner.commit()
+    with Session(runtime_engine) as runtime:
+        with pytest.raises(DBAPIError, match="written only by are_audit_drop_partition"):
+            audit.record(
+                runtime,
+                organization_id=org_id,
+                action="audit.pruned",
+                entity_type="audit_log",
+                output_refs={"ranges": [{"lo": 1, "hi": 1, "hash": "0" * 64}]},
+            )
+        runtime.rollback()
+        with pytest.raises(DBAPIError, match="permission denied"):
+            runtime.execute(text("DELETE FROM audit_log_default"))
+        runtime.rollback()
+        audit_chain.seal(runtime, org_id)
+        result = audit_partitions.prune(runtime)
+        assert result.dropped == {_month(OLD, runtime): {str(org_id): 2}}
+        audit_chain.seal(runtime, org_id)
+        assert audit_chain.verify(runtime, org_id).ok
