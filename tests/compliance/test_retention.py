@@ -1,10 +1,10 @@
 """The retention sweep: dry run, set-based batches audited per batch, files and derived
-data, column retention, overrides, legal holds, and the circuit breaker."""
+data, column retention, overrides, legal holds, the circuit breaker, and what it leaves to
+other jobs (``audit_log``)."""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,12 +18,19 @@ from are_workers.models.audit import (
     RetentionPolicy,
     RetentionRun,
 )
-from are_workers.services.compliance.retention import RetentionBreakerError, plan, sweep
+from are_workers.models.security import RetentionOverrides
+from are_workers.services.compliance import audit
+from are_workers.services.compliance.retention import (
+    RetentionBreakerError,
+    build_targets,
+    plan,
+    sweep,
+)
 from are_workers.services.compliance.settings import ComplianceSettings
 from are_workers.services.compliance.storage import existing_objects
 from tests.compliance.scan import find_values, vectors_equal
 from tests.compliance.seed import Seeder, seed_subject, unique_marker
-from tests.factories import make_org
+from tests.factories import make_org, utcnow
 
 SETTINGS = ComplianceSettings(retention_batch_size=2, retention_breaker_min_rows=1000)
 
@@ -261,7 +268,9 @@ def test_a_candidate_hold_keeps_that_candidates_rows_at_every_depth(
 
 def test_the_breaker_stops_a_sweep_far_larger_than_before_until_confirmed(db: Session) -> None:
     org = make_org(db)
-    strict = replace(SETTINGS, retention_breaker_min_rows=2, retention_breaker_factor=2.0)
+    strict = ComplianceSettings(
+        retention_batch_size=2, retention_breaker_min_rows=2, retention_breaker_factor=2.0
+    )
     _access_log(db, org.id, days_ago=400, n=1)
     assert sweep(db, org.id, settings=strict).counts == {"file_access_log": 1}
     _access_log(db, org.id, days_ago=400, n=6)  # a clock jump, a bad override ...
@@ -298,3 +307,29 @@ def test_confirming_a_run_that_did_not_trip_is_refused(db: Session) -> None:
     done = sweep(db, org.id, settings=SETTINGS)
     with pytest.raises(InvalidInputError, match="did not stop at the circuit breaker"):
         sweep(db, org.id, settings=SETTINGS, confirmed_run_id=done.run_id)
+
+
+def test_audit_log_is_left_to_its_partition_job_whatever_its_retention(db: Session) -> None:
+    """Audit rows far past any retention, and an override shortening it: never a target."""
+    shortest = RetentionOverrides(by_table={"audit_log": 1}, by_category={"technical": 1})
+    targets, _ = build_targets(uuid.uuid4(), utcnow(), shortest, {"audit_log": "anonymize"})
+    assert not [t for t in targets if t.table.name == "audit_log"]
+    org = make_org(db)
+    db.add(RetentionPolicy(organization_id=org.id, table_name="audit_log", retention_days=1))
+    db.flush()
+    db.execute(
+        text(
+            "INSERT INTO audit_log (organization_id, occurred_at, actor_type, action) "
+            "VALUES (:o, now() - interval '3000 days', 'system', 'candidate.viewed')"
+        ),
+        {"o": org.id},
+    )
+    audit.record(db, organization_id=org.id, action="candidate.viewed")
+    assert not [t for t in plan(db, org.id).targets if t.table.name == "audit_log"]
+    result = sweep(db, org.id, settings=SETTINGS)
+    assert result.counts == {}
+    left = db.execute(
+        text("SELECT count(*) FROM audit_log WHERE organization_id = :o AND action = :a"),
+        {"o": org.id, "a": "candidate.viewed"},
+    ).scalar_one()
+    assert left == 2

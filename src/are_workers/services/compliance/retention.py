@@ -1,12 +1,17 @@
-"""The retention sweep: delete or anonymize what outlived its retention, per organization.
+"""The retention sweeps: delete or anonymize what outlived its retention, per organization
+and, for the global tables (no tenant), once for the platform.
 
-Driven by the metadata: every tenant table's policy (days, clock column), every PII column's
-own retention, the organization's overrides (per table or per data category, delete or
-anonymize) and its legal holds, with the precedence of ``models/security.py``
-(legal hold > organization override > column > table default). A table added tomorrow is
-swept as soon as it has a policy.
+Driven by the metadata: every table's policy (days, clock column), every PII column's own
+retention, and for a tenant table the organization's overrides (per table or per data
+category, delete or anonymize) and its legal holds, with the precedence of
+``models/security.py`` (legal hold > organization override > column > table default). A
+table added tomorrow is swept as soon as it has a policy: by the organization sweep if it
+has a NOT NULL ``organization_id``, by the platform sweep otherwise (the platform, not a
+tenant, controls that data, so only the table's and the columns' own retention apply).
+``audit_log`` is swept by neither (:data:`SWEPT_ELSEWHERE`): its monthly partitions are
+dropped whole by a platform job of their own.
 
-How it runs, and why:
+How it runs, and why (both sweeps share every step):
 
 * **Plan first.** Each target (a table's rows, or one column) is counted with the same
   predicate the sweep uses. The plan is the dry-run report, and it feeds the breaker.
@@ -20,19 +25,28 @@ How it runs, and why:
   UPDATE SKIP LOCKED`` of ids feeding a ``DELETE`` (cascades remove children, including
   embeddings, transcripts and analysis results) or an ``UPDATE`` (column strategies from
   ``anonymize.py``), which also returns the storage keys of files that go with the rows.
-  Each batch commits with one audit row (per batch, not per row) and the run's counts, so
-  a long sweep holds no long locks and a crash loses at most one batch of progress.
+  Each batch commits with its record (per batch, not per row) and the run's counts, so a
+  long sweep holds no long locks and a crash loses at most one batch of progress.
 * **Candidate legal holds** exclude every row that belongs to a held candidate, at any
   depth (the same FK paths erasure follows).
+
+Where a run is recorded: an organization's run in ``retention_runs`` with one audit row per
+batch. ``retention_runs`` and ``audit_log`` both require an organization, so until they can
+hold a platform run (``organization_id`` NULL), the platform sweep records its run on its
+own job's ledger row (``task_runs.result``: counts per table, cut-offs, the breaker's
+numbers, updated with every batch) and logs one ``retention_batch`` event per batch
+(:class:`PlatformRunLog`).
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import structlog
 from sqlalchemy import (
@@ -71,12 +85,21 @@ from are_workers.services.compliance.subjects import ownership_paths, subject_ro
 log = structlog.get_logger(__name__)
 
 MIN_UUID = uuid.UUID(int=0)
-#: Audit rows younger than this are never pruned (the database function refuses too).
-AUDIT_PRUNE_FLOOR_DAYS = 365
 #: A confirmation lets through what was planned plus this margin (data keeps expiring).
 CONFIRM_MARGIN = 1.1
+#: Tables with a retention policy that another job enforces, and how: neither sweep
+#: touches them, whatever their tenancy.
+SWEPT_ELSEWHERE: dict[str, str] = {
+    "audit_log": "monthly partitions, dropped whole by the audit partition job",
+}
+#: The job that sweeps the global tables; its ledger rows are the platform runs' record.
+PLATFORM_SWEEP_ACTOR = "compliance.retention_sweep_platform"
 
-Action = Literal["delete", "anonymize", "prune"]
+Action = Literal["delete", "anonymize"]
+_AUDIT_ACTIONS: dict[Action, str] = {
+    "delete": "retention.deleted",
+    "anonymize": "retention.anonymized",
+}
 
 
 def _metadata_tables() -> list[Table]:
@@ -112,7 +135,7 @@ class Target:
 
 @dataclass
 class RetentionPlan:
-    organization_id: uuid.UUID
+    organization_id: uuid.UUID | None  # None: the platform's global tables
     now: datetime
     targets: list[Target]
     counts: dict[str, int] = field(default_factory=dict)
@@ -131,6 +154,19 @@ class RetentionPlan:
             for t in self.targets
         ]
 
+    def horizons(self) -> dict[str, dict[str, Any]]:
+        """What each target applied, for the run's record."""
+        return {
+            t.key: {
+                "action": t.action,
+                "days": t.days,
+                "rule": t.rule,
+                "cutoff": t.cutoff.isoformat(),
+                "planned": self.counts[t.key],
+            }
+            for t in self.targets
+        }
+
 
 def _row_actions(session: Session, organization_id: uuid.UUID) -> dict[str, str]:
     rows = session.execute(
@@ -143,6 +179,18 @@ def _row_actions(session: Session, organization_id: uuid.UUID) -> dict[str, str]
     return {r.table_name: r.action for r in rows}
 
 
+def swept_tables(*, tenant: bool) -> list[Table]:
+    """The tables one kind of sweep covers, parents before children: tenant tables
+    (``tenant=True``) or the global ones, each with a policy, none swept elsewhere."""
+    return [
+        table
+        for table in _metadata_tables()
+        if policy_of(table) is not None
+        and is_tenant_table(table) is tenant
+        and table.name not in SWEPT_ELSEWHERE
+    ]
+
+
 def build_targets(
     organization_id: uuid.UUID,
     now: datetime,
@@ -150,22 +198,28 @@ def build_targets(
     row_actions: dict[str, str],
 ) -> tuple[list[Target], list[str]]:
     """Every target for one organization, parents before children, and the held tables."""
+    return _targets(swept_tables(tenant=True), now, overrides, row_actions)
+
+
+def build_platform_targets(now: datetime) -> list[Target]:
+    """Every target of the global tables: their own and their columns' retention only
+    (tenants' overrides and legal holds are about tenant data)."""
+    targets, _ = _targets(swept_tables(tenant=False), now, RetentionOverrides(), {})
+    return targets
+
+
+def _targets(
+    tables: Iterable[Table],
+    now: datetime,
+    overrides: RetentionOverrides,
+    row_actions: dict[str, str],
+) -> tuple[list[Target], list[str]]:
     targets: list[Target] = []
     held: list[str] = []
-    for table in _metadata_tables():
-        policy = policy_of(table)
-        if policy is None or not is_tenant_table(table):
-            continue
+    for table in tables:
         row = resolve_retention(table, None, overrides)
         if row.rule == "legal_hold":
             held.append(table.name)
-            continue
-        if table.name == "audit_log":
-            if row.days is not None:
-                days = max(row.days, AUDIT_PRUNE_FLOOR_DAYS)
-                targets.append(
-                    Target(table.name, table, "prune", days, row.rule, now - timedelta(days=days))
-                )
             continue
         if row.days is not None:
             action: Action = "anonymize" if row_actions.get(table.name) == "anonymize" else "delete"
@@ -241,18 +295,20 @@ def _not_held(table: Table, organization_id: uuid.UUID) -> ColumnElement[bool] |
     return table.c.id.not_in(subject_rows("candidate", table.name, organization_id, held))
 
 
-def target_predicate(target: Target, organization_id: uuid.UUID) -> ColumnElement[bool]:
+def target_predicate(target: Target, organization_id: uuid.UUID | None) -> ColumnElement[bool]:
+    """The rows a target removes: one organization's, or (``None``) a global table's."""
     table = target.table
     conditions: list[ColumnElement[bool]] = [
-        table.c.organization_id == organization_id,
         target.clock.is_not(None),
         target.clock < target.cutoff,
     ]
+    if organization_id is not None:
+        conditions.append(table.c.organization_id == organization_id)
+        not_held = _not_held(table, organization_id)
+        if not_held is not None:
+            conditions.append(not_held)
     if target.rows_deleted_before is not None:
         conditions.append(target.clock >= target.rows_deleted_before)
-    not_held = _not_held(table, organization_id)
-    if not_held is not None:
-        conditions.append(not_held)
     if target.action == "anonymize":
         conditions.append(or_(*(c.holds_data for c in target.columns)))
     elif target.columns:  # a DELETE_ROW column with its own retention
@@ -326,13 +382,13 @@ def referenced_file_keys(columns: tuple[ColumnAnonymizer, ...], ids: Any) -> lis
     return selects
 
 
-# --- planning, breaker, sweeping ----------------------------------------------------------------
+# --- planning ------------------------------------------------------------------------------------
 
 
 def plan(
     session: Session, organization_id: uuid.UUID, *, now: datetime | None = None
 ) -> RetentionPlan:
-    """Targets and their counts: the dry-run report (nothing is changed)."""
+    """One organization's targets and their counts: the dry-run report (nothing changes)."""
     if (
         session.execute(
             text("SELECT 1 FROM organizations WHERE id = :o"), {"o": organization_id}
@@ -345,29 +401,27 @@ def plan(
     targets, held = build_targets(
         organization_id, now, overrides, _row_actions(session, organization_id)
     )
-    result = RetentionPlan(organization_id, now, targets, held=held)
-    for target in targets:
-        result.counts[target.key] = _count(session, target, organization_id)
-    return result
+    return _counted(session, RetentionPlan(organization_id, now, targets, held=held))
 
 
-def _count(session: Session, target: Target, organization_id: uuid.UUID) -> int:
-    if target.action == "prune":
-        return int(
-            session.execute(
-                text(
-                    "SELECT count(*) FROM audit_log WHERE organization_id = :o AND seq IS NOT NULL "
-                    "AND occurred_at < :before"
-                ),
-                {"o": organization_id, "before": target.cutoff},
-            ).scalar_one()
+def plan_platform(session: Session, *, now: datetime | None = None) -> RetentionPlan:
+    """The global tables' targets and their counts: the platform's dry-run report."""
+    now = now or session.execute(text("SELECT now()")).scalar_one()
+    return _counted(session, RetentionPlan(None, now, build_platform_targets(now)))
+
+
+def _counted(session: Session, the_plan: RetentionPlan) -> RetentionPlan:
+    for target in the_plan.targets:
+        stmt = (
+            select(func.count())
+            .select_from(target.table)
+            .where(target_predicate(target, the_plan.organization_id))
         )
-    stmt = (
-        select(func.count())
-        .select_from(target.table)
-        .where(target_predicate(target, organization_id))
-    )
-    return int(session.execute(stmt).scalar_one())
+        the_plan.counts[target.key] = int(session.execute(stmt).scalar_one())
+    return the_plan
+
+
+# --- the circuit breaker ---------------------------------------------------------------------
 
 
 class RetentionBreakerError(PermanentError):
@@ -392,8 +446,12 @@ def baseline(session: Session, organization_id: uuid.UUID, history: int) -> dict
         ),
         {"o": organization_id, "n": history},
     ).scalars()
+    return _most_per_target(rows)
+
+
+def _most_per_target(runs: Iterable[dict[str, Any] | None]) -> dict[str, int]:
     out: dict[str, int] = {}
-    for counts in rows:
+    for counts in runs:
         for key, value in (counts or {}).items():
             out[key] = max(out.get(key, 0), int(value))
     return out
@@ -429,6 +487,18 @@ def _breaker_message(run_id: uuid.UUID, verdict: BreakerVerdict) -> str:
     )
 
 
+def _confirmable(run_id: uuid.UUID, failed: bool, breaker: dict[str, Any] | None) -> dict[str, int]:
+    """What a run stopped by the breaker planned, which its confirmation lets through."""
+    if not failed or not breaker:
+        raise InvalidInputError(
+            f"Retention run {run_id} did not stop at the circuit breaker; nothing to confirm."
+        )
+    return {key: int(v["planned"]) for key, v in breaker.items()}
+
+
+# --- where a run is recorded -------------------------------------------------------------------
+
+
 @dataclass
 class SweepResult:
     run_id: uuid.UUID
@@ -440,6 +510,8 @@ class SweepResult:
     batches: int = 0
     held: list[str] = field(default_factory=list)
     message: str | None = None
+    #: What the run's record holds besides the counts (a platform run: scope and cut-offs).
+    details: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -453,23 +525,201 @@ class SweepResult:
             "batches": self.batches,
             "held": self.held,
             "message": self.message,
+            **self.details,
         }
 
 
-def _confirmed_counts(
-    session: Session, organization_id: uuid.UUID, run_id: uuid.UUID | None
-) -> dict[str, int] | None:
-    if run_id is None:
-        return None
-    run = session.get(RetentionRun, run_id)
-    if run is None or run.organization_id != organization_id:
-        raise NotFoundError(f"Retention run {run_id} does not exist in this organization.")
-    breaker = (run.horizons or {}).get("breaker")
-    if run.status is not RetentionRunStatus.FAILED or not breaker:
-        raise InvalidInputError(
-            f"Retention run {run_id} did not stop at the circuit breaker; nothing to confirm."
+class RunLog(Protocol):
+    """Where one sweep keeps its record: the run, each batch, the breaker, the outcome.
+
+    Every write happens in the sweep's session and commits with the batch it records.
+    """
+
+    def open(self, the_plan: RetentionPlan, dry_run: bool) -> uuid.UUID: ...
+
+    def details(self) -> dict[str, Any]: ...
+
+    def baseline(self, history: int) -> dict[str, int]: ...
+
+    def tripped(self, run_id: uuid.UUID, verdict: BreakerVerdict) -> None: ...
+
+    def batch(self, target: Target, rows: int, files: int, result: SweepResult) -> None: ...
+
+    def close(self, result: SweepResult, status: RetentionRunStatus) -> None: ...
+
+
+class TenantRunLog:
+    """An organization's run: a ``retention_runs`` row, and one audit row per batch."""
+
+    def __init__(
+        self, session: Session, organization_id: uuid.UUID, task_run_id: uuid.UUID | None
+    ) -> None:
+        self.session = session
+        self.organization_id = organization_id
+        self.task_run_id = task_run_id
+        self.run: RetentionRun | None = None
+
+    @staticmethod
+    def confirmed(
+        session: Session, organization_id: uuid.UUID, run_id: uuid.UUID | None
+    ) -> dict[str, int] | None:
+        if run_id is None:
+            return None
+        run = session.get(RetentionRun, run_id)
+        if run is None or run.organization_id != organization_id:
+            raise NotFoundError(f"Retention run {run_id} does not exist in this organization.")
+        return _confirmable(
+            run_id, run.status is RetentionRunStatus.FAILED, (run.horizons or {}).get("breaker")
         )
-    return {key: int(v["planned"]) for key, v in breaker.items()}
+
+    def _run(self) -> RetentionRun:
+        assert self.run is not None, "open() the run first"
+        return self.run
+
+    def open(self, the_plan: RetentionPlan, dry_run: bool) -> uuid.UUID:
+        self.run = RetentionRun(
+            organization_id=self.organization_id,
+            dry_run=dry_run,
+            counts={},
+            horizons=the_plan.horizons(),
+            task_run_id=self.task_run_id,
+        )
+        self.session.add(self.run)
+        self.session.flush()
+        return self.run.id
+
+    def details(self) -> dict[str, Any]:
+        return {}
+
+    def baseline(self, history: int) -> dict[str, int]:
+        return baseline(self.session, self.organization_id, history)
+
+    def tripped(self, run_id: uuid.UUID, verdict: BreakerVerdict) -> None:
+        run = self._run()
+        run.horizons = {**run.horizons, "breaker": verdict.tripped}
+        audit.record(
+            self.session,
+            organization_id=self.organization_id,
+            action="retention.breaker_tripped",
+            entity_type="retention_run",
+            entity_id=run_id,
+            output_refs={"tripped": verdict.tripped},
+            task_run_id=self.task_run_id,
+        )
+
+    def batch(self, target: Target, rows: int, files: int, result: SweepResult) -> None:
+        audit.record(
+            self.session,
+            organization_id=self.organization_id,
+            action=_AUDIT_ACTIONS[target.action],
+            entity_type="table",
+            output_refs=_batch_refs(target, rows, files, result.run_id),
+            task_run_id=self.task_run_id,
+        )
+        self._run().counts = dict(result.counts)
+
+    def close(self, result: SweepResult, status: RetentionRunStatus) -> None:
+        finished_at = self.session.execute(text("SELECT clock_timestamp()")).scalar_one()
+        run = self._run()
+        run.counts = result.counts
+        run.status = status
+        run.error_message = result.message
+        run.finished_at = finished_at
+
+
+class PlatformRunLog:
+    """A platform run, recorded on its own job's ledger row until ``retention_runs`` and
+    ``audit_log`` can hold a run without an organization.
+
+    ``task_runs.result`` holds what a ``retention_runs`` row would (counts per table, the
+    cut-offs, the breaker's numbers, status and message) and is rewritten with every batch;
+    the job's completion writes the final record. Each batch is logged
+    (``retention_batch``) in place of its audit row. The run's id is the job's id.
+    """
+
+    def __init__(self, session: Session, task_run_id: uuid.UUID | None) -> None:
+        self.session = session
+        self.task_run_id = task_run_id
+        self.horizons: dict[str, Any] = {}
+        self.breaker: dict[str, Any] | None = None
+
+    @staticmethod
+    def confirmed(session: Session, run_id: uuid.UUID | None) -> dict[str, int] | None:
+        if run_id is None:
+            return None
+        row = session.execute(
+            text(
+                "SELECT status::text AS status, result FROM task_runs "
+                "WHERE id = :id AND actor = :actor AND organization_id IS NULL"
+            ),
+            {"id": run_id, "actor": PLATFORM_SWEEP_ACTOR},
+        ).one_or_none()
+        if row is None:
+            raise NotFoundError(f"Platform retention run {run_id} does not exist.")
+        return _confirmable(run_id, row.status == "failed", (row.result or {}).get("breaker"))
+
+    def open(self, the_plan: RetentionPlan, dry_run: bool) -> uuid.UUID:
+        if self.task_run_id is None and not dry_run:
+            raise InvalidInputError(
+                "A platform retention sweep is recorded on its job: run it as the "
+                f"{PLATFORM_SWEEP_ACTOR} job (`are-workers compliance retention run --platform`)."
+            )
+        self.horizons = the_plan.horizons()
+        return self.task_run_id or uuid.uuid4()
+
+    def details(self) -> dict[str, Any]:
+        return {"scope": "platform", "horizons": self.horizons}
+
+    def baseline(self, history: int) -> dict[str, int]:
+        rows = self.session.execute(
+            text(
+                "SELECT result->'counts' FROM task_runs WHERE actor = :actor "
+                "AND organization_id IS NULL AND status = 'succeeded' "
+                "AND result->>'dry_run' = 'false' ORDER BY finished_at DESC LIMIT :n"
+            ),
+            {"actor": PLATFORM_SWEEP_ACTOR, "n": history},
+        ).scalars()
+        return _most_per_target(rows)
+
+    def tripped(self, run_id: uuid.UUID, verdict: BreakerVerdict) -> None:
+        self.breaker = verdict.tripped
+
+    def batch(self, target: Target, rows: int, files: int, result: SweepResult) -> None:
+        log.info(
+            "retention_batch", scope="platform", **_batch_refs(target, rows, files, result.run_id)
+        )
+        self._write(result)
+
+    def close(self, result: SweepResult, status: RetentionRunStatus) -> None:
+        self._write(result)
+
+    def _write(self, result: SweepResult) -> None:
+        if self.task_run_id is None:
+            return
+        record = result.as_dict()
+        if self.breaker:
+            record["breaker"] = self.breaker
+        self.session.execute(
+            text(
+                "UPDATE task_runs SET result = CAST(:record AS jsonb), updated_at = now() "
+                "WHERE id = :id"
+            ),
+            {"id": self.task_run_id, "record": json.dumps(record, default=str)},
+        )
+
+
+def _batch_refs(target: Target, rows: int, files: int, run_id: uuid.UUID) -> dict[str, Any]:
+    return {
+        "target": target.key,
+        "rows": rows,
+        "files": files,
+        "cutoff": target.cutoff.isoformat(),
+        "rule": target.rule,
+        "retention_run_id": str(run_id),
+    }
+
+
+# --- sweeping ----------------------------------------------------------------------------------
 
 
 def sweep(
@@ -482,122 +732,127 @@ def sweep(
     now: datetime | None = None,
     task_run_id: uuid.UUID | None = None,
 ) -> SweepResult:
-    """Plan, check the breaker, then delete/anonymize in committed batches.
+    """Plan one organization, check the breaker, then delete/anonymize in committed batches.
 
     Commits as it goes (the run record first, then each batch), so call it with a session
     of its own (an actor's job session is fine: its final commit records the job).
     """
-    settings = settings or compliance_settings()
-    confirmed = _confirmed_counts(session, organization_id, confirmed_run_id)
-    the_plan = plan(session, organization_id, now=now)
-    run = RetentionRun(
-        organization_id=organization_id,
+    confirmed = TenantRunLog.confirmed(session, organization_id, confirmed_run_id)
+    return _execute(
+        session,
+        plan(session, organization_id, now=now),
+        TenantRunLog(session, organization_id, task_run_id),
         dry_run=dry_run,
-        counts={},
-        horizons={
-            t.key: {
-                "action": t.action,
-                "days": t.days,
-                "rule": t.rule,
-                "cutoff": t.cutoff.isoformat(),
-                "planned": the_plan.counts[t.key],
-            }
-            for t in the_plan.targets
-        },
-        task_run_id=task_run_id,
+        confirmed=confirmed,
+        settings=settings or compliance_settings(),
     )
-    session.add(run)
-    session.flush()
-    result = SweepResult(run.id, "running", dry_run, {}, dict(the_plan.counts), held=the_plan.held)
+
+
+def sweep_platform(
+    session: Session,
+    *,
+    dry_run: bool = False,
+    confirmed_run_id: uuid.UUID | None = None,
+    settings: ComplianceSettings | None = None,
+    now: datetime | None = None,
+    task_run_id: uuid.UUID | None = None,
+) -> SweepResult:
+    """The same sweep over the global tables; a real run needs its job (``task_run_id``),
+    whose ledger row is the run's record (:class:`PlatformRunLog`)."""
+    confirmed = PlatformRunLog.confirmed(session, confirmed_run_id)
+    return _execute(
+        session,
+        plan_platform(session, now=now),
+        PlatformRunLog(session, task_run_id),
+        dry_run=dry_run,
+        confirmed=confirmed,
+        settings=settings or compliance_settings(),
+    )
+
+
+def _execute(
+    session: Session,
+    the_plan: RetentionPlan,
+    run_log: RunLog,
+    *,
+    dry_run: bool,
+    confirmed: dict[str, int] | None,
+    settings: ComplianceSettings,
+) -> SweepResult:
+    run_id = run_log.open(the_plan, dry_run)
+    result = SweepResult(
+        run_id,
+        "running",
+        dry_run,
+        {},
+        dict(the_plan.counts),
+        held=the_plan.held,
+        details=run_log.details(),
+    )
     if dry_run:
-        return _finish(session, run, result, counts=dict(the_plan.counts))
+        result.counts = dict(the_plan.counts)
+        return _finish(session, run_log, result)
     verdict = check_breaker(
-        the_plan.counts,
-        baseline(session, organization_id, settings.retention_breaker_history),
-        settings,
-        confirmed,
+        the_plan.counts, run_log.baseline(settings.retention_breaker_history), settings, confirmed
     )
     if not verdict.ok:
-        message = _breaker_message(run.id, verdict)
-        run.horizons = {**run.horizons, "breaker": verdict.tripped}
-        audit.record(
-            session,
-            organization_id=organization_id,
-            action="retention.breaker_tripped",
-            entity_type="retention_run",
-            entity_id=run.id,
-            output_refs={"tripped": verdict.tripped},
-            task_run_id=task_run_id,
-        )
-        _finish(session, run, result, status=RetentionRunStatus.FAILED, message=message)
+        result.message = _breaker_message(run_id, verdict)
+        run_log.tripped(run_id, verdict)
+        _finish(session, run_log, result, status=RetentionRunStatus.FAILED)
         log.warning(
             "retention_breaker_tripped",
-            organization_id=str(organization_id),
+            organization_id=str(the_plan.organization_id) if the_plan.organization_id else None,
+            run_id=str(run_id),
             tripped=verdict.tripped,
         )
-        raise RetentionBreakerError(message)
+        raise RetentionBreakerError(result.message)
     session.commit()  # the run is visible while it works
     for target in the_plan.targets:
         if the_plan.counts[target.key] == 0:
             continue
-        _sweep_target(session, target, organization_id, run, result, settings, task_run_id)
-    return _finish(session, run, result, counts=result.counts)
+        _sweep_target(session, target, the_plan.organization_id, run_log, result, settings)
+    return _finish(session, run_log, result)
 
 
 def _finish(
     session: Session,
-    run: RetentionRun,
+    run_log: RunLog,
     result: SweepResult,
     *,
-    counts: dict[str, int] | None = None,
     status: RetentionRunStatus = RetentionRunStatus.COMPLETED,
-    message: str | None = None,
 ) -> SweepResult:
-    finished_at = session.execute(text("SELECT clock_timestamp()")).scalar_one()
-    if counts is not None:
-        run.counts = counts
-        result.counts = counts
-    run.status = status
-    run.error_message = message
-    run.finished_at = finished_at
-    session.commit()
     result.status = status.value
-    result.message = message
+    run_log.close(result, status)
+    session.commit()
     return result
 
 
 def _sweep_target(
     session: Session,
     target: Target,
-    organization_id: uuid.UUID,
-    run: RetentionRun,
+    organization_id: uuid.UUID | None,
+    run_log: RunLog,
     result: SweepResult,
     settings: ComplianceSettings,
-    task_run_id: uuid.UUID | None,
 ) -> None:
-    if target.action == "prune":
-        row = session.execute(
-            text("SELECT * FROM are_audit_prune(:o, :before)"),
-            {"o": organization_id, "before": target.cutoff},
-        ).one()
-        _record_batch(
-            session, target, organization_id, run, result, int(row.deleted), 0, task_run_id
-        )
-        return
     after = MIN_UUID
     while True:
         rows, last, seen, keys = _batch(
             session, target, organization_id, after, settings.retention_batch_size
         )
         files = delete_objects(keys)
-        _record_batch(session, target, organization_id, run, result, rows, files, task_run_id)
+        _record_batch(session, target, run_log, result, rows, files)
         if seen < settings.retention_batch_size or last is None:
             return
         after = last
 
 
 def _batch(
-    session: Session, target: Target, organization_id: uuid.UUID, after: uuid.UUID, size: int
+    session: Session,
+    target: Target,
+    organization_id: uuid.UUID | None,
+    after: uuid.UUID,
+    size: int,
 ) -> tuple[int, uuid.UUID | None, int, list[str]]:
     """One set-based statement: lock a page of ids, delete/update them, return file keys."""
     table = target.table
@@ -640,40 +895,16 @@ def _batch(
 def _record_batch(
     session: Session,
     target: Target,
-    organization_id: uuid.UUID,
-    run: RetentionRun,
+    run_log: RunLog,
     result: SweepResult,
     rows: int,
     files: int,
-    task_run_id: uuid.UUID | None,
 ) -> None:
-    """Per batch: one audit row and the run's counts, committed with the batch."""
+    """Per batch: its record and the run's counts, committed with the batch."""
     if rows:
         result.counts[target.key] = result.counts.get(target.key, 0) + rows
     result.files_deleted += files
     result.batches += 1
-    if rows == 0 and files == 0:
-        session.commit()
-        return
-    action = {
-        "delete": "retention.deleted",
-        "anonymize": "retention.anonymized",
-        "prune": "retention.audit_pruned",
-    }[target.action]
-    audit.record(
-        session,
-        organization_id=organization_id,
-        action=action,
-        entity_type="table",
-        output_refs={
-            "target": target.key,
-            "rows": rows,
-            "files": files,
-            "cutoff": target.cutoff.isoformat(),
-            "rule": target.rule,
-            "retention_run_id": str(run.id),
-        },
-        task_run_id=task_run_id,
-    )
-    run.counts = dict(result.counts)
+    if rows or files:
+        run_log.batch(target, rows, files, result)
     session.commit()

@@ -1,0 +1,256 @@
+"""The platform retention sweep: the global tables (no tenant), found from the metadata,
+planned, guarded by the same breaker, swept in batches and recorded on its job's ledger row
+(``retention_runs`` and ``audit_log`` cannot hold a run without an organization yet)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+
+from are_workers import ledger
+from are_workers.errors import InvalidInputError, NotFoundError, PermanentError
+from are_workers.models import Base
+from are_workers.models.classification import classification_of, policy_of
+from are_workers.models.security import is_tenant_table
+from are_workers.services.compliance import retention
+from are_workers.services.compliance.retention import (
+    PLATFORM_SWEEP_ACTOR,
+    SWEPT_ELSEWHERE,
+    RetentionBreakerError,
+    SweepResult,
+    build_platform_targets,
+    plan_platform,
+    sweep_platform,
+    swept_tables,
+)
+from are_workers.services.compliance.settings import ComplianceSettings
+from tests.factories import make_user, utcnow
+
+SETTINGS = ComplianceSettings(retention_batch_size=2, retention_breaker_min_rows=1000)
+STRICT = ComplianceSettings(
+    retention_batch_size=2, retention_breaker_min_rows=2, retention_breaker_factor=2.0
+)
+
+
+def _sessions(db: Session, user_id: uuid.UUID, *, expired_days_ago: int, n: int = 1) -> None:
+    for _ in range(n):
+        db.execute(
+            text(
+                "INSERT INTO user_sessions (user_id, token_hash, ip_address, user_agent, "
+                "created_at, expires_at) VALUES (:u, :t, '203.0.113.7', 'Mozilla/5.0', "
+                "now() - make_interval(days => :d + 1), now() - make_interval(days => :d))"
+            ),
+            {"u": user_id, "t": uuid.uuid4().hex, "d": expired_days_ago},
+        )
+
+
+def _old_job(db: Session, *, finished_days_ago: int) -> uuid.UUID:
+    return db.execute(
+        text(
+            "INSERT INTO task_runs (actor, queue, status, finished_at) VALUES "
+            "('system.noop', 'default', 'succeeded', now() - make_interval(days => :d)) "
+            "RETURNING id"
+        ),
+        {"d": finished_days_ago},
+    ).scalar_one()
+
+
+def _left(db: Session, user_id: uuid.UUID) -> list[tuple[Any, ...]]:
+    rows = db.execute(
+        text(
+            "SELECT ip_address, user_agent FROM user_sessions WHERE user_id = :u "
+            "ORDER BY expires_at"
+        ),
+        {"u": user_id},
+    )
+    return [tuple(r) for r in rows]
+
+
+@contextmanager
+def _job(db: Session) -> Iterator[uuid.UUID]:
+    """A claimed platform sweep job, finished as the ledger middleware would."""
+    job_id = ledger.enqueue(db, PLATFORM_SWEEP_ACTOR, {}, organization_id=None)
+    claim = ledger.claim(db, job_id, worker_id="test/0", lease_seconds=60, crash_cap=3)
+    assert claim is not None
+    try:
+        yield job_id
+    except PermanentError as exc:
+        ledger.mark_failed(
+            db, job_id, claim.attempt, error=exc, max_attempts=1, backoff_base=1, backoff_max=1
+        )
+        raise
+    result = db.execute(text("SELECT result FROM task_runs WHERE id = :i"), {"i": job_id})
+    assert ledger.mark_succeeded(db, job_id, claim.attempt, result.scalar_one())
+
+
+def _run(db: Session, settings: ComplianceSettings = SETTINGS, **options: Any) -> SweepResult:
+    with _job(db) as job_id:
+        result = sweep_platform(db, settings=settings, task_run_id=job_id, **options)
+        assert result.run_id == job_id
+        return result
+
+
+def _record(db: Session, job_id: uuid.UUID) -> tuple[str, dict[str, Any]]:
+    row = db.execute(
+        text("SELECT status::text AS status, result FROM task_runs WHERE id = :i"), {"i": job_id}
+    ).one()
+    return row.status, row.result
+
+
+def test_every_table_with_a_retention_is_swept_by_exactly_one_sweep() -> None:
+    def retained(table: Any) -> bool:
+        policy = policy_of(table)
+        columns = (classification_of(c) for c in table.columns)
+        return policy is not None and (
+            policy.retention_days is not None
+            or any(c is not None and c.retention_days is not None for c in columns)
+        )
+
+    tenant = {t.name for t in swept_tables(tenant=True)}
+    platform = {t.name for t in swept_tables(tenant=False)}
+    assert not tenant & platform
+    everything = {t.name for t in Base.metadata.sorted_tables if policy_of(t) is not None}
+    assert tenant | platform | set(SWEPT_ELSEWHERE) == everything
+    expected = {
+        t.name
+        for t in Base.metadata.sorted_tables
+        if not is_tenant_table(t) and retained(t) and t.name not in SWEPT_ELSEWHERE
+    }
+    targets = build_platform_targets(utcnow())
+    assert {t.table.name for t in targets} == expected
+    assert {"user_sessions", "task_runs"} <= expected
+    by_key = {t.key: t for t in targets}
+    assert by_key["user_sessions"].days == 90 and by_key["user_sessions"].rule == "table_default"
+    assert by_key["user_sessions.ip_address"].action == "anonymize"
+    assert by_key["user_sessions.ip_address"].rule == "column"
+
+
+def test_the_dry_run_counts_what_would_go_and_changes_nothing(db: Session) -> None:
+    user = make_user(db).id
+    _sessions(db, user, expired_days_ago=100, n=3)  # past the table's 90 days
+    _sessions(db, user, expired_days_ago=40, n=2)  # past the 30 days of ip and user agent
+    _sessions(db, user, expired_days_ago=5)
+    _old_job(db, finished_days_ago=100)
+    report = plan_platform(db)
+    assert report.organization_id is None and report.held == []
+    counts = {k: v for k, v in report.counts.items() if v}
+    assert counts == {
+        "user_sessions": 3,
+        "user_sessions.ip_address": 2,
+        "user_sessions.user_agent": 2,
+        "task_runs": 1,
+    }
+    result = sweep_platform(db, dry_run=True, settings=SETTINGS)
+    assert result.dry_run and result.status == "completed"
+    assert result.as_dict()["counts"] == counts
+    assert result.as_dict()["scope"] == "platform"
+    assert len(_left(db, user)) == 6
+
+
+class _Events:
+    """Stands in for the module's logger (structlog caches loggers once configured)."""
+
+    def __init__(self) -> None:
+        self.logged: list[dict[str, Any]] = []
+
+    def _record(self, event: str, **fields: Any) -> None:
+        self.logged.append({"event": event, **fields})
+
+    info = warning = _record
+
+
+def test_the_sweep_deletes_and_anonymizes_in_batches_recorded_on_its_job(
+    db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user = make_user(db).id
+    _sessions(db, user, expired_days_ago=100, n=3)
+    _sessions(db, user, expired_days_ago=40, n=2)
+    _sessions(db, user, expired_days_ago=5)
+    old_job = _old_job(db, finished_days_ago=100)
+    events = _Events()
+    monkeypatch.setattr(retention, "log", events)
+    result = _run(db)
+    logs = events.logged
+    assert result.counts == {
+        "user_sessions": 3,
+        "user_sessions.ip_address": 2,
+        "user_sessions.user_agent": 2,
+        "task_runs": 1,
+    }
+    batches = [e for e in logs if e["event"] == "retention_batch"]
+    assert sorted((e["target"], e["rows"]) for e in batches) == [
+        ("task_runs", 1),
+        ("user_sessions", 1),
+        ("user_sessions", 2),
+        ("user_sessions.ip_address", 2),
+        ("user_sessions.user_agent", 2),
+    ]
+    assert {e["retention_run_id"] for e in batches} == {str(result.run_id)}
+    assert _left(db, user) == [(None, None), (None, None), ("203.0.113.7", "Mozilla/5.0")]
+    assert db.execute(text("SELECT 1 FROM task_runs WHERE id = :i"), {"i": old_job}).first() is None
+    status, record = _record(db, result.run_id)
+    assert status == "succeeded" and record["scope"] == "platform"
+    assert record["counts"] == result.counts and record["status"] == "completed"
+    assert record["horizons"]["user_sessions"]["days"] == 90
+    assert record["horizons"]["user_sessions.ip_address"]["planned"] == 2
+    assert _run(db).counts == {}  # idempotent
+
+
+def test_the_breaker_stops_a_platform_sweep_until_confirmed(db: Session) -> None:
+    user = make_user(db).id
+    _sessions(db, user, expired_days_ago=100)
+    assert _run(db, STRICT).counts == {"user_sessions": 1}
+    _sessions(db, user, expired_days_ago=100, n=6)
+    with pytest.raises(RetentionBreakerError) as stopped:
+        _run(db, STRICT)
+    message = stopped.value.user_message
+    assert "user_sessions: 6 rows (recent runs removed at most 1)" in message
+    run_id = uuid.UUID(message.rsplit("confirm ", 1)[1].split("`")[0])
+    status, record = _record(db, run_id)
+    assert status == "failed" and record["status"] == "failed" and record["counts"] == {}
+    assert record["breaker"]["user_sessions"]["planned"] == 6
+    assert len(_left(db, user)) == 6  # nothing was deleted
+    assert _run(db, STRICT, confirmed_run_id=run_id).counts == {"user_sessions": 6}
+    finished = db.execute(
+        text("SELECT id FROM task_runs WHERE actor = :a AND status = 'succeeded' LIMIT 1"),
+        {"a": PLATFORM_SWEEP_ACTOR},
+    ).scalar_one()
+    with pytest.raises(InvalidInputError, match="did not stop at the circuit breaker"):
+        sweep_platform(db, settings=STRICT, confirmed_run_id=finished, dry_run=True)
+    with pytest.raises(NotFoundError, match="does not exist"):
+        sweep_platform(db, settings=STRICT, confirmed_run_id=uuid.uuid4(), dry_run=True)
+
+
+def test_a_real_platform_sweep_needs_its_job(db: Session) -> None:
+    with pytest.raises(InvalidInputError, match="recorded on its job"):
+        sweep_platform(db, settings=SETTINGS)
+
+
+def test_the_runtime_role_sweeps_committed_global_rows(
+    owner_engine: Engine, runtime_engine: Engine
+) -> None:
+    with Session(owner_engine) as db:
+        user = make_user(db).id
+        _sessions(db, user, expired_days_ago=100, n=2)
+        _sessions(db, user, expired_days_ago=40)
+        _old_job(db, finished_days_ago=100)
+        db.commit()
+    with Session(runtime_engine) as runtime:
+        result = _run(runtime)
+        runtime.commit()
+    assert result.counts == {
+        "user_sessions": 2,
+        "user_sessions.ip_address": 1,
+        "user_sessions.user_agent": 1,
+        "task_runs": 1,
+    }
+    with Session(owner_engine) as db:
+        assert _left(db, user) == [(None, None)]
+        status, record = _record(db, result.run_id)
+        assert status == "succeeded" and record["counts"] == result.counts
