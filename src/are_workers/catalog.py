@@ -45,6 +45,12 @@ _KINDS = [
     JobKind("compliance.export_audit_head", "compliance", 300, description="Sign chain heads."),
     JobKind("compliance.expire_exports", "compliance", 600, description="Delete old exports."),
     JobKind("compliance.process_due_dsrs", "compliance", 300, description="Queue open DSRs."),
+    JobKind(
+        "compliance.retention_sweep_platform",
+        "compliance",
+        3600,
+        description="Retention of the global tables.",
+    ),
 ]
 
 JOB_KINDS: dict[str, JobKind] = {kind.actor: kind for kind in _KINDS}

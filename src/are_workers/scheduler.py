@@ -118,6 +118,13 @@ DEFAULT_SCHEDULES: tuple[Schedule, ...] = (
         "platform",
         "Delete expired data subject export bundles.",
     ),
+    Schedule(
+        "retention-sweep-platform",
+        "compliance.retention_sweep_platform",
+        "50 2 * * *",
+        "platform",
+        "Delete or anonymize what outlived its retention in the global tables.",
+    ),
 )
 
 

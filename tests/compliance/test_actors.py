@@ -53,6 +53,7 @@ def test_actors_are_registered_on_the_compliance_queue() -> None:
         "export_audit_head",
         "expire_exports",
         "process_due_dsrs",
+        "retention_sweep_platform",
     ):
         actor = getattr(actors, name)
         assert actor.actor_name == f"compliance.{name}" and actor.queue_name == "compliance"
@@ -72,6 +73,21 @@ def test_a_scheduled_sweep_runs_for_its_own_organization_only(db: Session) -> No
         pytest.raises(InvalidInputError, match="needs an organization"),
     ):
         actors.retention_sweep.fn()
+
+
+def test_the_platform_sweep_runs_for_no_organization(db: Session) -> None:
+    org = make_org(db)
+    args = {"scheduled_for": utcnow().isoformat()}
+    with running_job(db, "compliance.retention_sweep_platform", args, None) as ctx:
+        actors.retention_sweep_platform.fn(**args)
+        result = ctx.result or {}
+        assert result["status"] == "completed" and result["scope"] == "platform"
+        assert result["run_id"] == str(ctx.job_id)
+    with (
+        running_job(db, "compliance.retention_sweep_platform", {}, org.id),
+        pytest.raises(InvalidInputError, match="belongs to no organization"),
+    ):
+        actors.retention_sweep_platform.fn()
 
 
 def test_process_dsr_erases_through_the_request(

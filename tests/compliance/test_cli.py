@@ -95,3 +95,48 @@ def test_retention_audit_keys_and_requests_commands(cli: CliRunner, owner_engine
     with owner_engine.connect() as conn:
         queued = conn.execute(text("SELECT actor FROM task_runs ORDER BY actor")).scalars().all()
     assert queued == ["compliance.retention_sweep", "compliance.rotate_keys"]
+
+
+def test_platform_retention_commands(cli: CliRunner, owner_engine: Engine) -> None:
+    from are_workers.services.compliance.retention import PLATFORM_SWEEP_ACTOR
+
+    with owner_engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO task_runs (actor, queue, status, finished_at) VALUES "
+                "('system.noop', 'default', 'succeeded', now() - interval '100 days')"
+            )
+        )
+        tripped = conn.execute(
+            text(
+                "INSERT INTO task_runs (actor, queue, status, finished_at, result) VALUES "
+                "(:a, 'compliance', 'failed', now(), "
+                """'{"breaker": {"task_runs": {"planned": 5000}}}') RETURNING id"""
+            ),
+            {"a": PLATFORM_SWEEP_ACTOR},
+        ).scalar_one()
+
+    result = cli.invoke(compliance_app, ["retention", "dry-run", "--platform", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["scope"] == "platform"
+    assert {t["target"]: t["rows"] for t in report["targets"]}["task_runs"] == 1
+    result = cli.invoke(compliance_app, ["retention", "dry-run", "--platform"])
+    assert result.exit_code == 0 and "the platform (global tables)" in result.output
+    for both_or_neither in (["--platform", "--org", str(uuid.uuid4())], []):
+        result = cli.invoke(compliance_app, ["retention", "run", *both_or_neither])
+        assert result.exit_code == 2 and "either --org ID or --platform" in result.output
+    result = cli.invoke(compliance_app, ["retention", "run", "--platform"])
+    assert result.exit_code == 0 and f"queued {PLATFORM_SWEEP_ACTOR}" in result.output
+    result = cli.invoke(compliance_app, ["retention", "confirm", str(tripped)])
+    assert result.exit_code == 0 and f"queued {PLATFORM_SWEEP_ACTOR}" in result.output
+    with owner_engine.connect() as conn:
+        queued = conn.execute(
+            text(
+                "SELECT organization_id, args FROM task_runs WHERE actor = :a "
+                "AND status = 'queued' ORDER BY created_at"
+            ),
+            {"a": PLATFORM_SWEEP_ACTOR},
+        ).all()
+    confirmation = {"confirmed_run_id": str(tripped)}
+    assert [tuple(row) for row in queued] == [(None, {}), (None, confirmation)]

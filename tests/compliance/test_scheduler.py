@@ -58,6 +58,18 @@ def test_run_keys_and_ids_are_deterministic() -> None:
     }
 
 
+def test_every_default_schedule_names_a_job_kind_and_a_valid_cron() -> None:
+    from croniter import croniter
+
+    from are_workers.catalog import JOB_KINDS
+
+    for schedule in DEFAULT_SCHEDULES:
+        assert schedule.actor in JOB_KINDS and croniter.is_valid(schedule.cron), schedule.name
+    assert len({s.name for s in DEFAULT_SCHEDULES}) == len(DEFAULT_SCHEDULES)
+    platform = schedule_named("retention-sweep-platform")
+    assert (platform.actor, platform.scope) == ("compliance.retention_sweep_platform", "platform")
+
+
 def _jobs(db: Session, actor: str, orgs: list[uuid.UUID | None]) -> list[tuple[object, ...]]:
     rows = db.execute(
         text(

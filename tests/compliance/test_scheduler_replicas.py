@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from are_workers.scheduler import Schedule, run_id, tick_of_key
+from are_workers.scheduler import DEFAULT_SCHEDULES, Schedule, run_id, tick_of_key
 from tests.procs import ROOT, wait_until
 
 pytestmark = [pytest.mark.multiprocess, pytest.mark.slow]
@@ -70,14 +70,7 @@ def test_three_replicas_enqueue_each_run_exactly_once(
                 "VALUES (NULL, 'audit-seal', '* * * * * *', false)"
             )
         )
-        for name in (
-            "retention-sweep",
-            "audit-head-export",
-            "audit-verify",
-            "bias-audit",
-            "dsr-deadlines",
-            "export-expiry",
-        ):
+        for name in (s.name for s in DEFAULT_SCHEDULES if s.name != EVERY_SECOND.name):
             conn.execute(
                 text("INSERT INTO schedule_overrides (schedule_name, paused) VALUES (:n, true)"),
                 {"n": name},

@@ -65,6 +65,12 @@ compliance_app.add_typer(bias_app, name="bias-audit")
 
 OrgOption = Annotated[str, typer.Option("--org", help="Organization id.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+SweptOrgOption = Annotated[
+    str | None, typer.Option("--org", help="Organization id (its tenant tables).")
+]
+PlatformOption = Annotated[
+    bool, typer.Option("--platform", help="The global tables (no tenant) instead.")
+]
 
 
 def _configure() -> None:
@@ -81,6 +87,13 @@ def _uuid(value: str, what: str) -> uuid.UUID:
         raise typer.BadParameter(f"{value!r} is not a valid {what} id") from None
 
 
+def _swept(org: str | None, platform: bool) -> uuid.UUID | None:
+    """The organization a retention command is about, or None for the platform."""
+    if platform == (org is not None):
+        raise typer.BadParameter("give either --org ID or --platform")
+    return None if platform else _uuid(str(org), "organization")
+
+
 def _enqueue(
     actor: str, args: dict[str, Any], org: uuid.UUID | None, key: str | None = None
 ) -> None:
@@ -93,20 +106,28 @@ def _enqueue(
 
 
 @retention_app.command("dry-run")
-def retention_dry_run(org: OrgOption, json_output: JsonOption = False) -> None:
+def retention_dry_run(
+    org: SweptOrgOption = None, platform: PlatformOption = False, json_output: JsonOption = False
+) -> None:
     """Count what a sweep would delete or anonymize now (changes nothing)."""
     from are_workers.models.engine import session_scope
-    from are_workers.services.compliance.retention import plan
+    from are_workers.services.compliance.retention import plan, plan_platform
 
+    organization_id = _swept(org, platform)
     with friendly_errors():
         _configure()
         with session_scope() as session:
-            report = plan(session, _uuid(org, "organization"))
+            report = (
+                plan_platform(session)
+                if organization_id is None
+                else plan(session, organization_id)
+            )
             rows = report.as_report()
     if json_output:
-        print_json({"organization_id": org, "held": report.held, "targets": rows})
+        scope = {"scope": "platform"} if organization_id is None else {"organization_id": org}
+        print_json({**scope, "held": report.held, "targets": rows})
         return
-    table = Table(title=f"Retention dry run for {org}")
+    table = Table(title=f"Retention dry run for {org or 'the platform (global tables)'}")
     for heading in ("target", "action", "retention", "rule", "cutoff", "rows"):
         table.add_column(heading)
     for row in rows:
@@ -125,11 +146,17 @@ def retention_dry_run(org: OrgOption, json_output: JsonOption = False) -> None:
 
 
 @retention_app.command("run")
-def retention_run(org: OrgOption) -> None:
-    """Queue a retention sweep for one organization now."""
+def retention_run(org: SweptOrgOption = None, platform: PlatformOption = False) -> None:
+    """Queue a retention sweep now, for one organization or for the platform."""
+    from are_workers.services.compliance.retention import PLATFORM_SWEEP_ACTOR
+
+    organization_id = _swept(org, platform)
     with friendly_errors():
         _configure()
-        _enqueue("compliance.retention_sweep", {}, _uuid(org, "organization"))
+        if organization_id is None:
+            _enqueue(PLATFORM_SWEEP_ACTOR, {}, None)
+        else:
+            _enqueue("compliance.retention_sweep", {}, organization_id)
 
 
 @retention_app.command("confirm")
@@ -138,22 +165,27 @@ def retention_confirm(run_id: str) -> None:
     from sqlalchemy import text
 
     from are_workers.models.engine import session_scope
+    from are_workers.services.compliance.retention import PLATFORM_SWEEP_ACTOR
 
     with friendly_errors():
         _configure()
         with session_scope() as session:
+            # A platform run is recorded on its job's ledger row (see PlatformRunLog).
             row = session.execute(
                 text(
-                    "SELECT organization_id, status::text AS status, horizons ? 'breaker' AS "
-                    "tripped FROM retention_runs WHERE id = :i"
+                    "SELECT 'compliance.retention_sweep' AS actor, organization_id, "
+                    "horizons ? 'breaker' AS tripped FROM retention_runs WHERE id = :i "
+                    "UNION ALL SELECT actor, organization_id, coalesce(result ? 'breaker', "
+                    "false) FROM task_runs WHERE id = :i AND actor = :platform "
+                    "AND status = 'failed'"
                 ),
-                {"i": _uuid(run_id, "run")},
-            ).one_or_none()
+                {"i": _uuid(run_id, "run"), "platform": PLATFORM_SWEEP_ACTOR},
+            ).first()
         if row is None or not row.tripped:
             err_console.print("[red]no retention run stopped by the breaker with that id[/]")
             raise typer.Exit(1)
         _enqueue(
-            "compliance.retention_sweep",
+            row.actor,
             {"confirmed_run_id": run_id},
             row.organization_id,
             key=f"confirm:{run_id}",

@@ -165,3 +165,24 @@ def bias_audit(
         task_run_id=job.job_id,
     )
     return report.summary()
+
+
+@job_actor("compliance.retention_sweep_platform")
+def retention_sweep_platform(
+    dry_run: bool = False, confirmed_run_id: str | None = None, **_schedule: Any
+) -> dict[str, Any]:
+    """Delete or anonymize what outlived its retention in the global tables (no tenant)."""
+    from are_workers.services.compliance.retention import sweep_platform
+
+    job = current_job()
+    if job.organization_id is not None:
+        raise InvalidInputError(
+            "The platform retention sweep belongs to no organization: enqueue it without one."
+        )
+    result = sweep_platform(
+        job.session,
+        dry_run=bool(dry_run),
+        confirmed_run_id=_uuid(confirmed_run_id, "retention run") if confirmed_run_id else None,
+        task_run_id=job.job_id,
+    )
+    return result.as_dict()
