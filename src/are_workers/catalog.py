@@ -51,6 +51,13 @@ _KINDS = [
         3600,
         description="Retention of the global tables.",
     ),
+    # Index builds run in PostgreSQL; the worker only waits, so not on an ML pool.
+    JobKind(
+        "matching.sync_tenant_index",
+        "default",
+        3600,
+        description="Build or drop a tenant's vector indexes.",
+    ),
 ]
 
 JOB_KINDS: dict[str, JobKind] = {kind.actor: kind for kind in _KINDS}

@@ -1,4 +1,5 @@
-"""The thin scheduler: enqueues the periodic compliance jobs, and does nothing else.
+"""The thin scheduler: enqueues the periodic jobs (compliance, index upkeep), and does
+nothing else.
 
 Why this shape:
 
@@ -124,6 +125,13 @@ DEFAULT_SCHEDULES: tuple[Schedule, ...] = (
         "50 2 * * *",
         "platform",
         "Delete or anonymize what outlived its retention in the global tables.",
+    ),
+    Schedule(
+        "tenant-index-sync",
+        "matching.sync_tenant_index",
+        "20 1 * * *",
+        "organization",
+        "Build a large tenant's vector index, drop a small tenant's.",
     ),
 )
 

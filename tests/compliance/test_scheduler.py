@@ -68,6 +68,9 @@ def test_every_default_schedule_names_a_job_kind_and_a_valid_cron() -> None:
     assert len({s.name for s in DEFAULT_SCHEDULES}) == len(DEFAULT_SCHEDULES)
     platform = schedule_named("retention-sweep-platform")
     assert (platform.actor, platform.scope) == ("compliance.retention_sweep_platform", "platform")
+    index = schedule_named("tenant-index-sync")
+    assert (index.actor, index.scope) == ("matching.sync_tenant_index", "organization")
+    assert croniter(index.cron).get_next(float) - croniter(index.cron).get_prev(float) == 86400
 
 
 def _jobs(db: Session, actor: str, orgs: list[uuid.UUID | None]) -> list[tuple[object, ...]]:

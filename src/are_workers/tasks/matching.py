@@ -1,12 +1,16 @@
-"""Matching actors: embed a job, and rank and explain candidates for it."""
+"""Matching actors: embed a job, rank and explain candidates for it, and keep a tenant's
+vector indexes fitting its size."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
+from sqlalchemy import Engine, select
+
 from are_workers.middleware.ledger import current_job
-from are_workers.services.matching import evaluation, postings
+from are_workers.models.embeddings import EmbeddingModel, EmbeddingModelStatus
+from are_workers.services.matching import evaluation, postings, retrieval
 from are_workers.services.resumes.pipeline import default_embedding_context
 from are_workers.tasks.base import job_actor
 
@@ -42,3 +46,33 @@ def match_job(job_id: str, top_k: int = 10) -> dict[str, Any]:
         "needs_review": sum(r.status.value == "needs_review" for r in ranked),
         "skipped": {str(r.candidate_id): r.skip_reason for r in results if r.skip_reason},
     }
+
+
+@job_actor("matching.sync_tenant_index")
+def sync_tenant_index(min_vectors: int | None = None, **_schedule: Any) -> dict[str, Any]:
+    """Give the tenant a partial HNSW index per embedding model once it is large, drop it
+    once small, and drop a retired model's; idempotent (a second run changes nothing).
+
+    Works on an autocommit connection of its own and never opens the job's session:
+    ``CREATE INDEX CONCURRENTLY`` waits for every older transaction, the job's included.
+    """
+    job = current_job()
+    organization_id = job.require_organization()
+    bind = job.session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    threshold = retrieval.INDEX_MIN_VECTORS if min_vectors is None else int(min_vectors)
+    states: dict[str, str] = {}
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        models = conn.execute(
+            select(EmbeddingModel.id, EmbeddingModel.status).order_by(EmbeddingModel.id)
+        ).all()
+        for model_id, status in models:
+            if status == EmbeddingModelStatus.RETIRED:
+                retrieval.drop_tenant_index(conn, organization_id, model_id)
+                state = retrieval.tenant_index_state(conn, organization_id, model_id)
+            else:
+                state = retrieval.sync_tenant_index(
+                    conn, organization_id, model_id, min_vectors=threshold
+                )
+            states[str(model_id)] = state.value
+    return {"indexes": states}
