@@ -16,11 +16,13 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from are_workers import __version__
+from are_workers.crypto import subject_ref
 from are_workers.errors import InvalidInputError
 from are_workers.models.assessments import AssessmentItem, ItemBank, ItemModel, ItemStatus
 from are_workers.services.assessments import sessions
 from are_workers.services.assessments.answers import score_answer
-from are_workers.services.assessments.free_text import Embed, Rubric, score_free_text
+from are_workers.services.assessments.free_text import METHOD, Embed, Rubric, score_free_text
 from tests.assessments.factories import (
     Bank,
     add_response,
@@ -29,6 +31,7 @@ from tests.assessments.factories import (
     pending_item,
 )
 from tests.factories import make_org
+from tests.media_db.conftest import assert_pseudonymous, audit_rows
 
 RUBRIC = Rubric.model_validate(
     {
@@ -167,6 +170,7 @@ def test_an_open_answer_is_scored_in_a_session_and_its_evidence_kept(db: Session
         calls.append(len(texts))
         return bag_of_words(texts)
 
+    first_rid = rid
     outcome = sessions.score_response(db, org.id, rid, embed=embed, embed_model="bow@1")
     assert outcome["category"] == 1 and calls == [5]  # answer + 4 exemplars, one call
     stored = db.execute(
@@ -186,10 +190,19 @@ def test_an_open_answer_is_scored_in_a_session_and_its_evidence_kept(db: Session
     )  # fmt: skip
     outcome = sessions.score_response(db, org.id, rid, embed=embed, embed_model="bow@1")
     assert outcome["finished"] and outcome["category"] == 2
-    refs = db.execute(
-        text("SELECT input_refs FROM audit_log WHERE organization_id = :o"), {"o": org.id}
-    ).scalar_one()
-    assert refs["embedding_models"] == ["bow@1"]
+    (final,) = audit_rows(db, org.id, sessions.AUDIT_ACTION)
+    assert final.input_refs["embedding_models"] == ["bow@1"]
+    # Each open answer is its own audited decision, naming the rubric method and embedder.
+    scored = audit_rows(db, org.id, sessions.FREE_TEXT_AUDIT_ACTION)
+    assert sorted(row.entity_id for row in scored) == sorted([first_rid, rid])
+    assert audit_rows(db, org.id, sessions.RESPONSE_AUDIT_ACTION) == []
+    for row in scored:
+        assert row.model_name == f"{sessions.SCORER_NAME}+{METHOD}+bow@1"
+        assert row.model_version == __version__
+        assert row.subject_ref == subject_ref(session.candidate_id)
+        assert len(row.input_refs["rubric_sha256"]) == 64
+        assert_pseudonymous(row, "use a dict", "constant time", "lookups", "hashing", "Jane Doe")
+    assert_pseudonymous(final, "lookups", "hashing", "Jane Doe", allowed=["bow@1"])
 
 
 @pytest.mark.slow

@@ -11,13 +11,19 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from are_workers import __version__
 from are_workers.errors import NotFoundError
 from are_workers.models.assessments import AssessmentItem, ItemModel, ItemStatus
 from are_workers.models.organizations import Organization
 from are_workers.services.assessments.calibration import CalibrationConfig
-from are_workers.services.assessments.recalibration import RecalibrationPolicy, calibrate_banks
+from are_workers.services.assessments.recalibration import (
+    AUDIT_ACTION,
+    RecalibrationPolicy,
+    calibrate_banks,
+)
 from tests.assessments.factories import Bank, make_assessment, make_bank
 from tests.factories import make_candidate, make_org
+from tests.media_db.conftest import assert_pseudonymous, audit_rows
 
 POLICY = RecalibrationPolicy(
     calibration=CalibrationConfig(min_responses=100, slope_prior_sd=0.5),
@@ -174,6 +180,20 @@ def test_a_calibration_run_records_estimates_flags_and_updates_by_policy(
     assert (over["item_id"], over["rate"], over["r_max"]) == ("q001", 0.9, 0.3)
     assert over["suggested_sympson_hetter_k"] == pytest.approx(0.3 / 0.9)
 
+    # The run is an audited automated decision: method, sample by count, run by id.
+    (audited,) = audit_rows(db, history.org.id, AUDIT_ACTION)
+    assert (audited.entity_type, audited.entity_id) == ("item_calibration_runs", run.id)
+    assert (audited.model_name, audited.model_version) == (
+        "are-irt-calibration+mml-em-2pl",
+        __version__,
+    )
+    assert audited.subject_ref is None and audited.task_run_id == job_id
+    assert audited.input_refs["bank_id"] == str(history.bank.id)
+    assert (audited.input_refs["sample_size"], audited.input_refs["items"]) == (800, 31)
+    assert audited.output_refs["calibrated"] is True
+    assert (audited.output_refs["drift_flags"], audited.output_refs["pilot_updated"]) == (1, 1)
+    assert_pseudonymous(audited, DRIFTED, str(estimates[DRIFTED]["b"]))  # no codes, no estimates
+
 
 def test_a_second_run_does_not_flag_the_same_drift_again(db: Session, history: History) -> None:
     calibrate_banks(db, history.org.id, history.bank.id, policy=POLICY)
@@ -199,6 +219,10 @@ def test_too_few_examinees_are_recorded_as_a_skipped_run(db: Session) -> None:
         {"b": bank.id},
     ).scalars()
     assert set(statuses) == {"active"}
+    (audited,) = audit_rows(db, org.id, AUDIT_ACTION)
+    assert audited.entity_id == uuid.UUID(summary["run_id"])
+    assert audited.output_refs["calibrated"] is False
+    assert audited.input_refs["sample_size"] == 60
 
 
 def test_another_organizations_bank_is_not_found(db: Session, history: History) -> None:
@@ -207,3 +231,4 @@ def test_another_organizations_bank_is_not_found(db: Session, history: History) 
         calibrate_banks(db, intruder.id, history.bank.id, policy=POLICY)
     assert calibrate_banks(db, intruder.id, policy=POLICY) == []  # it has no banks
     assert db.execute(text("SELECT count(*) FROM item_calibration_runs")).scalar_one() == 0
+    assert audit_rows(db, intruder.id) == []

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from are_workers import __version__
 from are_workers.crypto import subject_ref
 from are_workers.errors import InvalidInputError, NotFoundError
 from are_workers.models.assessments import AssessmentItem, ItemModel, ItemStatus
@@ -28,6 +29,7 @@ from tests.assessments.factories import (
     pending_item,
 )
 from tests.factories import make_org
+from tests.media_db.conftest import assert_pseudonymous, audit_rows
 
 
 def _session_row(db: Session, session_id: uuid.UUID) -> object:
@@ -141,9 +143,7 @@ def test_usage_record_and_audit_entry_are_written_once(db: Session, tenant: Tena
         "item",
     )
     assert usage[0].task_run_id == job_id and usage[0].model_version_id is not None
-    audit = db.execute(
-        text("SELECT * FROM audit_log WHERE organization_id = :o"), {"o": tenant.org.id}
-    ).all()
+    audit = audit_rows(db, tenant.org.id, sessions.AUDIT_ACTION)
     assert len(audit) == 1
     entry = audit[0]
     candidate_id = db.execute(
@@ -154,11 +154,36 @@ def test_usage_record_and_audit_entry_are_written_once(db: Session, tenant: Tena
         "assessment.scored",
         session_id,
     )
+    assert (entry.model_name, entry.model_version) == (sessions.SCORER_NAME, __version__)
     assert entry.subject_ref == subject_ref(candidate_id) and entry.task_run_id == job_id
     assert entry.input_refs["assessment_id"] == str(tenant.assessment.id)
     assert len(entry.output_refs["result_sha256"]) == 64
     # Ids and hashes only: the score itself never enters the audit log.
     assert "theta" not in entry.output_refs and "percentile" not in entry.output_refs
+    assert_pseudonymous(entry, "Jane Doe")
+
+    # And one row per scored answer: the replayed last answer added none.
+    answers = audit_rows(db, tenant.org.id, sessions.RESPONSE_AUDIT_ACTION)
+    assert sorted(row.entity_id for row in answers) == sorted(
+        uuid.UUID(o["response_id"]) for o in outcomes
+    )
+    assert len(audit_rows(db, tenant.org.id)) == len(outcomes) + 1
+    by_response = {str(row.entity_id): row for row in answers}
+    for outcome in outcomes:
+        row = by_response[outcome["response_id"]]
+        assert (row.entity_type, row.model_name, row.model_version) == (
+            "assessment_responses",
+            sessions.SCORER_NAME,
+            __version__,
+        )
+        assert row.subject_ref == subject_ref(candidate_id) and row.task_run_id == job_id
+        assert row.input_refs["item_id"] == outcome["item_id"]
+        assert row.input_refs["item_model"] == "2PL"
+        assert row.input_refs["config_sha256"] == entry.input_refs["config_sha256"]
+        assert row.output_refs["items_answered"] == outcome["items_answered"]
+        assert row.output_refs["finished"] is outcome["finished"]
+        assert not {"theta", "se", "category"} & set(row.output_refs)
+        assert_pseudonymous(row, "Jane Doe", str(outcome["theta"]))
 
 
 def test_answers_to_a_finished_session_are_refused(db: Session, tenant: Tenant) -> None:

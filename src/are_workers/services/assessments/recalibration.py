@@ -35,11 +35,15 @@ The policy, in order:
    sessions are listed on the run with a suggested Sympson-Hetter ``k`` (not applied).
 
 Every estimate, skip and flag is stored on the ``item_calibration_runs`` row, so a run can be
-reviewed without re-running it.
+reviewed without re-running it. Each run is also an automated decision in the audit log
+(``assessment.items_calibrated``, same transaction): the method and version, the bank, the
+sample by count and the policy by hash, the run by id with the counts of flags and updates.
+It names no candidate: the sample is many people's answers, counted, never listed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import math
@@ -53,6 +57,7 @@ from scipy.special import expit
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from are_workers import __version__
 from are_workers.errors import InvalidInputError, NotFoundError
 from are_workers.services.assessments.calibration import (
     CalibrationConfig,
@@ -67,8 +72,12 @@ from are_workers.services.assessments.calibration import (
     overexposure_flags,
 )
 from are_workers.services.assessments.irt import ItemModel, ItemSpec
+from are_workers.services.compliance import audit
 
 log = structlog.get_logger(__name__)
+
+AUDIT_ACTION = "assessment.items_calibrated"
+MODEL_NAME_PREFIX = "are-irt-calibration"
 
 
 class RecalibrationPolicy(BaseModel):
@@ -176,14 +185,10 @@ def _calibrate_bank(
     items = list(db.execute(_ITEMS, {"org": organization_id, "bank": bank_id}))
     model = _bank_model([row.model for row in items if row.status == "active"])
     config = policy.calibration.model_copy(update={"model": model})
+    method = f"mml-em-{model.value.lower()}"
     run_id = db.execute(
         _INSERT_RUN,
-        {
-            "org": organization_id,
-            "bank": bank_id,
-            "method": f"mml-em-{model.value.lower()}",
-            "job": job_id,
-        },
+        {"org": organization_id, "bank": bank_id, "method": method, "job": job_id},
     ).scalar_one()
     summary: dict[str, Any] = {"model": model.value, "policy": policy.model_dump(mode="json")}
     exposure = _exposure(db, organization_id, bank_id, policy)
@@ -215,6 +220,36 @@ def _calibrate_bank(
         },
     )
     drift = summary.get("drift", [])
+    audit.record(
+        db,
+        organization_id=organization_id,
+        action=AUDIT_ACTION,
+        entity_type="item_calibration_runs",
+        entity_id=run_id,
+        model_name=f"{MODEL_NAME_PREFIX}+{method}",
+        model_version=__version__,
+        input_refs={
+            "bank_id": str(bank_id),
+            "items": len(items),
+            "sample_size": sample_size,
+            "window_days": policy.window_days,
+            "policy_sha256": hashlib.sha256(
+                json.dumps(summary["policy"], sort_keys=True).encode()
+            ).hexdigest(),
+        },
+        output_refs={
+            "calibration_run_id": str(run_id),
+            "status": status,
+            "calibrated": "estimates" in summary,
+            "drift_flags": len(drift),
+            "pilot_updated": len(summary.get("pilot_updated", [])),
+            "overexposed": len(exposure),
+            "summary_sha256": hashlib.sha256(
+                json.dumps(summary, sort_keys=True, default=str).encode()
+            ).hexdigest(),
+        },
+        task_run_id=job_id,
+    )
     log.info(
         "item_calibration_finished",
         bank_id=str(bank_id),

@@ -8,7 +8,13 @@ audit entry) commit exactly once, together, or not at all. Tests call them with 
 session directly.
 
 Idempotency is by response id: a response that already has ``theta_after`` was scored, and
-scoring it again returns the stored outcome and writes nothing. The engine's ``now`` is the
+scoring it again returns the stored outcome and writes nothing (no audit row either).
+
+Audit: each scored answer is an automated decision (``assessment.response_scored``, or
+``assessment.free_text_scored`` when an embedder chose an open answer's category), and so is
+the final result (``assessment.scored``): one row each, in the same transaction, naming the
+scorer and its version, with ids and hashes only, never the answer, the category or the
+estimate (the log outlives erasure). The engine's ``now`` is the
 response's ``answered_at`` (when the candidate answered), not the clock, so a re-run computes
 the same step and a queue delay never expires an answer given in time.
 """
@@ -44,13 +50,17 @@ from are_workers.services.assessments.engine import (
     start_session,
     step,
 )
+from are_workers.services.assessments.free_text import METHOD as FREE_TEXT_METHOD
 from are_workers.services.assessments.free_text import Embed
+from are_workers.services.compliance import audit
 
 log = structlog.get_logger(__name__)
 
 #: The scoring method as named in the model registry and the audit log.
 SCORER_NAME = "are-irt-cat"
 AUDIT_ACTION = "assessment.scored"
+RESPONSE_AUDIT_ACTION = "assessment.response_scored"
+FREE_TEXT_AUDIT_ACTION = "assessment.free_text_scored"
 
 #: Keys of ``assessment_sessions.state`` that the workers own (the ATS merges, never replaces).
 RESULT_KEY = "result"
@@ -209,6 +219,8 @@ def score_response(
     )
 
     _store_step(db, organization_id, response, scored, adaptive, items, new_state)
+    _audit_response(db, organization_id, session, test, items, code, response, scored,
+                    new_state, job_id=job_id)  # fmt: skip
     if new_state.status is SessionStatus.FINISHED:
         _finish(db, organization_id, session, test, items, config, new_state, job_id=job_id)
     response = db.execute(_RESPONSE, {"org": organization_id, "id": rid}).one()
@@ -417,8 +429,6 @@ def _audit(
     The result's SHA-256 lets an auditor check the stored result is the one decided, while
     the log (which outlives erasure) holds no assessment data about the person.
     """
-    from are_workers.crypto import subject_ref
-
     embedding_models = sorted(
         row.model
         for row in db.execute(_EMBEDDING_MODELS, {"org": organization_id, "session": session.id})
@@ -438,27 +448,80 @@ def _audit(
         "stop_reason": result.stop_reason.value if result.stop_reason else None,
         "estimate_method": result.estimate_method.value,
     }
-    db.execute(
-        text(
-            """INSERT INTO audit_log (organization_id, actor_type, action, entity_type, entity_id,
-                                      subject_ref, model_name, model_version, input_refs,
-                                      output_refs, task_run_id)
-               VALUES (:org, 'worker', :action, 'assessment_session', :entity, :subject,
-                       :model, :version, CAST(:inputs AS jsonb), CAST(:outputs AS jsonb),
-                       :job)"""
-        ),
-        {
-            "org": organization_id,
-            "action": AUDIT_ACTION,
-            "entity": session.id,
-            "subject": subject_ref(session.candidate_id),
-            "model": SCORER_NAME,
-            "version": __version__,
-            "inputs": json.dumps(input_refs),
-            "outputs": json.dumps(output_refs),
-            "job": job_id,
-        },
+    audit.record(
+        db,
+        organization_id=organization_id,
+        action=AUDIT_ACTION,
+        entity_type="assessment_session",
+        entity_id=session.id,
+        subject_id=session.candidate_id,
+        model_name=SCORER_NAME,
+        model_version=__version__,
+        input_refs=input_refs,
+        output_refs=output_refs,
+        task_run_id=job_id,
     )
+
+
+def _audit_response(
+    db: Session,
+    organization_id: uuid.UUID,
+    session: store.SessionRow,
+    test: store.TestDefinition,
+    items: store.BankItems,
+    code: str,
+    response: Any,
+    scored: ScoredAnswer,
+    state: SessionState,
+    *,
+    job_id: uuid.UUID | None,
+) -> None:
+    """One audit row per scored answer: which item (and its IRT model) moved the estimate
+    and, for an open answer, which rubric and embedder chose its category.
+
+    The answer is referenced by its id, the outcome by a hash: an answer like
+    ``{"option": "a"}`` hashed alone could be looked up, and the log outlives erasure.
+    """
+    spec = items.bank.specs[items.bank.index_of[code]]
+    input_refs: dict[str, Any] = {
+        "assessment_session_id": str(session.id),
+        "response_id": str(response.id),
+        "item_id": str(response.item_id),
+        "item_model": spec.model.value,
+        "assessment_id": str(test.assessment_id),
+        "bank_id": str(items.bank_id),
+        "config_sha256": test.config_sha256,
+    }
+    action, model_name = RESPONSE_AUDIT_ACTION, SCORER_NAME
+    if scored.evidence is not None:
+        embedder = scored.evidence.get("model") or "unnamed-embedder"
+        action, model_name = FREE_TEXT_AUDIT_ACTION, f"{SCORER_NAME}+{FREE_TEXT_METHOD}+{embedder}"
+        input_refs["rubric_sha256"] = _sha256((items.content.get(code) or {}).get("scoring"))
+    outcome = {"category": scored.category, "theta": state.theta, "se": state.se,
+               "evidence": scored.evidence}  # fmt: skip
+    audit.record(
+        db,
+        organization_id=organization_id,
+        action=action,
+        entity_type="assessment_responses",
+        entity_id=response.id,
+        subject_id=session.candidate_id,
+        model_name=model_name,
+        model_version=__version__,
+        input_refs=input_refs,
+        output_refs={
+            "response_id": str(response.id),
+            "result_sha256": _sha256(outcome),
+            "items_answered": len(state.answered),
+            "estimate_method": state.estimate_method.value,
+            "finished": state.status is SessionStatus.FINISHED,
+        },
+        task_run_id=job_id,
+    )
+
+
+def _sha256(document: Any) -> str:
+    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
 
 
 def _outcome(
