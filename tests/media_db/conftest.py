@@ -172,8 +172,9 @@ def record(db: Session) -> RecordFn:
 
 # --- audit rows (also used by the portfolio and assessment tests) ---------------------------
 
-_REF_VALUE = re.compile(r"[0-9a-f]{8}-[0-9a-f-]{27}|[0-9a-f]{64}|[a-z][a-z0-9_]*")
-"""What a string in ``input_refs``/``output_refs`` may be: a UUID, a SHA-256 or a code."""
+_REF_VALUE = re.compile(r"[0-9a-f]{8}-[0-9a-f-]{27}|[0-9a-f]{64}|[A-Za-z0-9][A-Za-z0-9_.-]*")
+"""What a string in ``input_refs``/``output_refs`` may be: a UUID, a SHA-256 or a code (one
+token: no spaces, no ``@``, so no sentence, name or address)."""
 
 
 def audit_rows(db: Session, organization_id: uuid.UUID, action: str | None = None) -> list[Any]:
