@@ -8,15 +8,16 @@ audit entry) commit exactly once, together, or not at all. Tests call them with 
 session directly.
 
 Idempotency is by response id: a response that already has ``theta_after`` was scored, and
-scoring it again returns the stored outcome and writes nothing (no audit row either).
+scoring it again returns the stored outcome and writes nothing (no audit row either). The
+engine's ``now`` is the response's ``answered_at`` (when the candidate answered), not the
+clock, so a re-run computes the same step and a queue delay never expires an answer given in
+time.
 
 Audit: each scored answer is an automated decision (``assessment.response_scored``, or
 ``assessment.free_text_scored`` when an embedder chose an open answer's category), and so is
 the final result (``assessment.scored``): one row each, in the same transaction, naming the
 scorer and its version, with ids and hashes only, never the answer, the category or the
-estimate (the log outlives erasure). The engine's ``now`` is the
-response's ``answered_at`` (when the candidate answered), not the clock, so a re-run computes
-the same step and a queue delay never expires an answer given in time.
+estimate (the log outlives erasure).
 """
 
 from __future__ import annotations
