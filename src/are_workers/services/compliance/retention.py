@@ -671,13 +671,15 @@ class PlatformRunLog:
         return {"scope": "platform", "horizons": self.horizons}
 
     def baseline(self, history: int) -> dict[str, int]:
+        from are_workers.catalog import queue_for
+
         rows = self.session.execute(
             text(
-                "SELECT result->'counts' FROM task_runs WHERE actor = :actor "
-                "AND organization_id IS NULL AND status = 'succeeded' "
+                "SELECT result->'counts' FROM task_runs WHERE status = 'succeeded' "
+                "AND queue = :queue AND actor = :actor AND organization_id IS NULL "
                 "AND result->>'dry_run' = 'false' ORDER BY finished_at DESC LIMIT :n"
-            ),
-            {"actor": PLATFORM_SWEEP_ACTOR, "n": history},
+            ),  # status and queue: the ledger's index, not every succeeded job
+            {"queue": queue_for(PLATFORM_SWEEP_ACTOR), "actor": PLATFORM_SWEEP_ACTOR, "n": history},
         ).scalars()
         return _most_per_target(rows)
 
