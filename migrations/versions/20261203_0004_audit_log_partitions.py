@@ -175,6 +175,7 @@ RETURNS TABLE (pruned_organization_id uuid, pruned_rows bigint, pruned_ranges js
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     part regclass := to_regclass(p_partition);
+    lower_bound timestamptz;
     upper_bound timestamptz;
     unsealed bigint;
     org uuid;
@@ -186,8 +187,10 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     PERFORM pg_advisory_xact_lock(hashtextextended('are.audit_partitions', 0));
-    SELECT substring(pg_get_expr(c.relpartbound, c.oid) FROM 'TO \\(''([^'']+)''\\)')::timestamptz
-    INTO upper_bound FROM pg_class c WHERE c.oid = part;
+    SELECT substring(b.expr FROM 'FROM \\(''([^'']+)''\\)')::timestamptz,
+           substring(b.expr FROM 'TO \\(''([^'']+)''\\)')::timestamptz
+    INTO lower_bound, upper_bound
+    FROM (SELECT pg_get_expr(c.relpartbound, c.oid) AS expr FROM pg_class c WHERE c.oid = part) b;
     IF upper_bound IS NULL OR upper_bound > now() - interval '365 days' THEN
         RAISE EXCEPTION 'audit rows younger than 365 days are never pruned (% ends %)',
             p_partition, upper_bound USING ERRCODE = 'insufficient_privilege';
@@ -196,33 +199,63 @@ BEGIN
     FOR org IN EXECUTE format('SELECT DISTINCT organization_id FROM %s ORDER BY 1', part) LOOP
         PERFORM pg_advisory_xact_lock(hashtextextended('are.audit_seal:' || org, 0));
     END LOOP;
-    EXECUTE format('SELECT count(*) FROM %s WHERE seq IS NULL', part) INTO unsealed;
+    EXECUTE format('SELECT count(*) FROM (SELECT 1 FROM %s WHERE seq IS NULL LIMIT 1000) AS u',
+                   part) INTO unsealed;
     IF unsealed > 0 THEN
-        RAISE EXCEPTION '% holds % unsealed audit rows: seal the chain before pruning',
+        RAISE EXCEPTION '% holds unsealed audit rows (% or more): seal the chain before pruning',
             p_partition, unsealed USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
     -- One anchor per organization: the maximal runs of consecutive seq that go, each with
     -- the hash of its last row (what the next remaining row's prev_hash points at).
+    -- Index probes only: the organizations by a loose scan, each one's first and last seq,
+    -- and whether another partition holds a seq in between (a row written late, near the
+    -- month's boundary). Only such organizations need a scan of their rows.
     RETURN QUERY EXECUTE format($q$
-        WITH runs AS (
-            SELECT organization_id, min(seq) AS lo, max(seq) AS hi, count(*) AS n,
-                   (array_agg(row_hash ORDER BY seq DESC))[1] AS hash
+        WITH RECURSIVE orgs(org_id) AS (
+            (SELECT organization_id FROM %1$s ORDER BY organization_id LIMIT 1)
+            UNION ALL
+            SELECT (SELECT p.organization_id FROM %1$s p WHERE p.organization_id > orgs.org_id
+                    ORDER BY p.organization_id LIMIT 1)
+            FROM orgs WHERE orgs.org_id IS NOT NULL
+        ), per_org AS (
+            SELECT org_id AS organization_id,
+                   (SELECT min(p.seq) FROM %1$s p WHERE p.organization_id = org_id) AS lo,
+                   (SELECT max(p.seq) FROM %1$s p WHERE p.organization_id = org_id) AS hi
+            FROM orgs WHERE org_id IS NOT NULL
+        ), flagged AS (
+            SELECT o.*, EXISTS (
+                SELECT 1 FROM audit_log a
+                WHERE a.organization_id = o.organization_id AND a.seq BETWEEN o.lo AND o.hi
+                  AND (a.occurred_at < %3$L OR a.occurred_at >= %4$L)
+            ) AS interleaved
+            FROM per_org o
+        ), runs AS (
+            SELECT f.organization_id, f.lo, f.hi, f.hi - f.lo + 1 AS n,
+                   (SELECT x.row_hash FROM %1$s x
+                    WHERE x.organization_id = f.organization_id AND x.seq = f.hi) AS hash
+            FROM flagged f WHERE NOT f.interleaved
+            UNION ALL
+            SELECT organization_id, min(seq), max(seq), count(*),
+                   (array_agg(row_hash ORDER BY seq DESC))[1]
             FROM (SELECT organization_id, seq, row_hash,
-                         seq - row_number() OVER (PARTITION BY organization_id ORDER BY seq) AS grp
-                  FROM %s) AS s
+                         seq - row_number() OVER (PARTITION BY organization_id ORDER BY seq)
+                             AS grp
+                  FROM %1$s
+                  WHERE organization_id IN (SELECT organization_id FROM flagged
+                                            WHERE interleaved)) AS s
             GROUP BY organization_id, grp
         ), anchors AS (
             INSERT INTO audit_log (organization_id, actor_type, action, entity_type, output_refs)
             SELECT organization_id, 'system', 'audit.pruned', 'audit_log',
                    jsonb_build_object(
-                       'partition', %L, 'deleted', sum(n),
+                       'partition', %2$L, 'deleted', sum(n),
                        'ranges', jsonb_agg(jsonb_build_object('lo', lo, 'hi', hi, 'hash', hash)
                                            ORDER BY lo))
             FROM runs GROUP BY organization_id
             RETURNING organization_id, (output_refs->>'deleted')::bigint, output_refs->'ranges'
         )
         SELECT * FROM anchors
-    $q$, part, p_partition);
+    $q$, part, p_partition, lower_bound, upper_bound);
     EXECUTE format('ALTER TABLE audit_log DETACH PARTITION %s', part);
     EXECUTE format('DROP TABLE %s', part);
 END $$;
