@@ -63,10 +63,10 @@ def _timed_sweep(engine, org_id: uuid.UUID, batch: int) -> dict[str, float]:  # 
     from sqlalchemy import text
     from sqlalchemy.orm import Session
 
+    from are_workers.config import Settings
     from are_workers.services.compliance.retention import plan, sweep
-    from are_workers.services.compliance.settings import ComplianceSettings
 
-    settings = ComplianceSettings(retention_batch_size=batch, retention_breaker_min_rows=10**9)
+    settings = Settings(retention_batch_size=batch, retention_breaker_min_rows=10**9)
     with Session(engine) as session:
         started = time.perf_counter()
         planned = plan(session, org_id)

@@ -42,6 +42,9 @@ _KINDS = [
     JobKind("compliance.bias_audit", "compliance", 3600, description="Bias audit."),
     JobKind("compliance.rotate_keys", "compliance", 7200, description="Re-encrypt fields."),
     JobKind("compliance.seal_audit_chain", "compliance", 600, description="Seal audit rows."),
+    JobKind(
+        "compliance.maintain_audit_partitions", "compliance", 1800, description="Audit partitions."
+    ),
     JobKind("compliance.export_audit_head", "compliance", 300, description="Sign chain heads."),
     JobKind("compliance.expire_exports", "compliance", 600, description="Delete old exports."),
     JobKind("compliance.process_due_dsrs", "compliance", 300, description="Queue open DSRs."),

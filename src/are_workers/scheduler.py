@@ -127,6 +127,13 @@ DEFAULT_SCHEDULES: tuple[Schedule, ...] = (
         "Delete or anonymize what outlived its retention in the global tables.",
     ),
     Schedule(
+        "audit-partitions",
+        "compliance.maintain_audit_partitions",
+        "40 3 * * *",
+        "platform",
+        "Create the coming months' audit partitions; drop expired months (chain re-anchored).",
+    ),
+    Schedule(
         "tenant-index-sync",
         "matching.sync_tenant_index",
         "20 1 * * *",
@@ -298,9 +305,9 @@ def run_due(
 ) -> list[Enqueued]:
     """Enqueue every due run, in the caller's transaction. Safe to call at any time."""
     if catch_up is None:
-        from are_workers.services.compliance.settings import compliance_settings
+        from are_workers.config import get_settings
 
-        catch_up = timedelta(days=compliance_settings().scheduler_catch_up_days)
+        catch_up = timedelta(days=get_settings().scheduler_catch_up_days)
     now = now or conn.execute(text("SELECT now()")).scalar_one()
     overrides = load_overrides(conn)
     org_ids: list[uuid.UUID] = list(

@@ -13,13 +13,13 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from are_workers import ledger
+from are_workers.config import get_settings
 from are_workers.crypto import subject_ref
 from are_workers.errors import InvalidInputError
 from are_workers.middleware import ledger as ledger_middleware
 from are_workers.middleware.ledger import JobContext
 from are_workers.models.audit import DataSubjectRequest, DsrKind, SubjectType
 from are_workers.services.compliance import audit
-from are_workers.services.compliance.settings import compliance_settings
 from are_workers.tasks import compliance as actors
 from are_workers.tasks import registry
 from tests.compliance.seed import seed_subject, unique_marker
@@ -54,6 +54,7 @@ def test_actors_are_registered_on_the_compliance_queue() -> None:
         "expire_exports",
         "process_due_dsrs",
         "retention_sweep_platform",
+        "maintain_audit_partitions",
     ):
         actor = getattr(actors, name)
         assert actor.actor_name == f"compliance.{name}" and actor.queue_name == "compliance"
@@ -90,11 +91,27 @@ def test_the_platform_sweep_runs_for_no_organization(db: Session) -> None:
         actors.retention_sweep_platform.fn()
 
 
+def test_audit_partition_maintenance_runs_for_no_organization(db: Session) -> None:
+    org = make_org(db)
+    args = {"scheduled_for": utcnow().isoformat()}
+    with running_job(db, "compliance.maintain_audit_partitions", args, None) as ctx:
+        actors.maintain_audit_partitions.fn(**args)
+        result = ctx.result or {}
+        assert result["dry_run"] is False and result["rows_dropped"] == 0
+        current = f"audit_log_p{utcnow():%Y%m}"
+        assert any(p["partition"] == current for p in result["partitions"])
+    with (
+        running_job(db, "compliance.maintain_audit_partitions", {}, org.id),
+        pytest.raises(InvalidInputError, match="without one"),
+    ):
+        actors.maintain_audit_partitions.fn()
+
+
 def test_process_dsr_erases_through_the_request(
     db: Session, storage_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ARE_ERASURE_JOURNAL_DIR", str(tmp_path / "journal"))
-    compliance_settings.cache_clear()
+    get_settings.cache_clear()
     org = make_org(db)
     subject = seed_subject(
         db, org.id, marker=unique_marker(), email="eve@example.com", storage_dir=storage_dir
@@ -126,7 +143,7 @@ def test_process_dsr_erases_through_the_request(
         ):
             actors.process_dsr.fn(request_id="nope")
     finally:
-        compliance_settings.cache_clear()
+        get_settings.cache_clear()
 
 
 def test_verify_fails_the_job_naming_the_broken_link(db: Session, storage_dir: Path) -> None:

@@ -11,12 +11,12 @@ from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.orm import Session
 
 from are_workers import crypto
+from are_workers.config import Settings
 from are_workers.models.ai_evaluations import AIEvaluation, EvaluationStatus
 from are_workers.models.applications import ApplicationStageHistory
 from are_workers.models.audit import CandidateSelfIdentification
 from are_workers.models.schemas import BiasAuditMetrics
 from are_workers.services.compliance.bias import group_metrics, latest_reports, run_bias_audit
-from are_workers.services.compliance.settings import ComplianceSettings
 from tests.factories import (
     make_application,
     make_candidate,
@@ -27,7 +27,7 @@ from tests.factories import (
     utcnow,
 )
 
-SETTINGS = ComplianceSettings(bias_min_group_size=5, bias_shortlist_score=0.7)
+SETTINGS = Settings(bias_min_group_size=5, bias_shortlist_score=0.7)
 
 
 def _enc(column: str, value: str) -> str | None:

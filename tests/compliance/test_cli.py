@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from are_workers.cli.compliance import compliance_app
+from are_workers.config import get_settings
 from are_workers.services.compliance import audit
-from are_workers.services.compliance.settings import compliance_settings
 from tests.factories import make_org
 
 
@@ -22,7 +22,6 @@ from tests.factories import make_org
 def cli(
     isolated_database: str, storage_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[CliRunner]:
-    from are_workers.config import get_settings
     from are_workers.models.engine import reset_engine
 
     monkeypatch.setenv("ARE_DATABASE_URL", isolated_database)
@@ -33,11 +32,9 @@ def cli(
     configure_logging("WARNING", json=False)
     monkeypatch.setattr("are_workers.cli.compliance._configure", lambda: None)
     get_settings.cache_clear()
-    compliance_settings.cache_clear()
     reset_engine()
     yield CliRunner()
     get_settings.cache_clear()
-    compliance_settings.cache_clear()
     reset_engine()
 
 
@@ -78,6 +75,12 @@ def test_retention_audit_keys_and_requests_commands(cli: CliRunner, owner_engine
     result = cli.invoke(compliance_app, ["verify-audit", "--json"])
     assert result.exit_code == 1
     assert json.loads(result.stdout)[0]["first_broken"]["seq"] == 1
+
+    result = cli.invoke(compliance_app, ["audit-partitions"])
+    assert result.exit_code == 0 and "dry run: nothing changed" in result.output
+    assert "younger than 365 days" in result.output
+    result = cli.invoke(compliance_app, ["audit-partitions", "--apply", "--json"])
+    assert result.exit_code == 0 and json.loads(result.stdout)["rows_dropped"] == 0
 
     result = cli.invoke(compliance_app, ["key-usage", "--json"])
     assert result.exit_code == 0 and json.loads(result.stdout) == {}

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from are_workers.config import get_settings
 from are_workers.crypto import subject_ref
 from are_workers.errors import InvalidInputError, NotFoundError
 from are_workers.models.audit import (
@@ -25,7 +26,6 @@ from are_workers.models.audit import (
 from are_workers.services.compliance.dsr import enqueue_due, process_request
 from are_workers.services.compliance.erasure import read_journal
 from are_workers.services.compliance.export import expire_exports
-from are_workers.services.compliance.settings import compliance_settings
 from are_workers.services.compliance.storage import storage_path
 from tests.compliance.scan import find_values
 from tests.compliance.seed import Seeder, seed_subject, unique_marker
@@ -38,9 +38,9 @@ EMAIL = "dora.subject@example.com"
 def journal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     path = tmp_path / "journal"
     monkeypatch.setenv("ARE_ERASURE_JOURNAL_DIR", str(path))
-    compliance_settings.cache_clear()
+    get_settings.cache_clear()
     yield path
-    compliance_settings.cache_clear()
+    get_settings.cache_clear()
 
 
 @pytest.fixture

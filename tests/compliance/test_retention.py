@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
+from are_workers.config import Settings
 from are_workers.models.audit import (
     LegalHold,
     LegalHoldScope,
@@ -26,13 +27,12 @@ from are_workers.services.compliance.retention import (
     plan,
     sweep,
 )
-from are_workers.services.compliance.settings import ComplianceSettings
 from are_workers.services.compliance.storage import existing_objects
 from tests.compliance.scan import find_values, vectors_equal
 from tests.compliance.seed import Seeder, seed_subject, unique_marker
 from tests.factories import make_org, utcnow
 
-SETTINGS = ComplianceSettings(retention_batch_size=2, retention_breaker_min_rows=1000)
+SETTINGS = Settings(retention_batch_size=2, retention_breaker_min_rows=1000)
 
 
 def _age_candidate(db: Session, seeder: Seeder, days: int) -> None:
@@ -268,7 +268,7 @@ def test_a_candidate_hold_keeps_that_candidates_rows_at_every_depth(
 
 def test_the_breaker_stops_a_sweep_far_larger_than_before_until_confirmed(db: Session) -> None:
     org = make_org(db)
-    strict = ComplianceSettings(
+    strict = Settings(
         retention_batch_size=2, retention_breaker_min_rows=2, retention_breaker_factor=2.0
     )
     _access_log(db, org.id, days_ago=400, n=1)

@@ -14,6 +14,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from are_workers import ledger
+from are_workers.config import Settings
 from are_workers.errors import InvalidInputError, NotFoundError, PermanentError
 from are_workers.models import Base
 from are_workers.models.classification import classification_of, policy_of
@@ -29,11 +30,10 @@ from are_workers.services.compliance.retention import (
     sweep_platform,
     swept_tables,
 )
-from are_workers.services.compliance.settings import ComplianceSettings
 from tests.factories import make_user, utcnow
 
-SETTINGS = ComplianceSettings(retention_batch_size=2, retention_breaker_min_rows=1000)
-STRICT = ComplianceSettings(
+SETTINGS = Settings(retention_batch_size=2, retention_breaker_min_rows=1000)
+STRICT = Settings(
     retention_batch_size=2, retention_breaker_min_rows=2, retention_breaker_factor=2.0
 )
 
@@ -89,7 +89,7 @@ def _job(db: Session) -> Iterator[uuid.UUID]:
     assert ledger.mark_succeeded(db, job_id, claim.attempt, result.scalar_one())
 
 
-def _run(db: Session, settings: ComplianceSettings = SETTINGS, **options: Any) -> SweepResult:
+def _run(db: Session, settings: Settings = SETTINGS, **options: Any) -> SweepResult:
     with _job(db) as job_id:
         result = sweep_platform(db, settings=settings, task_run_id=job_id, **options)
         assert result.run_id == job_id

@@ -24,3 +24,31 @@ def test_invalid_broker_url_names_the_variable(monkeypatch: pytest.MonkeyPatch) 
 def test_production_refuses_placeholder_secrets() -> None:
     with pytest.raises(ValueError, match="ARE_BLIND_INDEX_KEY"):
         Settings(environment="production")
+
+
+def test_production_needs_an_audit_head_signing_key() -> None:
+    secrets = {"encryption_keys": {"k1": "a" * 44}, "blind_index_key": "a-real-secret"}
+    with pytest.raises(ValueError, match="ARE_AUDIT_HEAD_SIGNING_KEY"):
+        Settings(environment="production", **secrets)  # type: ignore[arg-type]
+    Settings(environment="production", audit_head_signing_key="c2VlZA==", **secrets)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("ARE_RETENTION_BATCH_SIZE", "0"),
+        ("ARE_RETENTION_BREAKER_FACTOR", "lots"),
+        ("ARE_AUDIT_PARTITION_MONTHS_AHEAD", "99"),
+        ("ARE_BIAS_SHORTLIST_SCORE", "1.5"),
+    ],
+)
+def test_compliance_settings_are_checked_and_name_their_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(ConfigurationError, match=variable):
+            get_settings()
+    finally:
+        get_settings.cache_clear()

@@ -310,6 +310,37 @@ def seal_audit() -> None:
     console.print(f"sealed {sum(sealed.values())} row(s); exported {len(heads)} head(s)")
 
 
+@compliance_app.command("audit-partitions")
+def audit_partitions_command(
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Create the coming months and drop expired ones.")
+    ] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """The audit log's monthly partitions: which may be dropped, and why the others stay."""
+    from are_workers.models.engine import session_scope
+    from are_workers.services.compliance import audit_partitions
+
+    with friendly_errors():
+        _configure()
+        with session_scope() as session:
+            result = audit_partitions.prune(session, dry_run=not apply).as_dict()
+    if json_output:
+        print_json(result)
+        return
+    for part in result["partitions"]:
+        verdict = "drop" if part["droppable"] else "keep"
+        dropped = " (dropped)" if part["partition"] in result["dropped"] else ""
+        console.print(
+            f"{part['partition']:22} ~{part['estimated_rows']:>10} rows  {verdict}: "
+            f"{part['reason']}{dropped}"
+        )
+    if result["created"]:
+        console.print(f"created {', '.join(result['created'])}")
+    if not apply:
+        console.print("dry run: nothing changed (--apply to create and drop)")
+
+
 # --- keys ----------------------------------------------------------------------------------------
 
 

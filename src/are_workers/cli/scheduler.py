@@ -37,16 +37,16 @@ def scheduler(
     """Run the scheduler: one leader among any number of replicas enqueues due runs."""
     import signal
 
+    from are_workers.config import get_settings
     from are_workers.models.engine import get_engine
     from are_workers.scheduler import Scheduler, schedule_named
-    from are_workers.services.compliance.settings import compliance_settings
 
     with friendly_errors():
         _configure(service=not once)
         if only is not None:
             schedule_named(only)
         sched = Scheduler(
-            get_engine(), tick_seconds=tick_seconds or compliance_settings().scheduler_tick_seconds
+            get_engine(), tick_seconds=tick_seconds or get_settings().scheduler_tick_seconds
         )
         if once:
             enqueued = sched.run_once(only=only)

@@ -130,6 +130,19 @@ def verify_audit_chain(organization_id: str | None = None, **_schedule: Any) -> 
     return report.as_dict()
 
 
+@job_actor("compliance.maintain_audit_partitions")
+def maintain_audit_partitions(dry_run: bool = False, **_schedule: Any) -> dict[str, Any]:
+    """Create the coming months' audit partitions; drop the months every organization let go."""
+    from are_workers.services.compliance import audit_partitions
+
+    job = current_job()
+    if job.organization_id is not None:
+        raise InvalidInputError(
+            "Audit partitions hold every organization's rows: enqueue this without one."
+        )
+    return audit_partitions.prune(job.session, dry_run=bool(dry_run)).as_dict()
+
+
 @job_actor("compliance.rotate_keys")
 def rotate_keys(**_schedule: Any) -> dict[str, Any]:
     """Re-encrypt every encrypted column under the active key."""

@@ -36,9 +36,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from are_workers.config import Settings, get_settings
 from are_workers.errors import ConfigurationError
 from are_workers.models.audit import audit_row_hash
-from are_workers.services.compliance.settings import ComplianceSettings, compliance_settings
 
 log = structlog.get_logger(__name__)
 
@@ -122,7 +122,7 @@ def seal(
     batch_size: int | None = None,
 ) -> int:
     """Chain one organization's unsealed rows; commits per batch. Returns rows sealed."""
-    batch_size = batch_size or compliance_settings().audit_seal_batch_size
+    batch_size = batch_size or get_settings().audit_seal_batch_size
     total = 0
     while True:
         _seal_lock(session, organization_id)
@@ -358,11 +358,11 @@ def _default_key_path() -> Path:
     return get_settings().data_dir / "keys" / "audit-head-ed25519.key"
 
 
-def signing_key(settings: ComplianceSettings | None = None) -> Ed25519PrivateKey:
+def signing_key(settings: Settings | None = None) -> Ed25519PrivateKey:
     """The head-signing key: configured, or (outside production) generated once on disk."""
     from are_workers.config import get_settings
 
-    settings = settings or compliance_settings()
+    settings = settings or get_settings()
     if settings.audit_head_signing_key:
         try:
             seed = base64.b64decode(
@@ -395,10 +395,10 @@ def key_id(public: Ed25519PublicKey) -> str:
     return hashlib.sha256(raw).hexdigest()[:16]
 
 
-def head_dir(settings: ComplianceSettings | None = None) -> Path:
+def head_dir(settings: Settings | None = None) -> Path:
     from are_workers.config import get_settings
 
-    settings = settings or compliance_settings()
+    settings = settings or get_settings()
     return settings.audit_head_dir or get_settings().file_storage_dir / "audit-heads"
 
 

@@ -33,11 +33,11 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from are_workers import crypto
+from are_workers.config import Settings, get_settings
 from are_workers.errors import NotFoundError
 from are_workers.models.audit import BiasAuditReport, BiasReportStatus
 from are_workers.services.compliance import audit
 from are_workers.services.compliance.keys import special_category_access
-from are_workers.services.compliance.settings import ComplianceSettings, compliance_settings
 
 log = structlog.get_logger(__name__)
 
@@ -211,11 +211,11 @@ def run_bias_audit(
     period_days: int = 365,
     job_id: uuid.UUID | None = None,
     now: datetime | None = None,
-    settings: ComplianceSettings | None = None,
+    settings: Settings | None = None,
     task_run_id: uuid.UUID | None = None,
 ) -> BiasAuditRun:
     """Compute and store one report per (decision, dimension); returns the run's summary."""
-    settings = settings or compliance_settings()
+    settings = settings or get_settings()
     if (
         session.execute(
             text("SELECT 1 FROM organizations WHERE id = :o"), {"o": organization_id}

@@ -366,9 +366,8 @@ def verify(
 
 def journal_dir() -> Path:
     from are_workers.config import get_settings
-    from are_workers.services.compliance.settings import compliance_settings
 
-    return compliance_settings().erasure_journal_dir or (
+    return get_settings().erasure_journal_dir or (
         get_settings().data_dir / "compliance" / "erasure-journal"
     )
 

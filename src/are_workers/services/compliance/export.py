@@ -31,12 +31,12 @@ from sqlalchemy import Table, select, text
 from sqlalchemy.orm import Session
 
 from are_workers import crypto
+from are_workers.config import get_settings
 from are_workers.crypto import subject_ref as make_subject_ref
 from are_workers.models.classification import classification_of
 from are_workers.models.security import SubjectKind, is_tenant_table
 from are_workers.services.compliance import audit
 from are_workers.services.compliance.keys import SPECIAL_CATEGORY_TABLES, special_category_access
-from are_workers.services.compliance.settings import compliance_settings
 from are_workers.services.compliance.storage import delete_objects, storage_path
 from are_workers.services.compliance.subjects import ownership_paths, subject_rows
 
@@ -129,7 +129,7 @@ def build_export(
 
     data_map = {entry["table"]: entry for entry in build_data_map()["tables"]}
     now = datetime.now(UTC)
-    expires_at = now + timedelta(days=compliance_settings().export_expiry_days)
+    expires_at = now + timedelta(days=get_settings().export_expiry_days)
     by_module: dict[str, dict[str, list[dict[str, Any]]]] = {}
     counts: dict[str, int] = {}
     paths = ownership_paths(kind)
@@ -229,7 +229,7 @@ def _log_access(
 
 def expire_exports(session: Session, *, days: int | None = None) -> int:
     """Delete export bundles older than the configured time: rows and objects (set-based)."""
-    days = days if days is not None else compliance_settings().export_expiry_days
+    days = days if days is not None else get_settings().export_expiry_days
     keys = list(
         session.execute(
             text(

@@ -92,10 +92,10 @@ def rotate(
     session: Session, *, batch_size: int | None = None, provider: KeyProvider | None = None
 ) -> RotationResult:
     """Re-encrypt everything not under the active key. Commits per batch."""
-    from are_workers.services.compliance.settings import compliance_settings
+    from are_workers.config import get_settings
 
     provider = provider or crypto.get_key_provider()
-    batch_size = batch_size or compliance_settings().key_rotation_batch_size
+    batch_size = batch_size or get_settings().key_rotation_batch_size
     active = provider.active_key_id
     usage = key_usage(session)
     known = set(provider.key_ids())

@@ -67,6 +67,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from are_workers.config import Settings, get_settings
 from are_workers.errors import InvalidInputError, NotFoundError, PermanentError
 from are_workers.models.audit import RetentionRun, RetentionRunStatus
 from are_workers.models.classification import classification_of, policy_of
@@ -78,7 +79,6 @@ from are_workers.models.security import (
 )
 from are_workers.services.compliance import audit
 from are_workers.services.compliance.anonymize import ColumnAnonymizer, column_anonymizer
-from are_workers.services.compliance.settings import ComplianceSettings, compliance_settings
 from are_workers.services.compliance.storage import delete_objects
 from are_workers.services.compliance.subjects import ownership_paths, subject_rows
 
@@ -460,7 +460,7 @@ def _most_per_target(runs: Iterable[dict[str, Any] | None]) -> dict[str, int]:
 def check_breaker(
     planned: dict[str, int],
     previous: dict[str, int],
-    settings: ComplianceSettings,
+    settings: Settings,
     confirmed: dict[str, int] | None = None,
 ) -> BreakerVerdict:
     tripped: dict[str, dict[str, int]] = {}
@@ -730,7 +730,7 @@ def sweep(
     *,
     dry_run: bool = False,
     confirmed_run_id: uuid.UUID | None = None,
-    settings: ComplianceSettings | None = None,
+    settings: Settings | None = None,
     now: datetime | None = None,
     task_run_id: uuid.UUID | None = None,
 ) -> SweepResult:
@@ -746,7 +746,7 @@ def sweep(
         TenantRunLog(session, organization_id, task_run_id),
         dry_run=dry_run,
         confirmed=confirmed,
-        settings=settings or compliance_settings(),
+        settings=settings or get_settings(),
     )
 
 
@@ -755,7 +755,7 @@ def sweep_platform(
     *,
     dry_run: bool = False,
     confirmed_run_id: uuid.UUID | None = None,
-    settings: ComplianceSettings | None = None,
+    settings: Settings | None = None,
     now: datetime | None = None,
     task_run_id: uuid.UUID | None = None,
 ) -> SweepResult:
@@ -768,7 +768,7 @@ def sweep_platform(
         PlatformRunLog(session, task_run_id),
         dry_run=dry_run,
         confirmed=confirmed,
-        settings=settings or compliance_settings(),
+        settings=settings or get_settings(),
     )
 
 
@@ -779,7 +779,7 @@ def _execute(
     *,
     dry_run: bool,
     confirmed: dict[str, int] | None,
-    settings: ComplianceSettings,
+    settings: Settings,
 ) -> SweepResult:
     run_id = run_log.open(the_plan, dry_run)
     result = SweepResult(
@@ -835,7 +835,7 @@ def _sweep_target(
     organization_id: uuid.UUID | None,
     run_log: RunLog,
     result: SweepResult,
-    settings: ComplianceSettings,
+    settings: Settings,
 ) -> None:
     after = MIN_UUID
     while True:
