@@ -116,8 +116,7 @@ class Claim:
     max_attempts: int = 6
 
 
-_CLAIM = text(
-    """
+_CLAIM_SQL = """
     UPDATE task_runs
     SET status = 'running',
         attempts = attempts + 1,
@@ -130,8 +129,8 @@ _CLAIM = text(
       AND ((status IN ('queued', 'retrying') AND available_at <= now())
            OR (status = 'running' AND lease_expires_at < now() AND crashes + 1 < :crash_cap))
     RETURNING id, actor, attempts, max_attempts, organization_id, args, crashes > 0 AS recovered
-    """
-)
+"""
+_CLAIM = text(_CLAIM_SQL)
 
 
 def claim(
@@ -200,33 +199,90 @@ def mark_succeeded(
     )
 
 
-_SUCCEED_MANY = text(
-    """
+_SUCCEED_MANY_SQL = """
     UPDATE task_runs AS t
     SET status = 'succeeded', finished_at = now(), lease_expires_at = NULL,
         result = CAST(v.result AS jsonb), error_type = NULL, error_message = NULL,
         updated_at = now()
-    FROM unnest(CAST(:ids AS uuid[]), CAST(:attempts AS int[]), CAST(:results AS text[]))
-         AS v(id, attempt, result)
+    FROM unnest(CAST(:done_ids AS uuid[]), CAST(:done_attempts AS int[]),
+                CAST(:done_results AS text[])) AS v(id, attempt, result)
     WHERE t.id = v.id AND t.status = 'running' AND t.attempts = v.attempt
     RETURNING t.id
-    """
-)
+"""
+_SUCCEED_MANY = text(_SUCCEED_MANY_SQL)
 
 
 def mark_many_succeeded(
     conn: Executor, finished: list[tuple[uuid.UUID, int, str | None]]
 ) -> set[uuid.UUID]:
     """Finish several jobs that wrote nothing else (so nothing else must commit with them)."""
+    rows = conn.execute(_SUCCEED_MANY, _finished_params(finished))
+    return {uuid.UUID(str(row.id)) for row in rows}
+
+
+def _finished_params(finished: list[tuple[uuid.UUID, int, str | None]]) -> dict[str, Any]:
+    return {
+        "done_ids": [str(job_id) for job_id, _, _ in finished],
+        "done_attempts": [attempt for _, attempt, _ in finished],
+        "done_results": [result for _, _, result in finished],
+    }
+
+
+# Both bookkeeping writes of a worker process in one statement: one round trip, and (on an
+# autocommit connection) one implicit transaction, instead of BEGIN, two UPDATEs and COMMIT.
+_FINISH_AND_CLAIM = text(
+    "WITH finished AS (" + _SUCCEED_MANY_SQL + "), claimed AS (" + _CLAIM_SQL + ")"  # noqa: S608 - constants of this module, no input
+    """
+    SELECT true AS finished, id, NULL AS actor, NULL::int AS attempts, NULL::int AS max_attempts,
+           NULL::uuid AS organization_id, NULL::jsonb AS args, NULL::bool AS recovered
+    FROM finished
+    UNION ALL
+    SELECT false, id, actor, attempts, max_attempts, organization_id, args, recovered
+    FROM claimed
+    """
+)
+
+
+def finish_and_claim(
+    conn: Executor,
+    finished: list[tuple[uuid.UUID, int, str | None]],
+    job_ids: list[uuid.UUID | str],
+    *,
+    worker_id: str,
+    lease_seconds: int,
+    crash_cap: int,
+) -> tuple[set[uuid.UUID], dict[uuid.UUID, Claim]]:
+    """``mark_many_succeeded`` and ``claim_many`` in one statement; returns both answers.
+
+    A job to finish and to claim in the same batch (a duplicate delivery arriving as the job
+    ends) is claimed by a second statement, after the first: one statement must not update a
+    row twice.
+    """
+    finishing = {str(job_id) for job_id, _, _ in finished}
+    later = [j for j in job_ids if str(j) in finishing]
+    now = [j for j in job_ids if str(j) not in finishing]
     rows = conn.execute(
-        _SUCCEED_MANY,
-        {
-            "ids": [str(job_id) for job_id, _, _ in finished],
-            "attempts": [attempt for _, attempt, _ in finished],
-            "results": [result for _, _, result in finished],
+        _FINISH_AND_CLAIM,
+        _finished_params(finished)
+        | {
+            "ids": [str(j) for j in now],
+            "worker": worker_id,
+            "lease": lease_seconds,
+            "crash_cap": crash_cap,
         },
     )
-    return {uuid.UUID(str(row.id)) for row in rows}
+    done: set[uuid.UUID] = set()
+    claims: dict[uuid.UUID, Claim] = {}
+    for row in rows:
+        if row.finished:
+            done.add(uuid.UUID(str(row.id)))
+        else:
+            claims[uuid.UUID(str(row.id))] = _claim_from_row(row)
+    if later:
+        claims |= claim_many(
+            conn, later, worker_id=worker_id, lease_seconds=lease_seconds, crash_cap=crash_cap
+        )
+    return done, claims
 
 
 _FAIL = text(

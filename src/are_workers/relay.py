@@ -33,12 +33,15 @@ log = structlog.get_logger(__name__)
 
 def publish_due(engine: Engine, broker: dramatiq.Broker, *, batch_size: int) -> int:
     """Publish one batch of due jobs; returns how many were published."""
+    from are_workers.broker import enqueue_many
+
     with engine.begin() as conn:
         rows = ledger.lock_due(conn, batch_size)
         if not rows:
             return 0
-        for row in rows:
-            broker.enqueue(
+        enqueue_many(
+            broker,
+            (
                 dramatiq.Message(
                     queue_name=row.queue,
                     actor_name=row.actor,
@@ -47,7 +50,9 @@ def publish_due(engine: Engine, broker: dramatiq.Broker, *, batch_size: int) -> 
                     options={},
                     message_id=str(row.id),
                 )
-            )
+                for row in rows
+            ),
+        )
         # If this commit fails the rows are published again later: the duplicate messages
         # find the job claimed or done and are dropped.
         ledger.mark_published(conn, [row.id for row in rows])

@@ -196,3 +196,37 @@ def test_queue_depths_report_ready_jobs_and_oldest_age(db: Session) -> None:
     depths = {d["queue"]: d for d in ledger.queue_depths(db)}
     assert depths["default"]["ready"] >= 1
     assert depths["default"]["oldest_age_s"] >= 0
+
+
+def test_finish_and_claim_does_both_in_one_statement_fenced_on_the_attempt(db: Session) -> None:
+    running, stale, queued = (ledger.enqueue(db, "system.noop") for _ in range(3))
+    claim = _claim(db, running)
+    old = _claim(db, stale)
+    assert claim and old
+    db.execute(
+        text("UPDATE task_runs SET attempts = attempts + 1 WHERE id=:i"), {"i": stale}
+    )  # taken over since: the old attempt is fenced off
+    done, claims = ledger.finish_and_claim(
+        db,
+        [(running, claim.attempt, '{"ok": true}'), (stale, old.attempt, None)],
+        [str(queued), str(running)],  # `running` is not claimable: it is finishing
+        worker_id="w1",
+        lease_seconds=60,
+        crash_cap=3,
+    )
+    assert done == {running}
+    assert set(claims) == {queued} and claims[queued].attempt == 1
+    assert ledger.get_job(db, running).result == {"ok": True}
+    assert _status(db, stale) == "running" and _status(db, queued) == "running"
+
+
+def test_finish_and_claim_with_nothing_to_finish_or_claim(db: Session) -> None:
+    job_id = ledger.enqueue(db, "system.noop")
+    assert ledger.finish_and_claim(db, [], [], worker_id="w", lease_seconds=60, crash_cap=3) == (
+        set(),
+        {},
+    )
+    done, claims = ledger.finish_and_claim(
+        db, [], [job_id], worker_id="w", lease_seconds=60, crash_cap=3
+    )
+    assert not done and claims[job_id].actor == "system.noop"

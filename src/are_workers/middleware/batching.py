@@ -5,6 +5,11 @@ durable, and a durable commit per job is what limits a pool of fast jobs. Thread
 item to a batcher; one background thread writes whatever has arrived in one statement and
 one commit while the next items queue up behind it. There is no waiting window: a lone item
 goes at once, and batches form only under load.
+
+The writer keeps one connection in autocommit mode: ``write`` should be one statement, which
+then commits by itself when it returns (one round trip per batch, instead of a pool checkout
+with its ping, BEGIN, the statement and COMMIT). After an error the connection is dropped
+and the next batch opens a fresh one.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ R = TypeVar("R")
 
 
 class Batcher(Generic[K, R]):
-    """Runs ``write(conn, keys) -> {key: result}`` for batches of keys in one transaction."""
+    """Runs ``write(conn, keys) -> {key: result}`` for batches of keys; each statement commits."""
 
     def __init__(
         self,
@@ -40,13 +45,21 @@ class Batcher(Generic[K, R]):
         self._requests: queue.SimpleQueue[tuple[K, Future[R | None]]] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._conn: Connection | None = None
 
     def submit(self, key: K) -> R | None:
         """Blocks until the batch holding ``key`` committed; ``None`` if the write skipped it."""
+        return self.submit_nowait(key).result()
+
+    def submit_nowait(self, key: K) -> Future[R | None]:
+        """The same, without waiting: the future resolves once the batch committed.
+
+        Its callbacks run on the batcher's thread, so they must be quick and never wait.
+        """
         self._ensure_thread()
         future: Future[R | None] = Future()
         self._requests.put((key, future))
-        return future.result()
+        return future
 
     def _ensure_thread(self) -> None:
         if self._thread is None:
@@ -54,6 +67,22 @@ class Batcher(Generic[K, R]):
                 if self._thread is None:
                     self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
                     self._thread.start()
+
+    def _connection(self) -> Connection:
+        if self._conn is None:
+            self._conn = (
+                self._engine_getter().connect().execution_options(isolation_level="AUTOCOMMIT")
+            )
+        return self._conn
+
+    def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.invalidate()
+                conn.close()
+            except Exception:  # noqa: S110 - the connection is already broken; a new one follows
+                pass
 
     def _run(self) -> None:
         while True:
@@ -64,10 +93,10 @@ class Batcher(Generic[K, R]):
                 except queue.Empty:
                     break
             try:
-                with self._engine_getter().begin() as conn:
-                    results = self._write(conn, [key for key, _ in batch])
+                results = self._write(self._connection(), [key for key, _ in batch])
                 self.batches += 1
             except Exception as exc:  # every waiting thread sees the failure
+                self._drop_connection()
                 for _, future in batch:
                     future.set_exception(exc)
                 continue

@@ -191,24 +191,21 @@ class LedgerMiddleware(Middleware):
     def _write_bookkeeping(
         self, conn: Connection, items: list[Bookkeeping]
     ) -> dict[Bookkeeping, ledger.Claim | bool]:
-        results: dict[Bookkeeping, ledger.Claim | bool] = {}
         finished = [item[1] for item in items if item[0] == "done"]
-        if finished:
-            done = ledger.mark_many_succeeded(conn, finished)
-            for item in items:
-                if item[0] == "done":
-                    results[item] = item[1][0] in done
-        to_claim = [str(item[1]) for item in items if item[0] == "claim"]
-        if to_claim:
-            claims = ledger.claim_many(
-                conn,
-                to_claim,  # type: ignore[arg-type]
-                worker_id=self.worker_id,
-                lease_seconds=self.settings.job_lease_seconds,
-                crash_cap=self.settings.crash_cap,
-            )
-            for job_id, claim in claims.items():
-                results[("claim", str(job_id))] = claim
+        to_claim = [item[1] for item in items if item[0] == "claim"]
+        done, claims = ledger.finish_and_claim(
+            conn,
+            finished,
+            to_claim,
+            worker_id=self.worker_id,
+            lease_seconds=self.settings.job_lease_seconds,
+            crash_cap=self.settings.crash_cap,
+        )
+        results: dict[Bookkeeping, ledger.Claim | bool] = {
+            ("claim", str(job_id)): claim for job_id, claim in claims.items()
+        }
+        for job_id, attempt, result in finished:
+            results["done", (job_id, attempt, result)] = job_id in done
         return results
 
     def _commit_success(self, ctx: JobContext, result: Any) -> BaseException | None:
