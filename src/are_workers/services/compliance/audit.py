@@ -104,11 +104,13 @@ def record_ai_decision(
     model_version: str,
     input_refs: dict[str, Any],
     output_refs: dict[str, Any],
+    task_run_id: uuid.UUID | None = None,
 ) -> uuid.UUID:
     """An AI decision (a score, a ranking, a flag): model, version, input and output refs.
 
     The EU AI Act's record-keeping for high-risk systems asks for exactly this link between
     an output and what produced it; the decision log (``decision_log``) reads it back.
+    ``task_run_id`` defaults, as in :func:`record`, to the running job's.
     """
     return record(
         db,
@@ -122,4 +124,5 @@ def record_ai_decision(
         model_version=model_version,
         input_refs=input_refs,
         output_refs=output_refs,
+        task_run_id=task_run_id,
     )
