@@ -236,6 +236,13 @@ def verify(
             {"o": organization_id},
         ).scalar_one()
     )
+    duplicated = session.execute(  # seq is no unique key on the partitioned table
+        text(
+            "SELECT seq FROM audit_log WHERE organization_id = :o AND seq IS NOT NULL "
+            "GROUP BY seq HAVING count(*) > 1 ORDER BY seq LIMIT 1"
+        ),
+        {"o": organization_id},
+    ).scalar_one_or_none()
     ranges = pruned_ranges(session, organization_id)
     by_lo = {r.lo: r for r in ranges}
     by_hi = {r.hi: r for r in ranges}
@@ -266,7 +273,7 @@ def verify(
                     prev = anchor.hash
                     report.anchored_at = row.seq - 1
                 expected_seq = row.seq
-            elif row.seq < expected_seq:
+            if row.seq == duplicated or row.seq < expected_seq:
                 return _broken(report, row, f"seq {row.seq} appears more than once")
             while row.seq > expected_seq and expected_seq in by_lo:
                 pruned = by_lo[expected_seq]  # rows a partition drop removed: re-anchor
