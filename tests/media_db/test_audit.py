@@ -4,8 +4,10 @@ the model and its version, the candidate only by pseudonym, and no words or face
 from __future__ import annotations
 
 import uuid
+from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from sqlalchemy import delete, text
 from sqlalchemy.orm import Session
 
@@ -111,3 +113,42 @@ def test_transcript_speech_and_face_analysis_are_each_audited_without_content(
             answer.file.original_filename,
             *(word for word in (transcript.text or "").split() if len(word) > 6),
         )
+
+
+def test_the_analysis_actor_names_its_embedder_for_the_audit_row(
+    db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``media.analyze_response`` passes ``name@version`` of the embedder it would load (the
+    key the loaded embedder reports), without loading it; None when there is no model."""
+    from are_workers.config import get_settings
+    from are_workers.middleware import ledger as ledger_middleware
+    from are_workers.middleware.ledger import JobContext
+    from are_workers.ml.embedder import get_embedder
+    from are_workers.tasks import media
+    from tests.factories import make_org
+
+    seen: list[dict[str, Any]] = []
+
+    def analyze_response(session: Session, **kw: Any) -> Any:
+        seen.append(kw)
+        return SimpleNamespace(as_result=dict)
+
+    monkeypatch.setattr(interviews, "analyze_response", analyze_response)
+    org = make_org(db)
+    response_id = str(uuid.uuid4())
+    job = ledger.enqueue(db, "media.analyze_response", {"response_id": response_id},
+                         organization_id=org.id)  # fmt: skip
+    claim = ledger.claim(db, job, worker_id="test/0", lease_seconds=60, crash_cap=3)
+    assert claim is not None
+    ledger_middleware._local.job = JobContext(session=db, claim=claim)
+    try:
+        media.analyze_response.fn(response_id)
+        monkeypatch.setenv("ARE_EMBEDDING_MODEL_PATH", "/nowhere")
+        get_settings.cache_clear()
+        media.analyze_response.fn(response_id)
+    finally:
+        ledger_middleware._local.job = None
+        monkeypatch.delenv("ARE_EMBEDDING_MODEL_PATH", raising=False)
+        get_settings.cache_clear()
+    assert [kw["similarity_model"] for kw in seen] == [get_embedder().info.key, None]
+    assert seen[0]["similarity_model"].startswith(f"{get_settings().embedding_model_name}@")

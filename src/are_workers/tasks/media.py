@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from are_workers import ledger
-from are_workers.errors import PermanentError
+from are_workers.errors import ConfigurationError, PermanentError
 from are_workers.middleware.ledger import current_job
 from are_workers.services.media import interviews, store
 from are_workers.tasks.base import job_actor, warmup
@@ -57,6 +57,21 @@ def _embed(texts: Sequence[str]) -> Any:
     from are_workers.services.resumes.pipeline import default_embedding_context
 
     return default_embedding_context().embed(texts)
+
+
+def _embedder_key() -> str | None:
+    """``name@version`` of the embedder ``_embed`` loads, for the audit row, without loading
+    it: the version is the weights' fingerprint, exactly as the loaded embedder reports it.
+    None without a model; the analysis then says the embedder was unavailable."""
+    from are_workers.config import get_settings
+    from are_workers.ml.embedder import model_fingerprint, resolve_model_dir
+
+    settings = get_settings()
+    try:
+        model_dir = resolve_model_dir(settings.embedding_model_path)
+        return f"{settings.embedding_model_name}@{model_fingerprint(model_dir)}"
+    except (ConfigurationError, OSError):
+        return None
 
 
 @job_actor(
@@ -105,6 +120,7 @@ def analyze_response(response_id: str) -> dict[str, Any]:
             transactions=store.committed_transaction,
             job=_job(),
             similarity=interviews.embedding_similarity(_embed),
+            similarity_model=_embedder_key(),
         )
     return outcome.as_result()
 
