@@ -201,7 +201,8 @@ def test_only_the_lock_holder_enqueues_and_a_lost_lock_is_noticed(
             text(
                 "SELECT pg_terminate_backend(pid) FROM pg_locks "
                 "WHERE locktype = 'advisory' AND objsubid = 1 AND granted "
-                "AND pid <> pg_backend_pid()"
+                "AND pid <> pg_backend_pid() AND database = "
+                "(SELECT oid FROM pg_database WHERE datname = current_database())"
             )
         )
     with pytest.raises(LostLeadership):
