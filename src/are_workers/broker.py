@@ -11,15 +11,18 @@ survive a broker that forgets everything), ``AgeLimit``, ``Callbacks`` and ``Pip
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
 import dramatiq
+from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import CurrentMessage, ShutdownNotifications, TimeLimit
 
 from are_workers.config import Settings, get_settings
 from are_workers.embedded import ensure_broker_url
+from are_workers.middleware.deferred_acks import DeferredAcks
 from are_workers.middleware.ledger import LedgerMiddleware
 from are_workers.middleware.metrics import MetricsMiddleware
 from are_workers.middleware.recycle import RecycleMiddleware
@@ -28,7 +31,18 @@ from are_workers.models.engine import get_engine
 REDIS_NAMESPACE = "dramatiq"
 
 
+class _LedgerRedisBroker(RedisBroker):
+    """Dramatiq's Redis broker whose consumers ack a job's message after its completion."""
+
+    deferred_acks: DeferredAcks | None = None
+
+    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> Any:
+        consumer = super().consume(queue_name, prefetch, timeout)
+        return self.deferred_acks.wrap(consumer) if self.deferred_acks else consumer
+
+
 def build_broker(url: str, settings: Settings) -> dramatiq.Broker:
+    ledger_middleware = LedgerMiddleware(settings, get_engine)
     middleware = [
         TimeLimit(),
         ShutdownNotifications(notify_shutdown=False),
@@ -37,7 +51,7 @@ def build_broker(url: str, settings: Settings) -> dramatiq.Broker:
         RecycleMiddleware(
             max_jobs=settings.worker_max_jobs, max_memory_mb=settings.worker_max_memory_mb
         ),
-        LedgerMiddleware(settings, get_engine),
+        ledger_middleware,
     ]
     broker: dramatiq.Broker
     if url.startswith(("amqp://", "amqps://")):
@@ -45,12 +59,13 @@ def build_broker(url: str, settings: Settings) -> dramatiq.Broker:
 
         broker = RabbitmqBroker(url=url, middleware=middleware)
     else:
-        from dramatiq.brokers.redis import RedisBroker
-
         # Redis redelivers a dead consumer's messages only after heartbeat_timeout; the
         # ledger's lease sweeper usually gets there first, so the default is fine.
-        broker = RedisBroker(url=url, namespace=REDIS_NAMESPACE, middleware=middleware)
-        _route_dispatch_through_pipelines(broker)
+        redis_broker = _LedgerRedisBroker(url=url, namespace=REDIS_NAMESPACE, middleware=middleware)
+        _route_dispatch_through_pipelines(redis_broker)
+        acks = DeferredAcks(lambda: pipelined(redis_broker))
+        redis_broker.deferred_acks = ledger_middleware.acks = acks
+        broker = redis_broker
     for queue in settings.all_queues:
         broker.declare_queue(queue)
     return broker
@@ -92,40 +107,46 @@ def _route_dispatch_through_pipelines(broker: dramatiq.Broker) -> None:
         scripts["dispatch"] = _PipelinedScript(scripts["dispatch"])
 
 
+@contextmanager
+def pipelined(broker: dramatiq.Broker) -> Iterator[None]:
+    """Queue this thread's Redis commands of ``broker`` and send them at once on exit.
+
+    Only the broker's dispatch script (enqueue, ack, nack) is queued, and the commands'
+    replies are not returned: use it for commands whose replies nobody reads. A failed send
+    raises on exit. A broker that is not Redis runs each command as usual.
+    """
+    dispatch = getattr(broker, "scripts", {}).get("dispatch")
+    if not isinstance(dispatch, _PipelinedScript):
+        yield
+        return
+    pipeline = broker.client.pipeline(transaction=False)  # type: ignore[attr-defined]
+    dispatch.pipelines.current = pipeline
+    try:
+        yield
+    finally:
+        dispatch.pipelines.current = None
+    pipeline.execute()
+
+
 def enqueue_many(broker: dramatiq.Broker, messages: Iterable[dramatiq.Message[Any]]) -> int:
     """Publish messages with one Redis round trip for all of them, where the broker allows.
 
     Why: the relay publishes batches of hundreds of jobs; one round trip per message made it
     the busiest thread of the supervisor. Each message still goes through ``broker.enqueue``
-    (the same Lua script and middleware); on Redis the calls are queued on a pipeline that is
-    sent once. A failed send raises, so the relay does not mark the batch published and sends
-    it again (a duplicate message claims nothing and is dropped). Other brokers: one by one.
+    (the same Lua script and middleware), queued on a pipeline that is sent once. A failed
+    send raises, so the relay does not mark the batch published and sends it again (a
+    duplicate message claims nothing and is dropped).
     """
-    dispatch = getattr(broker, "scripts", {}).get("dispatch")
-    if not isinstance(dispatch, _PipelinedScript):
-        count = 0
+    count = 0
+    with pipelined(broker):
         for message in messages:
             broker.enqueue(message)
             count += 1
-        return count
-    pipeline = broker.client.pipeline(transaction=False)  # type: ignore[attr-defined]
-    dispatch.pipelines.current = pipeline
-    try:
-        count = 0
-        for message in messages:
-            broker.enqueue(message)
-            count += 1
-    finally:
-        dispatch.pipelines.current = None
-    if count:
-        pipeline.execute()
     return count
 
 
 def broker_queue_depth(broker: dramatiq.Broker, queue: str) -> int | None:
     """Messages waiting in the broker for ``queue``, where the broker can tell cheaply."""
-    from dramatiq.brokers.redis import RedisBroker
-
     if isinstance(broker, RedisBroker):
         return int(broker.client.llen(f"{REDIS_NAMESPACE}:{queue}"))
     return None

@@ -9,6 +9,7 @@ middlewares would make their order a convention instead of code.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
@@ -16,6 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +33,7 @@ from are_workers import ledger
 from are_workers.config import Settings
 from are_workers.errors import PermanentError
 from are_workers.middleware.batching import Batcher
+from are_workers.middleware.deferred_acks import DeferredAcks
 from are_workers.middleware.leases import LeaseKeeper
 
 log = structlog.get_logger(__name__)
@@ -72,6 +75,10 @@ _local = threading.local()
 
 #: ("claim", job_id) or ("done", (job_id, attempt, result_json)): one batcher serves both.
 Bookkeeping = tuple[str, Any]
+
+#: How long a worker keeps trying to record a job's outcome while the database is down;
+#: after that the lease expires and the sweeper re-queues the job.
+OUTCOME_RETRY_SECONDS = 60.0
 
 
 def current_job() -> JobContext:
@@ -117,6 +124,9 @@ class LedgerMiddleware(Middleware):
         self.bookkeeping: Batcher[Bookkeeping, ledger.Claim | bool] = Batcher(
             engine_getter, self._write_bookkeeping, name="are-bookkeeping"
         )
+        #: Set by the broker when its consumers can hold a message's ack until the job's
+        #: completion commits; then a thread need not wait for that commit.
+        self.acks: DeferredAcks | None = None
 
     # --- worker lifecycle -----------------------------------------------------------
 
@@ -125,7 +135,8 @@ class LedgerMiddleware(Middleware):
         self.leases.worker_id = self.worker_id
         self.leases.start()
 
-    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+    def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        # After the drain, not before it: jobs that are finishing keep their leases.
         self.leases.stop()
 
     # --- per message ------------------------------------------------------------------
@@ -161,15 +172,20 @@ class LedgerMiddleware(Middleware):
         _local.job = None
         if ctx is None:  # the claim itself failed (e.g. DB down); the sweeper re-sends it
             return
+        finishing_later = False
         try:
-            if exception is None:
+            if exception is None and self.acks is not None and not ctx.session.in_transaction():
+                self._finish_later(ctx, message)
+                finishing_later = True
+            elif exception is None:
                 exception = self._commit_success(ctx, ctx.result)
             if exception is not None:
                 ctx.session.rollback()
                 self._record_failure(broker, message, ctx, exception)
         finally:
             ctx.session.close()
-            self.leases.discard(ctx.job_id)
+            if not finishing_later:
+                self.leases.discard(ctx.job_id)
             structlog.contextvars.clear_contextvars()
 
     def after_skip_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
@@ -233,6 +249,84 @@ class LedgerMiddleware(Middleware):
             return None
         except Exception as exc:  # commit failed: nothing was applied, so it is a failure
             return exc
+
+    def _finish_later(self, ctx: JobContext, message: MessageProxy) -> None:
+        """Hand a side-effect-free job's completion to the batch; its ack waits for it.
+
+        The thread goes on to its next message at once, so that message's claim joins the
+        batch that commits this completion. The message is acked only after the completion
+        committed (``DeferredAcks``); until then the job keeps its lease.
+        """
+        payload = ctx.result if isinstance(ctx.result, dict) else None
+        encoded = json.dumps(payload, default=str) if payload is not None else None
+        settled: Future[None] = Future()
+        assert self.acks is not None
+        self.acks.defer(message, settled)
+        self._submit_completion(
+            ("done", (ctx.job_id, ctx.claim.attempt, encoded)),
+            settled,
+            started=ctx.started,
+            deadline=time.monotonic() + OUTCOME_RETRY_SECONDS,
+            delay=0.5,
+        )
+
+    def _submit_completion(
+        self,
+        item: Bookkeeping,
+        settled: Future[None],
+        *,
+        started: float,
+        deadline: float,
+        delay: float,
+    ) -> None:
+        future = self.bookkeeping.submit_nowait(item)
+        future.add_done_callback(
+            functools.partial(
+                self._completion_written,
+                item,
+                settled,
+                started=started,
+                deadline=deadline,
+                delay=delay,
+            )
+        )
+
+    def _completion_written(
+        self,
+        item: Bookkeeping,
+        settled: Future[None],
+        future: Future[ledger.Claim | bool | None],
+        *,
+        started: float,
+        deadline: float,
+        delay: float,
+    ) -> None:
+        """On the batcher's thread: log the outcome, or try again later if the write failed."""
+        job_id = item[1][0]
+        error = future.exception()
+        if error is not None and time.monotonic() < deadline:
+            log.warning("job_completion_retrying", job_id=str(job_id), error=str(error)[:500])
+            retry = threading.Timer(
+                delay,
+                self._submit_completion,
+                (item, settled),
+                {"started": started, "deadline": deadline, "delay": min(delay * 2, 10.0)},
+            )
+            retry.daemon = True
+            retry.start()
+            return
+        if error is not None:  # the lease expires and the sweeper re-queues the job
+            log.error("job_outcome_not_recorded", job_id=str(job_id), error=str(error)[:500])
+        elif future.result():
+            log.info(
+                "job_succeeded",
+                job_id=str(job_id),
+                seconds=round(time.perf_counter() - started, 4),
+            )
+        else:
+            log.warning("lease_lost_result_discarded", job_id=str(job_id))
+        self.leases.discard(job_id)
+        settled.set_result(None)
 
     def _record_failure(
         self,
