@@ -18,7 +18,7 @@ from are_workers.crypto import subject_ref
 from are_workers.errors import InvalidInputError
 from are_workers.middleware import ledger as ledger_middleware
 from are_workers.middleware.ledger import JobContext
-from are_workers.models.audit import DataSubjectRequest, DsrKind, SubjectType
+from are_workers.models.audit import DataSubjectRequest, DsrKind, RetentionRun, SubjectType
 from are_workers.services.compliance import audit
 from are_workers.tasks import compliance as actors
 from are_workers.tasks import registry
@@ -83,7 +83,9 @@ def test_the_platform_sweep_runs_for_no_organization(db: Session) -> None:
         actors.retention_sweep_platform.fn(**args)
         result = ctx.result or {}
         assert result["status"] == "completed" and result["scope"] == "platform"
-        assert result["run_id"] == str(ctx.job_id)
+        run = db.get(RetentionRun, uuid.UUID(result["run_id"]))
+        assert run is not None and run.organization_id is None  # recorded in retention_runs
+        assert run.task_run_id == ctx.job_id
     with (
         running_job(db, "compliance.retention_sweep_platform", {}, org.id),
         pytest.raises(InvalidInputError, match="belongs to no organization"),

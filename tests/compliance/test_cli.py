@@ -112,11 +112,16 @@ def test_platform_retention_commands(cli: CliRunner, owner_engine: Engine) -> No
         )
         tripped = conn.execute(
             text(
-                "INSERT INTO task_runs (actor, queue, status, finished_at, result) VALUES "
-                "(:a, 'compliance', 'failed', now(), "
+                "INSERT INTO retention_runs (organization_id, status, finished_at, horizons) "
+                "VALUES (NULL, 'failed', now(), "
                 """'{"breaker": {"task_runs": {"planned": 5000}}}') RETURNING id"""
-            ),
-            {"a": PLATFORM_SWEEP_ACTOR},
+            )
+        ).scalar_one()
+        completed = conn.execute(
+            text(
+                "INSERT INTO retention_runs (organization_id, status, finished_at) "
+                "VALUES (NULL, 'completed', now()) RETURNING id"
+            )
         ).scalar_one()
 
     result = cli.invoke(compliance_app, ["retention", "dry-run", "--platform", "--json"])
@@ -133,6 +138,8 @@ def test_platform_retention_commands(cli: CliRunner, owner_engine: Engine) -> No
     assert result.exit_code == 0 and f"queued {PLATFORM_SWEEP_ACTOR}" in result.output
     result = cli.invoke(compliance_app, ["retention", "confirm", str(tripped)])
     assert result.exit_code == 0 and f"queued {PLATFORM_SWEEP_ACTOR}" in result.output
+    result = cli.invoke(compliance_app, ["retention", "confirm", str(completed)])
+    assert result.exit_code == 1 and "no retention run stopped by the breaker" in result.output
     with owner_engine.connect() as conn:
         queued = conn.execute(
             text(

@@ -1,36 +1,35 @@
 """The platform retention sweep: the global tables (no tenant), found from the metadata,
-planned, guarded by the same breaker, swept in batches and recorded on its job's ledger row
-(``retention_runs`` and ``audit_log`` cannot hold a run without an organization yet)."""
+planned, guarded by the same breaker, swept in batches and recorded in ``retention_runs``
+with no organization, where an organization's queries never see it."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
-from are_workers import ledger
 from are_workers.config import Settings
-from are_workers.errors import InvalidInputError, NotFoundError, PermanentError
+from are_workers.errors import InvalidInputError, NotFoundError
 from are_workers.models import Base
+from are_workers.models.audit import RetentionRun, RetentionRunStatus
 from are_workers.models.classification import classification_of, policy_of
 from are_workers.models.security import is_tenant_table
 from are_workers.services.compliance import retention
 from are_workers.services.compliance.retention import (
-    PLATFORM_SWEEP_ACTOR,
     SWEPT_ELSEWHERE,
     RetentionBreakerError,
-    SweepResult,
+    baseline,
     build_platform_targets,
     plan_platform,
+    runs_of,
+    sweep,
     sweep_platform,
     swept_tables,
 )
-from tests.factories import make_user, utcnow
+from tests.factories import make_org, make_user, utcnow
 
 SETTINGS = Settings(retention_batch_size=2, retention_breaker_min_rows=1000)
 STRICT = Settings(
@@ -72,35 +71,16 @@ def _left(db: Session, user_id: uuid.UUID) -> list[tuple[Any, ...]]:
     return [tuple(r) for r in rows]
 
 
-@contextmanager
-def _job(db: Session) -> Iterator[uuid.UUID]:
-    """A claimed platform sweep job, finished as the ledger middleware would."""
-    job_id = ledger.enqueue(db, PLATFORM_SWEEP_ACTOR, {}, organization_id=None)
-    claim = ledger.claim(db, job_id, worker_id="test/0", lease_seconds=60, crash_cap=3)
-    assert claim is not None
-    try:
-        yield job_id
-    except PermanentError as exc:
-        ledger.mark_failed(
-            db, job_id, claim.attempt, error=exc, max_attempts=1, backoff_base=1, backoff_max=1
-        )
-        raise
-    result = db.execute(text("SELECT result FROM task_runs WHERE id = :i"), {"i": job_id})
-    assert ledger.mark_succeeded(db, job_id, claim.attempt, result.scalar_one())
+def _run(db: Session, settings: Settings = SETTINGS, **options: Any) -> RetentionRun:
+    """A real platform sweep (no job needed) and the ``retention_runs`` row it left."""
+    return _record(db, sweep_platform(db, settings=settings, **options).run_id)
 
 
-def _run(db: Session, settings: Settings = SETTINGS, **options: Any) -> SweepResult:
-    with _job(db) as job_id:
-        result = sweep_platform(db, settings=settings, task_run_id=job_id, **options)
-        assert result.run_id == job_id
-        return result
-
-
-def _record(db: Session, job_id: uuid.UUID) -> tuple[str, dict[str, Any]]:
-    row = db.execute(
-        text("SELECT status::text AS status, result FROM task_runs WHERE id = :i"), {"i": job_id}
-    ).one()
-    return row.status, row.result
+def _record(db: Session, run_id: uuid.UUID) -> RetentionRun:
+    db.expire_all()
+    run = db.get(RetentionRun, run_id)
+    assert run is not None and run.organization_id is None
+    return run
 
 
 def test_every_table_with_a_retention_is_swept_by_exactly_one_sweep() -> None:
@@ -124,7 +104,8 @@ def test_every_table_with_a_retention_is_swept_by_exactly_one_sweep() -> None:
     }
     targets = build_platform_targets(utcnow())
     assert {t.table.name for t in targets} == expected
-    assert {"user_sessions", "task_runs"} <= expected
+    assert {"user_sessions", "task_runs", "retention_runs"} <= expected
+    assert "retention_runs" in platform  # organization_id is nullable: platform runs
     by_key = {t.key: t for t in targets}
     assert by_key["user_sessions"].days == 90 and by_key["user_sessions"].rule == "table_default"
     assert by_key["user_sessions.ip_address"].action == "anonymize"
@@ -151,6 +132,9 @@ def test_the_dry_run_counts_what_would_go_and_changes_nothing(db: Session) -> No
     assert result.as_dict()["counts"] == counts
     assert result.as_dict()["scope"] == "platform"
     assert len(_left(db, user)) == 6
+    run = _record(db, result.run_id)
+    assert run.dry_run and run.status is RetentionRunStatus.COMPLETED
+    assert run.counts == report.counts and run.finished_at is not None  # planned, zeros too
 
 
 class _Events:
@@ -165,7 +149,7 @@ class _Events:
     info = warning = _record
 
 
-def test_the_sweep_deletes_and_anonymizes_in_batches_recorded_on_its_job(
+def test_the_sweep_deletes_and_anonymizes_in_batches_recorded_in_retention_runs(
     db: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     user = make_user(db).id
@@ -175,14 +159,20 @@ def test_the_sweep_deletes_and_anonymizes_in_batches_recorded_on_its_job(
     old_job = _old_job(db, finished_days_ago=100)
     events = _Events()
     monkeypatch.setattr(retention, "log", events)
-    result = _run(db)
+    run = _run(db)
     logs = events.logged
-    assert result.counts == {
+    counts = {
         "user_sessions": 3,
         "user_sessions.ip_address": 2,
         "user_sessions.user_agent": 2,
         "task_runs": 1,
     }
+    assert run.counts == counts and run.status is RetentionRunStatus.COMPLETED
+    assert not run.dry_run and run.error_message is None and run.finished_at is not None
+    assert run.task_run_id is None  # a real platform sweep no longer needs a job
+    assert run.horizons["user_sessions"]["days"] == 90
+    assert run.horizons["user_sessions.ip_address"]["planned"] == 2
+    assert "breaker" not in run.horizons
     batches = [e for e in logs if e["event"] == "retention_batch"]
     assert sorted((e["target"], e["rows"]) for e in batches) == [
         ("task_runs", 1),
@@ -191,15 +181,15 @@ def test_the_sweep_deletes_and_anonymizes_in_batches_recorded_on_its_job(
         ("user_sessions.ip_address", 2),
         ("user_sessions.user_agent", 2),
     ]
-    assert {e["retention_run_id"] for e in batches} == {str(result.run_id)}
+    assert {e["retention_run_id"] for e in batches} == {str(run.id)}
     assert _left(db, user) == [(None, None), (None, None), ("203.0.113.7", "Mozilla/5.0")]
     assert db.execute(text("SELECT 1 FROM task_runs WHERE id = :i"), {"i": old_job}).first() is None
-    status, record = _record(db, result.run_id)
-    assert status == "succeeded" and record["scope"] == "platform"
-    assert record["counts"] == result.counts and record["status"] == "completed"
-    assert record["horizons"]["user_sessions"]["days"] == 90
-    assert record["horizons"]["user_sessions.ip_address"]["planned"] == 2
-    assert _run(db).counts == {}  # idempotent
+    audited = db.execute(
+        text("SELECT count(*) FROM audit_log WHERE action LIKE 'retention.%'")
+    ).scalar_one()
+    assert audited == 0  # audit_log is tenant-only: the batches were logged instead
+    again = _run(db)
+    assert again.counts == {} and again.id != run.id  # idempotent
 
 
 def test_the_breaker_stops_a_platform_sweep_until_confirmed(db: Session) -> None:
@@ -212,24 +202,51 @@ def test_the_breaker_stops_a_platform_sweep_until_confirmed(db: Session) -> None
     message = stopped.value.user_message
     assert "user_sessions: 6 rows (recent runs removed at most 1)" in message
     run_id = uuid.UUID(message.rsplit("confirm ", 1)[1].split("`")[0])
-    status, record = _record(db, run_id)
-    assert status == "failed" and record["status"] == "failed" and record["counts"] == {}
-    assert record["breaker"]["user_sessions"]["planned"] == 6
+    tripped = _record(db, run_id)
+    assert tripped.status is RetentionRunStatus.FAILED and tripped.counts == {}
+    assert tripped.error_message == message and tripped.finished_at is not None
+    assert tripped.horizons["breaker"]["user_sessions"] == {
+        "planned": 6,
+        "baseline": 1,
+        "allowed": 2,
+    }
     assert len(_left(db, user)) == 6  # nothing was deleted
-    assert _run(db, STRICT, confirmed_run_id=run_id).counts == {"user_sessions": 6}
-    finished = db.execute(
-        text("SELECT id FROM task_runs WHERE actor = :a AND status = 'succeeded' LIMIT 1"),
-        {"a": PLATFORM_SWEEP_ACTOR},
-    ).scalar_one()
+    confirmed = _run(db, STRICT, confirmed_run_id=run_id)
+    assert confirmed.counts == {"user_sessions": 6}
+    assert confirmed.status is RetentionRunStatus.COMPLETED
     with pytest.raises(InvalidInputError, match="did not stop at the circuit breaker"):
-        sweep_platform(db, settings=STRICT, confirmed_run_id=finished, dry_run=True)
+        sweep_platform(db, settings=STRICT, confirmed_run_id=confirmed.id, dry_run=True)
     with pytest.raises(NotFoundError, match="does not exist"):
         sweep_platform(db, settings=STRICT, confirmed_run_id=uuid.uuid4(), dry_run=True)
 
 
-def test_a_real_platform_sweep_needs_its_job(db: Session) -> None:
-    with pytest.raises(InvalidInputError, match="recorded on its job"):
-        sweep_platform(db, settings=SETTINGS)
+def test_an_organization_never_sees_platform_runs(db: Session) -> None:
+    org = make_org(db).id
+    user = make_user(db).id
+    _sessions(db, user, expired_days_ago=100, n=3)
+    platform = _run(db)
+    db.add(
+        RetentionRun(
+            organization_id=org,
+            status=RetentionRunStatus.COMPLETED,
+            counts={"user_sessions": 50, "candidates": 7},
+            finished_at=utcnow(),
+        )
+    )
+    db.flush()
+    listed = db.scalars(select(RetentionRun).where(runs_of(org))).all()
+    assert [r.organization_id for r in listed] == [org]
+    assert platform.id in set(db.scalars(select(RetentionRun.id).where(runs_of(None))))
+    assert org not in set(db.scalars(select(RetentionRun.organization_id).where(runs_of(None))))
+    # each breaker reads its own scope's runs only
+    assert baseline(db, org, 5) == {"user_sessions": 50, "candidates": 7}
+    assert baseline(db, None, 5) == {"user_sessions": 3}
+    # and one scope cannot confirm (nor learn of) the other's runs
+    with pytest.raises(NotFoundError, match="does not exist in this organization"):
+        sweep(db, org, confirmed_run_id=platform.id, dry_run=True)
+    tenant_run = listed[0].id
+    with pytest.raises(NotFoundError, match="Platform retention run"):
+        sweep_platform(db, confirmed_run_id=tenant_run, dry_run=True)
 
 
 def test_the_runtime_role_sweeps_committed_global_rows(
@@ -242,7 +259,7 @@ def test_the_runtime_role_sweeps_committed_global_rows(
         _old_job(db, finished_days_ago=100)
         db.commit()
     with Session(runtime_engine) as runtime:
-        result = _run(runtime)
+        result = sweep_platform(runtime, settings=SETTINGS)
         runtime.commit()
     assert result.counts == {
         "user_sessions": 2,
@@ -252,5 +269,5 @@ def test_the_runtime_role_sweeps_committed_global_rows(
     }
     with Session(owner_engine) as db:
         assert _left(db, user) == [(None, None)]
-        status, record = _record(db, result.run_id)
-        assert status == "succeeded" and record["counts"] == result.counts
+        run = _record(db, result.run_id)
+        assert run.status is RetentionRunStatus.COMPLETED and run.counts == result.counts

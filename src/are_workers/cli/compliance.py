@@ -170,22 +170,20 @@ def retention_confirm(run_id: str) -> None:
     with friendly_errors():
         _configure()
         with session_scope() as session:
-            # A platform run is recorded on its job's ledger row (see PlatformRunLog).
             row = session.execute(
                 text(
-                    "SELECT 'compliance.retention_sweep' AS actor, organization_id, "
-                    "horizons ? 'breaker' AS tripped FROM retention_runs WHERE id = :i "
-                    "UNION ALL SELECT actor, organization_id, coalesce(result ? 'breaker', "
-                    "false) FROM task_runs WHERE id = :i AND actor = :platform "
-                    "AND status = 'failed'"
-                ),
-                {"i": _uuid(run_id, "run"), "platform": PLATFORM_SWEEP_ACTOR},
+                    "SELECT organization_id, horizons ? 'breaker' AS tripped "
+                    "FROM retention_runs WHERE id = :i"
+                ),  # an organization's run, or the platform's (organization_id NULL)
+                {"i": _uuid(run_id, "run")},
             ).first()
         if row is None or not row.tripped:
             err_console.print("[red]no retention run stopped by the breaker with that id[/]")
             raise typer.Exit(1)
         _enqueue(
-            row.actor,
+            "compliance.retention_sweep"
+            if row.organization_id is not None
+            else PLATFORM_SWEEP_ACTOR,
             {"confirmed_run_id": run_id},
             row.organization_id,
             key=f"confirm:{run_id}",

@@ -418,11 +418,23 @@ class RetentionPolicy(TenantMixin, TimestampMixin, Model):
     )
 
 
-class RetentionRun(TenantMixin, Model):
-    """One execution of the retention sweep for one organization."""
+class RetentionRun(Model):
+    """One execution of a retention sweep: an organization's (its tenant tables) or, with
+    ``organization_id`` NULL, the platform's (the global tables).
+
+    The tenant column is optional, so the table is global (``GLOBAL_TABLES``): the platform
+    sweep keeps it, and an organization's queries filter on its id, which never matches a
+    platform run. ``UNIQUE (organization_id, id)`` stays the target of ``erasure_records``'
+    composite foreign key.
+    """
 
     __tablename__ = "retention_runs"
 
+    organization_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"),
+        index=True,
+        info=not_pii(DataCategory.TECHNICAL),
+    )
     status: Mapped[RetentionRunStatus] = mapped_column(
         pg_enum(RetentionRunStatus, "retention_run_status"),
         server_default=RetentionRunStatus.RUNNING.value,

@@ -30,23 +30,22 @@ How it runs, and why (both sweeps share every step):
 * **Candidate legal holds** exclude every row that belongs to a held candidate, at any
   depth (the same FK paths erasure follows).
 
-Where a run is recorded: an organization's run in ``retention_runs`` with one audit row per
-batch. ``retention_runs`` and ``audit_log`` both require an organization, so until they can
-hold a platform run (``organization_id`` NULL), the platform sweep records its run on its
-own job's ledger row (``task_runs.result``: counts per table, cut-offs, the breaker's
-numbers, updated with every batch) and logs one ``retention_batch`` event per batch
-(:class:`PlatformRunLog`).
+Where a run is recorded: every run in ``retention_runs`` (counts per target, the cut-offs and
+the breaker's numbers, status), an organization's with its ``organization_id``, the
+platform's with none. Each batch of an organization's run writes an audit row; ``audit_log``
+is tenant-only (each organization's hash chain), so a platform batch is logged as a
+``retention_batch`` event instead (:class:`PlatformRunLog`).
 """
 
 from __future__ import annotations
 
-import json
 import uuid
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import structlog
 from sqlalchemy import (
@@ -92,7 +91,7 @@ CONFIRM_MARGIN = 1.1
 SWEPT_ELSEWHERE: dict[str, str] = {
     "audit_log": "monthly partitions, dropped whole by the audit partition job",
 }
-#: The job that sweeps the global tables; its ledger rows are the platform runs' record.
+#: The job that sweeps the global tables.
 PLATFORM_SWEEP_ACTOR = "compliance.retention_sweep_platform"
 
 Action = Literal["delete", "anonymize"]
@@ -437,14 +436,27 @@ class BreakerVerdict:
         return not self.tripped
 
 
-def baseline(session: Session, organization_id: uuid.UUID, history: int) -> dict[str, int]:
-    """The most each target lost in one of the recent completed (real) runs."""
+def runs_of(organization_id: uuid.UUID | None) -> ColumnElement[bool]:
+    """The ``retention_runs`` of one scope: an organization's, or (``None``) the platform's.
+
+    An organization's filter never matches a platform run (NULL), nor the reverse.
+    """
+    column = RetentionRun.__table__.c.organization_id
+    return column.is_(None) if organization_id is None else column == organization_id
+
+
+def baseline(session: Session, organization_id: uuid.UUID | None, history: int) -> dict[str, int]:
+    """The most each target lost in one of the scope's recent completed (real) runs."""
+    runs = RetentionRun.__table__
     rows = session.execute(
-        text(
-            "SELECT counts FROM retention_runs WHERE organization_id = :o AND status = "
-            "'completed' AND NOT dry_run ORDER BY started_at DESC LIMIT :n"
-        ),
-        {"o": organization_id, "n": history},
+        select(runs.c.counts)
+        .where(
+            runs_of(organization_id),
+            runs.c.status == RetentionRunStatus.COMPLETED,
+            runs.c.dry_run.is_(False),
+        )
+        .order_by(runs.c.started_at.desc())
+        .limit(history)
     ).scalars()
     return _most_per_target(rows)
 
@@ -529,48 +541,37 @@ class SweepResult:
         }
 
 
-class RunLog(Protocol):
-    """Where one sweep keeps its record: the run, each batch, the breaker, the outcome.
+class RunLog(ABC):
+    """Where one sweep keeps its record: a ``retention_runs`` row (counts per target, the
+    cut-offs and the breaker's numbers in ``horizons``, status, message), written in the
+    sweep's session and committed with the batch it records.
 
-    Every write happens in the sweep's session and commits with the batch it records.
+    The two kinds differ only in what accompanies a batch or a stop at the breaker
+    (:meth:`_on_batch`, :meth:`_on_tripped`) and in which runs are theirs: an
+    organization's (:class:`TenantRunLog`) or the platform's, ``organization_id`` NULL
+    (:class:`PlatformRunLog`). Each only ever reads runs of its own scope.
     """
 
-    def open(self, the_plan: RetentionPlan, dry_run: bool) -> uuid.UUID: ...
+    organization_id: uuid.UUID | None
 
-    def details(self) -> dict[str, Any]: ...
-
-    def baseline(self, history: int) -> dict[str, int]: ...
-
-    def tripped(self, run_id: uuid.UUID, verdict: BreakerVerdict) -> None: ...
-
-    def batch(self, target: Target, rows: int, files: int, result: SweepResult) -> None: ...
-
-    def close(self, result: SweepResult, status: RetentionRunStatus) -> None: ...
-
-
-class TenantRunLog:
-    """An organization's run: a ``retention_runs`` row, and one audit row per batch."""
-
-    def __init__(
-        self, session: Session, organization_id: uuid.UUID, task_run_id: uuid.UUID | None
-    ) -> None:
+    def __init__(self, session: Session, task_run_id: uuid.UUID | None) -> None:
         self.session = session
-        self.organization_id = organization_id
         self.task_run_id = task_run_id
         self.run: RetentionRun | None = None
 
-    @staticmethod
-    def confirmed(
-        session: Session, organization_id: uuid.UUID, run_id: uuid.UUID | None
-    ) -> dict[str, int] | None:
+    def confirmed(self, run_id: uuid.UUID | None) -> dict[str, int] | None:
+        """What the run ``run_id`` of this scope planned when the breaker stopped it."""
         if run_id is None:
             return None
-        run = session.get(RetentionRun, run_id)
-        if run is None or run.organization_id != organization_id:
-            raise NotFoundError(f"Retention run {run_id} does not exist in this organization.")
+        run = self.session.get(RetentionRun, run_id)
+        if run is None or run.organization_id != self.organization_id:
+            raise NotFoundError(self._not_found(run_id))
         return _confirmable(
             run_id, run.status is RetentionRunStatus.FAILED, (run.horizons or {}).get("breaker")
         )
+
+    @abstractmethod
+    def _not_found(self, run_id: uuid.UUID) -> str: ...
 
     def _run(self) -> RetentionRun:
         assert self.run is not None, "open() the run first"
@@ -597,25 +598,10 @@ class TenantRunLog:
     def tripped(self, run_id: uuid.UUID, verdict: BreakerVerdict) -> None:
         run = self._run()
         run.horizons = {**run.horizons, "breaker": verdict.tripped}
-        audit.record(
-            self.session,
-            organization_id=self.organization_id,
-            action="retention.breaker_tripped",
-            entity_type="retention_run",
-            entity_id=run_id,
-            output_refs={"tripped": verdict.tripped},
-            task_run_id=self.task_run_id,
-        )
+        self._on_tripped(run_id, verdict)
 
     def batch(self, target: Target, rows: int, files: int, result: SweepResult) -> None:
-        audit.record(
-            self.session,
-            organization_id=self.organization_id,
-            action=_AUDIT_ACTIONS[target.action],
-            entity_type="table",
-            output_refs=_batch_refs(target, rows, files, result.run_id),
-            task_run_id=self.task_run_id,
-        )
+        self._on_batch(target, _batch_refs(target, rows, files, result.run_id))
         self._run().counts = dict(result.counts)
 
     def close(self, result: SweepResult, status: RetentionRunStatus) -> None:
@@ -626,88 +612,69 @@ class TenantRunLog:
         run.error_message = result.message
         run.finished_at = finished_at
 
+    @abstractmethod
+    def _on_tripped(self, run_id: uuid.UUID, verdict: BreakerVerdict) -> None:
+        """A stop's own record, besides the run's (the sweep logs it as well)."""
 
-class PlatformRunLog:
-    """A platform run, recorded on its own job's ledger row until ``retention_runs`` and
-    ``audit_log`` can hold a run without an organization.
+    @abstractmethod
+    def _on_batch(self, target: Target, refs: dict[str, Any]) -> None:
+        """The batch's own record, besides the run's counts."""
 
-    ``task_runs.result`` holds what a ``retention_runs`` row would (counts per table, the
-    cut-offs, the breaker's numbers, status and message) and is rewritten with every batch;
-    the job's completion writes the final record. Each batch is logged
-    (``retention_batch``) in place of its audit row. The run's id is the job's id.
-    """
 
-    def __init__(self, session: Session, task_run_id: uuid.UUID | None) -> None:
-        self.session = session
-        self.task_run_id = task_run_id
-        self.horizons: dict[str, Any] = {}
-        self.breaker: dict[str, Any] | None = None
+class TenantRunLog(RunLog):
+    """An organization's run: its ``retention_runs`` row, and one audit row per batch."""
 
-    @staticmethod
-    def confirmed(session: Session, run_id: uuid.UUID | None) -> dict[str, int] | None:
-        if run_id is None:
-            return None
-        row = session.execute(
-            text(
-                "SELECT status::text AS status, result FROM task_runs "
-                "WHERE id = :id AND actor = :actor AND organization_id IS NULL"
-            ),
-            {"id": run_id, "actor": PLATFORM_SWEEP_ACTOR},
-        ).one_or_none()
-        if row is None:
-            raise NotFoundError(f"Platform retention run {run_id} does not exist.")
-        return _confirmable(run_id, row.status == "failed", (row.result or {}).get("breaker"))
+    organization_id: uuid.UUID
 
-    def open(self, the_plan: RetentionPlan, dry_run: bool) -> uuid.UUID:
-        if self.task_run_id is None and not dry_run:
-            raise InvalidInputError(
-                "A platform retention sweep is recorded on its job: run it as the "
-                f"{PLATFORM_SWEEP_ACTOR} job (`are-workers compliance retention run --platform`)."
-            )
-        self.horizons = the_plan.horizons()
-        return self.task_run_id or uuid.uuid4()
+    def __init__(
+        self, session: Session, organization_id: uuid.UUID, task_run_id: uuid.UUID | None
+    ) -> None:
+        super().__init__(session, task_run_id)
+        self.organization_id = organization_id
+
+    def _not_found(self, run_id: uuid.UUID) -> str:
+        return f"Retention run {run_id} does not exist in this organization."
+
+    def _on_tripped(self, run_id: uuid.UUID, verdict: BreakerVerdict) -> None:
+        audit.record(
+            self.session,
+            organization_id=self.organization_id,
+            action="retention.breaker_tripped",
+            entity_type="retention_run",
+            entity_id=run_id,
+            output_refs={"tripped": verdict.tripped},
+            task_run_id=self.task_run_id,
+        )
+
+    def _on_batch(self, target: Target, refs: dict[str, Any]) -> None:
+        audit.record(
+            self.session,
+            organization_id=self.organization_id,
+            action=_AUDIT_ACTIONS[target.action],
+            entity_type="table",
+            output_refs=refs,
+            task_run_id=self.task_run_id,
+        )
+
+
+class PlatformRunLog(RunLog):
+    """A platform run: a ``retention_runs`` row with ``organization_id`` NULL, exactly like an
+    organization's, and one ``retention_batch`` log event per batch in place of its audit
+    row (``audit_log`` is tenant-only: each organization's hash chain)."""
+
+    organization_id = None
+
+    def _not_found(self, run_id: uuid.UUID) -> str:
+        return f"Platform retention run {run_id} does not exist."
 
     def details(self) -> dict[str, Any]:
-        return {"scope": "platform", "horizons": self.horizons}
+        return {"scope": "platform"}
 
-    def baseline(self, history: int) -> dict[str, int]:
-        from are_workers.catalog import queue_for
+    def _on_tripped(self, run_id: uuid.UUID, verdict: BreakerVerdict) -> None:
+        pass  # the sweep's retention_breaker_tripped event is the record
 
-        rows = self.session.execute(
-            text(
-                "SELECT result->'counts' FROM task_runs WHERE status = 'succeeded' "
-                "AND queue = :queue AND actor = :actor AND organization_id IS NULL "
-                "AND result->>'dry_run' = 'false' ORDER BY finished_at DESC LIMIT :n"
-            ),  # status and queue: the ledger's index, not every succeeded job
-            {"queue": queue_for(PLATFORM_SWEEP_ACTOR), "actor": PLATFORM_SWEEP_ACTOR, "n": history},
-        ).scalars()
-        return _most_per_target(rows)
-
-    def tripped(self, run_id: uuid.UUID, verdict: BreakerVerdict) -> None:
-        self.breaker = verdict.tripped
-
-    def batch(self, target: Target, rows: int, files: int, result: SweepResult) -> None:
-        log.info(
-            "retention_batch", scope="platform", **_batch_refs(target, rows, files, result.run_id)
-        )
-        self._write(result)
-
-    def close(self, result: SweepResult, status: RetentionRunStatus) -> None:
-        self._write(result)
-
-    def _write(self, result: SweepResult) -> None:
-        if self.task_run_id is None:
-            return
-        record = result.as_dict()
-        if self.breaker:
-            record["breaker"] = self.breaker
-        self.session.execute(
-            text(
-                "UPDATE task_runs SET result = CAST(:record AS jsonb), updated_at = now() "
-                "WHERE id = :id"
-            ),
-            {"id": self.task_run_id, "record": json.dumps(record, default=str)},
-        )
+    def _on_batch(self, target: Target, refs: dict[str, Any]) -> None:
+        log.info("retention_batch", scope="platform", **refs)
 
 
 def _batch_refs(target: Target, rows: int, files: int, run_id: uuid.UUID) -> dict[str, Any]:
@@ -739,11 +706,12 @@ def sweep(
     Commits as it goes (the run record first, then each batch), so call it with a session
     of its own (an actor's job session is fine: its final commit records the job).
     """
-    confirmed = TenantRunLog.confirmed(session, organization_id, confirmed_run_id)
+    run_log = TenantRunLog(session, organization_id, task_run_id)
+    confirmed = run_log.confirmed(confirmed_run_id)
     return _execute(
         session,
         plan(session, organization_id, now=now),
-        TenantRunLog(session, organization_id, task_run_id),
+        run_log,
         dry_run=dry_run,
         confirmed=confirmed,
         settings=settings or get_settings(),
@@ -759,13 +727,14 @@ def sweep_platform(
     now: datetime | None = None,
     task_run_id: uuid.UUID | None = None,
 ) -> SweepResult:
-    """The same sweep over the global tables; a real run needs its job (``task_run_id``),
-    whose ledger row is the run's record (:class:`PlatformRunLog`)."""
-    confirmed = PlatformRunLog.confirmed(session, confirmed_run_id)
+    """The same sweep over the global tables, recorded in ``retention_runs`` with no
+    organization (:class:`PlatformRunLog`)."""
+    run_log = PlatformRunLog(session, task_run_id)
+    confirmed = run_log.confirmed(confirmed_run_id)
     return _execute(
         session,
         plan_platform(session, now=now),
-        PlatformRunLog(session, task_run_id),
+        run_log,
         dry_run=dry_run,
         confirmed=confirmed,
         settings=settings or get_settings(),
