@@ -244,6 +244,13 @@ BEGIN
                   WHERE organization_id IN (SELECT organization_id FROM flagged
                                             WHERE interleaved)) AS s
             GROUP BY organization_id, grp
+            UNION ALL
+            -- Anchors that go with this partition hand their ranges on (counted as 0 rows
+            -- now): a month kept longer, say under a legal hold, stays verifiable.
+            SELECT a.organization_id, (r->>'lo')::bigint, (r->>'hi')::bigint, 0::bigint,
+                   r->>'hash'
+            FROM %1$s a, jsonb_array_elements(a.output_refs->'ranges') AS r
+            WHERE a.action = 'audit.pruned' AND a.entity_type = 'audit_log'
         ), anchors AS (
             INSERT INTO audit_log (organization_id, actor_type, action, entity_type, output_refs)
             SELECT organization_id, 'system', 'audit.pruned', 'audit_log',

@@ -231,3 +231,35 @@ def test_the_runtime_role_prunes_through_the_function_but_cannot_forge_anchors(
         assert result.dropped == {_month(OLD, runtime): {str(org_id): 2}}
         audit_chain.seal(runtime, org_id)
         assert audit_chain.verify(runtime, org_id).ok
+
+
+def test_anchors_are_handed_on_so_a_month_kept_longer_still_verifies(db: Session) -> None:
+    """A month kept under a hold outlives later months, and the anchors written for them."""
+    org = make_org(db)
+    held = make_candidate(db, org)
+    write_audit_rows(db, org.id, 2, days_ago=OLD, subject_id=held.id)  # seq 1, 2: kept
+    write_audit_rows(db, org.id, 2, days_ago=OLD - 100)  # seq 3, 4: dropped
+    _short_retention(db, org.id)
+    db.add(
+        LegalHold(
+            organization_id=org.id, scope=LegalHoldScope.CANDIDATE, candidate_id=held.id, reason="x"
+        )
+    )
+    db.flush()
+    audit_chain.seal(db, org.id)
+    assert audit_partitions.prune(db).dropped == {_month(OLD - 100, db): {str(org.id): 2}}
+    # The anchor itself grows old: move it into another old month, then drop that one too.
+    tamper(
+        db,
+        "UPDATE audit_log SET occurred_at = now() - make_interval(days => :d) "
+        "WHERE organization_id = :o AND action = 'audit.pruned'",
+        d=OLD - 200,
+        o=org.id,
+    )
+    audit_chain.seal(db, org.id)  # the anchor is seq 5
+    result = audit_partitions.prune(db)
+    assert result.dropped == {_month(OLD - 200, db): {str(org.id): 1}}
+    audit_chain.seal(db, org.id)  # the new anchor is seq 6
+    report = audit_chain.verify(db, org.id)
+    assert report.ok, report.first_broken
+    assert report.rows_checked == 3 and report.head_seq == 6  # seq 1, 2 and the new anchor
