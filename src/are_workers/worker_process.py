@@ -30,8 +30,9 @@ def run_child(
     drain_seconds: float = 600.0,
 ) -> int:
     import dramatiq
+    import dramatiq.worker
 
-    from are_workers.broker import get_broker, recycle_middleware
+    from are_workers.broker import get_broker, ledger_middleware, recycle_middleware
     from are_workers.config import get_settings
     from are_workers.logs import configure_logging
     from are_workers.middleware.recycle import RECYCLE_EXIT_CODE
@@ -60,6 +61,11 @@ def run_child(
     signal.signal(signal.SIGINT, lambda *_: stop.set())
 
     worker = dramatiq.Worker(broker, queues=set(queues), worker_threads=threads, worker_timeout=200)
+    if ledger_middleware(broker).acks is not None and not dramatiq.worker.QUEUE_PREFETCH:
+        # Dramatiq prefetches 2 messages per thread, counting those not yet acked. Deferred
+        # acks keep finished messages unacked for a batch or two, up to 2 per thread more:
+        # without room for them the consumer backs off and the threads sit idle.
+        worker.queue_prefetch = min(threads * 4, 65535)
     worker.start()
     if ready_file:
         ready_file.write_text(str(os.getpid()))
