@@ -70,13 +70,12 @@ from are_workers.services.media.store import (
     JobRef,
     TransactionFactory,
     asr_model_version,
+    audit_recording_decision,
     biometric_refusal,
     digest,
     ensure_automated_processing_allowed,
-    file_refs,
     gpu_memory_errors_as_transient,
     load_consents,
-    model_identity,
     options_digest,
     segment_from_row,
     segment_rows,
@@ -603,21 +602,13 @@ def transcribe_response(
         task_run_id=job.id if job else None,
         model_version_id=model_version_id,
     )
-    asr_name, asr_version = model_identity(session, model_version_id)
-    audit.record(
+    audit_recording_decision(
         session,
-        organization_id=organization_id,
+        answer,
         action=TRANSCRIPT_AUDIT_ACTION,
         entity_type="transcripts",
         entity_id=transcript_id,
-        subject_id=answer.candidate_id,
-        model_name=asr_name,
-        model_version=asr_version,
-        input_refs={
-            "video_response_id": str(answer.id),
-            **file_refs(session, organization_id, answer.file_id),
-            "model_version_id": str(model_version_id),
-        },
+        model_version_id=model_version_id,
         output_refs={
             "transcript_id": str(transcript_id),
             "segments": len(transcript.segments),
@@ -1038,21 +1029,13 @@ def _store_video(
             set_={"signals": signals, "summary": summary},
         ).returning(VideoAnalysisResult.id)
     ).one()
-    name, version = model_identity(session, model_version_id)
-    audit.record(
+    audit_recording_decision(
         session,
-        organization_id=answer.organization_id,
+        answer,
         action=VIDEO_AUDIT_ACTION,
         entity_type="video_analysis_results",
         entity_id=result_id,
-        subject_id=answer.candidate_id,
-        model_name=name,
-        model_version=version,
-        input_refs={
-            "video_response_id": str(answer.id),
-            **file_refs(session, answer.organization_id, answer.file_id),
-            "model_version_id": str(model_version_id),
-        },
+        model_version_id=model_version_id,
         output_refs={
             "video_analysis_result_id": str(result_id),
             "needs_human_review": review.needs_human_review,

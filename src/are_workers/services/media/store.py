@@ -279,6 +279,41 @@ def file_refs(
     return {"file_id": str(file_id) if file_id else None, "sha256": sha256}
 
 
+def audit_recording_decision(
+    session: Session,
+    answer: Any,
+    *,
+    action: str,
+    entity_type: str,
+    entity_id: uuid.UUID,
+    model_version_id: uuid.UUID,
+    output_refs: dict[str, Any],
+    task_run_id: uuid.UUID | None,
+) -> None:
+    """An AI decision about one recorded answer: the model that made it, the recording by
+    id and content hash (never its name or words), and what was stored."""
+    from are_workers.services.compliance import audit
+
+    name, version = model_identity(session, model_version_id)
+    audit.record(
+        session,
+        organization_id=answer.organization_id,
+        action=action,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        subject_id=answer.candidate_id,
+        model_name=name,
+        model_version=version,
+        input_refs={
+            "video_response_id": str(answer.id),
+            **file_refs(session, answer.organization_id, answer.file_id),
+            "model_version_id": str(model_version_id),
+        },
+        output_refs=output_refs,
+        task_run_id=task_run_id,
+    )
+
+
 def digest_refs(pairs: Sequence[tuple[Any, Any]]) -> str:
     """One SHA-256 over many (id, hash) inputs: a batch referenced without listing it."""
     return digest(sorted([str(a), str(b)] for a, b in pairs))
