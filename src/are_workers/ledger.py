@@ -28,12 +28,18 @@ from are_workers.errors import PermanentError
 
 Executor = Session | Connection
 
-_INSERT = text(
-    """
+_INSERT_SQL = """
     INSERT INTO task_runs (id, actor, queue, args, organization_id, idempotency_key,
                            priority, max_attempts, available_at)
     VALUES (:id, :actor, :queue, CAST(:args AS jsonb), :organization_id, :idempotency_key,
             :priority, :max_attempts, now() + make_interval(secs => :delay))
+"""
+# Without an idempotency key there is nothing to conflict with and the id is ours already:
+# the plain INSERT saves reading a row back (a quarter of an enqueue's client time).
+_INSERT = text(_INSERT_SQL)
+_INSERT_IDEMPOTENT = text(
+    _INSERT_SQL
+    + """
     ON CONFLICT (organization_id, actor, idempotency_key)
         WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id
@@ -84,8 +90,9 @@ def enqueue(
     kind = JOB_KINDS.get(actor)
     queue = queue or queue_for(actor)
     max_attempts = min(kind.max_attempts if kind else 6, get_settings().max_retries + 1)
+    job_id = job_id or uuid.uuid4()
     params = {
-        "id": job_id or uuid.uuid4(),
+        "id": job_id,
         "actor": actor,
         "queue": queue,
         "args": _json_safe(args or {}),
@@ -95,7 +102,10 @@ def enqueue(
         "max_attempts": max_attempts,
         "delay": delay_seconds,
     }
-    inserted = db.execute(_INSERT, params).scalar_one_or_none()
+    if idempotency_key is None:
+        db.execute(_INSERT, params)
+        return job_id
+    inserted = db.execute(_INSERT_IDEMPOTENT, params).scalar_one_or_none()
     if inserted is not None:
         return uuid.UUID(str(inserted))
     existing = db.execute(_FIND_IDEMPOTENT, params).scalar_one()
