@@ -359,16 +359,9 @@ class SignedHead:
     path: Path | None = field(default=None, compare=False)
 
 
-def _default_key_path() -> Path:
-    from are_workers.config import get_settings
-
-    return get_settings().data_dir / "keys" / "audit-head-ed25519.key"
-
-
 def signing_key(settings: Settings | None = None) -> Ed25519PrivateKey:
-    """The head-signing key: configured, or (outside production) generated once on disk."""
-    from are_workers.config import get_settings
-
+    """The head-signing key: configured, or (outside production, where ``Settings`` refuses
+    to start without one) generated once under ``<data dir>/keys``."""
     settings = settings or get_settings()
     if settings.audit_head_signing_key:
         try:
@@ -380,9 +373,7 @@ def signing_key(settings: Settings | None = None) -> Ed25519PrivateKey:
             raise ConfigurationError(
                 "ARE_AUDIT_HEAD_SIGNING_KEY must be base64 of a 32-byte Ed25519 seed"
             ) from None
-    if get_settings().environment == "production":
-        raise ConfigurationError("ARE_AUDIT_HEAD_SIGNING_KEY must be set in production")
-    path = _default_key_path()
+    path = settings.data_dir / "keys" / "audit-head-ed25519.key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         key = Ed25519PrivateKey.generate()
@@ -403,10 +394,8 @@ def key_id(public: Ed25519PublicKey) -> str:
 
 
 def head_dir(settings: Settings | None = None) -> Path:
-    from are_workers.config import get_settings
-
     settings = settings or get_settings()
-    return settings.audit_head_dir or get_settings().file_storage_dir / "audit-heads"
+    return settings.audit_head_dir or settings.file_storage_dir / "audit-heads"
 
 
 def _payload(organization_id: uuid.UUID, seq: int, row_hash: str, exported_at: str) -> bytes:

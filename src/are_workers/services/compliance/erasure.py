@@ -367,9 +367,8 @@ def verify(
 def journal_dir() -> Path:
     from are_workers.config import get_settings
 
-    return get_settings().erasure_journal_dir or (
-        get_settings().data_dir / "compliance" / "erasure-journal"
-    )
+    settings = get_settings()
+    return settings.erasure_journal_dir or settings.data_dir / "compliance" / "erasure-journal"
 
 
 def journal_erasure(

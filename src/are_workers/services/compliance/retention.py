@@ -499,15 +499,6 @@ def _breaker_message(run_id: uuid.UUID, verdict: BreakerVerdict) -> str:
     )
 
 
-def _confirmable(run_id: uuid.UUID, failed: bool, breaker: dict[str, Any] | None) -> dict[str, int]:
-    """What a run stopped by the breaker planned, which its confirmation lets through."""
-    if not failed or not breaker:
-        raise InvalidInputError(
-            f"Retention run {run_id} did not stop at the circuit breaker; nothing to confirm."
-        )
-    return {key: int(v["planned"]) for key, v in breaker.items()}
-
-
 # --- where a run is recorded -------------------------------------------------------------------
 
 
@@ -566,9 +557,12 @@ class RunLog(ABC):
         run = self.session.get(RetentionRun, run_id)
         if run is None or run.organization_id != self.organization_id:
             raise NotFoundError(self._not_found(run_id))
-        return _confirmable(
-            run_id, run.status is RetentionRunStatus.FAILED, (run.horizons or {}).get("breaker")
-        )
+        breaker = (run.horizons or {}).get("breaker")
+        if run.status is not RetentionRunStatus.FAILED or not breaker:
+            raise InvalidInputError(
+                f"Retention run {run_id} did not stop at the circuit breaker; nothing to confirm."
+            )
+        return {key: int(v["planned"]) for key, v in breaker.items()}
 
     @abstractmethod
     def _not_found(self, run_id: uuid.UUID) -> str: ...
