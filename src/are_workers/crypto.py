@@ -30,10 +30,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import os
 import threading
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Protocol
+from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -254,6 +256,12 @@ def blind_index(value: str, *, key: bytes | None = None) -> str:
     """HMAC-SHA256 (hex) of a normalised email: exact-match lookup without decrypting."""
     digest = hmac.new(key or _blind_key(), normalise_email(value).encode(), hashlib.sha256)
     return digest.hexdigest()
+
+
+def json_sha256(value: Any, *, default: Callable[[Any], Any] | None = None) -> str:
+    """SHA-256 (hex) of a value's canonical JSON (sorted keys): how results, options and
+    fingerprints are referenced by content, e.g. in audit refs that outlive erasure."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=default).encode()).hexdigest()
 
 
 def subject_ref(subject_id: object, *, key: bytes | None = None) -> str:

@@ -43,7 +43,6 @@ It names no candidate: the sample is many people's answers, counted, never liste
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import math
@@ -58,6 +57,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from are_workers import __version__
+from are_workers.crypto import json_sha256
 from are_workers.errors import InvalidInputError, NotFoundError
 from are_workers.services.assessments.calibration import (
     CalibrationConfig,
@@ -233,9 +233,7 @@ def _calibrate_bank(
             "items": len(items),
             "sample_size": sample_size,
             "window_days": policy.window_days,
-            "policy_sha256": hashlib.sha256(
-                json.dumps(summary["policy"], sort_keys=True).encode()
-            ).hexdigest(),
+            "policy_sha256": json_sha256(summary["policy"]),
         },
         output_refs={
             "calibration_run_id": str(run_id),
@@ -244,9 +242,7 @@ def _calibrate_bank(
             "drift_flags": len(drift),
             "pilot_updated": len(summary.get("pilot_updated", [])),
             "overexposed": len(exposure),
-            "summary_sha256": hashlib.sha256(
-                json.dumps(summary, sort_keys=True, default=str).encode()
-            ).hexdigest(),
+            "summary_sha256": json_sha256(summary, default=str),
         },
         task_run_id=job_id,
     )

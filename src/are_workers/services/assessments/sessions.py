@@ -22,7 +22,6 @@ estimate (the log outlives erasure).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from datetime import UTC, datetime
@@ -33,6 +32,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from are_workers import __version__
+from are_workers.crypto import json_sha256
 from are_workers.errors import InvalidInputError, NotFoundError, PermanentError
 from are_workers.services.assessments import store
 from are_workers.services.assessments.answers import (
@@ -444,7 +444,7 @@ def _audit(
     }
     output_refs = {
         "assessment_session_id": str(session.id),
-        "result_sha256": hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest(),
+        "result_sha256": json_sha256(document),
         "items_answered": result.items_answered,
         "stop_reason": result.stop_reason.value if result.stop_reason else None,
         "estimate_method": result.estimate_method.value,
@@ -497,7 +497,7 @@ def _audit_response(
     if scored.evidence is not None:
         embedder = scored.evidence.get("model") or "unnamed-embedder"
         action, model_name = FREE_TEXT_AUDIT_ACTION, f"{SCORER_NAME}+{FREE_TEXT_METHOD}+{embedder}"
-        input_refs["rubric_sha256"] = _sha256((items.content.get(code) or {}).get("scoring"))
+        input_refs["rubric_sha256"] = json_sha256((items.content.get(code) or {}).get("scoring"))
     outcome = {"category": scored.category, "theta": state.theta, "se": state.se,
                "evidence": scored.evidence}  # fmt: skip
     audit.record(
@@ -512,17 +512,13 @@ def _audit_response(
         input_refs=input_refs,
         output_refs={
             "response_id": str(response.id),
-            "result_sha256": _sha256(outcome),
+            "result_sha256": json_sha256(outcome),
             "items_answered": len(state.answered),
             "estimate_method": state.estimate_method.value,
             "finished": state.status is SessionStatus.FINISHED,
         },
         task_run_id=job_id,
     )
-
-
-def _sha256(document: Any) -> str:
-    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
 
 
 def _outcome(

@@ -24,8 +24,6 @@ what it finds for video interview answers. This module holds what both need:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -40,6 +38,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from are_workers.config import Settings, get_settings
+from are_workers.crypto import json_sha256
 from are_workers.errors import (
     AreWorkersError,
     ConsentError,
@@ -206,7 +205,7 @@ def biometric_refusal(consents: Consents, *, video: bool) -> tuple[str, str] | N
 def digest(value: Any) -> str:
     """SHA-256 of a JSON value: how model options and stored results are referenced (the
     audit log, which outlives erasure, holds the hash of a result, never the result)."""
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+    return json_sha256(value, default=str)
 
 
 def options_digest(options: Any) -> str:

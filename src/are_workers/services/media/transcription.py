@@ -41,9 +41,7 @@ In an actor (each chunk committed in its own transaction)::
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -53,6 +51,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from are_workers.config import Settings, get_settings
+from are_workers.crypto import json_sha256
 from are_workers.errors import AreWorkersError, InvalidInputError
 from are_workers.ml.transcriber import (
     SAMPLE_RATE,
@@ -332,8 +331,7 @@ def _fingerprint(
         "options": asdict(options),
         "chunks": [[chunk.end_sample, [list(r) for r in chunk.speech]] for chunk in chunks],
     }
-    digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
-    return digest[:32]
+    return json_sha256(payload)[:32]
 
 
 def plan_transcription(

@@ -20,7 +20,6 @@ unchanged items are not read again.
 from __future__ import annotations
 
 import hashlib
-import json
 import posixpath
 import re
 import time
@@ -32,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from are_workers.crypto import json_sha256
 from are_workers.errors import InvalidInputError
 from are_workers.services.portfolios.archives import (
     UNSAFE_CODES,
@@ -261,7 +261,7 @@ def portfolio_fingerprint(
         ],
         "versions": dict(sorted(versions.items())),
     }
-    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
+    return json_sha256(document)
 
 
 # --- reading one item --------------------------------------------------------------------------

@@ -38,7 +38,6 @@ analysis version) is unchanged.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import threading
 import uuid
@@ -55,6 +54,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from are_workers.config import Settings, get_settings
+from are_workers.crypto import json_sha256
 from are_workers.errors import InvalidInputError, NotFoundError, PermanentError
 from are_workers.models.ai_evaluations import ModelKind
 from are_workers.models.applications import Application
@@ -540,7 +540,7 @@ def _stored_outcome(session: Session, evaluation: DeepEvaluation) -> PortfolioEv
 def _skip_fingerprint(reason: str, portfolio_id: uuid.UUID, job_id: uuid.UUID) -> str:
     """A consent skip reads nothing, so its fingerprint is the reason and the pair alone."""
     document = {"skipped": reason, "portfolio": str(portfolio_id), "job": str(job_id)}
-    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
+    return json_sha256(document)
 
 
 def evaluate_portfolio_for_job(
