@@ -154,7 +154,7 @@ def clean_sql(engine: Engine) -> Iterator[None]:
 @pytest.fixture(scope="session")
 def embedding():  # type: ignore[no-untyped-def]
     """The real MiniLM embedder behind this process's micro-batcher (loaded once)."""
-    from are_workers.services.resumes.pipeline import default_embedding_context
+    from are_workers.services.embeddings import default_embedding_context
 
     return default_embedding_context()
 

@@ -258,6 +258,11 @@ def blind_index(value: str, *, key: bytes | None = None) -> str:
     return digest.hexdigest()
 
 
+def text_sha256(text: str) -> str:
+    """SHA-256 (hex) of a text's UTF-8 bytes: how stored chunks detect a changed text."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def json_sha256(value: Any, *, default: Callable[[Any], Any] | None = None) -> str:
     """SHA-256 (hex) of a value's canonical JSON (sorted keys): how results, options and
     fingerprints are referenced by content, e.g. in audit refs that outlive erasure."""

@@ -17,6 +17,7 @@ import numpy as np
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from are_workers.job_context import as_job
 from are_workers.models.assessments import (
     Assessment,
     AssessmentItem,
@@ -224,5 +225,6 @@ def answer_until_finished(
         rid = add_response(
             db, org_id, session_id, item_id, answer={"option": "a" if correct else "b"}
         )
-        outcomes.append(sessions.score_response(db, org_id, rid, job_id=job_id))
+        with as_job(db, job_id or uuid.uuid4()):
+            outcomes.append(sessions.score_response(db, org_id, rid))
     raise AssertionError(f"session {session_id} did not finish in {limit} answers")

@@ -4,40 +4,19 @@ claim (``current_job()`` set up as the middleware does, in the test's savepoint)
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from are_workers import ledger
 from are_workers.errors import InvalidInputError, NotFoundError
-from are_workers.middleware import ledger as ledger_middleware
-from are_workers.middleware.ledger import JobContext
+from are_workers.job_context import running_job
 from are_workers.services.assessments import sessions
 from are_workers.tasks import assessments as actors
 from are_workers.tasks import registry
 from tests.assessments.conftest import Tenant
 from tests.assessments.factories import add_response, make_session, pending_item
 from tests.factories import make_org
-
-
-@contextmanager
-def running_job(
-    db: Session, actor: str, args: dict[str, Any], organization_id: uuid.UUID | None
-) -> Iterator[JobContext]:
-    """Enqueue and claim a real ledger row, and make it this thread's current job."""
-    job_id = ledger.enqueue(db, actor, args, organization_id=organization_id)
-    claim = ledger.claim(db, job_id, worker_id="test/0", lease_seconds=60, crash_cap=3)
-    assert claim is not None
-    ctx = JobContext(session=db, claim=claim)
-    ledger_middleware._local.job = ctx
-    try:
-        yield ctx
-    finally:
-        ledger_middleware._local.job = None
 
 
 def test_actors_are_registered_with_their_catalogue_options() -> None:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from are_workers import __version__
 from are_workers.errors import NotFoundError
+from are_workers.job_context import as_job
 from are_workers.models.assessments import AssessmentItem, ItemModel, ItemStatus
 from are_workers.models.organizations import Organization
 from are_workers.services.assessments.calibration import CalibrationConfig
@@ -131,7 +132,8 @@ def test_a_calibration_run_records_estimates_flags_and_updates_by_policy(
     job_id = uuid.uuid4()
     drifted = history.bank.item(DRIFTED)
     stored_b = drifted.b
-    [summary] = calibrate_banks(db, history.org.id, job_id=job_id, policy=POLICY)
+    with as_job(db, job_id):
+        [summary] = calibrate_banks(db, history.org.id, policy=POLICY)
     assert summary["status"] == "completed" and summary["sample_size"] == 800
     assert summary["drift_flags"] == 1 and summary["pilot_updated"] == 1
 

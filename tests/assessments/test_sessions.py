@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from are_workers import __version__
 from are_workers.crypto import subject_ref
 from are_workers.errors import InvalidInputError, NotFoundError
+from are_workers.job_context import as_job
 from are_workers.models.assessments import AssessmentItem, ItemModel, ItemStatus
 from are_workers.services.assessments import NormTable, sessions
 from tests.assessments.conftest import Tenant
@@ -129,7 +130,8 @@ def test_usage_record_and_audit_entry_are_written_once(db: Session, tenant: Tena
     session_id = _started(db, tenant)
     job_id = uuid.uuid4()
     outcomes = answer_until_finished(db, tenant.org.id, session_id, theta=-0.3, job_id=job_id)
-    sessions.score_response(db, tenant.org.id, outcomes[-1]["response_id"], job_id=job_id)
+    with as_job(db, job_id):
+        sessions.score_response(db, tenant.org.id, outcomes[-1]["response_id"])
 
     usage = db.execute(
         text("SELECT kind::text AS kind, quantity, unit::text AS unit, task_run_id, "

@@ -3,42 +3,22 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from are_workers import ledger
 from are_workers.config import get_settings
 from are_workers.crypto import subject_ref
 from are_workers.errors import InvalidInputError
-from are_workers.middleware import ledger as ledger_middleware
-from are_workers.middleware.ledger import JobContext
+from are_workers.job_context import running_job
 from are_workers.models.audit import DataSubjectRequest, DsrKind, RetentionRun, SubjectType
 from are_workers.services.compliance import audit
 from are_workers.tasks import compliance as actors
 from are_workers.tasks import registry
 from tests.compliance.seed import seed_subject, unique_marker
 from tests.factories import days, make_org, utcnow
-
-
-@contextmanager
-def running_job(
-    db: Session, actor: str, args: dict[str, Any], organization_id: uuid.UUID | None
-) -> Iterator[JobContext]:
-    job_id = ledger.enqueue(db, actor, args, organization_id=organization_id)
-    claim = ledger.claim(db, job_id, worker_id="test/0", lease_seconds=60, crash_cap=3)
-    assert claim is not None
-    ctx = JobContext(session=db, claim=claim)
-    ledger_middleware._local.job = ctx
-    try:
-        yield ctx
-    finally:
-        ledger_middleware._local.job = None
 
 
 def test_actors_are_registered_on_the_compliance_queue() -> None:

@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from are_workers.broker import get_broker
 from are_workers.errors import InvalidInputError, NotFoundError, TransientError
-from are_workers.middleware.ledger import current_job
+from are_workers.job_context import current_job
 
 
 def _actor(fn: Any) -> Any:

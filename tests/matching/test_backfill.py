@@ -8,8 +8,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from are_workers.models.embeddings import Embedding, EmbeddingModel, EmbeddingModelStatus
+from are_workers.services.embeddings import EmbeddingContext
 from are_workers.services.matching.backfill import activate_model, backfill, default_model_id
-from are_workers.services.resumes.pipeline import EmbeddingContext, process_resume_file
+from are_workers.services.resumes.pipeline import process_resume_file
 from tests.conftest import UploadFn
 from tests.factories import make_org
 from tests.resumes.conftest import SAMPLES

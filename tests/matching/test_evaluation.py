@@ -28,9 +28,10 @@ from are_workers.models.candidates import (
 from are_workers.models.embeddings import MatchResult
 from are_workers.models.files import File
 from are_workers.models.organizations import Organization
+from are_workers.services.embeddings import EmbeddingContext
 from are_workers.services.matching.evaluation import evaluate_job
 from are_workers.services.matching.postings import create_job, parse_job_markdown
-from are_workers.services.resumes.pipeline import EmbeddingContext, process_resume_file
+from are_workers.services.resumes.pipeline import process_resume_file
 from tests.factories import make_org
 from tests.resumes.conftest import SAMPLES
 

@@ -16,8 +16,7 @@ from sqlalchemy.orm import Session
 from are_workers import ledger
 from are_workers.config import get_settings
 from are_workers.errors import InvalidInputError
-from are_workers.middleware import ledger as ledger_middleware
-from are_workers.middleware.ledger import JobContext
+from are_workers.job_context import JobContext, set_current
 from are_workers.models.engine import make_engine
 from are_workers.scheduler import schedule_named
 from are_workers.services.matching.retrieval import (
@@ -84,11 +83,11 @@ def _job(engine: Engine, organization_id: uuid.UUID | None) -> Iterator[JobConte
         claim = ledger.claim(conn, job_id, worker_id="test/0", lease_seconds=60, crash_cap=3)
     assert claim is not None
     ctx = JobContext(session=Session(bind=engine), claim=claim)
-    ledger_middleware._local.job = ctx
+    set_current(ctx)
     try:
         yield ctx
     finally:
-        ledger_middleware._local.job = None
+        set_current(None)
         ctx.session.close()
 
 

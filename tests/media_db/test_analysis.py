@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from are_workers.errors import ConfigurationError, PermanentError
+from are_workers.job_context import as_job
 from are_workers.models.ai_evaluations import AIModelVersion, ModelKind
 from are_workers.models.candidates import CandidateConsent, ConsentPurpose, ConsentStatus
 from are_workers.models.subscription import UsageKind, UsageRecord
@@ -76,13 +78,15 @@ def _transcribed(
 
 
 def _analyze(db: Session, answer: Recorded, savepoints: TransactionFactory, **kw: Any) -> Any:
-    return interviews.analyze_response(
-        db,
-        organization_id=answer.org_id,
-        response_id=answer.response.id,
-        transactions=savepoints,
-        **kw,
-    )
+    job = kw.get("job")
+    with as_job(db, job.id if job is not None else uuid.uuid4()):
+        return interviews.analyze_response(
+            db,
+            organization_id=answer.org_id,
+            response_id=answer.response.id,
+            transactions=savepoints,
+            **kw,
+        )
 
 
 def _video_rows(db: Session, answer: Recorded) -> list[VideoAnalysisResult]:
@@ -253,7 +257,7 @@ def test_relevance_with_the_real_embedder(
 ) -> None:
     """On-topic and off-topic questions for the same answer ("I enjoy building reliable
     systems..."), scored by the MiniLM embedder the ml pool uses."""
-    from are_workers.services.resumes.pipeline import default_embedding_context
+    from are_workers.services.embeddings import default_embedding_context
 
     def embed(texts: Sequence[str]) -> Any:
         return default_embedding_context().embed(texts)

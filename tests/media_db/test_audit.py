@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from are_workers import ledger
 from are_workers.crypto import subject_ref
+from are_workers.job_context import as_job
 from are_workers.models.ai_evaluations import AIModelVersion
 from are_workers.models.candidates import CandidateConsent
 from are_workers.models.video_interviews import Transcript
@@ -49,8 +50,9 @@ def test_transcript_speech_and_face_analysis_are_each_audited_without_content(
         "transactions": savepoints,
     }
 
-    outcome = interviews.transcribe_response(db, job=job, **kw)
-    again = interviews.transcribe_response(db, job=job, **kw)  # a redelivery: already done
+    with as_job(db, job.id):
+        outcome = interviews.transcribe_response(db, job=job, **kw)
+        again = interviews.transcribe_response(db, job=job, **kw)  # a redelivery: already done
     assert again.reused
     (row,) = audit_rows(db, answer.org_id, interviews.TRANSCRIPT_AUDIT_ACTION)
     transcript = db.get_one(Transcript, outcome.transcript_id)
@@ -74,13 +76,14 @@ def test_transcript_speech_and_face_analysis_are_each_audited_without_content(
     assert row.output_refs["words"] == transcript.word_count > 5
 
     analysis_job = _running(db, "media.analyze_response", answer.response.id)
-    interviews.analyze_response(
-        db,
-        job=analysis_job,
-        similarity=lambda question, said: 0.6,
-        similarity_model="bag-of-words@test-1",
-        **kw,
-    )
+    with as_job(db, analysis_job.id):
+        interviews.analyze_response(
+            db,
+            job=analysis_job,
+            similarity=lambda question, said: 0.6,
+            similarity_model="bag-of-words@test-1",
+            **kw,
+        )
     (speech,) = audit_rows(db, answer.org_id, interviews.SPEECH_AUDIT_ACTION)
     assert speech.model_name == f"{interviews.SPEECH_MODEL_NAME}+bag-of-words@test-1"
     assert speech.model_version.startswith(f"{interviews.SPEECH_METRICS_VERSION}/")
@@ -121,8 +124,7 @@ def test_the_analysis_actor_names_its_embedder_for_the_audit_row(
     """``media.analyze_response`` passes ``name@version`` of the embedder it would load (the
     key the loaded embedder reports), without loading it; None when there is no model."""
     from are_workers.config import get_settings
-    from are_workers.middleware import ledger as ledger_middleware
-    from are_workers.middleware.ledger import JobContext
+    from are_workers.job_context import JobContext, set_current
     from are_workers.ml.embedder import get_embedder
     from are_workers.tasks import media
     from tests.factories import make_org
@@ -140,14 +142,14 @@ def test_the_analysis_actor_names_its_embedder_for_the_audit_row(
                          organization_id=org.id)  # fmt: skip
     claim = ledger.claim(db, job, worker_id="test/0", lease_seconds=60, crash_cap=3)
     assert claim is not None
-    ledger_middleware._local.job = JobContext(session=db, claim=claim)
+    set_current(JobContext(session=db, claim=claim))
     try:
         media.analyze_response.fn(response_id)
         monkeypatch.setenv("ARE_EMBEDDING_MODEL_PATH", "/nowhere")
         get_settings.cache_clear()
         media.analyze_response.fn(response_id)
     finally:
-        ledger_middleware._local.job = None
+        set_current(None)
         monkeypatch.delenv("ARE_EMBEDDING_MODEL_PATH", raising=False)
         get_settings.cache_clear()
     assert [kw["similarity_model"] for kw in seen] == [get_embedder().info.key, None]

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from are_workers.crypto import subject_ref
 from are_workers.errors import PermanentError
+from are_workers.job_context import as_job
 from are_workers.models.ai_assessments_ext import (
     EventSeverity,
     ProctoringEvent,
@@ -98,10 +99,17 @@ def _snapshots(
     ]
 
 
-def _run(db: Session, graph: Graph, proctoring: ProctoringSession, **kw: Any) -> Any:
-    return proctor_session(
-        db, organization_id=graph.org.id, proctoring_session_id=proctoring.id, **kw
-    )
+def _run(
+    db: Session,
+    graph: Graph,
+    proctoring: ProctoringSession,
+    task_run_id: uuid.UUID | None = None,
+    **kw: Any,
+) -> Any:
+    with as_job(db, task_run_id or uuid.uuid4()):
+        return proctor_session(
+            db, organization_id=graph.org.id, proctoring_session_id=proctoring.id, **kw
+        )
 
 
 def _events(db: Session, proctoring: ProctoringSession) -> list[ProctoringEvent]:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from are_workers import ledger
 from are_workers.config import get_settings
 from are_workers.errors import InvalidInputError, PermanentError, TransientError
+from are_workers.job_context import as_job
 from are_workers.models.ai_evaluations import AIModelVersion, ModelKind
 from are_workers.models.candidates import ConsentPurpose, ConsentStatus
 from are_workers.models.subscription import UsageKind, UsageRecord, UsageUnit
@@ -52,13 +53,15 @@ class WorkerKilled(Exception):
 
 
 def _transcribe(db: Session, answer: Recorded, savepoints: TransactionFactory, **kw: Any) -> Any:
-    return interviews.transcribe_response(
-        db,
-        organization_id=answer.org_id,
-        response_id=answer.response.id,
-        transactions=savepoints,
-        **kw,
-    )
+    job = kw.get("job")
+    with as_job(db, job.id if job is not None else uuid.uuid4()):
+        return interviews.transcribe_response(
+            db,
+            organization_id=answer.org_id,
+            response_id=answer.response.id,
+            transactions=savepoints,
+            **kw,
+        )
 
 
 def _stored_segments(db: Session, transcript_id: uuid.UUID) -> list[tuple[Any, ...]]:

@@ -10,8 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,9 +20,6 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from are_workers import ledger
-from are_workers.middleware import ledger as ledger_middleware
-from are_workers.middleware.ledger import JobContext
 from are_workers.models.candidates import (
     Candidate,
     CandidateConsent,
@@ -35,9 +31,9 @@ from are_workers.models.deep_evaluations import Portfolio, PortfolioItem, Portfo
 from are_workers.models.files import File, FilePurpose, FileStatus
 from are_workers.models.jobs import JobPosting, JobRequirement
 from are_workers.models.organizations import Organization
+from are_workers.services.embeddings import EmbeddingContext
 from are_workers.services.matching.postings import create_job, load_job, parse_job_markdown
 from are_workers.services.portfolios.store import ItemAnalysisCache
-from are_workers.services.resumes.pipeline import EmbeddingContext
 from are_workers.services.storage import write_file_bytes
 from tests.factories import make_candidate, make_org
 from tests.unit.test_portfolio_evidence import bag_of_words
@@ -226,19 +222,3 @@ def make_tenant(db: Session, job_markdown: str | None = None) -> Tenant:
 @pytest.fixture
 def tenant(db: Session) -> Tenant:
     return make_tenant(db)
-
-
-@contextmanager
-def running_job(
-    db: Session, actor: str, args: dict[str, Any], organization_id: uuid.UUID | None
-) -> Iterator[JobContext]:
-    """Enqueue and claim a real ledger row, and make it this thread's current job."""
-    job_id = ledger.enqueue(db, actor, args, organization_id=organization_id)
-    claim = ledger.claim(db, job_id, worker_id="test/0", lease_seconds=60, crash_cap=3)
-    assert claim is not None
-    ctx = JobContext(session=db, claim=claim)
-    ledger_middleware._local.job = ctx
-    try:
-        yield ctx
-    finally:
-        ledger_middleware._local.job = None

@@ -10,13 +10,14 @@ from sqlalchemy import select
 
 from are_workers.config import get_settings
 from are_workers.errors import InvalidInputError, NotFoundError
+from are_workers.job_context import running_job
 from are_workers.models.deep_evaluations import DeepEvaluation, DeepEvaluationStatus
 from are_workers.models.subscription import UsageKind, UsageRecord
+from are_workers.services.embeddings import EmbeddingContext
 from are_workers.services.portfolios import store
-from are_workers.services.resumes.pipeline import EmbeddingContext
 from are_workers.tasks import portfolios as actors
 from are_workers.tasks import registry
-from tests.portfolios_db.conftest import ALEX, Tenant, running_job
+from tests.portfolios_db.conftest import ALEX, Tenant
 
 ACTOR = "portfolios.evaluate"
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from are_workers.crypto import subject_ref
 from are_workers.errors import InvalidInputError
+from are_workers.job_context import running_job
 from are_workers.models.deep_evaluations import (
     DeepEvaluation,
     DeepEvaluationFinding,
@@ -20,13 +21,13 @@ from are_workers.models.deep_evaluations import (
     PortfolioItem,
 )
 from are_workers.models.files import File
+from are_workers.services.embeddings import EmbeddingContext
 from are_workers.services.portfolios import store
 from are_workers.services.portfolios.evidence import SCORING_VERSION
 from are_workers.services.portfolios.store import EVALUATOR_NAME, ItemAnalysisCache
-from are_workers.services.resumes.pipeline import EmbeddingContext
 from tests.factories import make_application, make_candidate
 from tests.media_db.conftest import assert_pseudonymous, audit_rows
-from tests.portfolios_db.conftest import ALEX, Tenant, running_job
+from tests.portfolios_db.conftest import ALEX, Tenant
 from tests.portfolios_db.test_store import run
 
 

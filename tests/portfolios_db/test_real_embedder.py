@@ -11,8 +11,8 @@ from are_workers.models.deep_evaluations import (
     DeepEvaluationStatus,
     FindingKind,
 )
+from are_workers.services.embeddings import EmbeddingContext
 from are_workers.services.portfolios.store import ItemAnalysisCache, evaluate_portfolio_for_job
-from are_workers.services.resumes.pipeline import EmbeddingContext
 from tests.portfolios_db.conftest import ALEX, Tenant
 
 pytestmark = pytest.mark.slow  # loads MiniLM (about 15 s on a busy CPU)

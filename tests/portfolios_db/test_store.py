@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from are_workers.errors import NotFoundError
+from are_workers.job_context import as_job
 from are_workers.models.ai_evaluations import AIModelVersion, ModelKind
 from are_workers.models.candidates import ConsentPurpose, ConsentStatus
 from are_workers.models.deep_evaluations import (
@@ -30,6 +31,7 @@ from are_workers.models.deep_evaluations import (
 from are_workers.models.embeddings import Embedding, EmbeddingEntity
 from are_workers.models.files import File, FileStatus
 from are_workers.models.subscription import UsageKind, UsageRecord
+from are_workers.services.embeddings import EmbeddingContext
 from are_workers.services.matching.postings import job_query_text
 from are_workers.services.portfolios import evaluate as evaluate_module
 from are_workers.services.portfolios import store
@@ -42,7 +44,6 @@ from are_workers.services.portfolios.store import (
     ItemAnalysisCache,
     evaluate_portfolio_for_job,
 )
-from are_workers.services.resumes.pipeline import EmbeddingContext
 from are_workers.services.storage import storage_path, write_file_bytes
 from tests.factories import make_application, make_candidate, make_model_version
 from tests.portfolios_db.conftest import ALEX, CountingEmbed, Tenant, consent, make_tenant
@@ -55,15 +56,15 @@ def run(
     analyses: ItemAnalysisCache,
     task_run_id: uuid.UUID | None = None,
 ) -> store.PortfolioEvaluationOutcome:
-    return evaluate_portfolio_for_job(
-        tenant.db,
-        organization_id=tenant.org.id,
-        portfolio_id=portfolio.id,
-        job_id=tenant.job.id,
-        embedding=embedding,
-        task_run_id=task_run_id,
-        analyses=analyses,
-    )
+    with as_job(tenant.db, task_run_id or uuid.uuid4()):
+        return evaluate_portfolio_for_job(
+            tenant.db,
+            organization_id=tenant.org.id,
+            portfolio_id=portfolio.id,
+            job_id=tenant.job.id,
+            embedding=embedding,
+            analyses=analyses,
+        )
 
 
 def evaluations(db: Session, portfolio: Portfolio) -> list[DeepEvaluation]:

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from are_workers.errors import ConsentError, InvalidInputError, NotFoundError
+from are_workers.job_context import as_job
 from are_workers.models.candidates import (
     Candidate,
     CandidateConsent,
@@ -47,9 +48,10 @@ def test_a_resume_becomes_a_profile_and_vectors_once(
     org = make_org(db)
     file = upload(org, SAMPLES / "resumes" / "alex_chen_backend.pdf")
     job_id = uuid.uuid4()
-    first = process_resume_file(
-        db, organization_id=org.id, file_id=file.id, embedding=embedding, task_run_id=job_id
-    )
+    with as_job(db, job_id):
+        first = process_resume_file(
+            db, organization_id=org.id, file_id=file.id, embedding=embedding
+        )
     assert first.embedded == first.chunks > 0 and first.reused == 0
     assert {"experience", "skills"} <= set(first.sections)
     assert first.years_of_experience >= 5
@@ -63,9 +65,10 @@ def test_a_resume_becomes_a_profile_and_vectors_once(
     vectors = _count(db, Embedding, entity_id=first.parsed_resume_id)
     assert vectors == first.chunks
     # Running again (a redelivery) changes nothing more.
-    again = process_resume_file(
-        db, organization_id=org.id, file_id=file.id, embedding=embedding, task_run_id=job_id
-    )
+    with as_job(db, job_id):
+        again = process_resume_file(
+            db, organization_id=org.id, file_id=file.id, embedding=embedding
+        )
     assert again.parsed_resume_id == first.parsed_resume_id
     assert again.embedded == 0 and again.reused == first.chunks
     assert _count(db, Embedding, entity_id=first.parsed_resume_id) == vectors

@@ -23,8 +23,8 @@ from are_workers.ml.embedder import (
     reset_embedder_cache,
     resolve_model_dir,
 )
+from are_workers.services.documents import extract_file
 from are_workers.services.resumes.chunking import chunk_resume
-from are_workers.services.resumes.extraction import extract_file
 from are_workers.services.resumes.parsing import parse_resume
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from are_workers.errors import InvalidInputError
+from are_workers.services.documents import DocumentType, ErrorCode
 from are_workers.services.portfolios.documents import read_document, split_passages
-from are_workers.services.resumes.extraction import DocumentType, ErrorCode
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "samples" / "portfolios"

@@ -23,7 +23,7 @@ from are_workers.services.portfolios.evidence import (
     select_evidence,
     wanted_skills,
 )
-from are_workers.services.resumes.skills import get_taxonomy
+from are_workers.services.skills import get_taxonomy
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "samples" / "portfolios"

@@ -16,7 +16,7 @@ import pytest
 
 from are_workers.config import Settings
 from are_workers.errors import InvalidInputError, PermanentError
-from are_workers.services.resumes.extraction import (
+from are_workers.services.documents import (
     DocumentType,
     ErrorCode,
     ExtractionLimits,

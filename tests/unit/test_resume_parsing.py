@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from are_workers.services.documents import extract_file
 from are_workers.services.resumes.chunking import chunk_resume, chunk_sections, estimate_tokens
-from are_workers.services.resumes.extraction import extract_file
 from are_workers.services.resumes.parsing import (
     ParsedResume,
     find_employment_periods,
@@ -18,7 +18,7 @@ from are_workers.services.resumes.parsing import (
     merge_months,
     parse_resume,
 )
-from are_workers.services.resumes.skills import get_taxonomy
+from are_workers.services.skills import get_taxonomy
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "samples"

@@ -36,7 +36,7 @@ def resume_parse(
 ) -> None:
     """Extract and parse one resume file locally (no database): sections, skills, experience."""
     from are_workers.config import get_settings
-    from are_workers.services.resumes.extraction import ExtractionLimits, extract_file
+    from are_workers.services.documents import ExtractionLimits, extract_file
     from are_workers.services.resumes.parsing import parse_resume
 
     with friendly_errors():
@@ -391,8 +391,8 @@ def embeddings_backfill(
     """Re-embed every stored chunk with another model; the current one keeps serving."""
     from are_workers.cli.main import _settings
     from are_workers.models.engine import session_factory
+    from are_workers.services.embeddings import default_embedding_context
     from are_workers.services.matching.backfill import activate_model, backfill
-    from are_workers.services.resumes.pipeline import default_embedding_context
 
     settings = _settings().model_copy(update={"embedding_model_path": model_path})
     target = default_embedding_context(settings)

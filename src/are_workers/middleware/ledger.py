@@ -15,10 +15,8 @@ import os
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from typing import Any
 
 import dramatiq
@@ -31,47 +29,17 @@ from sqlalchemy.orm import Session
 
 from are_workers import ledger
 from are_workers.config import Settings
-from are_workers.errors import PermanentError
+from are_workers.errors import InvalidInputError, PermanentError
+from are_workers.job_context import JobContext, active_job, set_current
 from are_workers.middleware.batching import Batcher
 from are_workers.middleware.deferred_acks import DeferredAcks
 from are_workers.middleware.leases import LeaseKeeper
 
 log = structlog.get_logger(__name__)
 
-FailureHook = Callable[[Session, PermanentError, dict[str, Any], "JobContext"], None]
-
-
-@dataclass
-class JobContext:
-    """What an actor may use while it runs: its session and its ledger claim."""
-
-    session: Session
-    claim: ledger.Claim
-    started: float = field(default_factory=time.perf_counter)
-    result: dict[str, Any] | None = None  # stored on the ledger row when the job succeeds
-
-    @property
-    def job_id(self) -> uuid.UUID:
-        return self.claim.job_id
-
-    @property
-    def organization_id(self) -> uuid.UUID | None:
-        return self.claim.organization_id
-
-    def require_organization(self) -> uuid.UUID:
-        """The job's tenant; tenant jobs enqueued without one fail permanently, clearly."""
-        if self.claim.organization_id is None:
-            from are_workers.errors import InvalidInputError
-
-            raise InvalidInputError(
-                f"This {self.claim.actor} job was enqueued without an organization; jobs "
-                "that touch tenant data always belong to one.",
-                code="missing_organization",
-            )
-        return self.claim.organization_id
-
-
-_local = threading.local()
+#: ``on_permanent_failure(session, error, parsed_kwargs, ctx)`` and ``on_dead(...)``: record
+#: the outcome on the job's entity, in the transaction that marks the job failed or dead.
+FailureHook = Callable[[Session, BaseException, dict[str, Any], JobContext], None]
 
 #: ("claim", job_id) or ("done", (job_id, attempt, result_json)): one batcher serves both.
 Bookkeeping = tuple[str, Any]
@@ -81,20 +49,35 @@ Bookkeeping = tuple[str, Any]
 OUTCOME_RETRY_SECONDS = 60.0
 
 
-def current_job() -> JobContext:
-    """The running job of this worker thread. Only valid inside an actor."""
-    ctx: JobContext | None = getattr(_local, "job", None)
-    if ctx is None:
-        raise RuntimeError("current_job() called outside a job managed by the ledger")
-    return ctx
-
-
 def default_worker_id() -> str:
     return f"{socket.gethostname()}/{os.getpid()}"
 
 
 class UnknownActorError(PermanentError):
     code = "unknown_actor"
+
+
+def _failure_hooks(broker: dramatiq.Broker, message: MessageProxy) -> dict[str, FailureHook]:
+    """The actor's hooks by the ledger status they handle: ``failed`` and ``dead``."""
+    try:
+        options = broker.get_actor(message.actor_name).options
+    except dramatiq.errors.ActorNotFound:
+        return {}
+    hooks = {"failed": options.get("on_permanent_failure"), "dead": options.get("on_dead")}
+    return {status: hook for status, hook in hooks.items() if hook is not None}
+
+
+def _parsed_kwargs(broker: dramatiq.Broker, message: MessageProxy) -> dict[str, Any] | None:
+    """The message's kwargs as the actor's typed arguments; None when they do not parse
+    (a malformed id names no entity whose status a hook could set)."""
+    parse = broker.get_actor(message.actor_name).options.get("parse_args")
+    if parse is None:
+        return dict(message.kwargs)
+    try:
+        parsed: dict[str, Any] = parse(dict(message.kwargs))
+    except InvalidInputError:
+        return None
+    return parsed
 
 
 def _unknown_actor(message: MessageProxy) -> UnknownActorError:
@@ -107,7 +90,9 @@ def _unknown_actor(message: MessageProxy) -> UnknownActorError:
 class LedgerMiddleware(Middleware):
     """Claims each message's job, gives the actor a session, and records the outcome."""
 
-    actor_options = {"on_permanent_failure"}
+    #: ``parse_args`` is set by ``job_actor``: it turns the message's kwargs into the
+    #: actor's typed arguments, so failure hooks receive what the actor received.
+    actor_options = {"on_permanent_failure", "on_dead", "parse_args"}
 
     def __init__(self, settings: Settings, engine_getter: Callable[[], Engine]) -> None:
         self.settings = settings
@@ -158,7 +143,7 @@ class LedgerMiddleware(Middleware):
         if claim.recovered:
             log.warning("job_recovered_from_dead_worker")
         self.leases.add(claim.job_id)
-        _local.job = JobContext(session=Session(bind=engine, expire_on_commit=False), claim=claim)
+        set_current(JobContext(session=Session(bind=engine, expire_on_commit=False), claim=claim))
 
     def after_process_message(
         self,
@@ -168,21 +153,27 @@ class LedgerMiddleware(Middleware):
         result: Any = None,
         exception: BaseException | None = None,
     ) -> None:
-        ctx: JobContext | None = getattr(_local, "job", None)
-        _local.job = None
+        ctx = active_job()
         if ctx is None:  # the claim itself failed (e.g. DB down); the sweeper re-sends it
             return
         finishing_later = False
         try:
-            if exception is None and self.acks is not None and not ctx.session.in_transaction():
+            if (
+                exception is None
+                and self.acks is not None
+                and not ctx.session.in_transaction()
+                and not ctx.has_hooks
+            ):
                 self._finish_later(ctx, message)
                 finishing_later = True
             elif exception is None:
                 exception = self._commit_success(ctx, ctx.result)
             if exception is not None:
                 ctx.session.rollback()
+                ctx.run_after_rollback()
                 self._record_failure(broker, message, ctx, exception)
         finally:
+            set_current(None)  # after the failure hooks, which stamp rows with the job's id
             ctx.session.close()
             if not finishing_later:
                 self.leases.discard(ctx.job_id)
@@ -237,15 +228,19 @@ class LedgerMiddleware(Middleware):
                 encoded = json.dumps(payload, default=str) if payload is not None else None
                 if not self.bookkeeping.submit(("done", (ctx.job_id, ctx.claim.attempt, encoded))):
                     log.warning("lease_lost_result_discarded")
+                    ctx.run_after_rollback()
                 else:
                     log.info("job_succeeded", seconds=round(time.perf_counter() - ctx.started, 4))
+                    ctx.run_after_commit()
                 return None
             if not ledger.mark_succeeded(ctx.session, ctx.job_id, ctx.claim.attempt, payload):
                 ctx.session.rollback()
                 log.warning("lease_lost_effects_discarded")
+                ctx.run_after_rollback()
                 return None
             ctx.session.commit()
             log.info("job_succeeded", seconds=round(time.perf_counter() - ctx.started, 4))
+            ctx.run_after_commit()
             return None
         except Exception as exc:  # commit failed: nothing was applied, so it is a failure
             return exc
@@ -337,12 +332,7 @@ class LedgerMiddleware(Middleware):
     ) -> None:
         if isinstance(exception, dramatiq.errors.ActorNotFound):
             exception = _unknown_actor(message)
-        hook: FailureHook | None = None
-        if isinstance(exception, PermanentError):
-            try:
-                hook = broker.get_actor(message.actor_name).options.get("on_permanent_failure")
-            except dramatiq.errors.ActorNotFound:
-                hook = None
+        hooks = _failure_hooks(broker, message)
         # The database may itself be what failed: keep trying to record the outcome for a
         # while; if it stays down the lease expires and the sweeper re-queues the job.
         delay = 0.5
@@ -359,9 +349,11 @@ class LedgerMiddleware(Middleware):
                     backoff_base=self.settings.retry_backoff_seconds,
                     backoff_max=self.settings.retry_backoff_max_seconds,
                 )
-                if hook is not None and status is not None:
-                    assert isinstance(exception, PermanentError)
-                    hook(session, exception, dict(message.kwargs), ctx)
+                hook = hooks.get(status) if status is not None else None
+                if hook is not None:
+                    parsed = _parsed_kwargs(broker, message)
+                    if parsed is not None:
+                        hook(session, exception, parsed, ctx)
                 session.commit()
                 log.log(
                     30 if status == "retrying" else 40,

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from are_workers.job_context import current_job_id
 from are_workers.models.ai_evaluations import AIModelVersion, ModelKind
 from are_workers.models.embeddings import EmbeddingModel, EmbeddingModelStatus
 from are_workers.models.subscription import UsageKind, UsageRecord, UsageUnit
@@ -111,7 +112,6 @@ def record_usage(
     kind: UsageKind,
     quantity: float,
     unit: UsageUnit,
-    task_run_id: uuid.UUID | None,
     model_version_id: uuid.UUID | None = None,
 ) -> None:
     """One usage record per (job, kind): a retried or re-delivered job is billed once."""
@@ -122,7 +122,7 @@ def record_usage(
             kind=kind,
             quantity=Decimal(str(round(quantity, 6))),
             unit=unit,
-            task_run_id=task_run_id,
+            task_run_id=current_job_id(),
             model_version_id=model_version_id,
         )
         .on_conflict_do_nothing()

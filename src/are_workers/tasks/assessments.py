@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from are_workers.errors import InvalidInputError, PermanentError
-from are_workers.middleware.ledger import JobContext, current_job
+from are_workers.job_context import JobContext, current_job
 from are_workers.services.assessments import recalibration, sessions
 from are_workers.tasks.base import job_actor
 
@@ -23,9 +23,7 @@ def record_rejection(
     session: Session, error: PermanentError, kwargs: dict[str, Any], ctx: JobContext
 ) -> None:
     """``on_permanent_failure``: keep the rejection on the session (the ledger has it too)."""
-    sessions.record_rejection(
-        session, ctx.organization_id, kwargs.get("response_id"), error, job_id=ctx.job_id
-    )
+    sessions.record_rejection(session, ctx.organization_id, kwargs.get("response_id"), error)
 
 
 @job_actor("assessments.start_session")
@@ -39,9 +37,7 @@ def start_session(session_id: str) -> dict[str, Any]:
 def score_response(response_id: str) -> dict[str, Any]:
     """Score an answer, update theta/SE, present the next item or store the final result."""
     job = current_job()
-    outcome = sessions.score_response(
-        job.session, job.require_organization(), response_id, job_id=job.job_id
-    )
+    outcome = sessions.score_response(job.session, job.require_organization(), response_id)
     return sessions.ledger_summary(outcome)
 
 
@@ -53,7 +49,5 @@ def calibrate_items(bank_id: str | None = None) -> dict[str, Any]:
         bank = uuid.UUID(bank_id) if bank_id else None
     except ValueError:
         raise InvalidInputError(f"{bank_id!r} is not an item bank id.", code="invalid_id") from None
-    banks = recalibration.calibrate_banks(
-        job.session, job.require_organization(), bank, job_id=job.job_id
-    )
+    banks = recalibration.calibrate_banks(job.session, job.require_organization(), bank)
     return {"banks": banks}

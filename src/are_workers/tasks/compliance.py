@@ -15,7 +15,7 @@ import uuid
 from typing import Any
 
 from are_workers.errors import InvalidInputError, PermanentError
-from are_workers.middleware.ledger import current_job
+from are_workers.job_context import current_job
 from are_workers.tasks.base import job_actor
 
 
@@ -62,7 +62,6 @@ def retention_sweep(
         _organization(organization_id),
         dry_run=bool(dry_run),
         confirmed_run_id=_uuid(confirmed_run_id, "retention run") if confirmed_run_id else None,
-        task_run_id=job.job_id,
     )
     return result.as_dict()
 
@@ -77,7 +76,6 @@ def process_dsr(request_id: str, **_schedule: Any) -> dict[str, Any]:
         job.session,
         _uuid(request_id, "data subject request"),
         organization_id=job.organization_id,
-        task_run_id=job.job_id,
     )
 
 
@@ -175,7 +173,6 @@ def bias_audit(
         _organization(organization_id),
         period_days=int(period_days),
         job_id=_uuid(job_id, "job posting") if job_id else None,
-        task_run_id=job.job_id,
     )
     return report.summary()
 
@@ -196,6 +193,5 @@ def retention_sweep_platform(
         job.session,
         dry_run=bool(dry_run),
         confirmed_run_id=_uuid(confirmed_run_id, "retention run") if confirmed_run_id else None,
-        task_run_id=job.job_id,
     )
     return result.as_dict()

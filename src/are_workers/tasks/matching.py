@@ -8,10 +8,10 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from are_workers.middleware.ledger import current_job
+from are_workers.job_context import current_job
 from are_workers.models.embeddings import EmbeddingModel, EmbeddingModelStatus
+from are_workers.services.embeddings import default_embedding_context
 from are_workers.services.matching import evaluation, postings, retrieval
-from are_workers.services.resumes.pipeline import default_embedding_context
 from are_workers.tasks.base import job_actor
 
 
@@ -24,7 +24,6 @@ def embed_job(job_id: str) -> dict[str, Any]:
         organization_id=current_job().require_organization(),
         job_id=uuid.UUID(job_id),
         embedding=default_embedding_context(),
-        task_run_id=job.job_id,
     )
 
 
@@ -38,7 +37,6 @@ def match_job(job_id: str, top_k: int = 10) -> dict[str, Any]:
         job_id=uuid.UUID(job_id),
         embedding=default_embedding_context(),
         top_k=int(top_k),
-        task_run_id=job.job_id,
     )
     ranked = [r for r in results if r.rank_score is not None]
     return {

@@ -18,7 +18,7 @@ from typing import Any
 
 from are_workers import ledger
 from are_workers.errors import ConfigurationError, PermanentError
-from are_workers.middleware.ledger import current_job
+from are_workers.job_context import current_job
 from are_workers.services.media import interviews, store
 from are_workers.tasks.base import job_actor, warmup
 
@@ -54,7 +54,7 @@ def _answer_failed_if_last_attempt(
 def _embed(texts: Sequence[str]) -> Any:
     """The process's sentence embedder, loaded on first use (not at warm-up: most media
     workers should not pay for a second model before their first answer with speech)."""
-    from are_workers.services.resumes.pipeline import default_embedding_context
+    from are_workers.services.embeddings import default_embedding_context
 
     return default_embedding_context().embed(texts)
 
@@ -136,7 +136,6 @@ def proctor_snapshots(
         organization_id=current_job().require_organization(),
         proctoring_session_id=uuid.UUID(proctoring_session_id),
         file_ids=[uuid.UUID(f) for f in file_ids] if file_ids is not None else None,
-        task_run_id=job.job_id,
     )
     return outcome.as_result()
 

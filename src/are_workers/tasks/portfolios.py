@@ -10,9 +10,9 @@ import uuid
 from typing import Any
 
 from are_workers.errors import InvalidInputError
-from are_workers.middleware.ledger import current_job
+from are_workers.job_context import current_job
+from are_workers.services.embeddings import default_embedding_context
 from are_workers.services.portfolios import store
-from are_workers.services.resumes.pipeline import default_embedding_context
 from are_workers.tasks.base import job_actor, warmup
 
 
@@ -33,7 +33,6 @@ def evaluate(portfolio_id: str, job_id: str) -> dict[str, Any]:
         portfolio_id=_id(portfolio_id, "portfolio"),
         job_id=_id(job_id, "job"),
         embedding=default_embedding_context(),
-        task_run_id=job.job_id,
     )
     return outcome.as_result()
 
@@ -43,7 +42,7 @@ def load_portfolio_readers() -> None:
     """Import the readers (lizard, pypdf, Pillow) and the skills taxonomy before the first job."""
     from are_workers.services.portfolios.code_signals import complexity_tool_version
     from are_workers.services.portfolios.images import image_tool_version
-    from are_workers.services.resumes.skills import get_taxonomy
+    from are_workers.services.skills import get_taxonomy
 
     get_taxonomy()
     complexity_tool_version()

@@ -9,9 +9,10 @@ from sqlalchemy import select
 
 from are_workers import ledger
 from are_workers.errors import NotFoundError
-from are_workers.middleware.ledger import current_job
+from are_workers.job_context import current_job
 from are_workers.models.candidates import Candidate
 from are_workers.models.files import File, FilePurpose, FileStatus
+from are_workers.services.embeddings import default_embedding_context
 from are_workers.services.resumes import pipeline
 from are_workers.tasks.base import job_actor, warmup
 
@@ -24,8 +25,7 @@ def process_file(file_id: str) -> dict[str, Any]:
         job.session,
         organization_id=current_job().require_organization(),
         file_id=uuid.UUID(file_id),
-        embedding=pipeline.default_embedding_context(),
-        task_run_id=job.job_id,
+        embedding=default_embedding_context(),
     )
     return outcome.as_result()
 
@@ -66,4 +66,4 @@ def process_candidate(candidate_id: str) -> dict[str, Any]:
 @warmup("ml")
 def load_embedder() -> None:
     """Load the embedding model before the worker reports ready."""
-    pipeline.default_embedding_context().embed(["warm-up"])
+    default_embedding_context().embed(["warm-up"])

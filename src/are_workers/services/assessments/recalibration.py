@@ -59,6 +59,7 @@ from sqlalchemy.orm import Session
 from are_workers import __version__
 from are_workers.crypto import json_sha256
 from are_workers.errors import InvalidInputError, NotFoundError
+from are_workers.job_context import current_job_id
 from are_workers.services.assessments.calibration import (
     CalibrationConfig,
     CalibrationModel,
@@ -112,13 +113,13 @@ def calibrate_banks(
     organization_id: uuid.UUID,
     bank_id: uuid.UUID | None = None,
     *,
-    job_id: uuid.UUID | None = None,
     policy: RecalibrationPolicy | None = None,
 ) -> list[dict[str, Any]]:
     """Calibrate one bank, or every bank of the organization; one summary per bank.
 
     A bank another calibration is working on right now is skipped (``status: busy``).
     """
+    job_id = current_job_id()
     rules = policy or RecalibrationPolicy()
     banks = db.execute(_BANKS, {"org": organization_id, "bank": bank_id}).all()
     if bank_id is not None and not banks:
@@ -244,7 +245,6 @@ def _calibrate_bank(
             "overexposed": len(exposure),
             "summary_sha256": json_sha256(summary, default=str),
         },
-        task_run_id=job_id,
     )
     log.info(
         "item_calibration_finished",

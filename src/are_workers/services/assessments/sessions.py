@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 from are_workers import __version__
 from are_workers.crypto import json_sha256
 from are_workers.errors import InvalidInputError, NotFoundError, PermanentError
+from are_workers.job_context import current_job_id
 from are_workers.services.assessments import store
 from are_workers.services.assessments.answers import (
     EmbedderProvider,
@@ -152,7 +153,6 @@ def score_response(
     organization_id: uuid.UUID,
     response_id: uuid.UUID | str,
     *,
-    job_id: uuid.UUID | None = None,
     embed: Embed | None = None,
     embed_model: str | None = None,
 ) -> dict[str, Any]:
@@ -164,6 +164,7 @@ def score_response(
     ``embed`` scores open answers (default: the process-wide embedder, loaded on first use).
     ``job_id`` makes the usage record idempotent per job.
     """
+    job_id = current_job_id()
     rid = _as_uuid(response_id, "Answer")
     first = db.execute(_RESPONSE, {"org": organization_id, "id": rid}).one_or_none()
     if first is None:
@@ -393,7 +394,6 @@ def _finish(
         kind=UsageKind.ASSESSMENT_SCORING,
         quantity=result.items_answered,
         unit=UsageUnit.ITEM,
-        task_run_id=job_id,
         model_version_id=model_version_id,
     )
     _audit(db, organization_id, session, test, items, result, document, job_id=job_id)
@@ -460,7 +460,6 @@ def _audit(
         model_version=__version__,
         input_refs=input_refs,
         output_refs=output_refs,
-        task_run_id=job_id,
     )
 
 
@@ -517,7 +516,6 @@ def _audit_response(
             "estimate_method": state.estimate_method.value,
             "finished": state.status is SessionStatus.FINISHED,
         },
-        task_run_id=job_id,
     )
 
 
@@ -588,8 +586,6 @@ def record_rejection(
     organization_id: uuid.UUID | None,
     response_id: uuid.UUID | str | None,
     error: PermanentError,
-    *,
-    job_id: uuid.UUID | None = None,
 ) -> bool:
     """Note on the session why an answer was rejected; an expired session becomes ``expired``.
 
@@ -598,6 +594,7 @@ def record_rejection(
     nothing else of the attempt was. The response row itself stays unscored. Never raises:
     the job's failure must be recorded whatever happens here. Returns whether it wrote.
     """
+    job_id = current_job_id()
     if organization_id is None or response_id is None:
         return False
     try:

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import text
 
 from are_workers.crypto import subject_ref as make_subject_ref
+from are_workers.job_context import current_job_id
 from are_workers.ledger import Executor
 from are_workers.models.audit import ActorType
 
@@ -39,16 +40,6 @@ def _refs(refs: dict[str, Any] | None) -> str:
     return json.dumps(refs or {}, default=str, sort_keys=True)
 
 
-def current_task_run_id() -> uuid.UUID | None:
-    """The running job's id when called from an actor, else None."""
-    try:
-        from are_workers.middleware.ledger import current_job
-
-        return current_job().job_id
-    except (RuntimeError, ImportError):
-        return None
-
-
 def record(
     db: Executor,
     *,
@@ -64,9 +55,10 @@ def record(
     input_refs: dict[str, Any] | None = None,
     output_refs: dict[str, Any] | None = None,
     request_id: str | None = None,
-    task_run_id: uuid.UUID | None = None,
 ) -> uuid.UUID:
     """Append one audit row in the caller's transaction (it commits with the audited write).
+
+    Inside a job the row names the job (``task_run_id``) from the job context.
 
     ``subject_id`` is turned into its pseudonym here; pass ids and hashes in the refs, never
     names, addresses or free text.
@@ -86,7 +78,7 @@ def record(
             "input_refs": _refs(input_refs),
             "output_refs": _refs(output_refs),
             "request_id": request_id,
-            "task_run_id": task_run_id or current_task_run_id(),
+            "task_run_id": current_job_id(),
         },
     ).scalar_one()
     return uuid.UUID(str(row))
@@ -104,13 +96,11 @@ def record_ai_decision(
     model_version: str,
     input_refs: dict[str, Any],
     output_refs: dict[str, Any],
-    task_run_id: uuid.UUID | None = None,
 ) -> uuid.UUID:
     """An AI decision (a score, a ranking, a flag): model, version, input and output refs.
 
     The EU AI Act's record-keeping for high-risk systems asks for exactly this link between
     an output and what produced it; the decision log (``decision_log``) reads it back.
-    ``task_run_id`` defaults, as in :func:`record`, to the running job's.
     """
     return record(
         db,
@@ -124,5 +114,4 @@ def record_ai_decision(
         model_version=model_version,
         input_refs=input_refs,
         output_refs=output_refs,
-        task_run_id=task_run_id,
     )

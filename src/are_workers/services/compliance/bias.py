@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 from are_workers import crypto
 from are_workers.config import Settings, get_settings
 from are_workers.errors import NotFoundError
+from are_workers.job_context import current_job_id
 from are_workers.models.audit import BiasAuditReport, BiasReportStatus
 from are_workers.services.compliance import audit
 from are_workers.services.compliance.keys import special_category_access
@@ -212,9 +213,9 @@ def run_bias_audit(
     job_id: uuid.UUID | None = None,
     now: datetime | None = None,
     settings: Settings | None = None,
-    task_run_id: uuid.UUID | None = None,
 ) -> BiasAuditRun:
     """Compute and store one report per (decision, dimension); returns the run's summary."""
+    task_run_id = current_job_id()
     settings = settings or get_settings()
     if (
         session.execute(
@@ -289,7 +290,6 @@ def run_bias_audit(
             "job_id": str(job_id) if job_id else None,
         },
         output_refs={"reports": [str(i) for i in run.report_ids], "flagged": len(run.flagged)},
-        task_run_id=task_run_id,
     )
     if run.flagged:
         log.warning("bias_audit_flagged", organization_id=str(organization_id), flags=run.flagged)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from are_workers import ledger
 from are_workers.errors import InvalidInputError, NotFoundError
+from are_workers.job_context import current_job_id
 from are_workers.models.audit import DataSubjectRequest, DsrKind, DsrStatus, SubjectType
 from are_workers.models.security import SubjectKind
 from are_workers.services.compliance import audit
@@ -50,9 +51,9 @@ def process_request(
     request_id: uuid.UUID,
     *,
     organization_id: uuid.UUID | None = None,
-    task_run_id: uuid.UUID | None = None,
 ) -> dict[str, Any]:
     """Carry out one request, in the caller's transaction. Returns the job's summary."""
+    task_run_id = current_job_id()
     dsr = session.get(DataSubjectRequest, request_id, with_for_update=True)
     if dsr is None or (organization_id is not None and dsr.organization_id != organization_id):
         raise NotFoundError(
@@ -92,7 +93,6 @@ def process_request(
                 subject_id,
                 kind=kind,
                 request_id=dsr.id,
-                task_run_id=task_run_id,
             )
         except LegalHoldError as refused:
             dsr.rejection_reason = refused.user_message[:200]
@@ -105,7 +105,6 @@ def process_request(
                 entity_id=dsr.id,
                 subject_id=subject_id,
                 output_refs={"reason": "legal_hold"},
-                task_run_id=task_run_id,
             )
             return summary | {"status": "rejected", "reason": refused.user_message}
         report = outcome.verification_report()
@@ -125,7 +124,6 @@ def process_request(
         subject_id,
         kind=kind,
         request_id=dsr.id,
-        task_run_id=task_run_id,
     )
     dsr.export_file_id = export.file_id
     _close(session, dsr, DsrStatus.COMPLETED, now, report=_empty_report(now))

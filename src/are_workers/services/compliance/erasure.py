@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 
 from are_workers.crypto import subject_ref as make_subject_ref
 from are_workers.errors import NotFoundError, PermanentError
+from are_workers.job_context import current_job_id
 from are_workers.models.audit import (
     ErasureRecord,
     ErasureStrategy,
@@ -174,13 +175,13 @@ def erase_subject(
     *,
     kind: SubjectKind = "candidate",
     request_id: uuid.UUID | None = None,
-    task_run_id: uuid.UUID | None = None,
 ) -> ErasureOutcome:
     """Erase one subject in one organization, in the caller's transaction; idempotent.
 
     Raises :class:`LegalHoldError` (nothing changed) when a hold covers the subject, and
     :class:`NotFoundError` when the organization holds no such subject.
     """
+    task_run_id = current_job_id()
     if not _subject_exists(session, organization_id, kind, subject_id):
         raise NotFoundError(
             f"No {kind} {subject_id} in organization {organization_id}: nothing to erase."
@@ -225,7 +226,6 @@ def erase_subject(
             "residual": outcome.residual,
             "held": outcome.held,
         },
-        task_run_id=task_run_id,
     )
     log.info(
         "subject_erased",

@@ -121,7 +121,6 @@ def build_export(
     *,
     kind: SubjectKind = "candidate",
     request_id: uuid.UUID | None = None,
-    task_run_id: uuid.UUID | None = None,
 ) -> ExportResult:
     """Write the bundle to storage, register it as a file, and audit the disclosure."""
     from are_workers.models.files import File, FilePurpose, FileStatus
@@ -208,7 +207,6 @@ def build_export(
         subject_id=subject_id,
         input_refs={"request_id": str(request_id) if request_id else None},
         output_refs={"sha256": digest, "tables": counts, "files": included},
-        task_run_id=task_run_id,
     )
     _log_access(session, organization_id, kind, subject_id, counts)
     return ExportResult(file.id, key, digest, len(payload), counts, included, expires_at)

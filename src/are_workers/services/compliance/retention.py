@@ -68,6 +68,7 @@ from sqlalchemy.orm import Session
 
 from are_workers.config import Settings, get_settings
 from are_workers.errors import InvalidInputError, NotFoundError, PermanentError
+from are_workers.job_context import current_job_id
 from are_workers.models.audit import RetentionRun, RetentionRunStatus
 from are_workers.models.classification import classification_of, policy_of
 from are_workers.models.security import (
@@ -637,7 +638,6 @@ class TenantRunLog(RunLog):
             entity_type="retention_run",
             entity_id=run_id,
             output_refs={"tripped": verdict.tripped},
-            task_run_id=self.task_run_id,
         )
 
     def _on_batch(self, target: Target, refs: dict[str, Any]) -> None:
@@ -647,7 +647,6 @@ class TenantRunLog(RunLog):
             action=_AUDIT_ACTIONS[target.action],
             entity_type="table",
             output_refs=refs,
-            task_run_id=self.task_run_id,
         )
 
 
@@ -693,13 +692,13 @@ def sweep(
     confirmed_run_id: uuid.UUID | None = None,
     settings: Settings | None = None,
     now: datetime | None = None,
-    task_run_id: uuid.UUID | None = None,
 ) -> SweepResult:
     """Plan one organization, check the breaker, then delete/anonymize in committed batches.
 
     Commits as it goes (the run record first, then each batch), so call it with a session
     of its own (an actor's job session is fine: its final commit records the job).
     """
+    task_run_id = current_job_id()
     run_log = TenantRunLog(session, organization_id, task_run_id)
     confirmed = run_log.confirmed(confirmed_run_id)
     return _execute(
@@ -719,10 +718,10 @@ def sweep_platform(
     confirmed_run_id: uuid.UUID | None = None,
     settings: Settings | None = None,
     now: datetime | None = None,
-    task_run_id: uuid.UUID | None = None,
 ) -> SweepResult:
     """The same sweep over the global tables, recorded in ``retention_runs`` with no
     organization (:class:`PlatformRunLog`)."""
+    task_run_id = current_job_id()
     run_log = PlatformRunLog(session, task_run_id)
     confirmed = run_log.confirmed(confirmed_run_id)
     return _execute(

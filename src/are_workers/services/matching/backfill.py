@@ -19,10 +19,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from are_workers.crypto import text_sha256
 from are_workers.errors import InvalidInputError
 from are_workers.models.embeddings import Embedding, EmbeddingModel, EmbeddingModelStatus
+from are_workers.services.embeddings import EmbeddingContext
 from are_workers.services.model_registry import ensure_embedding_model
-from are_workers.services.resumes.pipeline import EmbeddingContext, content_hash
 
 ProgressFn = Callable[[int, int], None]
 
@@ -91,7 +92,7 @@ def backfill(
             r for r in rows
             if r.chunk_text
             and existing.get((r.organization_id, r.entity_type, r.entity_id, r.chunk_index))
-            != content_hash(r.chunk_text)
+            != text_sha256(r.chunk_text)
         ]  # fmt: skip
         if todo:
             vectors = target.embed([r.chunk_text or "" for r in todo])
@@ -102,7 +103,7 @@ def backfill(
                     "embedding_model_id": target_id, "dimension": target.dimension,
                     "candidate_id": r.candidate_id, "job_id": r.job_id, "section": r.section,
                     "char_start": r.char_start, "char_end": r.char_end,
-                    "chunk_text": r.chunk_text, "content_hash": content_hash(r.chunk_text or ""),
+                    "chunk_text": r.chunk_text, "content_hash": text_sha256(r.chunk_text or ""),
                     "embedding": vector.astype(np.float32),
                 }
                 for r, vector in zip(todo, vectors, strict=True)

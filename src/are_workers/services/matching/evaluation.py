@@ -29,6 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from are_workers.job_context import current_job_id
 from are_workers.models.ai_evaluations import (
     AIEvaluation,
     EvaluationCriterionScore,
@@ -37,15 +38,16 @@ from are_workers.models.ai_evaluations import (
 )
 from are_workers.models.candidates import (
     Candidate,
-    ConsentPurpose,
-    ConsentStatus,
     ParsedResume,
 )
 from are_workers.models.embeddings import MatchResult
 from are_workers.models.jobs import JobPosting, JobRequirement, RequirementKind
 from are_workers.models.schemas import EvaluationCriteria
 from are_workers.models.subscription import UsageKind, UsageUnit
+from are_workers.services import consent
 from are_workers.services.compliance.audit import record_ai_decision
+from are_workers.services.consent import Activity
+from are_workers.services.embeddings import EmbeddingContext
 from are_workers.services.matching.postings import embed_job, job_query_text, load_job
 from are_workers.services.matching.retrieval import retrieve
 from are_workers.services.model_registry import (
@@ -54,8 +56,7 @@ from are_workers.services.model_registry import (
     record_usage,
 )
 from are_workers.services.resumes.parsing import parse_resume
-from are_workers.services.resumes.pipeline import EmbeddingContext, consent_status
-from are_workers.services.resumes.skills import SkillTaxonomy, get_taxonomy
+from are_workers.services.skills import SkillTaxonomy, get_taxonomy
 
 log = structlog.get_logger(__name__)
 
@@ -280,22 +281,12 @@ def score_candidate(
 
 
 def _skip_reason(session: Session, candidate_id: uuid.UUID) -> str | None:
-    if consent_status(session, candidate_id, ConsentPurpose.AUTOMATED_DECISION) in {
-        ConsentStatus.OBJECTED,
-        ConsentStatus.WITHDRAWN,
-    }:
-        return "art22_objection"
-    if consent_status(session, candidate_id, ConsentPurpose.AI_EVALUATION) is not (
-        ConsentStatus.GRANTED
-    ):
-        return "no_consent"
-    return None
+    refusal = consent.candidate_refusal(session, candidate_id, Activity.RANKING)
+    return refusal.code if refusal is not None else None
 
 
 _SKIP_TEXT = {
-    "art22_objection": "The candidate objected to automated decision-making (GDPR Art. 22); "
-    "review this candidate manually.",
-    "no_consent": "The candidate has not consented to AI evaluation; review manually.",
+    **consent.REASONS,
     "no_resume": "The candidate has no processed resume to evaluate.",
 }
 
@@ -337,7 +328,6 @@ def evaluate_job(
     embedding: EmbeddingContext,
     top_k: int = 10,
     pool: int | None = None,
-    task_run_id: uuid.UUID | None = None,
     taxonomy: SkillTaxonomy | None = None,
 ) -> list[CandidateEvaluation]:
     """Retrieve the job's nearest candidates in its organization, evaluate, rank and store.
@@ -345,10 +335,10 @@ def evaluate_job(
     ``pool`` candidates (default ``3 * top_k``, at least 30) are evaluated so the evidence
     can re-rank beyond the vector similarity; the best ``top_k`` are the shortlist.
     """
+    task_run_id = current_job_id()
     taxonomy = taxonomy or get_taxonomy()
     job, requirements = load_job(session, organization_id, job_id)
-    embed_job(session, organization_id=organization_id, job_id=job.id, embedding=embedding,
-              task_run_id=task_run_id)  # fmt: skip
+    embed_job(session, organization_id=organization_id, job_id=job.id, embedding=embedding)
     model_id = ensure_embedding_model(
         session, name=embedding.name, version=embedding.version,
         dimension=embedding.dimension, max_tokens=embedding.max_tokens,
@@ -420,7 +410,7 @@ def evaluate_job(
                            task_run_id)  # fmt: skip
     record_usage(
         session, organization_id=organization_id, kind=UsageKind.EVALUATION,
-        quantity=len(ranked), unit=UsageUnit.ITEM, task_run_id=task_run_id,
+        quantity=len(ranked), unit=UsageUnit.ITEM,
         model_version_id=evaluator_id,
     )  # fmt: skip
     return ranked[:top_k] + [r for r in results if r.rank_score is None]

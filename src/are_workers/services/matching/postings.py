@@ -21,9 +21,9 @@ from are_workers.errors import NotFoundError
 from are_workers.models.embeddings import EmbeddingEntity
 from are_workers.models.jobs import JobPosting, JobRequirement, JobStatus, RequirementKind
 from are_workers.models.subscription import UsageKind, UsageUnit
+from are_workers.services.embeddings import EmbeddingContext, upsert_chunk_embeddings
 from are_workers.services.model_registry import ensure_embedding_model, record_usage
-from are_workers.services.resumes.pipeline import EmbeddingContext, upsert_chunk_embeddings
-from are_workers.services.resumes.skills import SkillTaxonomy, get_taxonomy
+from are_workers.services.skills import SkillTaxonomy, get_taxonomy
 
 _YEARS = re.compile(r"(\d{1,2})\s*\+?\s*(?:years?|yrs?)\b", re.IGNORECASE)
 _MUST = re.compile(r"^\s*[-*]\s*\[(must|nice|required|preferred)\]\s*", re.IGNORECASE)
@@ -166,7 +166,6 @@ def embed_job(
     organization_id: uuid.UUID,
     job_id: uuid.UUID,
     embedding: EmbeddingContext,
-    task_run_id: uuid.UUID | None = None,
 ) -> dict[str, Any]:
     """Vectors for the job (retrieval query) and each requirement (evidence), idempotent."""
     job, requirements = load_job(session, organization_id, job_id)
@@ -205,7 +204,6 @@ def embed_job(
         kind=UsageKind.JOB_EMBEDDING,
         quantity=embedded,
         unit=UsageUnit.ITEM,
-        task_run_id=task_run_id,
     )
     return {"job_id": str(job.id), "model_id": str(model_id), "embedded": embedded,
             "requirements": len(requirements)}  # fmt: skip

@@ -53,7 +53,9 @@ from are_workers.models.video_interviews import (
     VideoResponse,
     VideoResponseStatus,
 )
+from are_workers.services import consent
 from are_workers.services.compliance import audit
+from are_workers.services.consent import Activity, load_consents
 from are_workers.services.media import signals_to_dict
 from are_workers.services.media.probe import MediaInfo, probe_media
 from are_workers.services.media.proctoring import REVIEW_NOTICE, proctor_observations
@@ -71,11 +73,8 @@ from are_workers.services.media.store import (
     TransactionFactory,
     asr_model_version,
     audit_recording_decision,
-    biometric_refusal,
     digest,
-    ensure_automated_processing_allowed,
     gpu_memory_errors_as_transient,
-    load_consents,
     options_digest,
     segment_from_row,
     segment_rows,
@@ -516,8 +515,8 @@ def transcribe_response(
     settings = settings or get_settings()
     options = options or TranscriptionOptions()
     answer = load_answer(session, organization_id, response_id)
-    ensure_automated_processing_allowed(
-        load_consents(session, answer.candidate_id), what="the answer"
+    consent.ensure_allowed(
+        load_consents(session, answer.candidate_id), Activity.EXTRACTION, what="the answer"
     )
     path = recording_path(session, answer, settings)
     model_version_id, model_name = asr_model_version(transactions, settings, options)
@@ -599,7 +598,6 @@ def transcribe_response(
         kind=UsageKind.TRANSCRIPTION,
         quantity=media.duration,
         unit=UsageUnit.SECOND,
-        task_run_id=job.id if job else None,
         model_version_id=model_version_id,
     )
     audit_recording_decision(
@@ -748,7 +746,7 @@ def analyze_response(
     video_options = video_options or VideoAnalysisOptions()
     answer = load_answer(session, organization_id, response_id)
     consents = load_consents(session, answer.candidate_id)
-    ensure_automated_processing_allowed(consents, what="the answer")
+    consent.ensure_allowed(consents, Activity.JUDGMENT, what="the answer")
     transcript = session.execute(
         select(
             Transcript.id,
@@ -769,7 +767,8 @@ def analyze_response(
             "The answer has no transcript yet, so it cannot be analysed: transcribe it first.",
             code="not_transcribed",
         )
-    refusal = biometric_refusal(consents, video=True)
+    biometric = consent.refusal(consents, Activity.BIOMETRIC, video=True)
+    refusal = (biometric.code, biometric.message) if biometric is not None else None
     path = recording_path(session, answer, settings) if refusal is None else None
     vision_version_id = vision_model_version(transactions, video_options)
     begin_attempt(
@@ -825,7 +824,6 @@ def analyze_response(
         kind=UsageKind.VIDEO_ANALYSIS,
         quantity=duration,
         unit=UsageUnit.SECOND,
-        task_run_id=job.id if job else None,
         model_version_id=vision_version_id if refusal is None else None,
     )
     silent = not words
@@ -977,7 +975,6 @@ def _audit_speech(
             "words": words,
         },
         output_refs={"speech_analytics_id": str(speech_id), "relevance": relevance},
-        task_run_id=task_run_id,
     )
 
 
@@ -1081,5 +1078,4 @@ def _store_video_skipped(
         subject_id=answer.candidate_id,
         input_refs={"video_response_id": str(answer.id)},
         output_refs={"video_analysis_result_id": str(result_id), "reason_code": code},
-        task_run_id=task_run_id,
     )

@@ -41,7 +41,6 @@ from are_workers.config import Settings, get_settings
 from are_workers.crypto import json_sha256
 from are_workers.errors import (
     AreWorkersError,
-    ConsentError,
     InvalidInputError,
     NotFoundError,
     TransientError,
@@ -56,7 +55,6 @@ from are_workers.models.ai_assessments_ext import (
 )
 from are_workers.models.ai_evaluations import AIModelVersion, ModelKind
 from are_workers.models.assessments import AssessmentSession
-from are_workers.models.candidates import CandidateConsent, ConsentPurpose, ConsentStatus
 from are_workers.models.files import File, FilePurpose, FileStatus
 from are_workers.models.schemas import TranscriptWords, validated
 from are_workers.models.subscription import UsageKind, UsageUnit
@@ -66,7 +64,9 @@ from are_workers.models.video_interviews import (
     TranscriptSegment,
     TranscriptStatus,
 )
+from are_workers.services import consent
 from are_workers.services.compliance import audit
+from are_workers.services.consent import Activity, load_consents
 from are_workers.services.media.proctoring import (
     EventKind,
     ProctoringOptions,
@@ -150,53 +150,6 @@ def gpu_memory_errors_as_transient(stage: str) -> Iterator[None]:
             f"The GPU ran out of memory during {stage}; retrying later.",
             delay_seconds=OOM_RETRY_DELAY_SECONDS,
         ) from exc
-
-
-# --- consent ---------------------------------------------------------------------------------
-
-Consents = dict[ConsentPurpose, ConsentStatus]
-_STOPPED = {ConsentStatus.OBJECTED, ConsentStatus.WITHDRAWN}
-
-
-def load_consents(session: Session, candidate_id: uuid.UUID) -> Consents:
-    rows = session.execute(
-        select(CandidateConsent.purpose, CandidateConsent.status).where(
-            CandidateConsent.candidate_id == candidate_id
-        )
-    )
-    return {row.purpose: row.status for row in rows}
-
-
-def ensure_automated_processing_allowed(consents: Consents, *, what: str) -> None:
-    """An objection to automated processing (or profiling) stops every media analysis."""
-    for purpose in (ConsentPurpose.AUTOMATED_PROCESSING, ConsentPurpose.AUTOMATED_DECISION):
-        if consents.get(purpose) in _STOPPED:
-            raise ConsentError(
-                f"The candidate objected to (or withdrew consent for) automated processing, "
-                f"so {what} was not analysed. A person can review it instead.",
-                code="automated_processing_objected",
-            )
-
-
-def biometric_refusal(consents: Consents, *, video: bool) -> tuple[str, str] | None:
-    """Why face analysis may not run, as (code, sentence), or ``None`` when it may.
-
-    Face detection is biometric processing (GDPR Art. 9): it needs an explicit, current
-    ``biometric_processing`` consent, and video answers also a ``video_analysis`` one.
-    """
-    if consents.get(ConsentPurpose.BIOMETRIC_PROCESSING) is not ConsentStatus.GRANTED:
-        return (
-            "no_biometric_consent",
-            "The candidate has not given explicit consent to biometric processing (face "
-            "analysis), so no face analysis was done.",
-        )
-    if video and consents.get(ConsentPurpose.VIDEO_ANALYSIS) is not ConsentStatus.GRANTED:
-        return (
-            "no_video_analysis_consent",
-            "The candidate has not consented to the analysis of their video, so no face "
-            "analysis was done.",
-        )
-    return None
 
 
 # --- model versions (committed at once: chunk transactions reference them) ------------------
@@ -309,7 +262,6 @@ def audit_recording_decision(
             "model_version_id": str(model_version_id),
         },
         output_refs=output_refs,
-        task_run_id=task_run_id,
     )
 
 
@@ -603,7 +555,6 @@ def proctor_session(
     organization_id: uuid.UUID,
     proctoring_session_id: uuid.UUID,
     file_ids: Sequence[uuid.UUID] | None = None,
-    task_run_id: uuid.UUID | None = None,
     settings: Settings | None = None,
     options: ProctoringOptions | None = None,
     video_options: VideoAnalysisOptions | None = None,
@@ -631,14 +582,9 @@ def proctor_session(
             code="proctoring_session_not_found",
         )
     proctoring, candidate_id = row
-    consents = load_consents(session, candidate_id)
-    try:
-        ensure_automated_processing_allowed(consents, what="the session's camera")
-    except ConsentError as refused:
-        return ProctoringOutcome(proctoring_session_id, skipped=refused.code)
-    refusal = biometric_refusal(consents, video=False)
+    refusal = consent.refusal(load_consents(session, candidate_id), Activity.BIOMETRIC)
     if refusal is not None:
-        return ProctoringOutcome(proctoring_session_id, skipped=refusal[0])
+        return ProctoringOutcome(proctoring_session_id, skipped=refusal.code)
 
     snapshots = _snapshot_files(session, proctoring, candidate_id, file_ids)
     observations = []
@@ -684,7 +630,6 @@ def proctor_session(
         kind=UsageKind.PROCTORING_ANALYSIS,
         quantity=len(observations),
         unit=UsageUnit.ITEM,
-        task_run_id=task_run_id,
     )
     audit.record(
         session,
@@ -710,7 +655,6 @@ def proctor_session(
             "unreadable_snapshots": unreadable,
             "needs_human_review": summary.needs_human_review,
         },
-        task_run_id=task_run_id,
     )
     return ProctoringOutcome(
         proctoring_session_id, snapshots=len(observations), unreadable=unreadable

@@ -1,6 +1,6 @@
 """Portfolio documents (PDF, DOCX, Markdown, plain text, RTF) as text and quotable passages.
 
-Why a thin wrapper over :mod:`are_workers.services.resumes.extraction`: the hard parts (type
+Why a thin wrapper over :mod:`are_workers.services.documents`: the hard parts (type
 from magic bytes, PDF and DOCX limits, zip bombs inside DOCX, text normalisation) are the
 same for a case study as for a resume. What differs is the wording of a refusal (a case study
 is not "your resume") and the unit of evidence: a portfolio document is cited by passage,
@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from are_workers.errors import InvalidInputError
-from are_workers.services.resumes.extraction import (
+from are_workers.services.documents import (
     DocumentType,
     ErrorCode,
     ExtractionLimits,
@@ -86,7 +86,7 @@ def read_document(
     """Extract a portfolio document and cut it into passages.
 
     Raises :class:`InvalidInputError` with the extraction's codes
-    (:class:`~are_workers.services.resumes.extraction.ErrorCode`); binary data posing as text
+    (:class:`~are_workers.services.documents.ErrorCode`); binary data posing as text
     is refused as ``unsupported_file_type`` by the extractor's content sniffing.
     """
     try:

@@ -33,6 +33,7 @@ import numpy as np
 
 from are_workers.crypto import json_sha256
 from are_workers.errors import InvalidInputError
+from are_workers.services.documents import ExtractionLimits, detect_document_type
 from are_workers.services.portfolios.archives import (
     UNSAFE_CODES,
     ArchiveContents,
@@ -64,8 +65,7 @@ from are_workers.services.portfolios.images import (
     detect_image_format,
     image_tool_version,
 )
-from are_workers.services.resumes.extraction import ExtractionLimits, detect_document_type
-from are_workers.services.resumes.skills import SkillTaxonomy, get_taxonomy
+from are_workers.services.skills import SkillTaxonomy, get_taxonomy
 
 if TYPE_CHECKING:
     from are_workers.config import Settings

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from are_workers.services.portfolios.code_signals import CodeSignals, SkillSignal
-from are_workers.services.resumes.skills import SkillTaxonomy, get_taxonomy
+from are_workers.services.skills import SkillTaxonomy, get_taxonomy
 
 __all__ = [
     "SCORING_VERSION",

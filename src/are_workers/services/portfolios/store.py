@@ -56,9 +56,9 @@ from sqlalchemy.orm import Session
 from are_workers.config import Settings, get_settings
 from are_workers.crypto import json_sha256
 from are_workers.errors import InvalidInputError, NotFoundError, PermanentError
+from are_workers.job_context import current_job_id
 from are_workers.models.ai_evaluations import ModelKind
 from are_workers.models.applications import Application
-from are_workers.models.candidates import ConsentPurpose, ConsentStatus
 from are_workers.models.deep_evaluations import (
     DeepEvaluation,
     DeepEvaluationFinding,
@@ -73,7 +73,10 @@ from are_workers.models.embeddings import Embedding, EmbeddingEntity
 from are_workers.models.files import File, FileStatus
 from are_workers.models.jobs import JobRequirement
 from are_workers.models.subscription import UsageKind, UsageUnit
+from are_workers.services import consent
 from are_workers.services.compliance import audit
+from are_workers.services.consent import Activity
+from are_workers.services.embeddings import EmbeddingContext, upsert_chunk_embeddings
 from are_workers.services.matching.postings import embed_job, load_job
 from are_workers.services.model_registry import (
     ensure_embedding_model,
@@ -99,12 +102,7 @@ from are_workers.services.portfolios.evidence import (
     Finding,
     Requirement,
 )
-from are_workers.services.resumes.pipeline import (
-    EmbeddingContext,
-    consent_status,
-    upsert_chunk_embeddings,
-)
-from are_workers.services.resumes.skills import SkillTaxonomy, get_taxonomy
+from are_workers.services.skills import SkillTaxonomy, get_taxonomy
 from are_workers.services.storage import read_file_bytes
 
 __all__ = [
@@ -133,6 +131,9 @@ FAILED_AUDIT_ACTION = "deep_evaluation.failed"
 _PLACEHOLDER_STATUSES = frozenset({DeepEvaluationStatus.QUEUED, DeepEvaluationStatus.RUNNING})
 
 SKIP_TEXT: dict[str, str] = {
+    "automated_processing_objected": "The candidate objected to (or withdrew consent for) "
+    "automated processing, so the portfolio was not evaluated automatically; review it "
+    "manually.",
     "art22_objection": "The candidate objected to automated decision-making (GDPR Art. 22), "
     "so the portfolio was not evaluated automatically; review it manually.",
     "no_consent": "The candidate has not consented to AI evaluation, so the portfolio was "
@@ -285,21 +286,9 @@ def _load_items(session: Session, portfolio: Portfolio) -> list[PortfolioItem]:
 
 
 def consent_skip_reason(session: Session, candidate_id: uuid.UUID) -> str | None:
-    """``art22_objection`` or ``no_consent`` when the portfolio must not be evaluated.
-
-    The same rule as the resume evaluation: an Art. 22 objection (or its withdrawal of
-    consent) wins over everything, and AI evaluation needs a ``granted`` consent.
-    """
-    if consent_status(session, candidate_id, ConsentPurpose.AUTOMATED_DECISION) in {
-        ConsentStatus.OBJECTED,
-        ConsentStatus.WITHDRAWN,
-    }:
-        return "art22_objection"
-    if consent_status(session, candidate_id, ConsentPurpose.AI_EVALUATION) is not (
-        ConsentStatus.GRANTED
-    ):
-        return "no_consent"
-    return None
+    """Why the portfolio must not be evaluated (``services.consent``, a ranking judgment)."""
+    refusal = consent.candidate_refusal(session, candidate_id, Activity.RANKING)
+    return refusal.code if refusal is not None else None
 
 
 def _requirement(row: JobRequirement) -> Requirement:
@@ -550,7 +539,6 @@ def evaluate_portfolio_for_job(
     portfolio_id: uuid.UUID,
     job_id: uuid.UUID,
     embedding: EmbeddingContext,
-    task_run_id: uuid.UUID | None = None,
     settings: Settings | None = None,
     taxonomy: SkillTaxonomy | None = None,
     analyses: ItemAnalysisCache | None = None,
@@ -563,6 +551,7 @@ def evaluate_portfolio_for_job(
     Raises :class:`NotFoundError` only when the portfolio or the job is not in the
     organization.
     """
+    task_run_id = current_job_id()
     settings = settings or get_settings()
     taxonomy = taxonomy or get_taxonomy()
     analyses = _ANALYSES if analyses is None else analyses
@@ -617,7 +606,6 @@ def evaluate_portfolio_for_job(
         organization_id=organization_id,
         job_id=job.id,
         embedding=embedding,
-        task_run_id=task_run_id,
     )
     model_id = ensure_embedding_model(
         session,
@@ -706,7 +694,6 @@ def evaluate_portfolio_for_job(
             "passages_embedded": result.passages_embedded,
             "embedding_model_id": str(model_id),
         },
-        task_run_id=task_run_id,
     )
     readable = not items or any(a.status is ItemStatus.PROCESSED for a in result.items)
     portfolio.status = PortfolioStatus.PROCESSED if readable else PortfolioStatus.FAILED
@@ -717,7 +704,6 @@ def evaluate_portfolio_for_job(
             kind=UsageKind.DEEP_EVALUATION,
             quantity=1,
             unit=UsageUnit.ITEM,
-            task_run_id=task_run_id,
             model_version_id=evaluator_id,
         )
     session.flush()
@@ -786,7 +772,6 @@ def _audit_without_model(
             "status": row.status.value,
             "reason_code": reason_code,
         },
-        task_run_id=task_run_id,
     )
 
 

@@ -9,8 +9,7 @@ can be tested without a database or a broker::
     vectors = embedder.embed([chunk.text for chunk in chunks])
 """
 
-from are_workers.services.resumes.chunking import Chunk, chunk_resume, chunk_sections
-from are_workers.services.resumes.extraction import (
+from are_workers.services.documents import (
     DocumentType,
     ErrorCode,
     ExtractedText,
@@ -20,6 +19,7 @@ from are_workers.services.resumes.extraction import (
     extract_file,
     extract_text,
 )
+from are_workers.services.resumes.chunking import Chunk, chunk_resume, chunk_sections
 from are_workers.services.resumes.parsing import (
     ContactInfo,
     EducationEntry,
@@ -28,7 +28,7 @@ from are_workers.services.resumes.parsing import (
     Section,
     parse_resume,
 )
-from are_workers.services.resumes.skills import SkillMatch, SkillTaxonomy, get_taxonomy
+from are_workers.services.skills import SkillMatch, SkillTaxonomy, get_taxonomy
 
 __all__ = [
     "Chunk",

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from are_workers.services.resumes.skills import SkillMatch, SkillTaxonomy, get_taxonomy
+from are_workers.services.skills import SkillMatch, SkillTaxonomy, get_taxonomy
 
 __all__ = [
     "ContactInfo",

@@ -9,7 +9,6 @@ is recorded once per job.
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,31 +23,30 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from are_workers.config import Settings, get_settings
-from are_workers.errors import ConsentError, InvalidInputError, NotFoundError, PermanentError
+from are_workers.errors import InvalidInputError, NotFoundError, PermanentError
 from are_workers.models.candidates import (
     Candidate,
-    CandidateConsent,
     CandidateEducation,
     CandidateExperience,
     CandidateSkill,
-    ConsentPurpose,
-    ConsentStatus,
     EntrySource,
     ParsedResume,
     ProcessingStatus,
     SkillSource,
 )
-from are_workers.models.embeddings import Embedding, EmbeddingEntity
+from are_workers.models.embeddings import EmbeddingEntity
 from are_workers.models.files import File, FileStatus
-from are_workers.models.jobs import Skill
 from are_workers.models.subscription import UsageKind, UsageUnit
+from are_workers.services import consent
 from are_workers.services.compliance import audit
+from are_workers.services.consent import Activity
+from are_workers.services.documents import ExtractionLimits, extract_text
+from are_workers.services.embeddings import EmbeddingContext, upsert_chunk_embeddings
 from are_workers.services.model_registry import ensure_embedding_model, record_usage
 from are_workers.services.resumes.chunking import Chunk, chunk_resume
-from are_workers.services.resumes.extraction import ExtractionLimits, extract_text
 from are_workers.services.resumes.parsing import ParsedResume as ParsedText
 from are_workers.services.resumes.parsing import parse_resume
-from are_workers.services.resumes.skills import SkillTaxonomy, get_taxonomy
+from are_workers.services.skills import SkillTaxonomy, get_taxonomy, skill_ids
 from are_workers.services.storage import read_file_bytes
 
 log = structlog.get_logger(__name__)
@@ -65,71 +63,6 @@ _MIME = {
     "text": "text/plain",
     "markdown": "text/markdown",
 }
-
-
-@dataclass(frozen=True)
-class EmbeddingContext:
-    """The embedder a worker process uses, and its registered model row."""
-
-    embed: EmbedFn
-    count_tokens: Callable[[str], int] | None
-    name: str
-    version: str
-    dimension: int
-    max_tokens: int
-
-
-def default_embedding_context(settings: Settings | None = None) -> EmbeddingContext:
-    """The process-wide embedder behind the micro-batcher (loads the model on first use)."""
-    from are_workers.ml.batcher import get_batcher
-    from are_workers.ml.embedder import get_embedder
-
-    settings = settings or get_settings()
-    embedder = get_embedder(settings)
-    batcher = get_batcher(settings)
-    return EmbeddingContext(
-        embed=batcher.embed,
-        count_tokens=embedder.count_tokens,
-        name=embedder.info.name,
-        version=embedder.info.version,
-        dimension=embedder.info.dimension,
-        max_tokens=embedder.info.max_seq_length,
-    )
-
-
-def content_hash(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-# --- skills taxonomy in the database ---------------------------------------------------------
-
-
-def slugify(name: str) -> str:
-    slug = "".join(ch if ch.isalnum() or ch in "+#." else "-" for ch in name.lower()).strip("-.")
-    while "--" in slug:
-        slug = slug.replace("--", "-")
-    return slug or "skill"
-
-
-def skill_ids(
-    session: Session, taxonomy: SkillTaxonomy, names: Sequence[str]
-) -> dict[str, uuid.UUID]:
-    """Ids of the shared ``skills`` rows for these taxonomy skills, created when missing.
-
-    Only the skills a document mentions are upserted, so the global table fills as it is
-    used and a job never writes the whole taxonomy.
-    """
-    wanted = {slugify(name): taxonomy.get(name) for name in names if taxonomy.get(name)}
-    if not wanted:
-        return {}
-    rows = [
-        {"name": skill.name, "slug": slug, "category": skill.category}
-        for slug, skill in wanted.items()
-        if skill is not None
-    ]
-    session.execute(insert(Skill).values(rows).on_conflict_do_nothing(index_elements=["slug"]))
-    found = session.execute(select(Skill.slug, Skill.id).where(Skill.slug.in_(list(wanted))))
-    return {wanted[slug].name: skill_id for slug, skill_id in found if wanted.get(slug)}  # type: ignore[union-attr]
 
 
 # --- loading, consent, failure ---------------------------------------------------------------
@@ -156,25 +89,12 @@ def load_file(session: Session, organization_id: uuid.UUID, file_id: uuid.UUID) 
     return file
 
 
-def consent_status(
-    session: Session, candidate_id: uuid.UUID, purpose: ConsentPurpose
-) -> ConsentStatus | None:
-    return session.scalar(
-        select(CandidateConsent.status).where(
-            CandidateConsent.candidate_id == candidate_id, CandidateConsent.purpose == purpose
-        )
-    )
-
-
 def check_processing_allowed(session: Session, candidate_id: uuid.UUID) -> None:
-    """Parsing and embedding stop if the candidate objected to automated processing."""
-    status = consent_status(session, candidate_id, ConsentPurpose.AUTOMATED_PROCESSING)
-    if status in {ConsentStatus.OBJECTED, ConsentStatus.WITHDRAWN}:
-        raise ConsentError(
-            "The candidate objected to (or withdrew consent for) automated processing, so "
-            "the resume was not parsed. A recruiter can review the file manually.",
-            code="automated_processing_objected",
-        )
+    """Parsing and embedding are extraction: only an objection to automated processing
+    stops them (``services.consent``)."""
+    consent.ensure_allowed(
+        consent.load_consents(session, candidate_id), Activity.EXTRACTION, what="the resume"
+    )
 
 
 def record_file_failure(
@@ -236,7 +156,6 @@ def process_resume_file(
     organization_id: uuid.UUID,
     file_id: uuid.UUID,
     embedding: EmbeddingContext,
-    task_run_id: uuid.UUID | None = None,
     settings: Settings | None = None,
     today: date | None = None,
 ) -> ResumeOutcome:
@@ -302,7 +221,6 @@ def process_resume_file(
         model_version=f"{PARSER_VERSION}+{embedding.version}",
         input_refs={"file_id": str(file.id), "sha256": file.sha256},
         output_refs={"chunks": len(chunks), "embedding_model_id": str(model_id)},
-        task_run_id=task_run_id,
     )
     file.status = FileStatus.PROCESSED
     file.content_type = _MIME.get(extracted.document_type.value, extracted.document_type.value)
@@ -315,7 +233,6 @@ def process_resume_file(
         kind=UsageKind.RESUME_EMBEDDING,
         quantity=embedded,
         unit=UsageUnit.ITEM,
-        task_run_id=task_run_id,
     )
     record_usage(
         session,
@@ -323,7 +240,6 @@ def process_resume_file(
         kind=UsageKind.RESUME_PARSING,
         quantity=extracted.page_count or 1,
         unit=UsageUnit.PAGE,
-        task_run_id=task_run_id,
     )
     return ResumeOutcome(
         parsed_resume_id=parsed_id,
@@ -454,83 +370,3 @@ def _replace_profile(
     ]
     if skills:
         session.execute(insert(CandidateSkill).values(skills).on_conflict_do_nothing())
-
-
-def upsert_chunk_embeddings(
-    session: Session,
-    *,
-    organization_id: uuid.UUID,
-    entity_type: EmbeddingEntity,
-    entity_id: uuid.UUID,
-    owner: dict[str, uuid.UUID],
-    chunks: list[tuple[int, str, str, int | None, int | None]],
-    model_id: uuid.UUID,
-    embedding: EmbeddingContext,
-) -> tuple[int, int]:
-    """Upsert one entity's chunk vectors; returns (embedded, reused).
-
-    Chunks whose text hash is unchanged keep their vector (no forward pass); chunks beyond
-    the new count are deleted, so a shorter re-upload leaves no stale vectors behind.
-    """
-    # Not dict(result): a Result has .keys(), so dict() would treat it as a mapping.
-    existing = {  # noqa: C416
-        index: digest
-        for index, digest in session.execute(
-            select(Embedding.chunk_index, Embedding.content_hash).where(
-                Embedding.organization_id == organization_id,
-                Embedding.entity_type == entity_type,
-                Embedding.entity_id == entity_id,
-                Embedding.embedding_model_id == model_id,
-            )
-        )
-    }
-    todo = [c for c in chunks if existing.get(c[0]) != content_hash(c[2])]
-    if todo:
-        vectors = embedding.embed([c[2] for c in todo])
-        rows = [
-            {
-                "organization_id": organization_id,
-                "entity_type": entity_type,
-                "entity_id": entity_id,
-                "chunk_index": index,
-                "embedding_model_id": model_id,
-                "dimension": embedding.dimension,
-                "section": section[:64],
-                "char_start": start,
-                "char_end": end,
-                "chunk_text": text,
-                "content_hash": content_hash(text),
-                "embedding": vector.astype(np.float32),
-                **owner,
-            }
-            for (index, section, text, start, end), vector in zip(todo, vectors, strict=True)
-        ]
-        stmt = insert(Embedding).values(rows)
-        session.execute(
-            stmt.on_conflict_do_update(
-                constraint="uq_embeddings_upsert_key",
-                set_={
-                    name: stmt.excluded[name]
-                    for name in (
-                        "section",
-                        "char_start",
-                        "char_end",
-                        "chunk_text",
-                        "content_hash",
-                        "embedding",
-                        "dimension",
-                    )
-                }
-                | {"updated_at": func.now()},
-            )
-        )
-    session.execute(
-        delete(Embedding).where(
-            Embedding.organization_id == organization_id,
-            Embedding.entity_type == entity_type,
-            Embedding.entity_id == entity_id,
-            Embedding.embedding_model_id == model_id,
-            Embedding.chunk_index >= len(chunks),
-        )
-    )
-    return len(todo), len(chunks) - len(todo)

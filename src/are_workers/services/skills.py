@@ -11,13 +11,20 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-__all__ = ["Skill", "SkillMatch", "SkillTaxonomy", "get_taxonomy"]
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from are_workers.models.jobs import Skill as SkillRow
+
+__all__ = ["Skill", "SkillMatch", "SkillTaxonomy", "get_taxonomy", "skill_ids", "slugify"]
 
 # A skill may not continue into a word on either side. "+" and "#" count as word characters
 # so that "C" does not match inside "C++" or "C#".
@@ -193,3 +200,36 @@ def get_taxonomy() -> SkillTaxonomy:
     """The packaged taxonomy, parsed and compiled once per process."""
     source = resources.files("are_workers").joinpath("data/skills_taxonomy.json")
     return SkillTaxonomy.from_dict(json.loads(source.read_text(encoding="utf-8")))
+
+
+# --- the shared ``skills`` table ------------------------------------------------------------
+
+
+def slugify(name: str) -> str:
+    slug = "".join(ch if ch.isalnum() or ch in "+#." else "-" for ch in name.lower()).strip("-.")
+    while "--" in slug:
+        slug = slug.replace("--", "-")
+    return slug or "skill"
+
+
+def skill_ids(
+    session: Session, taxonomy: SkillTaxonomy, names: Sequence[str]
+) -> dict[str, uuid.UUID]:
+    """Ids of the shared ``skills`` rows for these taxonomy skills, created when missing.
+
+    Only the skills a document mentions are upserted, so the global table fills as it is
+    used and a job never writes the whole taxonomy.
+    """
+    wanted = {slugify(name): taxonomy.get(name) for name in names if taxonomy.get(name)}
+    if not wanted:
+        return {}
+    rows = [
+        {"name": skill.name, "slug": slug, "category": skill.category}
+        for slug, skill in wanted.items()
+        if skill is not None
+    ]
+    session.execute(insert(SkillRow).values(rows).on_conflict_do_nothing(index_elements=["slug"]))
+    found = session.execute(
+        select(SkillRow.slug, SkillRow.id).where(SkillRow.slug.in_(list(wanted)))
+    )
+    return {wanted[slug].name: skill_id for slug, skill_id in found if wanted.get(slug)}  # type: ignore[union-attr]
