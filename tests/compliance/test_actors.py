@@ -18,7 +18,7 @@ from are_workers.crypto import subject_ref
 from are_workers.errors import InvalidInputError
 from are_workers.middleware import ledger as ledger_middleware
 from are_workers.middleware.ledger import JobContext
-from are_workers.models.audit import DataSubjectRequest, DsrKind, RetentionRun, SubjectType
+from are_workers.models.privacy import DataSubjectRequest, DsrKind, RetentionRun, SubjectType
 from are_workers.services.compliance import audit
 from are_workers.tasks import compliance as actors
 from are_workers.tasks import registry

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from are_workers.errors import NotFoundError
-from are_workers.models.audit import LegalHold, LegalHoldScope
+from are_workers.models.privacy import LegalHold, LegalHoldScope
 from are_workers.models.schemas import VerificationReport
 from are_workers.models.security import subject_tables
 from are_workers.services.compliance.anonymize import ERASURE_EXEMPT, row_anonymizer

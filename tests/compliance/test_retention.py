@@ -12,7 +12,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from are_workers.config import Settings
-from are_workers.models.audit import (
+from are_workers.models.privacy import (
     LegalHold,
     LegalHoldScope,
     RetentionAction,

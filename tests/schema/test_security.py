@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
-from are_workers.models.audit import LegalHold, LegalHoldScope, RetentionPolicy
 from are_workers.models.base import Base
+from are_workers.models.privacy import LegalHold, LegalHoldScope, RetentionPolicy
 from are_workers.models.security import (
     RetentionOverrides,
     encrypted_columns,

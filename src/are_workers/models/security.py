@@ -335,7 +335,7 @@ def resolve_retention(
 
 def load_retention_overrides(session: Any, organization_id: uuid.UUID) -> RetentionOverrides:
     """Read an organization's overrides and active (non-candidate) legal holds."""
-    from are_workers.models.audit import LegalHold, LegalHoldScope, RetentionPolicy
+    from are_workers.models.privacy import LegalHold, LegalHoldScope, RetentionPolicy
 
     policies = session.scalars(
         select(RetentionPolicy).where(RetentionPolicy.organization_id == organization_id)

@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 from are_workers import crypto
 from are_workers.config import Settings, get_settings
 from are_workers.errors import NotFoundError
-from are_workers.models.audit import BiasAuditReport, BiasReportStatus
+from are_workers.models.fairness import BiasAuditReport, BiasReportStatus
 from are_workers.services.compliance import audit
 from are_workers.services.compliance.keys import special_category_access
 

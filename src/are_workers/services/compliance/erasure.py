@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 
 from are_workers.crypto import subject_ref as make_subject_ref
 from are_workers.errors import NotFoundError, PermanentError
-from are_workers.models.audit import (
+from are_workers.models.privacy import (
     ErasureRecord,
     ErasureStrategy,
     LegalHold,

@@ -68,8 +68,8 @@ from sqlalchemy.orm import Session
 
 from are_workers.config import Settings, get_settings
 from are_workers.errors import InvalidInputError, NotFoundError, PermanentError
-from are_workers.models.audit import RetentionRun, RetentionRunStatus
 from are_workers.models.classification import classification_of, policy_of
+from are_workers.models.privacy import RetentionRun, RetentionRunStatus
 from are_workers.models.security import (
     RetentionOverrides,
     is_tenant_table,
@@ -281,7 +281,7 @@ def _referenced(fk: ForeignKeyConstraint) -> Table:
 
 def _not_held(table: Table, organization_id: uuid.UUID) -> ColumnElement[bool] | None:
     """Rows of ``table`` that do not belong to a candidate under an active legal hold."""
-    from are_workers.models.audit import LegalHold
+    from are_workers.models.privacy import LegalHold
 
     if table.name not in ownership_paths("candidate"):
         return None
