@@ -19,8 +19,8 @@ from are_workers.models.privacy import (
     RetentionPolicy,
     RetentionRun,
 )
-from are_workers.models.security import RetentionOverrides
 from are_workers.services.compliance import audit
+from are_workers.services.compliance.registry import RetentionOverrides
 from are_workers.services.compliance.retention import (
     RetentionBreakerError,
     build_targets,

@@ -2,7 +2,7 @@
 per-organization retention overrides, the retention runs that enforce them, and legal holds.
 
 Legal holds and per-organization overrides (``retention_policies``) feed the retention
-precedence defined in ``models/security.py`` (``RETENTION_PRECEDENCE``).
+precedence that ``services/compliance/registry.py`` applies (``RETENTION_PRECEDENCE``).
 """
 
 from __future__ import annotations
