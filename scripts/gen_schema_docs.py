@@ -25,17 +25,13 @@ import are_workers.models as models_pkg
 from are_workers.models import MODULE_GROUPS
 from are_workers.models.base import Base
 from are_workers.models.classification import classification_of
-from are_workers.models.security import (
-    GLOBAL_TABLES,
-    RETENTION_PRECEDENCE,
-    is_tenant_table,
-    retention_horizons,
-)
+from are_workers.models.security import GLOBAL_TABLES, is_tenant_table
 from are_workers.services.compliance.data_map import (
     render_data_map_json,
     table_descriptions,
     table_modules,
 )
+from are_workers.services.compliance.registry import RETENTION_PRECEDENCE, retention_horizons
 
 ROOT = Path(__file__).resolve().parent.parent
 UTILITY_MODULES = (

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from are_workers import crypto
 from are_workers.models.base import Base
 from are_workers.models.classification import classification_of
-from are_workers.models.security import subject_tables
+from are_workers.services.compliance.registry import subject_tables
 
 NOW = datetime.now(UTC)
 VECTOR_DIM = 8

@@ -13,7 +13,7 @@ from are_workers.config import get_settings
 from are_workers.crypto import subject_ref
 from are_workers.errors import InvalidInputError
 from are_workers.job_context import running_job
-from are_workers.models.audit import DataSubjectRequest, DsrKind, RetentionRun, SubjectType
+from are_workers.models.privacy import DataSubjectRequest, DsrKind, RetentionRun, SubjectType
 from are_workers.services.compliance import audit
 from are_workers.tasks import compliance as actors
 from are_workers.tasks import registry

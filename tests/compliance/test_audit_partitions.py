@@ -10,7 +10,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from are_workers.models.audit import LegalHold, LegalHoldScope, RetentionPolicy
+from are_workers.models.privacy import LegalHold, LegalHoldScope, RetentionPolicy
 from are_workers.services.compliance import audit, audit_chain, audit_partitions
 from tests.compliance.audit_rows import tamper, write_audit_rows
 from tests.factories import make_candidate, make_org

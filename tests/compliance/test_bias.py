@@ -14,7 +14,7 @@ from are_workers import crypto
 from are_workers.config import Settings
 from are_workers.models.ai_evaluations import AIEvaluation, EvaluationStatus
 from are_workers.models.applications import ApplicationStageHistory
-from are_workers.models.audit import CandidateSelfIdentification
+from are_workers.models.fairness import CandidateSelfIdentification
 from are_workers.models.schemas import BiasAuditMetrics
 from are_workers.services.compliance.bias import group_metrics, latest_reports, run_bias_audit
 from tests.factories import (

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from are_workers.config import get_settings
 from are_workers.crypto import subject_ref
 from are_workers.errors import InvalidInputError, NotFoundError
-from are_workers.models.audit import (
+from are_workers.models.privacy import (
     DataSubjectRequest,
     DsrKind,
     DsrStatus,
@@ -144,7 +144,7 @@ def test_an_access_request_gets_a_bundle_with_the_data_map_and_the_files(
         names = bundle.namelist()
         manifest = json.loads(bundle.read("manifest.json"))
         candidates = json.loads(bundle.read("data/candidates.json"))
-        self_id = json.loads(bundle.read("data/audit.json"))["candidate_self_identifications"]
+        self_id = json.loads(bundle.read("data/fairness.json"))["candidate_self_identifications"]
         original = next(n for n in names if n.startswith("files/"))
         assert subject.marker.encode() in bundle.read(original)
     assert manifest["tables"]["candidates"]["retention"] == "730 days from last_activity_at"

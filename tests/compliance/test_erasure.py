@@ -12,9 +12,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from are_workers.errors import NotFoundError
-from are_workers.models.audit import LegalHold, LegalHoldScope
+from are_workers.models.privacy import LegalHold, LegalHoldScope
 from are_workers.models.schemas import VerificationReport
-from are_workers.models.security import subject_tables
 from are_workers.services.compliance.anonymize import ERASURE_EXEMPT, row_anonymizer
 from are_workers.services.compliance.erasure import (
     LegalHoldError,
@@ -22,6 +21,7 @@ from are_workers.services.compliance.erasure import (
     journal_erasure,
     reapply_erasures,
 )
+from are_workers.services.compliance.registry import subject_tables
 from are_workers.services.compliance.storage import existing_objects
 from tests.compliance.scan import _searchable, find_values, row_counts, vectors_equal
 from tests.compliance.seed import Seeder, seed_subject, unique_marker

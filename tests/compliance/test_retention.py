@@ -12,15 +12,15 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from are_workers.config import Settings
-from are_workers.models.audit import (
+from are_workers.models.privacy import (
     LegalHold,
     LegalHoldScope,
     RetentionAction,
     RetentionPolicy,
     RetentionRun,
 )
-from are_workers.models.security import RetentionOverrides
 from are_workers.services.compliance import audit
+from are_workers.services.compliance.registry import RetentionOverrides
 from are_workers.services.compliance.retention import (
     RetentionBreakerError,
     build_targets,

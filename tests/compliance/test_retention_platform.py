@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 from are_workers.config import Settings
 from are_workers.errors import InvalidInputError, NotFoundError
 from are_workers.models import Base
-from are_workers.models.audit import RetentionRun, RetentionRunStatus
 from are_workers.models.classification import classification_of, policy_of
+from are_workers.models.privacy import RetentionRun, RetentionRunStatus
 from are_workers.models.security import is_tenant_table
 from are_workers.services.compliance import retention
 from are_workers.services.compliance.retention import (

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from are_workers import ledger
 from are_workers.crypto import subject_ref
-from are_workers.models.audit import DataSubjectRequest, DsrKind, SubjectType
+from are_workers.models.privacy import DataSubjectRequest, DsrKind, SubjectType
 from are_workers.services.compliance import audit, audit_chain
 from tests.compliance.scan import find_values
 from tests.compliance.seed import seed_subject, unique_marker

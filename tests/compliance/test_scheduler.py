@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
-from are_workers.models.audit import ScheduleOverride
+from are_workers.models.task_runs import ScheduleOverride
 from are_workers.scheduler import (
     DEFAULT_SCHEDULES,
     LastRun,

@@ -24,14 +24,7 @@ from are_workers.models.assessments import (
     ItemBank,
     ItemModel,
 )
-from are_workers.models.audit import (
-    AUDIT_RETENTION_GUC,
-    ActorType,
-    AuditLog,
-    LegalHold,
-    LegalHoldScope,
-    audit_row_hash,
-)
+from are_workers.models.audit import AUDIT_RETENTION_GUC, ActorType, AuditLog, audit_row_hash
 from are_workers.models.candidates import (
     CandidateConsent,
     ConsentPurpose,
@@ -39,6 +32,7 @@ from are_workers.models.candidates import (
     ConsentStatus,
 )
 from are_workers.models.jobs import JobPosting
+from are_workers.models.privacy import LegalHold, LegalHoldScope
 from are_workers.models.subscription import UsageKind, UsageRecord, UsageUnit
 from tests.factories import Graph, make_candidate, make_model_version, make_org, utcnow
 from tests.schema.conftest import Violates

@@ -225,7 +225,7 @@ def test_enums_are_named_and_indexes_follow_the_convention() -> None:
 
 def test_tenant_tables_say_who_the_subject_is_or_follow_a_parent() -> None:
     """Every table with PII is reachable from a data subject (else erasure would miss it)."""
-    from are_workers.models.security import subject_tables
+    from are_workers.services.compliance.registry import subject_tables
 
     reachable = {e.table.name for kind in ("candidate", "user") for e in subject_tables(kind)}
     with_pii = {

@@ -1,4 +1,5 @@
-"""The compliance queries of models/security.py: subject data, retention, encryption."""
+"""The compliance registry (services/compliance/registry.py) and models/security.py:
+subject data, retention, encryption."""
 
 from __future__ import annotations
 
@@ -6,24 +7,24 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
-from are_workers.models.audit import LegalHold, LegalHoldScope, RetentionPolicy
 from are_workers.models.base import Base
-from are_workers.models.security import (
-    RetentionOverrides,
-    encrypted_columns,
-    load_retention_overrides,
-    resolve_retention,
-    retention_horizons,
-    subject_pii_columns,
-    subject_pii_select,
-    subject_tables,
-)
+from are_workers.models.privacy import LegalHold, LegalHoldScope, RetentionPolicy
+from are_workers.models.security import encrypted_columns
 from are_workers.models.video_interviews import (
     Transcript,
     TranscriptStatus,
     VideoInterview,
     VideoInterviewQuestion,
     VideoResponse,
+)
+from are_workers.services.compliance.registry import (
+    RetentionOverrides,
+    load_retention_overrides,
+    resolve_retention,
+    retention_horizons,
+    subject_pii_columns,
+    subject_pii_select,
+    subject_tables,
 )
 from tests.factories import Graph, make_graph, make_model_version, utcnow
 

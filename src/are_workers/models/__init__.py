@@ -3,7 +3,8 @@
 Modules follow the seed's layout: core (users, organizations, files, subscription),
 recruitment (jobs, candidates, applications, interviews, assessments), AI (ai_evaluations,
 ai_assessments_ext, deep_evaluations, chat_sessions, video_interviews, embeddings),
-supporting (communications, audit) and utilities (security, relationships, engine).
+supporting (communications, audit, privacy, fairness), workers (task_runs) and utilities
+(security, relationships, engine).
 ``docs/schema.md`` is generated from this metadata.
 """
 
@@ -18,10 +19,12 @@ from are_workers.models import (
     communications,
     deep_evaluations,
     embeddings,
+    fairness,
     files,
     interviews,
     jobs,
     organizations,
+    privacy,
     relationships,
     subscription,
     task_runs,
@@ -59,6 +62,8 @@ MODULE_GROUPS: dict[str, str] = {
     "embeddings": "AI",
     "communications": "Supporting",
     "audit": "Supporting",
+    "privacy": "Supporting",
+    "fairness": "Supporting",
     "task_runs": "Workers",
 }
 
@@ -96,10 +101,12 @@ __all__ = [
     "communications",
     "deep_evaluations",
     "embeddings",
+    "fairness",
     "files",
     "interviews",
     "jobs",
     "organizations",
+    "privacy",
     "relationships",
     "subscription",
     "task_runs",

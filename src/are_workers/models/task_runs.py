@@ -5,6 +5,9 @@ may be SIGKILLed mid-job. Every enqueue is an INSERT here inside the caller's tr
 relay publishes committed rows; a worker claims a row with one ``UPDATE … RETURNING`` and
 finishes it in the same transaction as its side effects. The contract, as SQL, is in
 ``docs/job-ledger.md``.
+
+Beside the ledger, ``schedule_overrides``: a tenant's or the platform's change to a periodic
+job (another cron, or a pause) that the scheduler reads before enqueueing it here.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     Enum,
     ForeignKey,
@@ -23,6 +27,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    UniqueConstraint,
     func,
     text,
 )
@@ -30,6 +35,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from are_workers.models.base import Model, created_at_col, updated_at_col
 from are_workers.models.classification import DataCategory, not_pii, table_policy
+from are_workers.models.columns import opt_ts
 
 LEDGER_NOTIFY_CHANNEL = "are_task_runs_done"
 OUTBOX_NOTIFY_CHANNEL = "are_task_runs_new"
@@ -144,4 +150,40 @@ class TaskRun(Model):
                 purpose="Operational job ledger; holds ids only, never personal data.",
             )
         },
+    )
+
+
+class ScheduleOverride(Model):
+    """An override of a periodic job: another cron, or paused (per tenant or platform-wide).
+
+    ``organization_id`` NULL means the whole platform (ops pausing a schedule), so this is
+    the one table where the tenant column is optional.
+    """
+
+    __tablename__ = "schedule_overrides"
+
+    organization_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"),
+        index=True,
+        info=not_pii(DataCategory.TECHNICAL),
+    )
+    schedule_name: Mapped[str] = mapped_column(String(100), info=not_pii())
+    cron: Mapped[str | None] = mapped_column(String(100), info=not_pii())
+    paused: Mapped[bool] = mapped_column(Boolean, server_default=text("false"), info=not_pii())
+    paused_until: Mapped[opt_ts]
+    reason: Mapped[str | None] = mapped_column(Text, info=not_pii())
+    updated_by_user_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"),
+        index=True,
+        info=not_pii(DataCategory.TECHNICAL),
+    )
+    created_at: Mapped[created_at_col]
+    updated_at: Mapped[datetime] = mapped_column(
+        server_default=text("now()"), onupdate=text("now()"), info=not_pii(DataCategory.TECHNICAL)
+    )
+
+    __table_args__ = (
+        UniqueConstraint("organization_id", "schedule_name", postgresql_nulls_not_distinct=True),
+        CheckConstraint("cron IS NOT NULL OR paused", name="overrides_something"),
+        {"info": table_policy(retention_days=None, purpose="Operating periodic jobs.")},
     )

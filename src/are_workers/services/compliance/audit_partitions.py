@@ -31,15 +31,10 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from are_workers.crypto import subject_ref
-from are_workers.models.audit import (
-    AUDIT_DEFAULT_PARTITION,
-    AUDIT_PRUNE_FLOOR_DAYS,
-    AuditLog,
-    LegalHold,
-    LegalHoldScope,
-)
-from are_workers.models.security import load_retention_overrides, resolve_retention
+from are_workers.models.audit import AUDIT_DEFAULT_PARTITION, AUDIT_PRUNE_FLOOR_DAYS, AuditLog
+from are_workers.models.privacy import LegalHold, LegalHoldScope
 from are_workers.services.compliance import audit_chain
+from are_workers.services.compliance.registry import load_retention_overrides, resolve_retention
 
 log = structlog.get_logger(__name__)
 

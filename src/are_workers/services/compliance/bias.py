@@ -36,7 +36,7 @@ from are_workers import crypto
 from are_workers.config import Settings, get_settings
 from are_workers.errors import NotFoundError
 from are_workers.job_context import current_job_id
-from are_workers.models.audit import BiasAuditReport, BiasReportStatus
+from are_workers.models.fairness import BiasAuditReport, BiasReportStatus
 from are_workers.services.compliance import audit
 from are_workers.services.compliance.keys import special_category_access
 

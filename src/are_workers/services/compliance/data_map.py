@@ -13,12 +13,10 @@ from typing import Any
 from sqlalchemy import MetaData, Table
 
 from are_workers.models.classification import classification_of, policy_of
-from are_workers.models.security import (
-    GLOBAL_TABLES,
+from are_workers.models.security import GLOBAL_TABLES, encrypted_columns, is_tenant_table
+from are_workers.services.compliance.registry import (
     RETENTION_PRECEDENCE,
     SubjectKind,
-    encrypted_columns,
-    is_tenant_table,
     retention_horizons,
     subject_tables,
 )

@@ -19,11 +19,11 @@ from sqlalchemy.orm import Session
 from are_workers import ledger
 from are_workers.errors import InvalidInputError, NotFoundError
 from are_workers.job_context import current_job_id
-from are_workers.models.audit import DataSubjectRequest, DsrKind, DsrStatus, SubjectType
-from are_workers.models.security import SubjectKind
+from are_workers.models.privacy import DataSubjectRequest, DsrKind, DsrStatus, SubjectType
 from are_workers.services.compliance import audit
 from are_workers.services.compliance.erasure import LegalHoldError, erase_subject, journal_erasure
 from are_workers.services.compliance.export import build_export
+from are_workers.services.compliance.registry import SubjectKind
 
 log = structlog.get_logger(__name__)
 

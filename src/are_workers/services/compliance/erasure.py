@@ -1,9 +1,11 @@
 """Erasure (GDPR Art. 17): everything about one subject in one organization, from the metadata.
 
-Why it is driven by ``subject_tables``: the PII registry (column classifications plus the
-FK paths from the subject's root row) already knows every table, JSONB column and derived
-row (embeddings, transcripts, analysis results) that belongs to a candidate; a table added
-tomorrow is erased the day its columns are classified.
+Why it is driven by the compliance registry (``registry.py``): the column classifications
+plus every FK path from the subject's root row already know every table, JSONB column and
+derived row (embeddings, transcripts, analysis results) that belongs to a candidate; a table
+added tomorrow is erased the day its columns are classified. Each table's ``SELECT id`` of
+the subject's rows is built once (:class:`SubjectRows`) and serves the file lookup, the
+erasure and the verification.
 
 What happens, deepest tables first, every statement scoped to the organization (each
 organization is the controller of its own copy: the same person elsewhere is untouched):
@@ -32,25 +34,25 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from sqlalchemy import Table, and_, delete, func, select, text, update
+from sqlalchemy import Select, Table, and_, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from are_workers.crypto import subject_ref as make_subject_ref
 from are_workers.errors import NotFoundError, PermanentError
 from are_workers.job_context import current_job_id
-from are_workers.models.audit import (
+from are_workers.models.privacy import (
     ErasureRecord,
     ErasureStrategy,
     LegalHold,
     LegalHoldScope,
     SubjectType,
 )
-from are_workers.models.security import SubjectKind, SubjectTable, is_tenant_table, subject_tables
+from are_workers.models.security import is_tenant_table
 from are_workers.services.compliance import audit
 from are_workers.services.compliance.anonymize import file_reference_columns, row_anonymizer
 from are_workers.services.compliance.keys import table_access
+from are_workers.services.compliance.registry import SubjectKind, SubjectTable, subject_tables
 from are_workers.services.compliance.storage import delete_objects, existing_objects
-from are_workers.services.compliance.subjects import subject_rows
 
 log = structlog.get_logger(__name__)
 
@@ -99,10 +101,17 @@ def subject_entries(kind: SubjectKind) -> list[SubjectTable]:
     return sorted(entries, key=lambda e: (-len(e.hops), e.table.name))
 
 
-def subject_row_ids(entry: SubjectTable, organization_id: uuid.UUID, subject_id: uuid.UUID) -> Any:
-    """``SELECT id`` of the subject's rows of ``entry.table`` in one organization (every path)."""
-    kind: SubjectKind = "user" if entry.path[-1] == "users" else "candidate"
-    return subject_rows(kind, entry.table.name, organization_id, subject_id)
+@dataclass(frozen=True)
+class SubjectRows:
+    """One table's rows of the subject in one organization: the registry entry and its
+    ``SELECT id`` (every path), built once and used to find files, erase and verify."""
+
+    entry: SubjectTable
+    ids: Select[Any]
+
+    @property
+    def table(self) -> Table:
+        return self.entry.table
 
 
 def _check_holds(
@@ -140,20 +149,16 @@ def _subject_exists(
 
 
 def _subject_files(
-    session: Session,
-    entries: list[SubjectTable],
-    organization_id: uuid.UUID,
-    subject_id: uuid.UUID,
+    session: Session, scopes: list[SubjectRows], organization_id: uuid.UUID
 ) -> tuple[list[uuid.UUID], list[str]]:
     """Ids and storage keys of every file the subject's rows own or point at."""
     from are_workers.models.files import File, FileVersion
 
     files, versions = File.__table__, FileVersion.__table__
     file_ids: set[uuid.UUID] = set()
-    for entry in entries:
-        for column in file_reference_columns(entry.table):
-            ids = subject_row_ids(entry, organization_id, subject_id)
-            stmt = select(column).where(entry.table.c.id.in_(ids), column.is_not(None))
+    for scope in scopes:
+        for column in file_reference_columns(scope.table):
+            stmt = select(column).where(scope.table.c.id.in_(scope.ids), column.is_not(None))
             file_ids.update(session.execute(stmt).scalars())
     if not file_ids:
         return [], []
@@ -187,16 +192,16 @@ def erase_subject(
             f"No {kind} {subject_id} in organization {organization_id}: nothing to erase."
         )
     held = _check_holds(session, organization_id, kind, subject_id)
-    entries = subject_entries(kind)
+    scopes = [
+        SubjectRows(entry, entry.row_ids(organization_id, subject_id))
+        for entry in subject_entries(kind)
+        if entry.table.name not in held
+    ]
     outcome = ErasureOutcome(organization_id, kind, make_subject_ref(subject_id), held=held)
-    file_ids, keys = _subject_files(
-        session, [e for e in entries if e.table.name not in held], organization_id, subject_id
-    )
-    for entry in entries:
-        if entry.table.name in held:
-            continue
-        with table_access(session, entry.table.name):
-            _erase_table(session, entry, organization_id, subject_id, outcome)
+    file_ids, keys = _subject_files(session, scopes, organization_id)
+    for scope in scopes:
+        with table_access(session, scope.table.name):
+            _erase_table(session, scope, outcome)
     if file_ids and "files" not in held:
         _retire_files(session, organization_id, file_ids)
         outcome.files_deleted = delete_objects(keys)
@@ -211,7 +216,7 @@ def erase_subject(
         )
     _close_requests_contacts(session, organization_id, kind, subject_id)
     _record(session, outcome, request_id, task_run_id)
-    verify(session, outcome, entries, organization_id, subject_id, keys)
+    verify(session, outcome, scopes, keys)
     audit.record(
         session,
         organization_id=organization_id,
@@ -237,18 +242,11 @@ def erase_subject(
     return outcome
 
 
-def _erase_table(
-    session: Session,
-    entry: SubjectTable,
-    organization_id: uuid.UUID,
-    subject_id: uuid.UUID,
-    outcome: ErasureOutcome,
-) -> None:
-    table = entry.table
+def _erase_table(session: Session, scope: SubjectRows, outcome: ErasureOutcome) -> None:
+    table, ids = scope.table, scope.ids
     anonymizer = row_anonymizer(table)
     if not anonymizer.columns:
         return  # no personal data in this table (ids, statuses, scores)
-    ids = subject_row_ids(entry, organization_id, subject_id)
     if anonymizer.deletes_rows:
         result = session.execute(delete(table).where(table.c.id.in_(ids)))
         if result.rowcount:  # type: ignore[attr-defined]
@@ -330,32 +328,26 @@ def _record(
 
 
 def verify(
-    session: Session,
-    outcome: ErasureOutcome,
-    entries: list[SubjectTable],
-    organization_id: uuid.UUID,
-    subject_id: uuid.UUID,
-    storage_keys: list[str],
+    session: Session, outcome: ErasureOutcome, scopes: list[SubjectRows], storage_keys: list[str]
 ) -> ErasureOutcome:
-    """Recount every subject table for rows still holding personal data, and storage."""
-    for entry in entries:
-        if entry.table.name in outcome.held:
-            continue
-        anonymizer = row_anonymizer(entry.table)
+    """Recount every subject table erased (not held) for rows still holding personal data,
+    and storage."""
+    for scope in scopes:
+        table = scope.table
+        anonymizer = row_anonymizer(table)
         if not anonymizer.columns:
             continue
-        ids = subject_row_ids(entry, organization_id, subject_id)
         condition = (
-            entry.table.c.id.in_(ids)
+            table.c.id.in_(scope.ids)
             if anonymizer.deletes_rows
-            else and_(entry.table.c.id.in_(ids), anonymizer.holds_data)
+            else and_(table.c.id.in_(scope.ids), anonymizer.holds_data)
         )
-        with table_access(session, entry.table.name):
+        with table_access(session, table.name):
             left = session.execute(
-                select(func.count()).select_from(entry.table).where(condition)
+                select(func.count()).select_from(table).where(condition)
             ).scalar_one()
         if left:
-            outcome.residual[entry.table.name] = int(left)
+            outcome.residual[table.name] = int(left)
     outcome.files_remaining = len(existing_objects(storage_keys))
     outcome.verified_at = session.execute(text("SELECT clock_timestamp()")).scalar_one()
     return outcome

@@ -34,11 +34,11 @@ from are_workers import crypto
 from are_workers.config import get_settings
 from are_workers.crypto import subject_ref as make_subject_ref
 from are_workers.models.classification import classification_of
-from are_workers.models.security import SubjectKind, is_tenant_table
+from are_workers.models.security import is_tenant_table
 from are_workers.services.compliance import audit
 from are_workers.services.compliance.keys import SPECIAL_CATEGORY_TABLES, special_category_access
+from are_workers.services.compliance.registry import SubjectKind, ownership_paths, subject_rows
 from are_workers.services.compliance.storage import delete_objects, storage_path
-from are_workers.services.compliance.subjects import ownership_paths, subject_rows
 
 log = structlog.get_logger(__name__)
 

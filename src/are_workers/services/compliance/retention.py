@@ -4,7 +4,7 @@ and, for the global tables (no tenant), once for the platform.
 Driven by the metadata: every table's policy (days, clock column), every PII column's own
 retention, and for a tenant table the organization's overrides (per table or per data
 category, delete or anonymize) and its legal holds, with the precedence of
-``models/security.py`` (legal hold > organization override > column > table default). A
+``registry.py`` (legal hold > organization override > column > table default). A
 table added tomorrow is swept as soon as it has a policy: by the organization sweep if it
 has a NOT NULL ``organization_id``, by the platform sweep otherwise (the platform, not a
 tenant, controls that data, so only the table's and the columns' own retention apply).
@@ -69,18 +69,18 @@ from sqlalchemy.orm import Session
 from are_workers.config import Settings, get_settings
 from are_workers.errors import InvalidInputError, NotFoundError, PermanentError
 from are_workers.job_context import current_job_id
-from are_workers.models.audit import RetentionRun, RetentionRunStatus
 from are_workers.models.classification import classification_of, policy_of
-from are_workers.models.security import (
-    RetentionOverrides,
-    is_tenant_table,
-    load_retention_overrides,
-    resolve_retention,
-)
+from are_workers.models.privacy import RetentionRun, RetentionRunStatus
+from are_workers.models.security import is_tenant_table
 from are_workers.services.compliance import audit
 from are_workers.services.compliance.anonymize import ColumnAnonymizer, column_anonymizer
+from are_workers.services.compliance.registry import (
+    RetentionOverrides,
+    load_retention_overrides,
+    resolve_retention,
+    subject_registry,
+)
 from are_workers.services.compliance.storage import delete_objects
-from are_workers.services.compliance.subjects import ownership_paths, subject_rows
 
 log = structlog.get_logger(__name__)
 
@@ -282,9 +282,10 @@ def _referenced(fk: ForeignKeyConstraint) -> Table:
 
 def _not_held(table: Table, organization_id: uuid.UUID) -> ColumnElement[bool] | None:
     """Rows of ``table`` that do not belong to a candidate under an active legal hold."""
-    from are_workers.models.audit import LegalHold
+    from are_workers.models.privacy import LegalHold
 
-    if table.name not in ownership_paths("candidate"):
+    entry = subject_registry("candidate").get(table.name)
+    if entry is None:
         return None
     holds = LegalHold.__table__
     held = select(holds.c.candidate_id).where(
@@ -292,7 +293,7 @@ def _not_held(table: Table, organization_id: uuid.UUID) -> ColumnElement[bool] |
         holds.c.released_at.is_(None),
         holds.c.scope == "candidate",
     )
-    return table.c.id.not_in(subject_rows("candidate", table.name, organization_id, held))
+    return table.c.id.not_in(entry.row_ids(organization_id, held))
 
 
 def target_predicate(target: Target, organization_id: uuid.UUID | None) -> ColumnElement[bool]:
