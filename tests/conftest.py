@@ -168,7 +168,7 @@ def upload(db: Session) -> UploadFn:
     import hashlib
 
     from are_workers.models.files import File, FilePurpose, FileStatus
-    from are_workers.services.storage import write_file_bytes
+    from are_workers.services import storage
     from tests.factories import make_candidate
 
     def _upload(org: Any, data: bytes | str | Path, *, candidate: Any = None,
@@ -180,7 +180,7 @@ def upload(db: Session) -> UploadFn:
             data = data.encode()
         candidate = candidate or make_candidate(db, org)
         key = f"{org.id}/{uuid.uuid4()}"
-        write_file_bytes(key, data)
+        storage.write_bytes(key, data, org.id)
         file = File(
             organization_id=org.id,
             candidate_id=candidate.id,

@@ -23,10 +23,10 @@ from are_workers.models.privacy import (
     LegalHoldScope,
     SubjectType,
 )
+from are_workers.services import storage
 from are_workers.services.compliance.dsr import enqueue_due, process_request
 from are_workers.services.compliance.erasure import read_journal
 from are_workers.services.compliance.export import expire_exports
-from are_workers.services.compliance.storage import storage_path
 from tests.compliance.scan import find_values
 from tests.compliance.seed import Seeder, seed_subject, unique_marker
 from tests.factories import days, make_org, utcnow
@@ -140,7 +140,7 @@ def test_an_access_request_gets_a_bundle_with_the_data_map_and_the_files(
     key = db.execute(
         text("SELECT storage_key FROM files WHERE id = :i"), {"i": dsr.export_file_id}
     ).scalar_one()
-    with zipfile.ZipFile(storage_path(key)) as bundle:
+    with zipfile.ZipFile(storage.object_path(key, key.split("/")[0])) as bundle:
         names = bundle.namelist()
         manifest = json.loads(bundle.read("manifest.json"))
         candidates = json.loads(bundle.read("data/candidates.json"))
@@ -159,7 +159,7 @@ def test_an_access_request_gets_a_bundle_with_the_data_map_and_the_files(
         {"i": dsr.export_file_id},
     )
     assert expire_exports(db, days=30) == 1
-    assert not storage_path(key).exists()
+    assert not storage.object_path(key, key.split("/")[0]).exists()
     db.refresh(dsr)
     assert dsr.export_file_id is None
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from are_workers.errors import NotFoundError
 from are_workers.models.privacy import LegalHold, LegalHoldScope
 from are_workers.models.schemas import VerificationReport
+from are_workers.services import storage
 from are_workers.services.compliance.anonymize import ERASURE_EXEMPT, row_anonymizer
 from are_workers.services.compliance.erasure import (
     LegalHoldError,
@@ -22,7 +23,6 @@ from are_workers.services.compliance.erasure import (
     reapply_erasures,
 )
 from are_workers.services.compliance.registry import subject_tables
-from are_workers.services.compliance.storage import existing_objects
 from tests.compliance.scan import _searchable, find_values, row_counts, vectors_equal
 from tests.compliance.seed import Seeder, seed_subject, unique_marker
 from tests.factories import make_org
@@ -76,7 +76,9 @@ def test_the_subject_is_seeded_in_every_table_that_holds_their_data(
     assert searchable <= tables_found
     assert _pii_tables() - searchable == {"video_responses"}  # its PII is a file id
     assert vectors_equal(db, zelda.organization_id, zelda.vector) == 1
-    assert len(existing_objects(zelda.storage_keys)) == 2  # the file and its version
+    assert (
+        len(storage.existing(zelda.storage_keys, zelda.organization_id)) == 2
+    )  # the file and its version
 
 
 def test_erasure_leaves_nothing_of_the_subject_and_touches_nobody_else(
@@ -92,7 +94,7 @@ def test_erasure_leaves_nothing_of_the_subject_and_touches_nobody_else(
 
     assert find_values(db, home, _needles(zelda)) == {}
     assert vectors_equal(db, home, zelda.vector) == 0
-    assert existing_objects(zelda.storage_keys) == []
+    assert storage.existing(zelda.storage_keys, zelda.organization_id) == []
     # Exact counts: one seeded row per table, each deleted or anonymized exactly once.
     assert {**outcome.deleted, **outcome.anonymized} == dict.fromkeys(_pii_tables(), 1)
     assert set(outcome.deleted) == {"embeddings", "video_analysis_results"}
@@ -104,8 +106,8 @@ def test_erasure_leaves_nothing_of_the_subject_and_touches_nobody_else(
     assert find_values(db, elsewhere.organization_id, _needles(elsewhere)) == elsewhere_before
     assert vectors_equal(db, home, bob.vector) == 1
     assert vectors_equal(db, elsewhere.organization_id, elsewhere.vector) == 1
-    assert len(existing_objects(bob.storage_keys)) == 2
-    assert len(existing_objects(elsewhere.storage_keys)) == 2
+    assert len(storage.existing(bob.storage_keys, bob.organization_id)) == 2
+    assert len(storage.existing(elsewhere.storage_keys, elsewhere.organization_id)) == 2
     assert row_counts(db, elsewhere.organization_id) == elsewhere_rows
     after = row_counts(db, home)
     changed = {t: (home_rows[t], after[t]) for t in after if after[t] != home_rows[t]}

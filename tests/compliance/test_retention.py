@@ -19,6 +19,7 @@ from are_workers.models.privacy import (
     RetentionPolicy,
     RetentionRun,
 )
+from are_workers.services import storage
 from are_workers.services.compliance import audit
 from are_workers.services.compliance.registry import RetentionOverrides
 from are_workers.services.compliance.retention import (
@@ -27,7 +28,6 @@ from are_workers.services.compliance.retention import (
     plan,
     sweep,
 )
-from are_workers.services.compliance.storage import existing_objects
 from tests.compliance.scan import find_values, vectors_equal
 from tests.compliance.seed import Seeder, seed_subject, unique_marker
 from tests.factories import make_org, utcnow
@@ -103,7 +103,7 @@ def test_dry_run_reports_what_would_go_and_changes_nothing(
     assert run is not None and run.dry_run and run.status.value == "completed"
     assert run.counts["candidates"] == 1
     assert find_values(db, org, _needles(old))  # still all there
-    assert len(existing_objects(old.storage_keys)) == 2
+    assert len(storage.existing(old.storage_keys, old.organization_id)) == 2
 
 
 def test_sweep_deletes_expired_rows_with_their_files_and_derived_data(
@@ -142,10 +142,10 @@ def test_sweep_deletes_expired_rows_with_their_files_and_derived_data(
         # Cascades took every module's rows: embeddings, transcripts, analysis results, ...
         assert find_values(db, org_id, _needles(old)) == {}
         assert vectors_equal(db, org_id, old.vector) == 0
-        assert existing_objects(old.storage_keys) == []
+        assert storage.existing(old.storage_keys, old.organization_id) == []
         assert find_values(db, org_id, _needles(recent)) == recent_before
         assert vectors_equal(db, org_id, recent.vector) == 1
-        assert len(existing_objects(recent.storage_keys)) == 2
+        assert len(storage.existing(recent.storage_keys, recent.organization_id)) == 2
         run = db.get(RetentionRun, result.run_id)
         assert run is not None and run.counts == {"candidates": 1} and run.finished_at is not None
 

@@ -55,7 +55,7 @@ def _ingest(session: Session, org: Organization, embedding: EmbeddingContext,
     import uuid
 
     from are_workers.models.files import FilePurpose, FileStatus
-    from are_workers.services.storage import write_file_bytes
+    from are_workers.services import storage
 
     out = {}
     for path in sorted((SAMPLES / "resumes").iterdir()):
@@ -66,7 +66,7 @@ def _ingest(session: Session, org: Organization, embedding: EmbeddingContext,
         session.add(candidate)
         session.flush()
         key = f"{org.id}/{uuid.uuid4()}"
-        write_file_bytes(key, data)
+        storage.write_bytes(key, data, org.id)
         file = File(organization_id=org.id, candidate_id=candidate.id, storage_key=key,
                     original_filename=path.name, purpose=FilePurpose.RESUME,
                     size_bytes=len(data), sha256=hashlib.sha256(data).hexdigest(),

@@ -35,8 +35,8 @@ from are_workers.models.video_interviews import (
     VideoInterviewStatus,
     VideoResponse,
 )
+from are_workers.services import storage
 from are_workers.services.media.store import TransactionFactory
-from are_workers.services.storage import write_file_bytes
 from tests.factories import Graph, make_graph
 
 QUESTION = "Tell us about a project you led and what you learned from it."
@@ -68,7 +68,7 @@ def store_upload(
 ) -> File:
     """The bytes in storage and their ``files`` row, as an upload would leave them."""
     key = f"{graph.org.id}/{uuid.uuid4()}-{name}"
-    write_file_bytes(key, data)
+    storage.write_bytes(key, data, graph.org.id)
     file = File(
         organization_id=graph.org.id,
         candidate_id=graph.candidate.id,

@@ -31,10 +31,10 @@ from are_workers.models.deep_evaluations import Portfolio, PortfolioItem, Portfo
 from are_workers.models.files import File, FilePurpose, FileStatus
 from are_workers.models.jobs import JobPosting, JobRequirement
 from are_workers.models.organizations import Organization
+from are_workers.services import storage
 from are_workers.services.embeddings import EmbeddingContext
 from are_workers.services.matching.postings import create_job, load_job, parse_job_markdown
 from are_workers.services.portfolios.store import ItemAnalysisCache
-from are_workers.services.storage import write_file_bytes
 from tests.factories import make_candidate, make_org
 from tests.unit.test_portfolio_evidence import bag_of_words
 
@@ -133,7 +133,7 @@ class Tenant:
     ) -> PortfolioItem:
         """Store bytes as an upload would, with the file row and the item pointing at it."""
         key = f"{self.org.id}/{uuid.uuid4()}"
-        write_file_bytes(key, data)
+        storage.write_bytes(key, data, self.org.id)
         file = File(
             organization_id=self.org.id,
             candidate_id=portfolio.candidate_id,

@@ -31,6 +31,7 @@ from are_workers.models.deep_evaluations import (
 from are_workers.models.embeddings import Embedding, EmbeddingEntity
 from are_workers.models.files import File, FileStatus
 from are_workers.models.subscription import UsageKind, UsageRecord
+from are_workers.services import storage
 from are_workers.services.embeddings import EmbeddingContext
 from are_workers.services.matching.postings import job_query_text
 from are_workers.services.portfolios import evaluate as evaluate_module
@@ -44,7 +45,6 @@ from are_workers.services.portfolios.store import (
     ItemAnalysisCache,
     evaluate_portfolio_for_job,
 )
-from are_workers.services.storage import storage_path, write_file_bytes
 from tests.factories import make_application, make_candidate, make_model_version
 from tests.portfolios_db.conftest import ALEX, CountingEmbed, Tenant, consent, make_tenant
 
@@ -274,7 +274,7 @@ def test_a_changed_item_is_a_new_evaluation_reusing_the_unchanged_items(
     case_study = items_of(db, portfolio)[1]
     file = db.get_one(File, case_study.file_id)
     revised = CASE_STUDY + b"\n\n## Follow-up\n\nI later sharded the ledger tables by tenant.\n"
-    write_file_bytes(file.storage_key, revised)
+    storage.write_bytes(file.storage_key, revised, file.organization_id)
     embedder.texts.clear()
 
     second = run(tenant, portfolio, bow, analyses, task_run_id)  # same job: billed once
@@ -294,7 +294,7 @@ def test_a_changed_item_is_a_new_evaluation_reusing_the_unchanged_items(
 
     # Changed back: the latest evaluation is the revised one, so this is evaluated again
     # rather than answered with the first row.
-    write_file_bytes(file.storage_key, CASE_STUDY)
+    storage.write_bytes(file.storage_key, CASE_STUDY, file.organization_id)
     third = run(tenant, portfolio, bow, analyses)
     assert third.created and third.fingerprint == first.fingerprint
     assert third.evaluation_id not in {first.evaluation_id, second.evaluation_id}
@@ -414,7 +414,7 @@ def test_a_file_missing_from_storage_fails_its_item_until_restored(
     tenant.add_file(portfolio, CASE_STUDY, name="case_study.md")
     image = tenant.add_file(portfolio, (ALEX / "architecture.png").read_bytes(), name="a.png")
     key = db.get_one(File, image.file_id).storage_key
-    storage_path(key).unlink()
+    storage.object_path(key, tenant.org.id).unlink()
 
     first = run(tenant, portfolio, bow, analyses)
     assert first.status is DeepEvaluationStatus.COMPLETED and first.items_failed == 1
@@ -422,7 +422,7 @@ def test_a_file_missing_from_storage_fails_its_item_until_restored(
     assert missing.error_code == "file_missing"
     assert missing.error_message and "no longer in storage" in missing.error_message
 
-    write_file_bytes(key, (ALEX / "architecture.png").read_bytes())
+    storage.write_bytes(key, (ALEX / "architecture.png").read_bytes(), tenant.org.id)
     second = run(tenant, portfolio, bow, analyses)
     assert second.created and second.fingerprint != first.fingerprint
     restored = items_of(db, portfolio)[1]
@@ -502,7 +502,7 @@ def test_without_ai_evaluation_consent_nothing_is_read(
     def refuse(*args: object, **kwargs: object) -> bytes:
         raise AssertionError("a file was read without consent")
 
-    monkeypatch.setattr(store, "read_file_bytes", refuse)
+    monkeypatch.setattr(store.storage, "read_bytes", refuse)
     outcome = run(tenant, portfolio, bow, analyses, uuid.uuid4())
 
     row = db.get_one(DeepEvaluation, outcome.evaluation_id)

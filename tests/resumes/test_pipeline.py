@@ -24,12 +24,12 @@ from are_workers.models.candidates import (
 from are_workers.models.embeddings import Embedding, EmbeddingEntity
 from are_workers.models.files import File, FileStatus
 from are_workers.models.subscription import UsageRecord
+from are_workers.services import storage
 from are_workers.services.resumes.pipeline import (
     EmbeddingContext,
     process_resume_file,
     record_file_failure,
 )
-from are_workers.services.storage import storage_path
 from tests.conftest import UploadFn
 from tests.factories import make_org
 from tests.resumes.conftest import SAMPLES
@@ -149,7 +149,7 @@ def test_file_deleted_between_enqueue_and_processing(
 ) -> None:
     org = make_org(db)
     file = upload(org, SAMPLES / "resumes" / "tom_baker_accountant.txt")
-    storage_path(file.storage_key).unlink()
+    storage.object_path(file.storage_key, file.organization_id).unlink()
     with pytest.raises(InvalidInputError, match="no longer in storage"):
         process_resume_file(db, organization_id=org.id, file_id=file.id, embedding=embedding)
     file.status = FileStatus.DELETED

@@ -102,14 +102,14 @@ def _stage_resume(session: Any, org_id: uuid.UUID, path: Path, *, consent: bool)
         ConsentStatus,
     )
     from are_workers.models.files import File, FilePurpose, FileStatus
-    from are_workers.services.storage import write_file_bytes
+    from are_workers.services import storage
 
     data = path.read_bytes()
     candidate = Candidate(organization_id=org_id, full_name=path.stem.replace("_", " ").title())
     session.add(candidate)
     session.flush()
-    key = f"{org_id}/{uuid.uuid4()}{path.suffix.lower()}"
-    write_file_bytes(key, data)
+    key = storage.new_key(org_id, f"{uuid.uuid4()}{path.suffix.lower()}")
+    storage.write_bytes(key, data, org_id)
     file = File(organization_id=org_id, candidate_id=candidate.id, storage_key=key,
                 original_filename=path.name, purpose=FilePurpose.RESUME, size_bytes=len(data),
                 sha256=hashlib.sha256(data).hexdigest(), status=FileStatus.UPLOADED)  # fmt: skip

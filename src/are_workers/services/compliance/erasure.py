@@ -48,11 +48,11 @@ from are_workers.models.privacy import (
     SubjectType,
 )
 from are_workers.models.security import is_tenant_table
+from are_workers.services import storage
 from are_workers.services.compliance import audit
 from are_workers.services.compliance.anonymize import file_reference_columns, row_anonymizer
 from are_workers.services.compliance.keys import table_access
 from are_workers.services.compliance.registry import SubjectKind, SubjectTable, subject_tables
-from are_workers.services.compliance.storage import delete_objects, existing_objects
 
 log = structlog.get_logger(__name__)
 
@@ -204,7 +204,7 @@ def erase_subject(
             _erase_table(session, scope, outcome)
     if file_ids and "files" not in held:
         _retire_files(session, organization_id, file_ids)
-        outcome.files_deleted = delete_objects(keys)
+        outcome.files_deleted = storage.delete(keys, organization_id)
     if kind == "candidate":
         session.execute(
             text(
@@ -348,7 +348,7 @@ def verify(
             ).scalar_one()
         if left:
             outcome.residual[table.name] = int(left)
-    outcome.files_remaining = len(existing_objects(storage_keys))
+    outcome.files_remaining = len(storage.existing(storage_keys, outcome.organization_id))
     outcome.verified_at = session.execute(text("SELECT clock_timestamp()")).scalar_one()
     return outcome
 

@@ -35,10 +35,10 @@ from are_workers.config import get_settings
 from are_workers.crypto import subject_ref as make_subject_ref
 from are_workers.models.classification import classification_of
 from are_workers.models.security import is_tenant_table
+from are_workers.services import storage
 from are_workers.services.compliance import audit
 from are_workers.services.compliance.keys import SPECIAL_CATEGORY_TABLES, special_category_access
 from are_workers.services.compliance.registry import SubjectKind, ownership_paths, subject_rows
-from are_workers.services.compliance.storage import delete_objects, storage_path
 
 log = structlog.get_logger(__name__)
 
@@ -165,8 +165,8 @@ def build_export(
             for name, n in sorted(counts.items())
         },
     }
-    key = f"{organization_id}/exports/{uuid.uuid4()}.zip"
-    target = storage_path(key)
+    key = storage.new_key(organization_id, f"exports/{uuid.uuid4()}.zip")
+    target = storage.object_path(key, organization_id)
     target.parent.mkdir(parents=True, exist_ok=True)
     included = 0
     with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".part", delete=False) as tmp:
@@ -177,7 +177,7 @@ def build_export(
                     f"data/{module}.json", json.dumps(tables, indent=2, sort_keys=True, default=str)
                 )
             for file_id, name, storage_key in originals:
-                source = storage_path(storage_key)
+                source = storage.object_path(storage_key, organization_id)
                 if source.exists():
                     bundle.write(source, f"files/{file_id}-{_safe_name(name)}")
                     included += 1
@@ -228,16 +228,17 @@ def _log_access(
 def expire_exports(session: Session, *, days: int | None = None) -> int:
     """Delete export bundles older than the configured time: rows and objects (set-based)."""
     days = days if days is not None else get_settings().export_expiry_days
-    keys = list(
-        session.execute(
-            text(
-                "DELETE FROM files WHERE purpose = 'export' "
-                "AND created_at < now() - make_interval(days => :d) RETURNING storage_key"
-            ),
-            {"d": days},
-        ).scalars()
-    )
-    delete_objects(keys)
+    rows = session.execute(
+        text(
+            "DELETE FROM files WHERE purpose = 'export' "
+            "AND created_at < now() - make_interval(days => :d) "
+            "RETURNING organization_id, storage_key"
+        ),
+        {"d": days},
+    ).all()
+    keys = [key for _, key in rows]
+    for organization_id, key in rows:
+        storage.delete([key], organization_id)
     if keys:
         log.info("exports_expired", count=len(keys))
     return len(keys)

@@ -72,6 +72,7 @@ from are_workers.job_context import current_job_id
 from are_workers.models.classification import classification_of, policy_of
 from are_workers.models.privacy import RetentionRun, RetentionRunStatus
 from are_workers.models.security import is_tenant_table
+from are_workers.services import storage
 from are_workers.services.compliance import audit
 from are_workers.services.compliance.anonymize import ColumnAnonymizer, column_anonymizer
 from are_workers.services.compliance.registry import (
@@ -80,7 +81,6 @@ from are_workers.services.compliance.registry import (
     resolve_retention,
     subject_registry,
 )
-from are_workers.services.compliance.storage import delete_objects
 
 log = structlog.get_logger(__name__)
 
@@ -805,7 +805,7 @@ def _sweep_target(
         rows, last, seen, keys = _batch(
             session, target, organization_id, after, settings.retention_batch_size
         )
-        files = delete_objects(keys)
+        files = storage.delete(keys, organization_id)
         _record_batch(session, target, run_log, result, rows, files)
         if seen < settings.retention_batch_size or last is None:
             return

@@ -53,7 +53,7 @@ from are_workers.models.video_interviews import (
     VideoResponse,
     VideoResponseStatus,
 )
-from are_workers.services import consent
+from are_workers.services import consent, storage
 from are_workers.services.compliance import audit
 from are_workers.services.consent import Activity, load_consents
 from are_workers.services.media import signals_to_dict
@@ -90,7 +90,6 @@ from are_workers.services.media.transcription import (
 from are_workers.services.media.transcription import Transcript as SpokenTranscript
 from are_workers.services.media.video_analysis import VideoAnalysisOptions, analyze_video
 from are_workers.services.model_registry import record_usage
-from are_workers.services.storage import storage_path
 
 log = structlog.get_logger(__name__)
 
@@ -182,7 +181,7 @@ def recording_path(session: Session, answer: Answer, settings: Settings) -> Path
             "days after they are made, or on request), so it cannot be analysed.",
             code="recording_deleted",
         )
-    path = storage_path(file.storage_key, settings)
+    path = storage.object_path(file.storage_key, answer.organization_id, settings)
     if not path.is_file():
         raise InvalidInputError(
             "The recording is missing from storage: the upload did not complete or the file "

@@ -64,7 +64,7 @@ from are_workers.models.video_interviews import (
     TranscriptSegment,
     TranscriptStatus,
 )
-from are_workers.services import consent
+from are_workers.services import consent, storage
 from are_workers.services.compliance import audit
 from are_workers.services.consent import Activity, load_consents
 from are_workers.services.media.proctoring import (
@@ -81,7 +81,6 @@ from are_workers.services.media.transcription import (
 )
 from are_workers.services.media.video_analysis import VideoAnalysisOptions
 from are_workers.services.model_registry import ensure_model_version, record_usage
-from are_workers.services.storage import storage_path
 
 log = structlog.get_logger(__name__)
 
@@ -593,7 +592,9 @@ def proctor_session(
     for file_id, storage_key, uploaded_at, _ in snapshots:
         seconds = round(max(0.0, (uploaded_at - proctoring.started_at).total_seconds()), 3)
         try:
-            observation = _observe_snapshot(storage_key, seconds, settings, video_options)
+            observation = _observe_snapshot(
+                storage_key, organization_id, seconds, settings, video_options
+            )
         except InvalidInputError:
             unreadable += 1
             continue
@@ -697,11 +698,15 @@ def _snapshot_files(
 
 
 def _observe_snapshot(
-    storage_key: str, seconds: float, settings: Settings, options: VideoAnalysisOptions
+    storage_key: str,
+    organization_id: uuid.UUID,
+    seconds: float,
+    settings: Settings,
+    options: VideoAnalysisOptions,
 ) -> Any:
     from are_workers.ml.vision import observe_image
 
-    path = storage_path(storage_key, settings)
+    path = storage.object_path(storage_key, organization_id, settings)
     if not path.is_file():
         raise InvalidInputError("The snapshot is missing from storage.", code="file_missing")
     return observe_image(path, timestamp=seconds, options=options.frame)

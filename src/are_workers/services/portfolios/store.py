@@ -73,7 +73,7 @@ from are_workers.models.embeddings import Embedding, EmbeddingEntity
 from are_workers.models.files import File, FileStatus
 from are_workers.models.jobs import JobRequirement
 from are_workers.models.subscription import UsageKind, UsageUnit
-from are_workers.services import consent
+from are_workers.services import consent, storage
 from are_workers.services.compliance import audit
 from are_workers.services.consent import Activity
 from are_workers.services.embeddings import EmbeddingContext, upsert_chunk_embeddings
@@ -103,7 +103,6 @@ from are_workers.services.portfolios.evidence import (
     Requirement,
 )
 from are_workers.services.skills import SkillTaxonomy, get_taxonomy
-from are_workers.services.storage import read_file_bytes
 
 __all__ = [
     "EVALUATOR_NAME",
@@ -345,8 +344,11 @@ def _read_items(
             )
         else:
             try:
-                data = read_file_bytes(
-                    file.storage_key, max_bytes=settings.max_file_bytes, settings=settings
+                data = storage.read_bytes(
+                    file.storage_key,
+                    file.organization_id,
+                    max_bytes=settings.max_file_bytes,
+                    settings=settings,
                 )
             except InvalidInputError as exc:
                 failure = (exc.code, exc.user_message)

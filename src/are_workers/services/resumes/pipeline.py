@@ -37,7 +37,7 @@ from are_workers.models.candidates import (
 from are_workers.models.embeddings import EmbeddingEntity
 from are_workers.models.files import File, FileStatus
 from are_workers.models.subscription import UsageKind, UsageUnit
-from are_workers.services import consent
+from are_workers.services import consent, storage
 from are_workers.services.compliance import audit
 from are_workers.services.consent import Activity
 from are_workers.services.documents import ExtractionLimits, extract_text
@@ -47,7 +47,6 @@ from are_workers.services.resumes.chunking import Chunk, chunk_resume
 from are_workers.services.resumes.parsing import ParsedResume as ParsedText
 from are_workers.services.resumes.parsing import parse_resume
 from are_workers.services.skills import SkillTaxonomy, get_taxonomy, skill_ids
-from are_workers.services.storage import read_file_bytes
 
 log = structlog.get_logger(__name__)
 
@@ -166,7 +165,9 @@ def process_resume_file(
     candidate_id = file.candidate_id
     check_processing_allowed(session, candidate_id)
 
-    data = read_file_bytes(file.storage_key, max_bytes=settings.max_file_bytes, settings=settings)
+    data = storage.read_bytes(
+        file.storage_key, organization_id, max_bytes=settings.max_file_bytes, settings=settings
+    )
     extracted = extract_text(data, limits=ExtractionLimits.from_settings(settings))
     taxonomy = get_taxonomy()
     parsed = parse_resume(
