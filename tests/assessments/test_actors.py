@@ -91,7 +91,7 @@ def test_bad_ids_and_missing_organizations_are_permanent_errors(db: Session) -> 
          "without an organization"),
         ("assessments.score_response", org.id, {"response_id": "not-a-uuid"},
          "is not a valid id"),
-        ("assessments.calibrate_items", org.id, {"bank_id": "nope"}, "is not an item bank id"),
+        ("assessments.calibrate_items", org.id, {"bank_id": "nope"}, "is not a valid id"),
     ]  # fmt: skip
     for actor, org_id, args, message in cases:
         fn = (

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from are_workers.config import get_settings
 from are_workers.crypto import subject_ref
 from are_workers.errors import InvalidInputError, NotFoundError
+from are_workers.job_context import running_job
 from are_workers.models.privacy import (
     DataSubjectRequest,
     DsrKind,
@@ -185,3 +186,25 @@ def test_open_requests_are_queued_once_soonest_deadline_first(db: Session, subje
     ).all()
     priorities = {r.r: r.priority for r in jobs}
     assert priorities[str(late.id)] < priorities[str(soon.id)]
+
+
+def test_an_export_whose_job_rolls_back_leaves_no_bundle_behind(
+    db: Session, subject: Seeder, storage_dir: Path
+) -> None:
+    """Fix: the bundle was written before its transaction committed, so a rollback (or a
+    retry) left an orphaned file of personal data that no row, and no expiry, would find."""
+    dsr = _request(db, subject, DsrKind.ACCESS)
+    exports = storage_dir / str(subject.organization_id) / "exports"
+
+    def run_and_fail() -> None:
+        nested = db.begin_nested()
+        with running_job(db, "compliance.process_dsr", {"request_id": str(dsr.id)},
+                         subject.organization_id, commit_hooks=True):  # fmt: skip
+            process_request(db, dsr.id)
+            assert len(list(exports.glob("*.zip"))) == 1  # written before the commit
+            nested.rollback()
+            raise RuntimeError("the commit failed")
+
+    with pytest.raises(RuntimeError, match="the commit failed"):
+        run_and_fail()
+    assert list(exports.glob("*")) == []

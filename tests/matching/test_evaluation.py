@@ -181,6 +181,34 @@ def test_evidence_ranking_beats_whole_resume_cosine_and_stuffing_does_not_pay(
         nested.rollback()
 
 
+def test_an_objection_to_automated_processing_after_parsing_skips_the_ranking(
+    corpus: Corpus, embedding: EmbeddingContext
+) -> None:
+    """Fix: matching read only the Art. 22 objection and the AI-evaluation consent, so a
+    candidate who objected to automated processing after their resume was parsed (vectors
+    already stored) was still ranked."""
+    session = corpus.session
+    nested = session.begin_nested()
+    try:
+        alex = corpus.by_file["alex_chen_backend.pdf"]
+        session.add(CandidateConsent(
+            organization_id=corpus.org.id, candidate_id=alex.id,
+            purpose=ConsentPurpose.AUTOMATED_PROCESSING, status=ConsentStatus.OBJECTED,
+            source=ConsentSource.CANDIDATE_PORTAL, policy_version="2026-01",
+        ))  # fmt: skip
+        session.flush()
+        text = (SAMPLES / "jobs" / "backend_engineer.md").read_text()
+        job = create_job(session, corpus.org.id, parse_job_markdown(text))
+        results = evaluate_job(session, organization_id=corpus.org.id, job_id=job.id,
+                               embedding=embedding, top_k=10, pool=40)  # fmt: skip
+        by_id = {r.candidate_id: r for r in results}
+        assert by_id[alex.id].skip_reason == "automated_processing_objected"
+        assert by_id[alex.id].rank_score is None
+        assert "objected" in (by_id[alex.id].summary or "")
+    finally:
+        nested.rollback()
+
+
 def test_consent_and_art22_objection_skip_with_a_reason(
     corpus: Corpus, embedding: EmbeddingContext
 ) -> None:

@@ -65,7 +65,7 @@ def test_bad_ids_and_unknown_rows_fail_permanently(
     args = {"portfolio_id": "not-a-uuid", "job_id": str(tenant.job.id)}
     with (
         running_job(tenant.db, ACTOR, args, tenant.org.id),
-        pytest.raises(InvalidInputError, match="not a portfolio id"),
+        pytest.raises(InvalidInputError, match="is not a valid id"),
     ):
         actors.evaluate.fn(**args)
     missing = {"portfolio_id": str(uuid.uuid4()), "job_id": str(tenant.job.id)}

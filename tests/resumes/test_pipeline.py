@@ -186,3 +186,23 @@ def test_an_objection_to_automated_processing_stops_parsing(
     with pytest.raises(ConsentError, match="objected"):
         process_resume_file(db, organization_id=org.id, file_id=file.id, embedding=embedding)
     assert _count(db, File, id=file.id) == 1
+
+
+def test_a_file_row_keyed_under_another_organization_never_reads_that_object(
+    db: Session, upload: UploadFn, embedding: EmbeddingContext
+) -> None:
+    """The storage key contract: a mis-keyed row cannot reach another tenant's object."""
+    victim, intruder = make_org(db), make_org(db)
+    secret = upload(victim, SAMPLES / "resumes" / "tom_baker_accountant.txt")
+    mine = upload(intruder, SAMPLES / "resumes" / "alex_chen_backend.pdf")
+    key = secret.storage_key  # e.g. an earlier version's object, whose row is not a File
+    db.delete(secret)
+    db.flush()
+    mine.storage_key = key  # an upstream bug (or attack) mis-keys the row
+    db.flush()
+    with pytest.raises(InvalidInputError) as caught:
+        process_resume_file(db, organization_id=intruder.id, file_id=mine.id, embedding=embedding)
+    assert caught.value.code == "invalid_storage_key"
+    assert "invalid for this organization" in caught.value.user_message
+    assert db.scalar(select(func.count()).select_from(ParsedResume).where(
+        ParsedResume.file_id == mine.id)) == 0  # fmt: skip

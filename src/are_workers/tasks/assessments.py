@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from are_workers.errors import InvalidInputError, PermanentError
+from are_workers.errors import PermanentError
 from are_workers.job_context import JobContext, current_job
 from are_workers.services.assessments import recalibration, sessions
 from are_workers.tasks.base import job_actor
@@ -27,14 +27,14 @@ def record_rejection(
 
 
 @job_actor("assessments.start_session")
-def start_session(session_id: str) -> dict[str, Any]:
+def start_session(session_id: uuid.UUID) -> dict[str, Any]:
     """Choose the first item of an open adaptive session (idempotent)."""
     job = current_job()
     return sessions.begin_session(job.session, job.require_organization(), session_id)
 
 
 @job_actor("assessments.score_response", on_permanent_failure=record_rejection)
-def score_response(response_id: str) -> dict[str, Any]:
+def score_response(response_id: uuid.UUID) -> dict[str, Any]:
     """Score an answer, update theta/SE, present the next item or store the final result."""
     job = current_job()
     outcome = sessions.score_response(job.session, job.require_organization(), response_id)
@@ -42,12 +42,8 @@ def score_response(response_id: str) -> dict[str, Any]:
 
 
 @job_actor("assessments.calibrate_items")
-def calibrate_items(bank_id: str | None = None) -> dict[str, Any]:
+def calibrate_items(bank_id: uuid.UUID | None = None) -> dict[str, Any]:
     """Re-estimate item parameters of one bank (or all of the organization's banks)."""
     job = current_job()
-    try:
-        bank = uuid.UUID(bank_id) if bank_id else None
-    except ValueError:
-        raise InvalidInputError(f"{bank_id!r} is not an item bank id.", code="invalid_id") from None
-    banks = recalibration.calibrate_banks(job.session, job.require_organization(), bank)
+    banks = recalibration.calibrate_banks(job.session, job.require_organization(), bank_id)
     return {"banks": banks}

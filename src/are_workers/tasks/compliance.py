@@ -25,32 +25,22 @@ class AuditChainBrokenError(PermanentError):
     code = "audit_chain_broken"
 
 
-def _organization(organization_id: str | None) -> uuid.UUID:
+def _organization(organization_id: uuid.UUID | None) -> uuid.UUID:
     """The job's tenant: its ledger row's organization, or an explicit argument."""
     job_org = current_job().organization_id
-    try:
-        chosen = uuid.UUID(str(organization_id)) if organization_id else job_org
-    except ValueError:
-        raise InvalidInputError(f"{organization_id!r} is not an organization id.") from None
+    chosen = organization_id or job_org
     if chosen is None:
         raise InvalidInputError("This job needs an organization: enqueue it for one.")
     if job_org is not None and chosen != job_org:
         raise InvalidInputError("A job may only act on its own organization.")
-    return uuid.UUID(str(chosen))
-
-
-def _uuid(value: str, what: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise InvalidInputError(f"{value!r} is not a valid {what} id.") from None
+    return chosen
 
 
 @job_actor("compliance.retention_sweep")
 def retention_sweep(
-    organization_id: str | None = None,
+    organization_id: uuid.UUID | None = None,
     dry_run: bool = False,
-    confirmed_run_id: str | None = None,
+    confirmed_run_id: uuid.UUID | None = None,
     **_schedule: Any,
 ) -> dict[str, Any]:
     """Delete or anonymize what outlived its retention in one organization."""
@@ -61,20 +51,20 @@ def retention_sweep(
         job.session,
         _organization(organization_id),
         dry_run=bool(dry_run),
-        confirmed_run_id=_uuid(confirmed_run_id, "retention run") if confirmed_run_id else None,
+        confirmed_run_id=confirmed_run_id,
     )
     return result.as_dict()
 
 
 @job_actor("compliance.process_dsr")
-def process_dsr(request_id: str, **_schedule: Any) -> dict[str, Any]:
+def process_dsr(request_id: uuid.UUID, **_schedule: Any) -> dict[str, Any]:
     """Carry out a data subject request (erasure or export) before its deadline."""
     from are_workers.services.compliance.dsr import process_request
 
     job = current_job()
     return process_request(
         job.session,
-        _uuid(request_id, "data subject request"),
+        request_id,
         organization_id=job.organization_id,
     )
 
@@ -88,13 +78,13 @@ def process_due_dsrs(**_schedule: Any) -> dict[str, Any]:
 
 
 @job_actor("compliance.seal_audit_chain")
-def seal_audit_chain(organization_id: str | None = None, **_schedule: Any) -> dict[str, Any]:
+def seal_audit_chain(organization_id: uuid.UUID | None = None, **_schedule: Any) -> dict[str, Any]:
     """Hash-chain the audit rows written since the last seal (every organization)."""
     from are_workers.services.compliance import audit_chain
 
     session = current_job().session
     if organization_id:
-        sealed = {organization_id: audit_chain.seal(session, _organization(organization_id))}
+        sealed = {str(organization_id): audit_chain.seal(session, _organization(organization_id))}
     else:
         sealed = audit_chain.seal_all(session)
     return {"sealed": sum(sealed.values()), "organizations": len(sealed)}
@@ -112,7 +102,9 @@ def export_audit_head(**_schedule: Any) -> dict[str, Any]:
 
 
 @job_actor("compliance.verify_audit_chain")
-def verify_audit_chain(organization_id: str | None = None, **_schedule: Any) -> dict[str, Any]:
+def verify_audit_chain(
+    organization_id: uuid.UUID | None = None, **_schedule: Any
+) -> dict[str, Any]:
     """Recompute one organization's chain against its exported heads; fail loudly if broken."""
     from are_workers.services.compliance import audit_chain
 
@@ -159,9 +151,9 @@ def expire_exports(**_schedule: Any) -> dict[str, Any]:
 
 @job_actor("compliance.bias_audit")
 def bias_audit(
-    organization_id: str | None = None,
+    organization_id: uuid.UUID | None = None,
     period_days: int = 365,
-    job_id: str | None = None,
+    job_id: uuid.UUID | None = None,
     **_schedule: Any,
 ) -> dict[str, Any]:
     """Selection rates and impact ratios of AI and human decisions (NYC LL 144)."""
@@ -172,14 +164,14 @@ def bias_audit(
         job.session,
         _organization(organization_id),
         period_days=int(period_days),
-        job_id=_uuid(job_id, "job posting") if job_id else None,
+        job_id=job_id,
     )
     return report.summary()
 
 
 @job_actor("compliance.retention_sweep_platform")
 def retention_sweep_platform(
-    dry_run: bool = False, confirmed_run_id: str | None = None, **_schedule: Any
+    dry_run: bool = False, confirmed_run_id: uuid.UUID | None = None, **_schedule: Any
 ) -> dict[str, Any]:
     """Delete or anonymize what outlived its retention in the global tables (no tenant)."""
     from are_workers.services.compliance.retention import sweep_platform
@@ -192,6 +184,6 @@ def retention_sweep_platform(
     result = sweep_platform(
         job.session,
         dry_run=bool(dry_run),
-        confirmed_run_id=_uuid(confirmed_run_id, "retention run") if confirmed_run_id else None,
+        confirmed_run_id=confirmed_run_id,
     )
     return result.as_dict()

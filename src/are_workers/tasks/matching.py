@@ -16,25 +16,25 @@ from are_workers.tasks.base import job_actor
 
 
 @job_actor("matching.embed_job")
-def embed_job(job_id: str) -> dict[str, Any]:
+def embed_job(job_id: uuid.UUID) -> dict[str, Any]:
     """Vectors for a job posting and its requirements (idempotent)."""
     job = current_job()
     return postings.embed_job(
         job.session,
         organization_id=current_job().require_organization(),
-        job_id=uuid.UUID(job_id),
+        job_id=job_id,
         embedding=default_embedding_context(),
     )
 
 
 @job_actor("matching.match_job")
-def match_job(job_id: str, top_k: int = 10) -> dict[str, Any]:
+def match_job(job_id: uuid.UUID, top_k: int = 10) -> dict[str, Any]:
     """Retrieve, evaluate with evidence and rank the job's candidates (never rejects)."""
     job = current_job()
     results = evaluation.evaluate_job(
         job.session,
         organization_id=current_job().require_organization(),
-        job_id=uuid.UUID(job_id),
+        job_id=job_id,
         embedding=default_embedding_context(),
         top_k=int(top_k),
     )

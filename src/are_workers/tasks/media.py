@@ -79,11 +79,11 @@ def _embedder_key() -> str | None:
     on_permanent_failure=interviews.record_response_failure,
     notify_shutdown=True,
 )
-def transcribe_response(response_id: str) -> dict[str, Any]:
+def transcribe_response(response_id: uuid.UUID) -> dict[str, Any]:
     """Transcribe an interview answer (resuming from its checkpoint), then queue its analysis."""
     job = current_job()
     org = current_job().require_organization()
-    answer_id = uuid.UUID(response_id)
+    answer_id = response_id
     with _answer_failed_if_last_attempt(org, answer_id):
         outcome = interviews.transcribe_response(
             job.session,
@@ -107,11 +107,11 @@ def transcribe_response(response_id: str) -> dict[str, Any]:
     on_permanent_failure=interviews.record_response_failure,
     notify_shutdown=True,
 )
-def analyze_response(response_id: str) -> dict[str, Any]:
+def analyze_response(response_id: uuid.UUID) -> dict[str, Any]:
     """Speech signals and answer relevance; face and picture signals with consent."""
     job = current_job()
     org = current_job().require_organization()
-    answer_id = uuid.UUID(response_id)
+    answer_id = response_id
     with _answer_failed_if_last_attempt(org, answer_id):
         outcome = interviews.analyze_response(
             job.session,
@@ -127,15 +127,15 @@ def analyze_response(response_id: str) -> dict[str, Any]:
 
 @job_actor("media.proctor_snapshots", notify_shutdown=True)
 def proctor_snapshots(
-    proctoring_session_id: str, file_ids: list[str] | None = None
+    proctoring_session_id: uuid.UUID, file_ids: list[uuid.UUID] | None = None
 ) -> dict[str, Any]:
     """Camera events and an integrity summary for human review, from webcam snapshots."""
     job = current_job()
     outcome = store.proctor_session(
         job.session,
         organization_id=current_job().require_organization(),
-        proctoring_session_id=uuid.UUID(proctoring_session_id),
-        file_ids=[uuid.UUID(f) for f in file_ids] if file_ids is not None else None,
+        proctoring_session_id=proctoring_session_id,
+        file_ids=file_ids,
     )
     return outcome.as_result()
 

@@ -18,27 +18,25 @@ from are_workers.tasks.base import job_actor, warmup
 
 
 @job_actor("resumes.process_file", on_permanent_failure=pipeline.record_file_failure)
-def process_file(file_id: str) -> dict[str, Any]:
+def process_file(file_id: uuid.UUID) -> dict[str, Any]:
     """Extract, parse and embed one resume file; the outcome goes on the file and candidate."""
     job = current_job()
     outcome = pipeline.process_resume_file(
         job.session,
         organization_id=current_job().require_organization(),
-        file_id=uuid.UUID(file_id),
+        file_id=file_id,
         embedding=default_embedding_context(),
     )
     return outcome.as_result()
 
 
 @job_actor("resumes.process_candidate")
-def process_candidate(candidate_id: str) -> dict[str, Any]:
+def process_candidate(candidate_id: uuid.UUID) -> dict[str, Any]:
     """Queue every resume of a candidate (follow-up jobs commit with this one)."""
     job = current_job()
     org = current_job().require_organization()
     candidate = job.session.scalar(
-        select(Candidate.id).where(
-            Candidate.id == uuid.UUID(candidate_id), Candidate.organization_id == org
-        )
+        select(Candidate.id).where(Candidate.id == candidate_id, Candidate.organization_id == org)
     )
     if candidate is None:
         raise NotFoundError("This candidate does not exist in the organization.")

@@ -14,6 +14,7 @@ subject can see.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import os
@@ -33,6 +34,7 @@ from sqlalchemy.orm import Session
 from are_workers import crypto
 from are_workers.config import get_settings
 from are_workers.crypto import subject_ref as make_subject_ref
+from are_workers.job_context import active_job
 from are_workers.models.classification import classification_of
 from are_workers.models.security import is_tenant_table
 from are_workers.services import storage
@@ -183,6 +185,11 @@ def build_export(
                     included += 1
         tmp_name = tmp.name
     os.replace(tmp_name, target)
+    # The bundle is written before the job's transaction commits: if it rolls back (or the
+    # job is retried), no row will ever point at this file, so remove it then.
+    job = active_job()
+    if job is not None:
+        job.after_rollback(functools.partial(target.unlink, missing_ok=True))
     payload = target.read_bytes()
     digest = hashlib.sha256(payload).hexdigest()
     file = File(
