@@ -77,10 +77,10 @@ def queue_for(actor: str) -> str:
             f"Unknown job type {actor!r}. Known types: {', '.join(sorted(JOB_KINDS))}.",
             code="unknown_actor",
         )
-    settings = get_settings()
-    return {
-        "default": settings.queue_default,
-        "ml": settings.queue_ml,
-        "media": settings.queue_media,
-        "compliance": settings.queue_compliance,
-    }[kind.queue_class]
+    return get_settings().queue_names[kind.queue_class]
+
+
+def class_for(actor: str) -> QueueClass | None:
+    """The queue class of a job kind (what enqueuers write on the ledger row)."""
+    kind = JOB_KINDS.get(actor)
+    return kind.queue_class if kind is not None else None

@@ -182,8 +182,21 @@ class Settings(BaseSettings):
         return self.storage_dir or self.data_dir / "storage"
 
     @property
+    def queue_names(self) -> dict[str, str]:
+        """Queue class → this deployment's queue name (the relay maps ledger rows by it)."""
+        return {
+            "default": self.queue_default,
+            "ml": self.queue_ml,
+            "media": self.queue_media,
+            "compliance": self.queue_compliance,
+        }
+
+    def queue_for_class(self, queue_class: str) -> str | None:
+        return self.queue_names.get(queue_class)
+
+    @property
     def all_queues(self) -> list[str]:
-        return [self.queue_default, self.queue_ml, self.queue_media, self.queue_compliance]
+        return list(self.queue_names.values())
 
 
 @lru_cache(maxsize=1)

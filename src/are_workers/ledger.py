@@ -23,16 +23,16 @@ from sqlalchemy import Connection, text
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
-from are_workers.catalog import JOB_KINDS, queue_for
+from are_workers.catalog import JOB_KINDS, class_for, queue_for
 from are_workers.errors import PermanentError
 
 Executor = Session | Connection
 
 _INSERT_SQL = """
-    INSERT INTO task_runs (id, actor, queue, args, organization_id, idempotency_key,
-                           priority, max_attempts, available_at)
-    VALUES (:id, :actor, :queue, CAST(:args AS jsonb), :organization_id, :idempotency_key,
-            :priority, :max_attempts, now() + make_interval(secs => :delay))
+    INSERT INTO task_runs (id, actor, queue_class, queue, args, organization_id,
+                           idempotency_key, priority, max_attempts, available_at)
+    VALUES (:id, :actor, :queue_class, :queue, CAST(:args AS jsonb), :organization_id,
+            :idempotency_key, :priority, :max_attempts, now() + make_interval(secs => :delay))
 """
 # Without an idempotency key there is nothing to conflict with and the id is ours already:
 # the plain INSERT saves reading a row back (a quarter of an enqueue's client time).
@@ -88,12 +88,17 @@ def enqueue(
     from are_workers.config import get_settings
 
     kind = JOB_KINDS.get(actor)
+    # The class is what routes the job: the relay maps it to a queue name by the worker
+    # side's settings. The queue name written here is only this process's view of it (an
+    # explicit ``queue`` pins the job to that queue instead).
+    queue_class = None if queue else class_for(actor)
     queue = queue or queue_for(actor)
     max_attempts = min(kind.max_attempts if kind else 6, get_settings().max_retries + 1)
     job_id = job_id or uuid.uuid4()
     params = {
         "id": job_id,
         "actor": actor,
+        "queue_class": queue_class,
         "queue": queue,
         "args": _json_safe(args or {}),
         "organization_id": str(organization_id) if organization_id else None,
@@ -393,7 +398,7 @@ def renew_leases(conn: Executor, job_ids: list[uuid.UUID], *, worker_id: str, le
 
 _DUE = text(
     """
-    SELECT id, actor, queue, args, priority
+    SELECT id, actor, queue_class, queue, args, priority
     FROM task_runs
     WHERE published_at IS NULL AND status IN ('queued', 'retrying') AND available_at <= now()
     ORDER BY priority, available_at
@@ -402,7 +407,11 @@ _DUE = text(
     """
 )
 _MARK_PUBLISHED = text(
-    "UPDATE task_runs SET published_at = now() WHERE id = ANY(CAST(:ids AS uuid[]))"
+    """
+    UPDATE task_runs AS t SET published_at = now(), queue = u.queue
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:queues AS text[])) AS u(id, queue)
+    WHERE t.id = u.id
+    """
 )
 
 
@@ -411,8 +420,20 @@ def lock_due(conn: Connection, limit: int) -> list[Row[Any]]:
     return list(conn.execute(_DUE, {"limit": limit}))
 
 
-def mark_published(conn: Connection, job_ids: list[uuid.UUID]) -> None:
-    conn.execute(_MARK_PUBLISHED, {"ids": [str(j) for j in job_ids]})
+def route(row: Row[Any], queue_names: dict[str, str]) -> str | None:
+    """The queue a ledger row goes to: its class mapped by this deployment's settings, or
+    the queue it names (rows written before queue classes); None if it names neither."""
+    if row.queue_class:
+        return queue_names.get(row.queue_class)
+    return row.queue or None
+
+
+def mark_published(conn: Connection, published: list[tuple[uuid.UUID, str]]) -> None:
+    """Mark rows published, recording the queue each went to."""
+    conn.execute(
+        _MARK_PUBLISHED,
+        {"ids": [str(j) for j, _ in published], "queues": [q for _, q in published]},
+    )
 
 
 _EXPIRED_LEASES = text(
@@ -443,7 +464,7 @@ def recover_expired_leases(conn: Connection, *, crash_cap: int, limit: int = 100
 
 _STALE_PUBLISHED = text(
     """
-    SELECT id, queue FROM task_runs
+    SELECT id, queue_class, queue FROM task_runs
     WHERE status IN ('queued', 'retrying') AND published_at IS NOT NULL
       AND published_at < now() - make_interval(secs => :after)
     ORDER BY published_at
@@ -587,7 +608,7 @@ def queue_depths(db: Executor) -> list[dict[str, Any]]:
     rows = db.execute(
         text(
             """
-            SELECT queue,
+            SELECT COALESCE(queue, queue_class) AS queue,
                    count(*) FILTER (WHERE status IN ('queued', 'retrying')
                                     AND available_at <= now()) AS ready,
                    count(*) FILTER (WHERE status = 'running') AS running,
@@ -597,7 +618,7 @@ def queue_depths(db: Executor) -> list[dict[str, Any]]:
                        AS oldest_age_s
             FROM task_runs
             WHERE status IN ('queued', 'retrying', 'running')
-            GROUP BY queue ORDER BY queue
+            GROUP BY 1 ORDER BY 1
             """
         )
     )

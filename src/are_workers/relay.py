@@ -22,41 +22,77 @@ from typing import Any
 
 import dramatiq
 import structlog
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from are_workers import ledger
 from are_workers.config import Settings
+from are_workers.errors import PermanentError
 from are_workers.models.task_runs import OUTBOX_NOTIFY_CHANNEL
 
 log = structlog.get_logger(__name__)
 
 
-def publish_due(engine: Engine, broker: dramatiq.Broker, *, batch_size: int) -> int:
-    """Publish one batch of due jobs; returns how many were published."""
+def publish_due(
+    engine: Engine,
+    broker: dramatiq.Broker,
+    *,
+    batch_size: int,
+    queue_names: dict[str, str] | None = None,
+) -> int:
+    """Publish one batch of due jobs; returns how many were taken off the outbox.
+
+    A row's queue class is mapped to a queue name by ``queue_names`` (this deployment's
+    settings), so an enqueuer never mirrors queue names. A row whose class this deployment
+    does not know fails at once, with a message that says what to configure.
+    """
+    from are_workers.config import get_settings
+
+    names = queue_names if queue_names is not None else get_settings().queue_names
+    with engine.begin() as conn:
+        return publish_batch(conn, broker, batch_size=batch_size, queue_names=names)
+
+
+def publish_batch(
+    conn: Connection, broker: dramatiq.Broker, *, batch_size: int, queue_names: dict[str, str]
+) -> int:
+    """:func:`publish_due` inside the caller's transaction (it must commit it)."""
     from are_workers.broker import enqueue_many
 
-    with engine.begin() as conn:
-        rows = ledger.lock_due(conn, batch_size)
-        if not rows:
-            return 0
-        enqueue_many(
-            broker,
-            (
-                dramatiq.Message(
-                    queue_name=row.queue,
-                    actor_name=row.actor,
-                    args=(),
-                    kwargs=row.args,
-                    options={},
-                    message_id=str(row.id),
-                )
-                for row in rows
-            ),
-        )
-        # If this commit fails the rows are published again later: the duplicate messages
-        # find the job claimed or done and are dropped.
-        ledger.mark_published(conn, [row.id for row in rows])
+    rows = ledger.lock_due(conn, batch_size)
+    if not rows:
+        return 0
+    routed = [(row, ledger.route(row, queue_names)) for row in rows]
+    for row, queue in routed:
+        if queue is None:
+            ledger.fail_unclaimed(conn, row.id, error=_unroutable(row, queue_names))
+    sendable = [(row, queue) for row, queue in routed if queue is not None]
+    enqueue_many(
+        broker,
+        (
+            dramatiq.Message(
+                queue_name=queue,
+                actor_name=row.actor,
+                args=(),
+                kwargs=row.args,
+                options={},
+                message_id=str(row.id),
+            )
+            for row, queue in sendable
+        ),
+    )
+    # If the commit fails the rows are published again later: the duplicate messages find
+    # the job claimed or done and are dropped.
+    ledger.mark_published(conn, [(row.id, queue) for row, queue in sendable])
     return len(rows)
+
+
+def _unroutable(row: Any, names: dict[str, str]) -> PermanentError:
+    return PermanentError(
+        f"The job names the queue class {row.queue_class!r}, which this deployment does not "
+        f"know (known: {', '.join(sorted(names))}). Enqueue it with a known class, or deploy "
+        "workers that serve that class, then replay the job.",
+        code="unknown_queue_class",
+    )
 
 
 def sweep(engine: Engine, broker: dramatiq.Broker, settings: Settings) -> dict[str, int]:
@@ -110,7 +146,10 @@ class Relay:
                     listener = self._listen()
                 while (
                     n := publish_due(
-                        self.engine, self.broker, batch_size=self.settings.relay_batch_size
+                        self.engine,
+                        self.broker,
+                        batch_size=self.settings.relay_batch_size,
+                        queue_names=self.settings.queue_names,
                     )
                 ) > 0:
                     self.published += n

@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from are_workers import ledger
@@ -155,7 +156,7 @@ def test_relay_sees_only_due_unpublished_rows_and_stale_ones_come_back(db: Sessi
     rows = ledger.lock_due(conn, 100)
     ids = {r.id for r in rows}
     assert due in ids and later not in ids
-    ledger.mark_published(conn, [due])
+    ledger.mark_published(conn, [(due, "default")])
     assert due not in {r.id for r in ledger.lock_due(conn, 100)}
     db.execute(
         text("UPDATE task_runs SET published_at = now() - interval '1 hour' WHERE id=:i"),
@@ -230,3 +231,43 @@ def test_finish_and_claim_with_nothing_to_finish_or_claim(db: Session) -> None:
         db, [], [job_id], worker_id="w", lease_seconds=60, crash_cap=3
     )
     assert not done and claims[job_id].actor == "system.noop"
+
+
+def test_the_relay_routes_a_queue_class_by_the_workers_settings(db: Session) -> None:
+    """Fix: an upstream app had to mirror ``ARE_QUEUE_ML``; now it names the class."""
+    from dramatiq import Message
+    from dramatiq.brokers.stub import StubBroker
+
+    from are_workers.relay import publish_batch
+
+    upstream = db.execute(text(
+        "INSERT INTO task_runs (actor, queue_class, args) VALUES "
+        "('matching.match_job', 'ml', '{}') RETURNING id"
+    )).scalar_one()  # fmt: skip
+    legacy = db.execute(text(
+        "INSERT INTO task_runs (actor, queue, args) VALUES ('system.noop', 'default', '{}') "
+        "RETURNING id"
+    )).scalar_one()  # fmt: skip
+    unknown = db.execute(text(
+        "INSERT INTO task_runs (actor, queue_class, args) VALUES ('system.noop', 'quantum', '{}') "
+        "RETURNING id"
+    )).scalar_one()  # fmt: skip
+    mine = ledger.enqueue(db, "matching.embed_job", {"job_id": str(uuid.uuid4())})
+    assert db.execute(text("SELECT queue_class FROM task_runs WHERE id = :i"),
+                      {"i": mine}).scalar_one() == "ml"  # fmt: skip
+    broker = StubBroker()
+    for queue in ("ml-gpu", "default"):
+        broker.declare_queue(queue)
+    names = {"default": "default", "ml": "ml-gpu", "media": "media", "compliance": "compliance"}
+    publish_batch(db.connection(), broker, batch_size=100, queue_names=names)
+    routed = dict(db.execute(text(
+        "SELECT id, queue FROM task_runs WHERE id IN (:a, :b, :c)"
+    ), {"a": upstream, "b": legacy, "c": mine}).all())  # fmt: skip
+    assert routed == {upstream: "ml-gpu", legacy: "default", mine: "ml-gpu"}
+    sent = {Message.decode(m).message_id for m in broker.queues["ml-gpu"].queue}
+    assert {str(upstream), str(mine)} <= sent
+    failed = db.execute(text("SELECT status::text, error_message FROM task_runs WHERE id = :i"),
+                        {"i": unknown}).one()  # fmt: skip
+    assert failed.status == "failed" and "queue class 'quantum'" in failed.error_message
+    with pytest.raises(IntegrityError), db.begin_nested():
+        db.execute(text("INSERT INTO task_runs (actor, args) VALUES ('system.noop', '{}')"))

@@ -69,7 +69,13 @@ class TaskRun(Model):
     __tablename__ = "task_runs"
 
     actor: Mapped[str] = mapped_column(String(100), info=not_pii(DataCategory.TECHNICAL))
-    queue: Mapped[str] = mapped_column(String(64), info=not_pii(DataCategory.TECHNICAL))
+    # What routes the job: the relay maps the class to this deployment's queue name and
+    # writes that name into ``queue`` when it publishes. Rows that name only a queue (written
+    # before classes existed, or pinned on purpose) go to that queue.
+    queue_class: Mapped[str | None] = mapped_column(
+        String(32), info=not_pii(DataCategory.TECHNICAL)
+    )
+    queue: Mapped[str | None] = mapped_column(String(64), info=not_pii(DataCategory.TECHNICAL))
     args: Mapped[dict[str, Any]] = mapped_column(
         server_default=text("'{}'::jsonb"), info=not_pii(DataCategory.TECHNICAL)
     )
@@ -112,6 +118,7 @@ class TaskRun(Model):
         CheckConstraint("attempts >= 0", name="attempts_non_negative"),
         CheckConstraint("max_attempts >= 1", name="max_attempts_positive"),
         CheckConstraint("crashes >= 0", name="crashes_non_negative"),
+        CheckConstraint("queue_class IS NOT NULL OR queue IS NOT NULL", name="routed"),
         # One live job per (organization, actor, idempotency key). NULLS NOT DISTINCT so that
         # global jobs (no organization) are deduplicated too (PG 15+).
         Index(
