@@ -25,6 +25,7 @@ class JobKind:
 _KINDS = [
     JobKind("system.noop", "default", 60, description="Does nothing; measures the queue."),
     JobKind("system.sleep", "default", 3600, description="Sleeps; a diagnostics job."),
+    JobKind("system.handle_dead", "default", 300, description="A dead job's on_dead hook."),
     JobKind("resumes.process_file", "ml", 600, description="Extract, parse and embed a resume."),
     JobKind("resumes.process_candidate", "default", 120, description="Queue a candidate's files."),
     JobKind("matching.embed_job", "ml", 300, description="Embed a job posting and requirements."),

@@ -46,6 +46,21 @@ class ConsentError(PermanentError):
     code = "no_consent"
 
 
+class GaveUpError(PermanentError):
+    """What ``on_dead`` hooks receive: the job failed too often and will not run again."""
+
+    code = "gave_up"
+
+    def __init__(self, attempts: int, cause: str, *, crashed: bool = False) -> None:
+        how = "its worker died" if crashed else f"it failed ({cause})"
+        super().__init__(
+            f"Processing stopped after {attempts} attempts: {how}. It will not be retried "
+            "automatically; an operator can replay the job once the cause is fixed."
+        )
+        self.attempts = attempts
+        self.cause = cause
+
+
 class TransientError(AreWorkersError):
     """Retry later (with backoff): a dependency is temporarily unavailable."""
 

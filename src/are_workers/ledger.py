@@ -452,14 +452,31 @@ _EXPIRED_LEASES = text(
     WHERE id IN (SELECT id FROM task_runs
                  WHERE status = 'running' AND lease_expires_at < now()
                  ORDER BY lease_expires_at LIMIT :limit FOR UPDATE SKIP LOCKED)
-    RETURNING id, status
+    RETURNING id, status, organization_id
     """
 )
 
+#: The job that runs a dead job's ``on_dead`` hook in a worker (the sweeper imports no actor).
+DEAD_JOB_HANDLER = "system.handle_dead"
 
-def recover_expired_leases(conn: Connection, *, crash_cap: int, limit: int = 1000) -> int:
-    """Jobs whose worker died: re-queue them, or mark them dead at the crash cap."""
-    return len(list(conn.execute(_EXPIRED_LEASES, {"crash_cap": crash_cap, "limit": limit})))
+
+def recover_expired_leases(conn: Executor, *, crash_cap: int, limit: int = 1000) -> int:
+    """Jobs whose worker died: re-queue them, or mark them dead at the crash cap.
+
+    A job that reaches the cap gets a follow-up job, in the same transaction, that runs its
+    actor's ``on_dead`` hook in a worker, so its entity says it gave up.
+    """
+    rows = list(conn.execute(_EXPIRED_LEASES, {"crash_cap": crash_cap, "limit": limit}))
+    for row in rows:
+        if row.status == "dead":
+            enqueue(
+                conn,
+                DEAD_JOB_HANDLER,
+                {"dead_job_id": str(row.id)},
+                organization_id=row.organization_id,
+                idempotency_key=f"dead:{row.id}",
+            )
+    return len(rows)
 
 
 _STALE_PUBLISHED = text(

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from are_workers import ledger
 from are_workers.config import Settings
-from are_workers.errors import InvalidInputError, PermanentError
+from are_workers.errors import GaveUpError, InvalidInputError, PermanentError
 from are_workers.job_context import JobContext, active_job, set_current
 from are_workers.middleware.batching import Batcher
 from are_workers.middleware.deferred_acks import DeferredAcks
@@ -39,7 +39,7 @@ log = structlog.get_logger(__name__)
 
 #: ``on_permanent_failure(session, error, parsed_kwargs, ctx)`` and ``on_dead(...)``: record
 #: the outcome on the job's entity, in the transaction that marks the job failed or dead.
-FailureHook = Callable[[Session, BaseException, dict[str, Any], JobContext], None]
+FailureHook = Callable[[Session, PermanentError, dict[str, Any], JobContext], None]
 
 #: ("claim", job_id) or ("done", (job_id, attempt, result_json)): one batcher serves both.
 Bookkeeping = tuple[str, Any]
@@ -63,7 +63,10 @@ def _failure_hooks(broker: dramatiq.Broker, message: MessageProxy) -> dict[str, 
         options = broker.get_actor(message.actor_name).options
     except dramatiq.errors.ActorNotFound:
         return {}
-    hooks = {"failed": options.get("on_permanent_failure"), "dead": options.get("on_dead")}
+    # Without an ``on_dead`` of its own an actor's ``on_permanent_failure`` records the end,
+    # so an entity never stays "processing" after its job gave up.
+    permanent = options.get("on_permanent_failure")
+    hooks = {"failed": permanent, "dead": options.get("on_dead") or permanent}
     return {status: hook for status, hook in hooks.items() if hook is not None}
 
 
@@ -353,7 +356,12 @@ class LedgerMiddleware(Middleware):
                 if hook is not None:
                     parsed = _parsed_kwargs(broker, message)
                     if parsed is not None:
-                        hook(session, exception, parsed, ctx)
+                        error = (
+                            exception
+                            if isinstance(exception, PermanentError)
+                            else GaveUpError(ctx.claim.attempt, type(exception).__name__)
+                        )
+                        hook(session, error, parsed, ctx)
                 session.commit()
                 log.log(
                     30 if status == "retrying" else 40,
