@@ -23,7 +23,9 @@ app = typer.Typer(
 services_app = typer.Typer(help="Embedded Postgres+pgvector and Redis (used when no URL is set).")
 db_app = typer.Typer(help="Schema migrations (Alembic is the only way the schema is made).")
 jobs_app = typer.Typer(help="Inspect and operate on jobs in the ledger.")
+storage_app = typer.Typer(help="Stored objects and the storage key contract.")
 app.add_typer(services_app, name="services")
+app.add_typer(storage_app, name="storage")
 app.add_typer(db_app, name="db")
 app.add_typer(jobs_app, name="jobs")
 
@@ -223,6 +225,34 @@ def status(json_output: Annotated[bool, typer.Option("--json")] = False) -> None
         for f in data["failures"]:
             failures.add_row(f["id"], f["actor"], f["status"], f["error_message"] or "")
         console.print(failures)
+
+
+@storage_app.command("check-keys")
+def storage_check_keys(json_output: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Report stored-object keys that break the contract (``<organization_id>/…``).
+
+    Workers refuse such rows (the file fails with "storage location is invalid"); fix the
+    keys upstream, or move the objects under their organization's prefix. Exits 1 when any
+    key does not fit, so a deploy check can gate on it.
+    """
+    from are_workers.models.engine import get_engine
+    from are_workers.services import storage
+
+    _settings()
+    with get_engine().connect() as conn:
+        problems = [vars(p) for p in storage.misfit_keys(conn)]
+    if json_output:
+        print_json({"misfit_keys": problems, "count": len(problems)})
+    elif not problems:
+        console.print("Every storage key begins with its row's organization id.")
+    else:
+        table = Table("table", "row", "organization", "key", "problem", title="Misfit keys")
+        for p in problems:
+            table.add_row(p["table"], p["row_id"], p["organization_id"] or "-",
+                          p["storage_key"], p["problem"])  # fmt: skip
+        console.print(table)
+    if problems:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -6,10 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import Engine, select
-
 from are_workers.job_context import current_job
-from are_workers.models.embeddings import EmbeddingModel, EmbeddingModelStatus
 from are_workers.services.embeddings import default_embedding_context
 from are_workers.services.matching import evaluation, postings, retrieval
 from are_workers.tasks.base import job_actor
@@ -55,22 +52,6 @@ def sync_tenant_index(min_vectors: int | None = None, **_schedule: Any) -> dict[
     ``CREATE INDEX CONCURRENTLY`` waits for every older transaction, the job's included.
     """
     job = current_job()
-    organization_id = job.require_organization()
-    bind = job.session.get_bind()
-    engine = bind if isinstance(bind, Engine) else bind.engine
-    threshold = retrieval.INDEX_MIN_VECTORS if min_vectors is None else int(min_vectors)
-    states: dict[str, str] = {}
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        models = conn.execute(
-            select(EmbeddingModel.id, EmbeddingModel.status).order_by(EmbeddingModel.id)
-        ).all()
-        for model_id, status in models:
-            if status == EmbeddingModelStatus.RETIRED:
-                retrieval.drop_tenant_index(conn, organization_id, model_id)
-                state = retrieval.tenant_index_state(conn, organization_id, model_id)
-            else:
-                state = retrieval.sync_tenant_index(
-                    conn, organization_id, model_id, min_vectors=threshold
-                )
-            states[str(model_id)] = state.value
-    return {"indexes": states}
+    return retrieval.sync_tenant_indexes(
+        job.session, job.require_organization(), min_vectors=min_vectors
+    )

@@ -20,7 +20,6 @@ how its inputs and outputs map to tables. The rules it keeps:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import uuid
@@ -34,6 +33,7 @@ from pydantic import ValidationError
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from are_workers.crypto import json_sha256
 from are_workers.errors import InvalidInputError, NotFoundError, TransientError
 from are_workers.models.schemas import AdaptiveState, validated
 from are_workers.services.assessments.engine import (
@@ -193,9 +193,7 @@ def load_test(db: Session, organization_id: uuid.UUID, assessment_id: uuid.UUID)
             f"The assessment's configuration is invalid: {problems}.",
             code="invalid_test_definition",
         ) from None
-    digest = hashlib.sha256(
-        json.dumps(config.model_dump(mode="json"), sort_keys=True).encode()
-    ).hexdigest()
+    digest = json_sha256(config.model_dump(mode="json"))
     return TestDefinition(
         assessment_id=row.id, bank_id=row.bank_id, config=config, config_sha256=digest
     )

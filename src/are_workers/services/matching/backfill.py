@@ -23,7 +23,6 @@ from are_workers.crypto import text_sha256
 from are_workers.errors import InvalidInputError
 from are_workers.models.embeddings import Embedding, EmbeddingModel, EmbeddingModelStatus
 from are_workers.services.embeddings import EmbeddingContext
-from are_workers.services.model_registry import ensure_embedding_model
 
 ProgressFn = Callable[[int, int], None]
 
@@ -59,10 +58,7 @@ def backfill(
     and resumes where it stopped.
     """
     source = source_model_id or default_model_id(session)
-    target_id = ensure_embedding_model(
-        session, name=target.name, version=target.version, dimension=target.dimension,
-        max_tokens=target.max_tokens,
-    )  # fmt: skip
+    target_id = target.ensure_model(session)
     if target_id == source:
         raise InvalidInputError("The target model is the source model: nothing to do.")
     scope = [Embedding.embedding_model_id == source]

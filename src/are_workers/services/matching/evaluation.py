@@ -14,8 +14,6 @@ objection are checked, and a skipped candidate is recorded with the reason.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 import uuid
 from collections.abc import Sequence
@@ -29,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from are_workers.crypto import json_sha256, text_sha256
 from are_workers.job_context import current_job_id
 from are_workers.models.ai_evaluations import (
     AIEvaluation,
@@ -51,7 +50,6 @@ from are_workers.services.embeddings import EmbeddingContext
 from are_workers.services.matching.postings import embed_job, job_query_text, load_job
 from are_workers.services.matching.retrieval import retrieve
 from are_workers.services.model_registry import (
-    ensure_embedding_model,
     ensure_model_version,
     record_usage,
 )
@@ -306,18 +304,16 @@ def _latest_resume(
 
 
 def _input_hash(job: JobPosting, requirements: Sequence[JobRequirement], resume: str) -> str:
-    payload = json.dumps(
+    return json_sha256(
         {
             "evaluator": EVALUATOR_VERSION,
             "job": job_query_text(job, list(requirements)),
             "criteria": job.evaluation_criteria,
             "requirements": [(r.text, r.kind.value, r.must_have, str(r.min_years), r.weight)
                              for r in requirements],
-            "resume": hashlib.sha256(resume.encode()).hexdigest(),
-        },
-        sort_keys=True,
+            "resume": text_sha256(resume),
+        }
     )  # fmt: skip
-    return hashlib.sha256(payload.encode()).hexdigest()
 
 
 def evaluate_job(
@@ -339,10 +335,7 @@ def evaluate_job(
     taxonomy = taxonomy or get_taxonomy()
     job, requirements = load_job(session, organization_id, job_id)
     embed_job(session, organization_id=organization_id, job_id=job.id, embedding=embedding)
-    model_id = ensure_embedding_model(
-        session, name=embedding.name, version=embedding.version,
-        dimension=embedding.dimension, max_tokens=embedding.max_tokens,
-    )  # fmt: skip
+    model_id = embedding.ensure_model(session)
     evaluator_id = ensure_model_version(
         session, kind=ModelKind.RULES, name=EVALUATOR_NAME, version=EVALUATOR_VERSION,
         params={"kind_weights": DEFAULT_KIND_WEIGHTS, "must_have_boost": MUST_HAVE_BOOST,

@@ -22,7 +22,7 @@ from are_workers.models.embeddings import EmbeddingEntity
 from are_workers.models.jobs import JobPosting, JobRequirement, JobStatus, RequirementKind
 from are_workers.models.subscription import UsageKind, UsageUnit
 from are_workers.services.embeddings import EmbeddingContext, upsert_chunk_embeddings
-from are_workers.services.model_registry import ensure_embedding_model, record_usage
+from are_workers.services.model_registry import record_usage
 from are_workers.services.skills import SkillTaxonomy, get_taxonomy
 
 _YEARS = re.compile(r"(\d{1,2})\s*\+?\s*(?:years?|yrs?)\b", re.IGNORECASE)
@@ -169,13 +169,7 @@ def embed_job(
 ) -> dict[str, Any]:
     """Vectors for the job (retrieval query) and each requirement (evidence), idempotent."""
     job, requirements = load_job(session, organization_id, job_id)
-    model_id = ensure_embedding_model(
-        session,
-        name=embedding.name,
-        version=embedding.version,
-        dimension=embedding.dimension,
-        max_tokens=embedding.max_tokens,
-    )
+    model_id = embedding.ensure_model(session)
     embedded, _ = upsert_chunk_embeddings(
         session,
         organization_id=organization_id,

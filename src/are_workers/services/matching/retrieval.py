@@ -50,7 +50,7 @@ from enum import StrEnum
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, Engine, Row, text
+from sqlalchemy import Connection, Engine, Row, select, text
 from sqlalchemy.orm import Session
 
 from are_workers.errors import AreWorkersError, NotFoundError
@@ -59,6 +59,8 @@ from are_workers.models.embeddings import (
     MAX_INDEXED_DIMENSION,
     EmbeddingDistance,
     EmbeddingEntity,
+    EmbeddingModel,
+    EmbeddingModelStatus,
     runtime_index_ddl,
     runtime_index_name,
 )
@@ -556,3 +558,29 @@ def _autocommit(bind: Engine | Connection) -> Iterator[Connection]:
             'a Connection with execution_options(isolation_level="AUTOCOMMIT")'
         )
     yield bind
+
+
+def sync_tenant_indexes(
+    session: Session, organization_id: uuid.UUID, *, min_vectors: int | None = None
+) -> dict[str, Any]:
+    """Sync the tenant's index of every embedding model (a retired model's is dropped).
+
+    Works on an autocommit connection of its own and never opens ``session``'s transaction:
+    ``CREATE INDEX CONCURRENTLY`` waits for every older transaction, the caller's included.
+    """
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    threshold = INDEX_MIN_VECTORS if min_vectors is None else int(min_vectors)
+    states: dict[str, str] = {}
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        models = conn.execute(
+            select(EmbeddingModel.id, EmbeddingModel.status).order_by(EmbeddingModel.id)
+        ).all()
+        for model_id, status in models:
+            if status == EmbeddingModelStatus.RETIRED:
+                drop_tenant_index(conn, organization_id, model_id)
+                state = tenant_index_state(conn, organization_id, model_id)
+            else:
+                state = sync_tenant_index(conn, organization_id, model_id, min_vectors=threshold)
+            states[str(model_id)] = state.value
+    return {"indexes": states}

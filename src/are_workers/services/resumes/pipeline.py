@@ -35,14 +35,14 @@ from are_workers.models.candidates import (
     SkillSource,
 )
 from are_workers.models.embeddings import EmbeddingEntity
-from are_workers.models.files import File, FileStatus
+from are_workers.models.files import File, FilePurpose, FileStatus
 from are_workers.models.subscription import UsageKind, UsageUnit
 from are_workers.services import consent, storage
 from are_workers.services.compliance import audit
 from are_workers.services.consent import Activity
 from are_workers.services.documents import ExtractionLimits, extract_text
 from are_workers.services.embeddings import EmbeddingContext, upsert_chunk_embeddings
-from are_workers.services.model_registry import ensure_embedding_model, record_usage
+from are_workers.services.model_registry import record_usage
 from are_workers.services.resumes.chunking import Chunk, chunk_resume
 from are_workers.services.resumes.parsing import ParsedResume as ParsedText
 from are_workers.services.resumes.parsing import parse_resume
@@ -182,13 +182,7 @@ def process_resume_file(
     chunks = chunk_resume(
         parsed, max_tokens=embedding.max_tokens, count_tokens=embedding.count_tokens
     )
-    model_id = ensure_embedding_model(
-        session,
-        name=embedding.name,
-        version=embedding.version,
-        dimension=embedding.dimension,
-        max_tokens=embedding.max_tokens,
-    )
+    model_id = embedding.ensure_model(session)
     embedded, reused = upsert_chunk_embeddings(
         session,
         organization_id=organization_id,
@@ -371,3 +365,38 @@ def _replace_profile(
     ]
     if skills:
         session.execute(insert(CandidateSkill).values(skills).on_conflict_do_nothing())
+
+
+def queue_candidate_files(
+    session: Session, organization_id: uuid.UUID, candidate_id: uuid.UUID
+) -> dict[str, Any]:
+    """Enqueue ``resumes.process_file`` for each live resume of the candidate, in the
+    caller's transaction (idempotent per file)."""
+    from are_workers import ledger
+
+    candidate = session.scalar(
+        select(Candidate.id).where(
+            Candidate.id == candidate_id, Candidate.organization_id == organization_id
+        )
+    )
+    if candidate is None:
+        raise NotFoundError("This candidate does not exist in the organization.")
+    files = session.scalars(
+        select(File.id).where(
+            File.organization_id == organization_id,
+            File.candidate_id == candidate,
+            File.purpose == FilePurpose.RESUME,
+            File.status != FileStatus.DELETED,
+        )
+    ).all()
+    for file_id in files:
+        ledger.enqueue(
+            session,
+            "resumes.process_file",
+            {"file_id": str(file_id)},
+            organization_id=organization_id,
+            idempotency_key=f"file:{file_id}",
+        )
+    if not files:
+        return {"files": 0, "note": "The candidate has no resume files to process."}
+    return {"files": len(files)}
