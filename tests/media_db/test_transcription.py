@@ -29,7 +29,7 @@ from are_workers.models.video_interviews import (
     VideoResponse,
     VideoResponseStatus,
 )
-from are_workers.services.media import interviews, store
+from are_workers.services.media import answers, store, transcription_job
 from are_workers.services.media.store import CHUNK_SEGMENT_STRIDE, JobRef, TransactionFactory
 from are_workers.services.media.transcription import (
     ChunkingOptions,
@@ -55,7 +55,7 @@ class WorkerKilled(Exception):
 def _transcribe(db: Session, answer: Recorded, savepoints: TransactionFactory, **kw: Any) -> Any:
     job = kw.get("job")
     with as_job(db, job.id if job is not None else uuid.uuid4()):
-        return interviews.transcribe_response(
+        return transcription_job.transcribe_response(
             db,
             organization_id=answer.org_id,
             response_id=answer.response.id,
@@ -274,7 +274,7 @@ def _fails_with(
     with pytest.raises(PermanentError) as caught:
         _transcribe(db, answer, savepoints, **kw)
     assert caught.value.code == code, caught.value.user_message
-    interviews.record_response_failure(
+    answers.record_response_failure(
         db, caught.value, {"response_id": str(answer.response.id)}, _Ctx(answer.org_id)
     )
     response = db.get_one(VideoResponse, answer.response.id)
@@ -390,8 +390,8 @@ def test_an_attempt_after_worker_crashes_says_so_on_the_answer(
 ) -> None:
     answer = record(FIXTURES / "interview.mp4")
     job = _running_job(db, answer, attempt=crashes + 1, crashes=crashes)
-    target = interviews.load_answer(db, answer.org_id, answer.response.id)
-    interviews.begin_attempt(
+    target = answers.load_answer(db, answer.org_id, answer.response.id)
+    answers.begin_attempt(
         savepoints,
         target,
         status=VideoResponseStatus.TRANSCRIBING,
@@ -409,7 +409,7 @@ def test_unknown_answer(db: Session, savepoints: TransactionFactory) -> None:
     from tests.factories import make_org
 
     with pytest.raises(PermanentError) as caught:
-        interviews.transcribe_response(
+        transcription_job.transcribe_response(
             db, organization_id=make_org(db).id, response_id=uuid.uuid4(), transactions=savepoints
         )
     assert caught.value.code == "response_not_found"
@@ -426,7 +426,7 @@ def test_gpu_out_of_memory_is_a_delayed_retry_not_a_failure(
     def out_of_memory(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("CUDA failed with error out of memory")
 
-    monkeypatch.setattr(interviews, "transcribe_chunks", out_of_memory)
+    monkeypatch.setattr(transcription_job, "transcribe_chunks", out_of_memory)
     with pytest.raises(TransientError) as caught:
         _transcribe(db, answer, savepoints)
     assert caught.value.delay_seconds == 120

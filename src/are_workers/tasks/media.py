@@ -19,7 +19,7 @@ from typing import Any
 from are_workers import ledger
 from are_workers.errors import ConfigurationError, PermanentError
 from are_workers.job_context import current_job
-from are_workers.services.media import interviews, store
+from are_workers.services.media import analysis_job, answers, store, transcription_job
 from are_workers.tasks.base import job_actor, warmup
 
 
@@ -41,7 +41,7 @@ def _answer_failed_if_last_attempt(
     except BaseException as exc:
         claim = current_job().claim
         if claim.attempt >= claim.max_attempts:
-            interviews.record_gave_up(
+            answers.record_gave_up(
                 store.committed_transaction,
                 organization_id=organization_id,
                 response_id=response_id,
@@ -76,7 +76,7 @@ def _embedder_key() -> str | None:
 
 @job_actor(
     "media.transcribe_response",
-    on_permanent_failure=interviews.record_response_failure,
+    on_permanent_failure=answers.record_response_failure,
     notify_shutdown=True,
 )
 def transcribe_response(response_id: str) -> dict[str, Any]:
@@ -85,7 +85,7 @@ def transcribe_response(response_id: str) -> dict[str, Any]:
     org = current_job().require_organization()
     answer_id = uuid.UUID(response_id)
     with _answer_failed_if_last_attempt(org, answer_id):
-        outcome = interviews.transcribe_response(
+        outcome = transcription_job.transcribe_response(
             job.session,
             organization_id=org,
             response_id=answer_id,
@@ -104,7 +104,7 @@ def transcribe_response(response_id: str) -> dict[str, Any]:
 
 @job_actor(
     "media.analyze_response",
-    on_permanent_failure=interviews.record_response_failure,
+    on_permanent_failure=answers.record_response_failure,
     notify_shutdown=True,
 )
 def analyze_response(response_id: str) -> dict[str, Any]:
@@ -113,13 +113,13 @@ def analyze_response(response_id: str) -> dict[str, Any]:
     org = current_job().require_organization()
     answer_id = uuid.UUID(response_id)
     with _answer_failed_if_last_attempt(org, answer_id):
-        outcome = interviews.analyze_response(
+        outcome = analysis_job.analyze_response(
             job.session,
             organization_id=org,
             response_id=answer_id,
             transactions=store.committed_transaction,
             job=_job(),
-            similarity=interviews.embedding_similarity(_embed),
+            similarity=analysis_job.embedding_similarity(_embed),
             similarity_model=_embedder_key(),
         )
     return outcome.as_result()

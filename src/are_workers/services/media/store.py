@@ -1,7 +1,8 @@
 """Persistence shared by the media jobs, and the proctoring of assessment sessions.
 
-The analysis itself lives in the sibling modules (no database there); ``interviews`` stores
-what it finds for video interview answers. This module holds what both need:
+The analysis itself lives in the sibling modules (no database there); ``answers``,
+``transcription_job`` and ``analysis_job`` store what it finds for video interview answers.
+This module holds what they need:
 
 * ``TransactionFactory``: short transactions committed apart from the job's own session. A
   transcription commits each chunk in one (the chunk's segments on a ``partial`` transcript,
