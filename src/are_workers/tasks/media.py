@@ -19,7 +19,14 @@ from typing import Any
 from are_workers import ledger
 from are_workers.errors import ConfigurationError, PermanentError
 from are_workers.job_context import current_job
-from are_workers.services.media import analysis_job, answers, store, transcription_job
+from are_workers.services.media import (
+    answer_analysis,
+    answer_transcription,
+    answers,
+    checkpoints,
+    proctoring_store,
+    store,
+)
 from are_workers.tasks.base import job_actor, warmup
 
 
@@ -36,7 +43,7 @@ def _answer_failed_if_last_attempt(
     answer too (permanent errors go through ``on_permanent_failure``)."""
     try:
         yield
-    except (PermanentError, store.JobSupersededError):
+    except (PermanentError, checkpoints.JobSupersededError):
         raise
     except BaseException as exc:
         claim = current_job().claim
@@ -85,7 +92,7 @@ def transcribe_response(response_id: str) -> dict[str, Any]:
     org = current_job().require_organization()
     answer_id = uuid.UUID(response_id)
     with _answer_failed_if_last_attempt(org, answer_id):
-        outcome = transcription_job.transcribe_response(
+        outcome = answer_transcription.transcribe_response(
             job.session,
             organization_id=org,
             response_id=answer_id,
@@ -113,13 +120,13 @@ def analyze_response(response_id: str) -> dict[str, Any]:
     org = current_job().require_organization()
     answer_id = uuid.UUID(response_id)
     with _answer_failed_if_last_attempt(org, answer_id):
-        outcome = analysis_job.analyze_response(
+        outcome = answer_analysis.analyze_response(
             job.session,
             organization_id=org,
             response_id=answer_id,
             transactions=store.committed_transaction,
             job=_job(),
-            similarity=analysis_job.embedding_similarity(_embed),
+            similarity=answer_analysis.embedding_similarity(_embed),
             similarity_model=_embedder_key(),
         )
     return outcome.as_result()
@@ -131,7 +138,7 @@ def proctor_snapshots(
 ) -> dict[str, Any]:
     """Camera events and an integrity summary for human review, from webcam snapshots."""
     job = current_job()
-    outcome = store.proctor_session(
+    outcome = proctoring_store.proctor_session(
         job.session,
         organization_id=current_job().require_organization(),
         proctoring_session_id=uuid.UUID(proctoring_session_id),

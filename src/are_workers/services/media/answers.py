@@ -5,7 +5,7 @@ Every outcome a recruiter should know about is on the answer (``status``, ``erro
 ``error_message``): a permanent failure through :func:`record_response_failure`, a retryable
 one on the last attempt through :func:`record_gave_up`, a worker that keeps dying through
 :func:`begin_attempt`, an answer with no speech as ``no_speech`` (:data:`NO_SPEECH_MESSAGE`)
-on a processed answer. The jobs themselves are ``transcription_job`` and ``analysis_job``.
+on a processed answer. The jobs themselves are ``answer_transcription`` and ``answer_analysis``.
 """
 
 from __future__ import annotations

@@ -47,6 +47,7 @@ from are_workers.services.media.answers import (
     recording_path,
     settle_interview,
 )
+from are_workers.services.media.checkpoints import segment_from_row
 from are_workers.services.media.probe import probe_media
 from are_workers.services.media.proctoring import REVIEW_NOTICE, proctor_observations
 from are_workers.services.media.speech_analytics import (
@@ -64,7 +65,6 @@ from are_workers.services.media.store import (
     digest,
     gpu_memory_errors_as_transient,
     options_digest,
-    segment_from_row,
     vision_model_version,
 )
 from are_workers.services.media.video_analysis import VideoAnalysisOptions, analyze_video

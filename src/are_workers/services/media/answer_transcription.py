@@ -1,7 +1,7 @@
 """The ``media.transcribe_response`` job: an answer's transcript, resumable one chunk at a time.
 
 Long (Whisper), checkpointed per chunk (see ``checkpoints``); it leaves the answer
-``analyzing`` and the actor queues ``media.analyze_response`` (``analysis_job``). The
+``analyzing`` and the actor queues ``media.analyze_response`` (``answer_analysis``). The
 transcription itself (no database) is ``transcription``.
 
 The complete transcript writes one audit row in the transaction that stores it: the model
@@ -45,15 +45,14 @@ from are_workers.services.media.answers import (
     load_answer,
     recording_path,
 )
+from are_workers.services.media.checkpoints import ChunkCheckpoints, segment_rows
 from are_workers.services.media.probe import MediaInfo, probe_media
 from are_workers.services.media.store import (
-    ChunkCheckpoints,
     JobRef,
     TransactionFactory,
     asr_model_version,
     audit_recording_decision,
     gpu_memory_errors_as_transient,
-    segment_rows,
 )
 from are_workers.services.media.transcription import (
     ChunkResult,
