@@ -12,9 +12,7 @@ screening question requires audio.
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -24,7 +22,6 @@ from typing import Any
 
 from are_workers.config import Settings, get_settings
 from are_workers.errors import InvalidInputError
-from are_workers.logs import configure_logging
 from are_workers.services.media import Signal
 from are_workers.services.media.probe import MediaInfo, probe_media
 from are_workers.services.media.proctoring import (
@@ -232,33 +229,3 @@ def format_analysis(analysis: MediaAnalysis) -> str:
     timing = ", ".join(f"{stage} {seconds:.2f}s" for stage, seconds in analysis.timings.items())
     lines += ["", f"Timings: {timing}"]
     return "\n".join(lines)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m are_workers.services.media.analyze FILE [--json]``; the ``are-workers
-    media analyze`` command is a thin wrapper. Exit 2 with the user message on bad input."""
-    parser = argparse.ArgumentParser(
-        prog="are-workers media analyze", description="Analyse one interview recording."
-    )
-    parser.add_argument("file", type=Path)
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    parser.add_argument("--question", help="the question asked, for answer relevance")
-    parser.add_argument("--frames", action="store_true", help="include per-frame data (JSON)")
-    args = parser.parse_args(argv)
-    settings = get_settings()
-    configure_logging(settings.log_level, json=settings.log_json)  # stderr: stdout stays JSON
-    try:
-        analysis = analyze_media(args.file, question=args.question, settings=settings)
-    except InvalidInputError as exc:
-        sys.stderr.write(f"error ({exc.code}): {exc.user_message}\n")
-        return 2
-    if args.json:
-        sys.stdout.write(json.dumps(analysis.to_dict(include_frames=args.frames), indent=2))
-    else:
-        sys.stdout.write(format_analysis(analysis))
-    sys.stdout.write("\n")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
