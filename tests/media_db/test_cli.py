@@ -16,7 +16,9 @@ from tests.media_db.media import FIXTURES
 def _keep_test_logging(monkeypatch: pytest.MonkeyPatch) -> None:
     """The command configures logging onto the runner's stderr, which is closed when the
     command returns; later tests would then log into a closed file."""
-    monkeypatch.setattr("are_workers.cli.media.configure_logging", lambda *a, **k: None)
+    monkeypatch.setattr(
+        "are_workers.services.media.analyze.configure_logging", lambda *a, **k: None
+    )
 
 
 def test_analyze_prints_json_for_scripts() -> None:

@@ -7,14 +7,10 @@ can see what a job would store for a recording, and why a bad upload fails.
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
-
-from are_workers.logs import configure_logging
 
 media_app = typer.Typer(help="Interview recordings: transcript, speech and video signals.")
 
@@ -36,19 +32,8 @@ def analyze(
     ] = False,
 ) -> None:
     """Probe, transcribe and analyse FILE; exit 2 with the reason when it cannot be used."""
-    from are_workers.config import get_settings
-    from are_workers.errors import InvalidInputError
-    from are_workers.services.media.analyze import analyze_media, format_analysis
+    from are_workers.services.media.analyze import run_analysis
 
-    settings = get_settings()
-    configure_logging(settings.log_level, json=settings.log_json)  # stderr: stdout stays JSON
-    try:
-        analysis = analyze_media(file, question=question or None, settings=settings)
-    except InvalidInputError as exc:
-        sys.stderr.write(f"error ({exc.code}): {exc.user_message}\n")
-        raise typer.Exit(2) from None
-    if json_output:
-        sys.stdout.write(json.dumps(analysis.to_dict(include_frames=frames), indent=2))
-    else:
-        sys.stdout.write(format_analysis(analysis))
-    sys.stdout.write("\n")
+    code = run_analysis(file, question=question or None, json_output=json_output, frames=frames)
+    if code:
+        raise typer.Exit(code)

@@ -12,7 +12,9 @@ screening question requires audio.
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -22,6 +24,7 @@ from typing import Any
 
 from are_workers.config import Settings, get_settings
 from are_workers.errors import InvalidInputError
+from are_workers.logs import configure_logging
 from are_workers.services.media import Signal
 from are_workers.services.media.probe import MediaInfo, probe_media
 from are_workers.services.media.proctoring import (
@@ -229,3 +232,43 @@ def format_analysis(analysis: MediaAnalysis) -> str:
     timing = ", ".join(f"{stage} {seconds:.2f}s" for stage, seconds in analysis.timings.items())
     lines += ["", f"Timings: {timing}"]
     return "\n".join(lines)
+
+
+def run_analysis(
+    path: Path, *, question: str | None = None, json_output: bool = False, frames: bool = False
+) -> int:
+    """Analyse ``path`` and print the result (text, or JSON for scripts), as ``are-workers
+    media analyze`` does. Returns 2 with the user message on stderr for bad input, else 0."""
+    settings = get_settings()
+    configure_logging(settings.log_level, json=settings.log_json)  # stderr: stdout stays JSON
+    try:
+        analysis = analyze_media(path, question=question, settings=settings)
+    except InvalidInputError as exc:
+        sys.stderr.write(f"error ({exc.code}): {exc.user_message}\n")
+        return 2
+    if json_output:
+        sys.stdout.write(json.dumps(analysis.to_dict(include_frames=frames), indent=2))
+    else:
+        sys.stdout.write(format_analysis(analysis))
+    sys.stdout.write("\n")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m are_workers.services.media.analyze FILE [--json]``: the same as
+    :func:`run_analysis`, which ``are-workers media analyze`` calls directly."""
+    parser = argparse.ArgumentParser(
+        prog="are-workers media analyze", description="Analyse one interview recording."
+    )
+    parser.add_argument("file", type=Path)
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--question", help="the question asked, for answer relevance")
+    parser.add_argument("--frames", action="store_true", help="include per-frame data (JSON)")
+    args = parser.parse_args(argv)
+    return run_analysis(
+        args.file, question=args.question, json_output=args.json, frames=args.frames
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
