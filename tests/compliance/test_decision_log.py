@@ -306,16 +306,15 @@ def test_an_item_calibration_shows_in_the_organization_log_only(
 def test_every_audited_ai_action_of_the_workers_is_read() -> None:
     """A new AI action in a service must be added to the log (``decisions._KINDS``)."""
     from are_workers.services.assessments import recalibration, sessions
-    from are_workers.services.media import interviews
-    from are_workers.services.media import store as media_store
+    from are_workers.services.media import answer_analysis, answer_transcription, proctoring_store
     from are_workers.services.portfolios import store as portfolio_store
 
     written = {
-        interviews.TRANSCRIPT_AUDIT_ACTION,
-        interviews.SPEECH_AUDIT_ACTION,
-        interviews.VIDEO_AUDIT_ACTION,
-        interviews.VIDEO_SKIPPED_AUDIT_ACTION,
-        media_store.PROCTORING_AUDIT_ACTION,
+        answer_transcription.TRANSCRIPT_AUDIT_ACTION,
+        answer_analysis.SPEECH_AUDIT_ACTION,
+        answer_analysis.VIDEO_AUDIT_ACTION,
+        answer_analysis.VIDEO_SKIPPED_AUDIT_ACTION,
+        proctoring_store.PROCTORING_AUDIT_ACTION,
         portfolio_store.SCORED_AUDIT_ACTION,
         portfolio_store.SKIPPED_AUDIT_ACTION,
         portfolio_store.FAILED_AUDIT_ACTION,

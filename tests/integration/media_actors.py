@@ -19,12 +19,12 @@ import av
 from sqlalchemy import text
 
 from are_workers.models.engine import get_engine
-from are_workers.services.media import store
+from are_workers.services.media import checkpoints
 
 KILL_AT_CHUNK = os.environ.get("ARE_TEST_KILL_AT_CHUNK")
 
 
-def _note_then_maybe_die(event: store.ChunkCommitted) -> None:
+def _note_then_maybe_die(event: checkpoints.ChunkCommitted) -> None:
     with get_engine().begin() as conn:
         conn.execute(
             text("INSERT INTO test_effects (key, pid) VALUES (:k, :p)"),
@@ -35,7 +35,7 @@ def _note_then_maybe_die(event: store.ChunkCommitted) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-store.chunk_committed_hooks.append(_note_then_maybe_die)
+checkpoints.chunk_committed_hooks.append(_note_then_maybe_die)
 
 _open = av.open
 

@@ -26,7 +26,7 @@ from are_workers.models.video_interviews import (
     VideoResponse,
     VideoResponseStatus,
 )
-from are_workers.services.media import store
+from are_workers.services.media import checkpoints
 from are_workers.services.media.transcription import transcribe_file
 from tests.integration.conftest import Stack
 from tests.media_db.conftest import record_answer
@@ -132,7 +132,7 @@ def test_a_worker_killed_at_chunk_k_resumes_without_redoing_earlier_chunks(
             )
         ]
         assert session.scalars(select(TranscriptionCheckpoint)).all() == []
-    rows = store.segment_rows(uuid.uuid4(), uuid.uuid4(), expected.segments, 0)
+    rows = checkpoints.segment_rows(uuid.uuid4(), uuid.uuid4(), expected.segments, 0)
     assert stored == [
         (r["segment_index"], r["start_ms"], r["end_ms"], r["text"], r["words"]) for r in rows
     ]

@@ -27,7 +27,7 @@ from are_workers.models.video_interviews import (
     VideoResponse,
     VideoResponseStatus,
 )
-from are_workers.services.media import interviews
+from are_workers.services.media import answer_analysis, answer_transcription
 from are_workers.services.media.store import TransactionFactory
 from tests.media_db.conftest import Recorded, RecordFn, consent_to_face_analysis, give_consent
 from tests.media_db.media import FIXTURES, write_answer
@@ -40,7 +40,7 @@ _TRANSCRIBED: dict[bytes, tuple[Any, list[Any]]] = {}
 def _whisper_once_per_recording(monkeypatch: pytest.MonkeyPatch) -> None:
     """These tests are about analysis: Whisper runs once per recording for the module, and
     the stored transcript comes through the same chunk-by-chunk path as in a worker."""
-    real = interviews.transcribe_chunks
+    real = answer_transcription.transcribe_chunks
 
     def cached(path: Any, *, completed: Any = (), on_chunk_done: Any = None, **kw: Any) -> Any:
         key = Path(path).read_bytes()
@@ -53,7 +53,7 @@ def _whisper_once_per_recording(monkeypatch: pytest.MonkeyPatch) -> None:
                 on_chunk_done(chunk)
         return transcript
 
-    monkeypatch.setattr(interviews, "transcribe_chunks", cached)
+    monkeypatch.setattr(answer_transcription, "transcribe_chunks", cached)
 
 
 def _fixed(value: float) -> Any:
@@ -71,7 +71,7 @@ def _transcribed(
     db: Session, record: RecordFn, savepoints: TransactionFactory, recording: Any = None, **kw: Any
 ) -> Recorded:
     answer = record(recording or FIXTURES / "interview.mp4", **kw)
-    interviews.transcribe_response(
+    answer_transcription.transcribe_response(
         db, organization_id=answer.org_id, response_id=answer.response.id, transactions=savepoints
     )
     return answer
@@ -80,7 +80,7 @@ def _transcribed(
 def _analyze(db: Session, answer: Recorded, savepoints: TransactionFactory, **kw: Any) -> Any:
     job = kw.get("job")
     with as_job(db, job.id if job is not None else uuid.uuid4()):
-        return interviews.analyze_response(
+        return answer_analysis.analyze_response(
             db,
             organization_id=answer.org_id,
             response_id=answer.response.id,
@@ -110,7 +110,7 @@ def test_with_consent_the_answer_gets_speech_and_video_signals_once(
 ) -> None:
     answer = record(FIXTURES / "interview.mp4")
     consent_to_face_analysis(db, answer.graph)
-    interviews.transcribe_response(
+    answer_transcription.transcribe_response(
         db, organization_id=answer.org_id, response_id=answer.response.id, transactions=savepoints
     )
     similarity = _fixed(0.61)
@@ -262,7 +262,7 @@ def test_relevance_with_the_real_embedder(
     def embed(texts: Sequence[str]) -> Any:
         return default_embedding_context().embed(texts)
 
-    similarity = interviews.embedding_similarity(embed)
+    similarity = answer_analysis.embedding_similarity(embed)
     answer = _transcribed(db, record, savepoints)
     scores = {}
     for topic, prompt in [

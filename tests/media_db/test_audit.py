@@ -17,7 +17,7 @@ from are_workers.job_context import as_job
 from are_workers.models.ai_evaluations import AIModelVersion
 from are_workers.models.candidates import CandidateConsent
 from are_workers.models.video_interviews import Transcript
-from are_workers.services.media import interviews
+from are_workers.services.media import answer_analysis, answer_transcription
 from are_workers.services.media.store import VISION_MODEL_NAME, JobRef, TransactionFactory
 from tests.media_db.conftest import (
     RecordFn,
@@ -51,10 +51,12 @@ def test_transcript_speech_and_face_analysis_are_each_audited_without_content(
     }
 
     with as_job(db, job.id):
-        outcome = interviews.transcribe_response(db, job=job, **kw)
-        again = interviews.transcribe_response(db, job=job, **kw)  # a redelivery: already done
+        outcome = answer_transcription.transcribe_response(db, job=job, **kw)
+        again = answer_transcription.transcribe_response(
+            db, job=job, **kw
+        )  # a redelivery: already done
     assert again.reused
-    (row,) = audit_rows(db, answer.org_id, interviews.TRANSCRIPT_AUDIT_ACTION)
+    (row,) = audit_rows(db, answer.org_id, answer_transcription.TRANSCRIPT_AUDIT_ACTION)
     transcript = db.get_one(Transcript, outcome.transcript_id)
     db.refresh(transcript)
     asr = db.get_one(AIModelVersion, transcript.model_version_id)
@@ -77,20 +79,20 @@ def test_transcript_speech_and_face_analysis_are_each_audited_without_content(
 
     analysis_job = _running(db, "media.analyze_response", answer.response.id)
     with as_job(db, analysis_job.id):
-        interviews.analyze_response(
+        answer_analysis.analyze_response(
             db,
             job=analysis_job,
             similarity=lambda question, said: 0.6,
             similarity_model="bag-of-words@test-1",
             **kw,
         )
-    (speech,) = audit_rows(db, answer.org_id, interviews.SPEECH_AUDIT_ACTION)
-    assert speech.model_name == f"{interviews.SPEECH_MODEL_NAME}+bag-of-words@test-1"
-    assert speech.model_version.startswith(f"{interviews.SPEECH_METRICS_VERSION}/")
+    (speech,) = audit_rows(db, answer.org_id, answer_analysis.SPEECH_AUDIT_ACTION)
+    assert speech.model_name == f"{answer_analysis.SPEECH_MODEL_NAME}+bag-of-words@test-1"
+    assert speech.model_version.startswith(f"{answer_analysis.SPEECH_METRICS_VERSION}/")
     assert speech.input_refs["transcript_id"] == str(transcript.id)
     assert speech.input_refs["asr_model_version_id"] == str(asr.id)
     assert speech.output_refs["relevance"] == "scored"
-    (video,) = audit_rows(db, answer.org_id, interviews.VIDEO_AUDIT_ACTION)
+    (video,) = audit_rows(db, answer.org_id, answer_analysis.VIDEO_AUDIT_ACTION)
     assert video.model_name == VISION_MODEL_NAME and video.model_version.startswith("opencv-")
     assert video.input_refs["sha256"] == answer.file.sha256
     assert video.output_refs["needs_human_review"] is True  # a second face for 2 s
@@ -100,8 +102,8 @@ def test_transcript_speech_and_face_analysis_are_each_audited_without_content(
 
     # Consent withdrawn: the skip (and the removal of the face data) is audited too.
     db.execute(delete(CandidateConsent).where(CandidateConsent.candidate_id == candidate.id))
-    interviews.analyze_response(db, job=analysis_job, **kw)
-    (skipped,) = audit_rows(db, answer.org_id, interviews.VIDEO_SKIPPED_AUDIT_ACTION)
+    answer_analysis.analyze_response(db, job=analysis_job, **kw)
+    (skipped,) = audit_rows(db, answer.org_id, answer_analysis.VIDEO_SKIPPED_AUDIT_ACTION)
     assert skipped.output_refs["reason_code"] == "no_biometric_consent"
     assert skipped.model_name is None and skipped.subject_ref == pseudonym
 
@@ -135,7 +137,7 @@ def test_the_analysis_actor_names_its_embedder_for_the_audit_row(
         seen.append(kw)
         return SimpleNamespace(as_result=dict)
 
-    monkeypatch.setattr(interviews, "analyze_response", analyze_response)
+    monkeypatch.setattr(answer_analysis, "analyze_response", analyze_response)
     org = make_org(db)
     response_id = str(uuid.uuid4())
     job = ledger.enqueue(db, "media.analyze_response", {"response_id": response_id},

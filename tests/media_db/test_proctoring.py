@@ -31,7 +31,7 @@ from are_workers.models.assessments import (
 from are_workers.models.candidates import ConsentPurpose, ConsentStatus
 from are_workers.models.files import File, FilePurpose
 from are_workers.models.subscription import UsageKind, UsageRecord
-from are_workers.services.media.store import (
+from are_workers.services.media.proctoring_store import (
     PROCTORING_AUDIT_ACTION,
     PROCTORING_MODEL_NAME,
     proctor_session,

@@ -29,8 +29,9 @@ from are_workers.models.video_interviews import (
     VideoResponse,
     VideoResponseStatus,
 )
-from are_workers.services.media import interviews, store
-from are_workers.services.media.store import CHUNK_SEGMENT_STRIDE, JobRef, TransactionFactory
+from are_workers.services.media import answer_transcription, answers, checkpoints, store
+from are_workers.services.media.checkpoints import CHUNK_SEGMENT_STRIDE
+from are_workers.services.media.store import JobRef, TransactionFactory
 from are_workers.services.media.transcription import (
     ChunkingOptions,
     ChunkResult,
@@ -55,7 +56,7 @@ class WorkerKilled(Exception):
 def _transcribe(db: Session, answer: Recorded, savepoints: TransactionFactory, **kw: Any) -> Any:
     job = kw.get("job")
     with as_job(db, job.id if job is not None else uuid.uuid4()):
-        return interviews.transcribe_response(
+        return answer_transcription.transcribe_response(
             db,
             organization_id=answer.org_id,
             response_id=answer.response.id,
@@ -75,7 +76,7 @@ def _stored_segments(db: Session, transcript_id: uuid.UUID) -> list[tuple[Any, .
 
 def _as_rows(transcript: Any) -> list[tuple[Any, ...]]:
     """A transcript as its stored rows would read (the comparison ignores ids)."""
-    rows = store.segment_rows(uuid.uuid4(), uuid.uuid4(), transcript.segments, 0)
+    rows = checkpoints.segment_rows(uuid.uuid4(), uuid.uuid4(), transcript.segments, 0)
     return [(r["segment_index"], r["start_ms"], r["end_ms"], r["text"], r["words"]) for r in rows]
 
 
@@ -170,12 +171,12 @@ def test_a_killed_transcription_resumes_after_its_committed_chunks(
     done: list[tuple[int, str]] = []
     run = "first"
 
-    def note_then_die(event: store.ChunkCommitted) -> None:
+    def note_then_die(event: checkpoints.ChunkCommitted) -> None:
         done.append((event.index, run))
         if run == "first" and event.index == 1:
             raise WorkerKilled
 
-    monkeypatch.setattr(store, "chunk_committed_hooks", [note_then_die])
+    monkeypatch.setattr(checkpoints, "chunk_committed_hooks", [note_then_die])
     with pytest.raises(WorkerKilled):
         _transcribe(db, answer, savepoints, options=SHORT_CHUNKS)
 
@@ -206,14 +207,14 @@ def test_checkpoints_from_another_recording_are_discarded(
 ) -> None:
     answer = record(FIXTURES / "interview.mp4")
 
-    def die_after_first(event: store.ChunkCommitted) -> None:
+    def die_after_first(event: checkpoints.ChunkCommitted) -> None:
         raise WorkerKilled
 
-    monkeypatch.setattr(store, "chunk_committed_hooks", [die_after_first])
+    monkeypatch.setattr(checkpoints, "chunk_committed_hooks", [die_after_first])
     with pytest.raises(WorkerKilled):
         _transcribe(db, answer, savepoints)
     db.execute(update(TranscriptionCheckpoint).values(total_chunks=7))  # not this recording's
-    monkeypatch.setattr(store, "chunk_committed_hooks", [])
+    monkeypatch.setattr(checkpoints, "chunk_committed_hooks", [])
     outcome = _transcribe(db, answer, savepoints)
     assert (outcome.chunks, outcome.restored_chunks) == (1, 0)
     segments = _stored_segments(db, outcome.transcript_id)
@@ -227,13 +228,13 @@ def test_a_superseded_attempt_commits_no_chunk(
     job = _running_job(db, answer, attempt=2).id
     model_id, _ = store.asr_model_version(savepoints, get_settings(), SHORT_CHUNKS)
     chunk = ChunkResult(0, 1, 0.0, 1.0, "en", 1.0, (), "plan")
-    stale = store.ChunkCheckpoints(
+    stale = checkpoints.ChunkCheckpoints(
         savepoints, answer.org_id, answer.response.id, model_id, 10.0, job=JobRef(job, 1)
     )
-    with pytest.raises(store.JobSupersededError):
+    with pytest.raises(checkpoints.JobSupersededError):
         stale.save(chunk, language="en")
     assert _count(db, TranscriptionCheckpoint) == 0
-    current = store.ChunkCheckpoints(
+    current = checkpoints.ChunkCheckpoints(
         savepoints, answer.org_id, answer.response.id, model_id, 10.0, job=JobRef(job, 2)
     )
     current.save(chunk, language="en")
@@ -274,7 +275,7 @@ def _fails_with(
     with pytest.raises(PermanentError) as caught:
         _transcribe(db, answer, savepoints, **kw)
     assert caught.value.code == code, caught.value.user_message
-    interviews.record_response_failure(
+    answers.record_response_failure(
         db, caught.value, {"response_id": str(answer.response.id)}, _Ctx(answer.org_id)
     )
     response = db.get_one(VideoResponse, answer.response.id)
@@ -390,8 +391,8 @@ def test_an_attempt_after_worker_crashes_says_so_on_the_answer(
 ) -> None:
     answer = record(FIXTURES / "interview.mp4")
     job = _running_job(db, answer, attempt=crashes + 1, crashes=crashes)
-    target = interviews.load_answer(db, answer.org_id, answer.response.id)
-    interviews.begin_attempt(
+    target = answers.load_answer(db, answer.org_id, answer.response.id)
+    answers.begin_attempt(
         savepoints,
         target,
         status=VideoResponseStatus.TRANSCRIBING,
@@ -409,7 +410,7 @@ def test_unknown_answer(db: Session, savepoints: TransactionFactory) -> None:
     from tests.factories import make_org
 
     with pytest.raises(PermanentError) as caught:
-        interviews.transcribe_response(
+        answer_transcription.transcribe_response(
             db, organization_id=make_org(db).id, response_id=uuid.uuid4(), transactions=savepoints
         )
     assert caught.value.code == "response_not_found"
@@ -426,7 +427,7 @@ def test_gpu_out_of_memory_is_a_delayed_retry_not_a_failure(
     def out_of_memory(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("CUDA failed with error out of memory")
 
-    monkeypatch.setattr(interviews, "transcribe_chunks", out_of_memory)
+    monkeypatch.setattr(answer_transcription, "transcribe_chunks", out_of_memory)
     with pytest.raises(TransientError) as caught:
         _transcribe(db, answer, savepoints)
     assert caught.value.delay_seconds == 120

@@ -35,7 +35,7 @@ from are_workers.services import storage
 from are_workers.services.embeddings import EmbeddingContext
 from are_workers.services.matching.postings import job_query_text
 from are_workers.services.portfolios import evaluate as evaluate_module
-from are_workers.services.portfolios import store
+from are_workers.services.portfolios import loading, store
 from are_workers.services.portfolios.archives import read_archive
 from are_workers.services.portfolios.code_signals import decode_source
 from are_workers.services.portfolios.documents import read_document
@@ -502,7 +502,7 @@ def test_without_ai_evaluation_consent_nothing_is_read(
     def refuse(*args: object, **kwargs: object) -> bytes:
         raise AssertionError("a file was read without consent")
 
-    monkeypatch.setattr(store.storage, "read_bytes", refuse)
+    monkeypatch.setattr(loading.storage, "read_bytes", refuse)
     outcome = run(tenant, portfolio, bow, analyses, uuid.uuid4())
 
     row = db.get_one(DeepEvaluation, outcome.evaluation_id)

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from are_workers.cli.output import console, friendly_errors, print_json
+from are_workers.cli.output import cli_settings, console, friendly_errors, print_json
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -44,16 +44,6 @@ def _register_domain_commands() -> None:
 _register_domain_commands()
 
 
-def _settings(*, service: bool = False):  # type: ignore[no-untyped-def]
-    """Settings, and logging: JSON for long-running services (when configured), else text."""
-    from are_workers.config import get_settings
-    from are_workers.logs import configure_logging
-
-    settings = get_settings()
-    configure_logging(settings.log_level, json=service and settings.log_json)
-    return settings
-
-
 @app.callback()
 def main() -> None:
     """Configuration comes from ARE_* environment variables (see README)."""
@@ -68,7 +58,7 @@ def services_up() -> None:
     from are_workers import embedded
 
     with friendly_errors():
-        settings = _settings()
+        settings = cli_settings()
         if settings.database_url is None:
             console.print(f"postgres: {embedded.start_postgres(settings)}")
         if settings.broker_url is None:
@@ -80,7 +70,7 @@ def services_down() -> None:
     """Stop the embedded services."""
     from are_workers import embedded
 
-    settings = _settings()
+    settings = cli_settings()
     console.print(f"postgres stopped: {embedded.stop_postgres(settings)}")
     console.print(f"redis stopped:    {embedded.stop_redis(settings)}")
 
@@ -90,7 +80,7 @@ def services_status(json_output: Annotated[bool, typer.Option("--json")] = False
     """Show whether the embedded services run, with their URLs."""
     from are_workers import embedded
 
-    rows = embedded.status(_settings())
+    rows = embedded.status(cli_settings())
     if json_output:
         print_json([r.__dict__ | {"location": str(r.location)} for r in rows])
         return
@@ -118,7 +108,7 @@ def db_upgrade(revision: str = "head") -> None:
     """Apply migrations (as the owner role)."""
     from alembic import command
 
-    _settings()
+    cli_settings()
     command.upgrade(_alembic_config(), revision)
 
 
@@ -127,7 +117,7 @@ def db_downgrade(revision: str) -> None:
     """Revert migrations down to REVISION (e.g. base)."""
     from alembic import command
 
-    _settings()
+    cli_settings()
     command.downgrade(_alembic_config(), revision)
 
 
@@ -136,7 +126,7 @@ def db_check() -> None:
     """Fail if the models and the migrations disagree."""
     from alembic import command
 
-    _settings()
+    cli_settings()
     command.check(_alembic_config())
 
 
@@ -155,7 +145,7 @@ def worker(
     """Run a supervised worker pool (see docs/operations.md for pool shapes)."""
     from are_workers.supervisor import Supervisor
 
-    settings = _settings(service=True)
+    settings = cli_settings(service=True)
     chosen = [q for q in queues.split(",") if q] or settings.all_queues
     Supervisor(
         settings, queues=chosen, processes=processes, threads=threads,
@@ -172,7 +162,7 @@ def relay_cmd() -> None:
     from are_workers.models.engine import get_engine
     from are_workers.relay import Relay
 
-    settings = _settings(service=True)
+    settings = cli_settings(service=True)
     relay = Relay(get_engine(), get_broker(), settings)
     signal.signal(signal.SIGTERM, lambda *_: relay.stop_event.set())
     try:
@@ -186,7 +176,7 @@ def health() -> None:
     """Exit 0 when a worker pool on this machine is up and warmed (for HEALTHCHECK)."""
     from are_workers.supervisor import health_file
 
-    path = health_file(_settings())
+    path = health_file(cli_settings())
     try:
         os.kill(int(path.read_text()), 0)
     except (FileNotFoundError, ValueError, ProcessLookupError):
@@ -204,7 +194,7 @@ def status(json_output: Annotated[bool, typer.Option("--json")] = False) -> None
     from are_workers import ledger
     from are_workers.models.engine import get_engine
 
-    _settings()
+    cli_settings()
     with get_engine().connect() as conn:
         data: dict[str, Any] = {
             "queues": ledger.queue_depths(conn),
@@ -238,7 +228,7 @@ def storage_check_keys(json_output: Annotated[bool, typer.Option("--json")] = Fa
     from are_workers.models.engine import get_engine
     from are_workers.services import storage
 
-    _settings()
+    cli_settings()
     with get_engine().connect() as conn:
         problems = [vars(p) for p in storage.misfit_keys(conn)]
     if json_output:
@@ -267,7 +257,7 @@ def enqueue(
     from are_workers import client
     from are_workers.models.engine import session_scope
 
-    _settings()
+    cli_settings()
     args = dict(a.split("=", 1) for a in (arg or []))
     with friendly_errors(), session_scope() as session:
         job_id = client.enqueue(
@@ -282,7 +272,7 @@ def jobs_show(job_id: str, json_output: Annotated[bool, typer.Option("--json")] 
     from are_workers import ledger
     from are_workers.models.engine import get_engine
 
-    _settings()
+    cli_settings()
     with get_engine().connect() as conn:
         view = ledger.get_job(conn, job_id)
     if view is None:
@@ -302,7 +292,7 @@ def jobs_replay(job_id: str) -> None:
     from are_workers import ledger
     from are_workers.models.engine import session_scope
 
-    _settings()
+    cli_settings()
     with session_scope() as session:
         ok = ledger.replay(session, job_id)
     console.print("re-queued" if ok else "[red]not dead/failed/cancelled (or unknown)[/]")
@@ -315,7 +305,7 @@ def jobs_cancel(job_id: str) -> None:
     from are_workers import ledger
     from are_workers.models.engine import session_scope
 
-    _settings()
+    cli_settings()
     with session_scope() as session:
         ok = ledger.cancel(session, job_id)
     console.print("cancelled" if ok else "[red]not cancellable (already finished or unknown)[/]")
@@ -328,7 +318,7 @@ def jobs_prune(older_than_days: Annotated[int, typer.Option(min=1)] = 30) -> Non
     from are_workers import ledger
     from are_workers.models.engine import session_scope
 
-    _settings()
+    cli_settings()
     with session_scope() as session:
         count = ledger.prune(session, older_than_days=older_than_days)
     console.print(f"pruned {count} job(s)")
@@ -341,7 +331,7 @@ def smoke(jobs: Annotated[int, typer.Option(min=1)] = 20) -> None:
     from are_workers.models.engine import session_factory, session_scope
     from are_workers.supervisor import Supervisor
 
-    settings = _settings()
+    settings = cli_settings()
     with session_scope() as session:
         ids = [client.enqueue(session, "system.noop", {"n": i}) for i in range(jobs)]
     import threading

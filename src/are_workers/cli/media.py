@@ -32,15 +32,8 @@ def analyze(
     ] = False,
 ) -> None:
     """Probe, transcribe and analyse FILE; exit 2 with the reason when it cannot be used."""
-    from are_workers.services.media.analyze import main as analyze_main
+    from are_workers.services.media.analyze import run_analysis
 
-    argv = [str(file)]
-    if json_output:
-        argv.append("--json")
-    if question:
-        argv += ["--question", question]
-    if frames:
-        argv.append("--frames")
-    code = analyze_main(argv)
+    code = run_analysis(file, question=question or None, json_output=json_output, frames=frames)
     if code:
         raise typer.Exit(code)

@@ -1,19 +1,34 @@
-"""Shared CLI output: rich for people, JSON for scripts, errors that say what to do."""
+"""Shared CLI plumbing: settings with logging, rich for people, JSON for scripts, errors that
+say what to do. The command modules import it, never each other (no ``main`` <-> ``pipeline``
+cycle)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 
 from are_workers.errors import AreWorkersError, PermanentError
 
+if TYPE_CHECKING:
+    from are_workers.config import Settings
+
 console = Console()
 err_console = Console(stderr=True)
+
+
+def cli_settings(*, service: bool = False) -> Settings:
+    """Settings, and logging: JSON for long-running services (when configured), else text."""
+    from are_workers.config import get_settings
+    from are_workers.logs import configure_logging
+
+    settings = get_settings()
+    configure_logging(settings.log_level, json=service and settings.log_json)
+    return settings
 
 
 def print_json(data: Any) -> None:

@@ -20,7 +20,7 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from are_workers.cli.output import console, friendly_errors, print_json
+from are_workers.cli.output import cli_settings, console, friendly_errors, print_json
 
 resume_app = typer.Typer(help="Resume tools that need no database.")
 ingest_app = typer.Typer(help="Bulk ingestion.")
@@ -185,9 +185,8 @@ def ingest_resumes(
     timeout: float = 1800.0,
 ) -> None:
     """Upload every resume in DIR for ORG and queue its processing (workers do the rest)."""
-    from are_workers.cli.main import _settings
 
-    _settings()
+    cli_settings()
     with friendly_errors():
         org_id, jobs, job_id = ingest_resumes_into(directory, org, consent=consent,
                                                    job_markdown=job)  # fmt: skip
@@ -292,11 +291,10 @@ def match_command(
     timeout: float = 1800.0,
 ) -> None:
     """Rank and explain candidates for a job (through the workers) and print the shortlist."""
-    from are_workers.cli.main import _settings
     from are_workers.models.engine import session_scope
     from are_workers.models.jobs import JobPosting
 
-    _settings()
+    cli_settings()
     with session_scope() as session:
         job = session.get(JobPosting, uuid.UUID(job_id))
         if job is None:
@@ -323,10 +321,9 @@ def demo_command(
     json_output: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """The main job on the embedded defaults: sample resumes → workers → explained shortlist."""
-    from are_workers.cli.main import _settings
     from are_workers.supervisor import Supervisor, health_file
 
-    settings = _settings()
+    settings = cli_settings()
     job_path = SAMPLES / "jobs" / f"{job}.md"
     if not job_path.exists():
         raise typer.BadParameter(f"no sample job {job!r}")
@@ -389,12 +386,11 @@ def embeddings_backfill(
     batch_size: Annotated[int, typer.Option(min=1)] = 256,
 ) -> None:
     """Re-embed every stored chunk with another model; the current one keeps serving."""
-    from are_workers.cli.main import _settings
     from are_workers.models.engine import session_factory
     from are_workers.services.embeddings import default_embedding_context
     from are_workers.services.matching.backfill import activate_model, backfill
 
-    settings = _settings().model_copy(update={"embedding_model_path": model_path})
+    settings = cli_settings().model_copy(update={"embedding_model_path": model_path})
     target = default_embedding_context(settings)
     columns = (TextColumn("backfilling"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with friendly_errors(), session_factory()() as session, Progress(*columns) as progress:

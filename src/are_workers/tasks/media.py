@@ -19,7 +19,14 @@ from typing import Any
 from are_workers import ledger
 from are_workers.errors import ConfigurationError, PermanentError
 from are_workers.job_context import current_job
-from are_workers.services.media import interviews, store
+from are_workers.services.media import (
+    answer_analysis,
+    answer_transcription,
+    answers,
+    checkpoints,
+    proctoring_store,
+    store,
+)
 from are_workers.tasks.base import job_actor, warmup
 
 
@@ -36,12 +43,12 @@ def _answer_failed_if_last_attempt(
     answer too (permanent errors go through ``on_permanent_failure``)."""
     try:
         yield
-    except (PermanentError, store.JobSupersededError):
+    except (PermanentError, checkpoints.JobSupersededError):
         raise
     except BaseException as exc:
         claim = current_job().claim
         if claim.attempt >= claim.max_attempts:
-            interviews.record_gave_up(
+            answers.record_gave_up(
                 store.committed_transaction,
                 organization_id=organization_id,
                 response_id=response_id,
@@ -76,7 +83,7 @@ def _embedder_key() -> str | None:
 
 @job_actor(
     "media.transcribe_response",
-    on_permanent_failure=interviews.record_response_failure,
+    on_permanent_failure=answers.record_response_failure,
     notify_shutdown=True,
 )
 def transcribe_response(response_id: uuid.UUID) -> dict[str, Any]:
@@ -85,7 +92,7 @@ def transcribe_response(response_id: uuid.UUID) -> dict[str, Any]:
     org = current_job().require_organization()
     answer_id = response_id
     with _answer_failed_if_last_attempt(org, answer_id):
-        outcome = interviews.transcribe_response(
+        outcome = answer_transcription.transcribe_response(
             job.session,
             organization_id=org,
             response_id=answer_id,
@@ -104,7 +111,7 @@ def transcribe_response(response_id: uuid.UUID) -> dict[str, Any]:
 
 @job_actor(
     "media.analyze_response",
-    on_permanent_failure=interviews.record_response_failure,
+    on_permanent_failure=answers.record_response_failure,
     notify_shutdown=True,
 )
 def analyze_response(response_id: uuid.UUID) -> dict[str, Any]:
@@ -113,13 +120,13 @@ def analyze_response(response_id: uuid.UUID) -> dict[str, Any]:
     org = current_job().require_organization()
     answer_id = response_id
     with _answer_failed_if_last_attempt(org, answer_id):
-        outcome = interviews.analyze_response(
+        outcome = answer_analysis.analyze_response(
             job.session,
             organization_id=org,
             response_id=answer_id,
             transactions=store.committed_transaction,
             job=_job(),
-            similarity=interviews.embedding_similarity(_embed),
+            similarity=answer_analysis.embedding_similarity(_embed),
             similarity_model=_embedder_key(),
         )
     return outcome.as_result()
@@ -131,7 +138,7 @@ def proctor_snapshots(
 ) -> dict[str, Any]:
     """Camera events and an integrity summary for human review, from webcam snapshots."""
     job = current_job()
-    outcome = store.proctor_session(
+    outcome = proctoring_store.proctor_session(
         job.session,
         organization_id=current_job().require_organization(),
         proctoring_session_id=proctoring_session_id,

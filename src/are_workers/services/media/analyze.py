@@ -234,9 +234,29 @@ def format_analysis(analysis: MediaAnalysis) -> str:
     return "\n".join(lines)
 
 
+def run_analysis(
+    path: Path, *, question: str | None = None, json_output: bool = False, frames: bool = False
+) -> int:
+    """Analyse ``path`` and print the result (text, or JSON for scripts), as ``are-workers
+    media analyze`` does. Returns 2 with the user message on stderr for bad input, else 0."""
+    settings = get_settings()
+    configure_logging(settings.log_level, json=settings.log_json)  # stderr: stdout stays JSON
+    try:
+        analysis = analyze_media(path, question=question, settings=settings)
+    except InvalidInputError as exc:
+        sys.stderr.write(f"error ({exc.code}): {exc.user_message}\n")
+        return 2
+    if json_output:
+        sys.stdout.write(json.dumps(analysis.to_dict(include_frames=frames), indent=2))
+    else:
+        sys.stdout.write(format_analysis(analysis))
+    sys.stdout.write("\n")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m are_workers.services.media.analyze FILE [--json]``; the ``are-workers
-    media analyze`` command is a thin wrapper. Exit 2 with the user message on bad input."""
+    """``python -m are_workers.services.media.analyze FILE [--json]``: the same as
+    :func:`run_analysis`, which ``are-workers media analyze`` calls directly."""
     parser = argparse.ArgumentParser(
         prog="are-workers media analyze", description="Analyse one interview recording."
     )
@@ -245,19 +265,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--question", help="the question asked, for answer relevance")
     parser.add_argument("--frames", action="store_true", help="include per-frame data (JSON)")
     args = parser.parse_args(argv)
-    settings = get_settings()
-    configure_logging(settings.log_level, json=settings.log_json)  # stderr: stdout stays JSON
-    try:
-        analysis = analyze_media(args.file, question=args.question, settings=settings)
-    except InvalidInputError as exc:
-        sys.stderr.write(f"error ({exc.code}): {exc.user_message}\n")
-        return 2
-    if args.json:
-        sys.stdout.write(json.dumps(analysis.to_dict(include_frames=args.frames), indent=2))
-    else:
-        sys.stdout.write(format_analysis(analysis))
-    sys.stdout.write("\n")
-    return 0
+    return run_analysis(
+        args.file, question=args.question, json_output=args.json, frames=args.frames
+    )
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 """Portfolio deep evaluation against the database: rows in, ``deep_evaluations`` out.
 
 The pure pipeline (:func:`~.evaluate.evaluate_portfolio`) never touches the database; this
-module feeds it and keeps what it found. It loads the portfolio and its items (tenant-scoped;
-a link is metadata and is never fetched), reads the items' files from storage, loads the
-job's requirements, and writes:
+module feeds it and keeps what it found: the steps of :func:`evaluate_portfolio_for_job`
+are here, the reading side in ``loading`` and the writing side in ``writing``. It loads the
+portfolio and its items (tenant-scoped; a link is metadata and is never fetched), reads the
+items' files from storage, loads the job's requirements, and writes:
 
 * one ``deep_evaluations`` row: status, overall score, the rules model version, the
   pipeline versions and the input fingerprint. A skip (no consent, an Art. 22 objection, an
@@ -38,24 +39,21 @@ analysis version) is unchanged.
 from __future__ import annotations
 
 import dataclasses
-import json
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
 import structlog
-from sqlalchemy import and_, delete, func, or_, select, text
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from are_workers.config import Settings, get_settings
 from are_workers.crypto import json_sha256
-from are_workers.errors import InvalidInputError, NotFoundError, PermanentError
+from are_workers.errors import NotFoundError, PermanentError
 from are_workers.job_context import current_job_id
 from are_workers.models.ai_evaluations import ModelKind
 from are_workers.models.applications import Application
@@ -65,30 +63,21 @@ from are_workers.models.deep_evaluations import (
     DeepEvaluationStatus,
     Portfolio,
     PortfolioItem,
-    PortfolioItemKind,
     PortfolioStatus,
 )
-from are_workers.models.deep_evaluations import FindingKind as StoredFindingKind
-from are_workers.models.embeddings import Embedding, EmbeddingEntity
-from are_workers.models.files import File, FileStatus
 from are_workers.models.jobs import JobRequirement
 from are_workers.models.subscription import UsageKind, UsageUnit
-from are_workers.services import consent, storage
 from are_workers.services.compliance import audit
-from are_workers.services.consent import Activity
-from are_workers.services.embeddings import EmbeddingContext, upsert_chunk_embeddings
+from are_workers.services.embeddings import EmbeddingContext
 from are_workers.services.matching.postings import embed_job, load_job
 from are_workers.services.model_registry import (
-    ensure_embedding_model,
     ensure_model_version,
     record_usage,
 )
 from are_workers.services.portfolios.evaluate import (
-    ANALYSIS_VERSION,
     ItemAnalysis,
-    ItemKind,
     ItemStatus,
-    PortfolioItemInput,
+    PortfolioEvaluation,
     PortfolioLimits,
     evaluate_portfolio,
     pipeline_versions,
@@ -97,10 +86,23 @@ from are_workers.services.portfolios.evaluate import (
 from are_workers.services.portfolios.evidence import (
     SCORING_VERSION,
     SUPPORT_THRESHOLD,
-    Evidence,
-    EvidenceSource,
-    Finding,
-    Requirement,
+)
+from are_workers.services.portfolios.loading import (
+    KnownVectors,
+    consent_skip_reason,
+    load_items,
+    load_portfolio,
+    read_items,
+    requirement_of,
+    stored_vectors,
+)
+from are_workers.services.portfolios.writing import (
+    audit_without_model,
+    file_id_of,
+    record_items,
+    store_passage_vectors,
+    str_or_none,
+    write_findings,
 )
 from are_workers.services.skills import SkillTaxonomy, get_taxonomy
 
@@ -108,10 +110,10 @@ __all__ = [
     "EVALUATOR_NAME",
     "ItemAnalysisCache",
     "PortfolioEvaluationOutcome",
-    "consent_skip_reason",
     "evaluate_portfolio_for_job",
     "record_evaluation_failure",
 ]
+
 
 log = structlog.get_logger(__name__)
 
@@ -119,9 +121,6 @@ EVALUATOR_NAME = "are-portfolio-evaluator"
 """The ``ai_model_versions`` row (kind ``rules``, version ``SCORING_VERSION``) that every
 deep evaluation names as the model that wrote its findings."""
 
-_UNREADABLE = b"\x00are-workers:unreadable-file:"
-"""Stand-in bytes for an item whose file could not be read: the item keeps a place in the
-fingerprint (restoring the file changes it) and gets a failed analysis of its own."""
 
 SCORED_AUDIT_ACTION = "deep_evaluation.scored"
 SKIPPED_AUDIT_ACTION = "deep_evaluation.skipped"
@@ -221,195 +220,6 @@ class ItemAnalysisCache:
 
 
 _ANALYSES = ItemAnalysisCache()
-
-
-class _KnownVectors:
-    """The embedder, answering from vectors already known for exactly the same text.
-
-    Passed to the evaluation as its ``embed``; it also remembers what it computed, so the
-    passages' vectors are stored afterwards without a second forward pass.
-    """
-
-    def __init__(self, embed: Callable[[Sequence[str]], np.ndarray], known: dict[str, Any]):
-        self._embed = embed
-        self.known: dict[str, np.ndarray] = {
-            key: np.asarray(vector, dtype=np.float32) for key, vector in known.items()
-        }
-        self.embedded = 0
-        self.reused = 0
-
-    def __call__(self, texts: Sequence[str]) -> np.ndarray:
-        missing = list(dict.fromkeys(t for t in texts if t not in self.known))
-        self.reused += sum(1 for t in dict.fromkeys(texts) if t in self.known)
-        if missing:
-            fresh = np.asarray(self._embed(missing), dtype=np.float32)
-            if fresh.ndim != 2 or fresh.shape[0] != len(missing):
-                raise ValueError(f"embed returned shape {fresh.shape} for {len(missing)} texts")
-            self.known.update(zip(missing, fresh, strict=True))
-            self.embedded += len(missing)
-        if not texts:
-            return np.zeros((0, 0), dtype=np.float32)
-        return np.stack([self.known[t] for t in texts])
-
-
-# --- loading -----------------------------------------------------------------------------------
-
-
-def _load_portfolio(
-    session: Session, organization_id: uuid.UUID, portfolio_id: uuid.UUID
-) -> Portfolio:
-    portfolio = session.scalar(
-        select(Portfolio).where(
-            Portfolio.id == portfolio_id, Portfolio.organization_id == organization_id
-        )
-    )
-    if portfolio is None:
-        raise NotFoundError(
-            "This portfolio does not exist in the organization (it may have been deleted).",
-            code="portfolio_not_found",
-        )
-    return portfolio
-
-
-def _load_items(session: Session, portfolio: Portfolio) -> list[PortfolioItem]:
-    return list(
-        session.scalars(
-            select(PortfolioItem)
-            .where(
-                PortfolioItem.organization_id == portfolio.organization_id,
-                PortfolioItem.portfolio_id == portfolio.id,
-            )
-            .order_by(PortfolioItem.position, PortfolioItem.id)
-        )
-    )
-
-
-def consent_skip_reason(session: Session, candidate_id: uuid.UUID) -> str | None:
-    """Why the portfolio must not be evaluated (``services.consent``, a ranking judgment)."""
-    refusal = consent.candidate_refusal(session, candidate_id, Activity.RANKING)
-    return refusal.code if refusal is not None else None
-
-
-def _requirement(row: JobRequirement) -> Requirement:
-    return Requirement(
-        id=str(row.id),
-        text=row.text,
-        kind=row.kind.value,
-        skills=(row.skill.name,) if row.skill is not None else (),
-        must_have=row.must_have,
-        weight=float(row.weight),
-    )
-
-
-def _read_items(
-    session: Session, items: Sequence[PortfolioItem], settings: Settings
-) -> tuple[list[PortfolioItemInput], dict[str, ItemAnalysis]]:
-    """Each item as the evaluation's input, plus a failed analysis for each unreadable file.
-
-    Why an unreadable file fails its item and not the job: like a corrupt upload, one file
-    deleted or missing from storage should not hide the rest of the candidate's work.
-    """
-    file_ids = [item.file_id for item in items if item.file_id is not None]
-    files = (
-        {
-            file.id: file
-            for file in session.scalars(
-                select(File).where(
-                    File.id.in_(file_ids),
-                    File.organization_id == items[0].organization_id,
-                )
-            )
-        }
-        if file_ids
-        else {}
-    )
-    inputs: list[PortfolioItemInput] = []
-    unreadable: dict[str, ItemAnalysis] = {}
-    for item in items:
-        item_id = str(item.id)
-        if item.kind is PortfolioItemKind.LINK or item.file_id is None:
-            inputs.append(
-                PortfolioItemInput(
-                    item_id, url=item.url, title=item.title, description=item.description
-                )
-            )
-            continue
-        file = files.get(item.file_id)
-        failure: tuple[str, str] | None = None
-        data = b""
-        if file is None or file.status is FileStatus.DELETED or file.deleted_at is not None:
-            failure = (
-                "file_deleted",
-                "The file was deleted before the portfolio was evaluated. Upload it again.",
-            )
-        else:
-            try:
-                data = storage.read_bytes(
-                    file.storage_key,
-                    file.organization_id,
-                    max_bytes=settings.max_file_bytes,
-                    settings=settings,
-                )
-            except InvalidInputError as exc:
-                failure = (exc.code, exc.user_message)
-        metadata = {
-            "title": item.title,
-            "description": item.description,
-            "filename": file.original_filename if file is not None else None,
-        }
-        if failure is None:
-            inputs.append(PortfolioItemInput(item_id, data=data, **metadata))
-            continue
-        code, message = failure
-        stand_in = PortfolioItemInput(item_id, data=_UNREADABLE + code.encode(), **metadata)
-        inputs.append(stand_in)
-        unreadable[item_id] = ItemAnalysis(
-            item_id=item_id,
-            kind=ItemKind(item.kind.value),
-            status=ItemStatus.FAILED,
-            input_sha256=stand_in.input_sha256(),
-            error_code=code,
-            error_message=message,
-            label=stand_in.label,
-        )
-    return inputs, unreadable
-
-
-def _stored_vectors(
-    session: Session,
-    *,
-    organization_id: uuid.UUID,
-    model_id: uuid.UUID,
-    item_ids: Sequence[uuid.UUID],
-    requirement_ids: Sequence[uuid.UUID],
-) -> dict[str, Any]:
-    """Vectors this model already computed for the portfolio's passages and the job's
-    requirements, by the exact text they embed."""
-    scopes = []
-    if item_ids:
-        scopes.append(
-            and_(
-                Embedding.entity_type == EmbeddingEntity.PORTFOLIO_CHUNK,
-                Embedding.entity_id.in_(item_ids),
-            )
-        )
-    if requirement_ids:
-        scopes.append(
-            and_(
-                Embedding.entity_type == EmbeddingEntity.JOB_REQUIREMENT,
-                Embedding.entity_id.in_(requirement_ids),
-            )
-        )
-    if not scopes:
-        return {}
-    rows = session.execute(
-        select(Embedding.chunk_text, Embedding.embedding).where(
-            Embedding.organization_id == organization_id,
-            Embedding.embedding_model_id == model_id,
-            or_(*scopes),
-        )
-    )
-    return {chunk_text: vector for chunk_text, vector in rows if chunk_text}
 
 
 # --- evaluations on the database ---------------------------------------------------------------
@@ -553,48 +363,24 @@ def evaluate_portfolio_for_job(
     Raises :class:`NotFoundError` only when the portfolio or the job is not in the
     organization.
     """
-    task_run_id = current_job_id()
     settings = settings or get_settings()
     taxonomy = taxonomy or get_taxonomy()
     analyses = _ANALYSES if analyses is None else analyses
     started_at = datetime.now(UTC)
-    portfolio = _load_portfolio(session, organization_id, portfolio_id)
+    portfolio = load_portfolio(session, organization_id, portfolio_id)
     job, job_requirements = load_job(session, organization_id, job_id)
     _lock(session, portfolio.id, job.id)
     evaluator_id = _evaluator_id(session)
     latest = _latest(session, organization_id, portfolio.id, job.id)
-    common: dict[str, Any] = {
-        "organization_id": organization_id,
-        "portfolio_id": portfolio.id,
-        "job_id": job.id,
-        "application_id": _application_id(session, organization_id, portfolio.candidate_id, job.id),
-        "model_version_id": evaluator_id,
-        "task_run_id": task_run_id,
-        "started_at": started_at,
-    }
+    common = _evaluation_columns(session, portfolio, job.id, evaluator_id, started_at)
 
     skip = consent_skip_reason(session, portfolio.candidate_id)
     if skip is not None:
-        fingerprint = _skip_fingerprint(skip, portfolio.id, job.id)
-        if latest is not None and _fingerprint_of(latest) == fingerprint:
-            return _stored_outcome(session, latest)
-        row = _evaluation_row(
-            session, latest, **common,
-            status=DeepEvaluationStatus.SKIPPED, overall_score=None, summary=SKIP_TEXT[skip],
-            error_code=skip, error_message=SKIP_TEXT[skip],
-            pipeline_versions={"fingerprint": fingerprint}, completed_at=datetime.now(UTC),
-        )  # fmt: skip
-        _audit_without_model(
-            session, row, portfolio.candidate_id, SKIPPED_AUDIT_ACTION, skip, task_run_id
-        )
-        log.info("portfolio_evaluation_skipped", reason=skip, deep_evaluation_id=str(row.id))
-        return PortfolioEvaluationOutcome(
-            row.id, row.status, None, fingerprint, created=True, reason_code=skip
-        )
+        return _skip_for_consent(session, portfolio, latest, common, skip)
 
-    items = _load_items(session, portfolio)
-    inputs, unreadable = _read_items(session, items, settings)
-    requirements = [_requirement(r) for r in job_requirements]
+    items = load_items(session, portfolio)
+    inputs, unreadable = read_items(session, items, settings)
+    requirements = [requirement_of(r) for r in job_requirements]
     model_key = f"{embedding.name}@{embedding.version}"
     fingerprint = portfolio_fingerprint(
         inputs, requirements, pipeline_versions(model_key, taxonomy)
@@ -602,32 +388,10 @@ def evaluate_portfolio_for_job(
     if latest is not None and _fingerprint_of(latest) == fingerprint:
         return _stored_outcome(session, latest)
 
-    # The requirements' vectors, stored (or found unchanged) as the resume evaluation does.
-    embed_job(
-        session,
-        organization_id=organization_id,
-        job_id=job.id,
-        embedding=embedding,
-    )
-    model_id = ensure_embedding_model(
-        session,
-        name=embedding.name,
-        version=embedding.version,
-        dimension=embedding.dimension,
-        max_tokens=embedding.max_tokens,
-    )
-    vectors = _KnownVectors(
-        embedding.embed,
-        _stored_vectors(
-            session,
-            organization_id=organization_id,
-            model_id=model_id,
-            item_ids=[item.id for item in items],
-            requirement_ids=[r.id for r in job_requirements],
-        ),
+    model_id, vectors = _embedder_with_stored_vectors(
+        session, organization_id, job.id, job_requirements, items, embedding
     )
     cached = analyses.get_many(item.item_id for item in inputs)
-    previous = {**cached, **unreadable}
     result = evaluate_portfolio(
         inputs,
         requirements,
@@ -635,24 +399,13 @@ def evaluate_portfolio_for_job(
         embedding_model=model_key,
         limits=PortfolioLimits.from_settings(settings),
         taxonomy=taxonomy,
-        previous=previous,
+        previous={**cached, **unreadable},
     )
     embedded, reused_vectors = vectors.embedded, vectors.reused  # before storing the passages
     analyses.put_many(a for a in result.items if a.item_id not in unreadable)
     items_by_id = {str(item.id): item for item in items}
-    _record_items(items_by_id, result.items)
-    if result.passages_embedded:
-        _store_passage_vectors(
-            session,
-            organization_id=organization_id,
-            candidate_id=portfolio.candidate_id,
-            analyses=result.items,
-            model_id=model_id,
-            embedding=dataclasses.replace(embedding, embed=vectors),
-        )
-    status = DeepEvaluationStatus(result.outcome.value)
-    if status is DeepEvaluationStatus.COMPLETED and result.overall_score is None:
-        status = DeepEvaluationStatus.NEEDS_REVIEW  # completed rows must carry a score
+    _store_item_outcomes(session, portfolio, items_by_id, result, model_id, embedding, vectors)
+    status = _evaluation_status(result)
     row = _evaluation_row(
         session, latest, **common,
         status=status, overall_score=result.overall_score, summary=result.summary,
@@ -660,55 +413,23 @@ def evaluate_portfolio_for_job(
         pipeline_versions={**result.model_versions, "fingerprint": result.fingerprint},
         completed_at=datetime.now(UTC),
     )  # fmt: skip
-    findings = _write_findings(session, row, result.findings, items_by_id)
+    findings = write_findings(session, row, result.findings, items_by_id)
     failed = sum(1 for a in result.items if a.status is ItemStatus.FAILED)
-    audit.record(
+    _audit_scored(
         session,
-        organization_id=organization_id,
-        action=SCORED_AUDIT_ACTION,
-        entity_type="deep_evaluations",
-        entity_id=row.id,
-        subject_id=portfolio.candidate_id,
-        model_name=f"{EVALUATOR_NAME}+{embedding.name}",
-        model_version=f"{SCORING_VERSION}+{embedding.version}",
-        input_refs={
-            "portfolio_id": str(portfolio.id),
-            "job_id": str(job.id),
-            "application_id": _str_or_none(common["application_id"]),
-            "requirements": len(requirements),
-            "items": [
-                {
-                    "item_id": analysis.item_id,
-                    "file_id": _str_or_none(_file_id(items_by_id, analysis.item_id)),
-                    "input_sha256": analysis.input_sha256,
-                }
-                for analysis in result.items
-            ],
-            "fingerprint": result.fingerprint,
-        },
-        output_refs={
-            "deep_evaluation_id": str(row.id),
-            "status": status.value,
-            "reason_code": result.reason_code,
-            "findings": findings,
-            "items_processed": len(result.items) - failed,
-            "items_failed": failed,
-            "passages_embedded": result.passages_embedded,
-            "embedding_model_id": str(model_id),
-        },
+        row,
+        portfolio,
+        job.id,
+        common["application_id"],
+        len(requirements),
+        result,
+        items_by_id,
+        findings=findings,
+        failed=failed,
+        embedding=embedding,
+        embedding_model_id=model_id,
     )
-    readable = not items or any(a.status is ItemStatus.PROCESSED for a in result.items)
-    portfolio.status = PortfolioStatus.PROCESSED if readable else PortfolioStatus.FAILED
-    if result.overall_score is not None:
-        record_usage(
-            session,
-            organization_id=organization_id,
-            kind=UsageKind.DEEP_EVALUATION,
-            quantity=1,
-            unit=UsageUnit.ITEM,
-            model_version_id=evaluator_id,
-        )
-    session.flush()
+    _settle_portfolio(session, portfolio, items, result, evaluator_id)
     used = {id(a) for a in result.items}
     log.info(
         "portfolio_evaluated",
@@ -735,178 +456,186 @@ def evaluate_portfolio_for_job(
     )
 
 
-# --- writing -------------------------------------------------------------------------------------
+def _evaluation_columns(
+    session: Session,
+    portfolio: Portfolio,
+    job_id: uuid.UUID,
+    evaluator_id: uuid.UUID,
+    started_at: datetime,
+) -> dict[str, Any]:
+    """What every evaluation row of this run carries, whatever its outcome."""
+    organization_id = portfolio.organization_id
+    return {
+        "organization_id": organization_id,
+        "portfolio_id": portfolio.id,
+        "job_id": job_id,
+        "application_id": _application_id(session, organization_id, portfolio.candidate_id, job_id),
+        "model_version_id": evaluator_id,
+        "task_run_id": current_job_id(),
+        "started_at": started_at,
+    }
 
 
-def _str_or_none(value: object) -> str | None:
-    return str(value) if value is not None else None
+def _skip_for_consent(
+    session: Session,
+    portfolio: Portfolio,
+    latest: DeepEvaluation | None,
+    common: dict[str, Any],
+    skip: str,
+) -> PortfolioEvaluationOutcome:
+    """A ``skipped`` evaluation carrying the consent reason, audited; nothing is read."""
+    fingerprint = _skip_fingerprint(skip, portfolio.id, common["job_id"])
+    if latest is not None and _fingerprint_of(latest) == fingerprint:
+        return _stored_outcome(session, latest)
+    row = _evaluation_row(
+        session, latest, **common,
+        status=DeepEvaluationStatus.SKIPPED, overall_score=None, summary=SKIP_TEXT[skip],
+        error_code=skip, error_message=SKIP_TEXT[skip],
+        pipeline_versions={"fingerprint": fingerprint}, completed_at=datetime.now(UTC),
+    )  # fmt: skip
+    audit_without_model(
+        session, row, portfolio.candidate_id, SKIPPED_AUDIT_ACTION, skip, common["task_run_id"]
+    )
+    log.info("portfolio_evaluation_skipped", reason=skip, deep_evaluation_id=str(row.id))
+    return PortfolioEvaluationOutcome(
+        row.id, row.status, None, fingerprint, created=True, reason_code=skip
+    )
 
 
-def _file_id(items: Mapping[str, PortfolioItem], item_id: str) -> uuid.UUID | None:
-    item = items.get(item_id)
-    return item.file_id if item is not None else None
+def _embedder_with_stored_vectors(
+    session: Session,
+    organization_id: uuid.UUID,
+    job_id: uuid.UUID,
+    job_requirements: Sequence[JobRequirement],
+    items: Sequence[PortfolioItem],
+    embedding: EmbeddingContext,
+) -> tuple[uuid.UUID, KnownVectors]:
+    """The embedding model's id, and its embedder answering from the vectors stored for the
+    same text. The requirements' vectors are stored (or found unchanged) first, as the
+    resume evaluation does."""
+    embed_job(
+        session,
+        organization_id=organization_id,
+        job_id=job_id,
+        embedding=embedding,
+    )
+    model_id = embedding.ensure_model(session)
+    vectors = KnownVectors(
+        embedding.embed,
+        stored_vectors(
+            session,
+            organization_id=organization_id,
+            model_id=model_id,
+            item_ids=[item.id for item in items],
+            requirement_ids=[r.id for r in job_requirements],
+        ),
+    )
+    return model_id, vectors
 
 
-def _audit_without_model(
+def _store_item_outcomes(
+    session: Session,
+    portfolio: Portfolio,
+    items_by_id: Mapping[str, PortfolioItem],
+    result: PortfolioEvaluation,
+    model_id: uuid.UUID,
+    embedding: EmbeddingContext,
+    vectors: KnownVectors,
+) -> None:
+    """Each item's outcome, and the vectors of the passages the evaluation embedded."""
+    record_items(items_by_id, result.items)
+    if result.passages_embedded:
+        store_passage_vectors(
+            session,
+            organization_id=portfolio.organization_id,
+            candidate_id=portfolio.candidate_id,
+            analyses=result.items,
+            model_id=model_id,
+            embedding=dataclasses.replace(embedding, embed=vectors),
+        )
+
+
+def _evaluation_status(result: PortfolioEvaluation) -> DeepEvaluationStatus:
+    status = DeepEvaluationStatus(result.outcome.value)
+    if status is DeepEvaluationStatus.COMPLETED and result.overall_score is None:
+        status = DeepEvaluationStatus.NEEDS_REVIEW  # completed rows must carry a score
+    return status
+
+
+def _audit_scored(
     session: Session,
     row: DeepEvaluation,
-    candidate_id: uuid.UUID,
-    action: str,
-    reason_code: str,
-    task_run_id: uuid.UUID | None,
+    portfolio: Portfolio,
+    job_id: uuid.UUID,
+    application_id: uuid.UUID | None,
+    requirements: int,
+    result: PortfolioEvaluation,
+    items_by_id: Mapping[str, PortfolioItem],
+    *,
+    findings: int,
+    failed: int,
+    embedding: EmbeddingContext,
+    embedding_model_id: uuid.UUID,
 ) -> None:
-    """A stored evaluation that no model produced (a consent skip, a failure): who, which
-    portfolio and job, and why, by code."""
+    """The evaluation as an AI decision: evaluator and embedding model with their versions,
+    each item by id and input hash, the evaluation by id with counts."""
     audit.record(
         session,
-        organization_id=row.organization_id,
-        action=action,
+        organization_id=portfolio.organization_id,
+        action=SCORED_AUDIT_ACTION,
         entity_type="deep_evaluations",
         entity_id=row.id,
-        subject_id=candidate_id,
+        subject_id=portfolio.candidate_id,
+        model_name=f"{EVALUATOR_NAME}+{embedding.name}",
+        model_version=f"{SCORING_VERSION}+{embedding.version}",
         input_refs={
-            "portfolio_id": str(row.portfolio_id),
-            "job_id": str(row.job_id),
-            "application_id": _str_or_none(row.application_id),
+            "portfolio_id": str(portfolio.id),
+            "job_id": str(job_id),
+            "application_id": str_or_none(application_id),
+            "requirements": requirements,
+            "items": [
+                {
+                    "item_id": analysis.item_id,
+                    "file_id": str_or_none(file_id_of(items_by_id, analysis.item_id)),
+                    "input_sha256": analysis.input_sha256,
+                }
+                for analysis in result.items
+            ],
+            "fingerprint": result.fingerprint,
         },
         output_refs={
             "deep_evaluation_id": str(row.id),
             "status": row.status.value,
-            "reason_code": reason_code,
+            "reason_code": result.reason_code,
+            "findings": findings,
+            "items_processed": len(result.items) - failed,
+            "items_failed": failed,
+            "passages_embedded": result.passages_embedded,
+            "embedding_model_id": str(embedding_model_id),
         },
     )
 
 
-def _record_items(items: Mapping[str, PortfolioItem], analyses: Sequence[ItemAnalysis]) -> None:
-    """Each item's outcome; ``stats`` keeps structure only (counts, languages, formats)."""
-    for analysis in analyses:
-        item = items.get(analysis.item_id)
-        if item is None:
-            continue
-        item.status = PortfolioStatus(analysis.status.value)
-        item.error_code = analysis.error_code[:64] if analysis.error_code else None
-        item.error_message = analysis.error_message
-        item.stats = _json_safe(
-            {
-                **analysis.stats,
-                "detected_kind": analysis.kind.value,
-                "files": analysis.files,
-                "passages": len(analysis.passages),
-                "notes": list(analysis.notes),
-                "input_sha256": analysis.input_sha256,
-                "analysis_version": ANALYSIS_VERSION,
-            }
-        )
-
-
-def _json_safe(value: Any) -> Any:
-    """Stats as JSON would read them back (tuples become lists, odd scalars strings)."""
-    return json.loads(json.dumps(value, default=str))
-
-
-def _store_passage_vectors(
+def _settle_portfolio(
     session: Session,
-    *,
-    organization_id: uuid.UUID,
-    candidate_id: uuid.UUID,
-    analyses: Sequence[ItemAnalysis],
-    model_id: uuid.UUID,
-    embedding: EmbeddingContext,
+    portfolio: Portfolio,
+    items: Sequence[PortfolioItem],
+    result: PortfolioEvaluation,
+    evaluator_id: uuid.UUID,
 ) -> None:
-    """Upsert each item's passage vectors; a failed item's and a removed item's go.
-
-    The vectors are owned by the candidate, so erasing the candidate erases them too.
-    """
-    for analysis in analyses:
-        passages = analysis.passages if analysis.status is ItemStatus.PROCESSED else ()
-        upsert_chunk_embeddings(
+    """The portfolio ``failed`` when no item could be read; one usage record per score."""
+    readable = not items or any(a.status is ItemStatus.PROCESSED for a in result.items)
+    portfolio.status = PortfolioStatus.PROCESSED if readable else PortfolioStatus.FAILED
+    if result.overall_score is not None:
+        record_usage(
             session,
-            organization_id=organization_id,
-            entity_type=EmbeddingEntity.PORTFOLIO_CHUNK,
-            entity_id=uuid.UUID(analysis.item_id),
-            owner={"candidate_id": candidate_id},
-            chunks=[
-                (index, p.source.value, p.text_for_embedding(), p.char_start, p.char_end)
-                for index, p in enumerate(passages)
-            ],
-            model_id=model_id,
-            embedding=embedding,
+            organization_id=portfolio.organization_id,
+            kind=UsageKind.DEEP_EVALUATION,
+            quantity=1,
+            unit=UsageUnit.ITEM,
+            model_version_id=evaluator_id,
         )
-    session.execute(
-        delete(Embedding).where(
-            Embedding.organization_id == organization_id,
-            Embedding.candidate_id == candidate_id,
-            Embedding.entity_type == EmbeddingEntity.PORTFOLIO_CHUNK,
-            Embedding.entity_id.not_in(
-                select(PortfolioItem.id).where(PortfolioItem.organization_id == organization_id)
-            ),
-        )
-    )
-
-
-def _where(evidence: Evidence) -> dict[str, Any]:
-    """Where evidence is, for the not-personal ``evidence_locator``.
-
-    A document's ``path`` is the upload's original filename, which often carries the
-    candidate's name; the finding's ``evidence_file_id`` names that file instead.
-    """
-    locator = evidence.locator()
-    if evidence.source is EvidenceSource.DOCUMENT:
-        locator.pop("path", None)
-    locator["item_id"] = evidence.item_id
-    return locator
-
-
-def _locator(finding: Finding) -> dict[str, Any]:
-    evidence = finding.evidence
-    if evidence is None:
-        return {"item_id": finding.item_id} if finding.item_id else {}
-    locator = _where(evidence)
-    if evidence.semantic is not None:
-        locator["similarity"] = evidence.semantic
-    if evidence.matched_skills:
-        locator["matched_skills"] = list(evidence.matched_skills)
-    if evidence.detail:
-        locator["detail"] = evidence.detail
-    if finding.supporting:
-        locator["supporting"] = [_where(s) | {"score": s.score} for s in finding.supporting]
-    return locator
-
-
-def _write_findings(
-    session: Session,
-    evaluation: DeepEvaluation,
-    findings: Sequence[Finding],
-    items: Mapping[str, PortfolioItem],
-) -> int:
-    rows = []
-    for finding in findings:
-        item = items.get(finding.item_id) if finding.item_id else None
-        evidence = finding.evidence
-        start, end = (evidence.char_start, evidence.char_end) if evidence else (None, None)
-        if start is None or end is None:
-            start = end = None
-        rows.append(
-            {
-                "organization_id": evaluation.organization_id,
-                "deep_evaluation_id": evaluation.id,
-                "requirement_id": uuid.UUID(finding.requirement_id)
-                if finding.requirement_id
-                else None,
-                "portfolio_item_id": item.id if item is not None else None,
-                "kind": StoredFindingKind(finding.kind.value),
-                "score": finding.score,
-                "summary": finding.summary,
-                "evidence_file_id": item.file_id if item is not None else None,
-                "evidence_passage": evidence.passage if evidence is not None else None,
-                "evidence_locator": _json_safe(_locator(finding)),
-                "evidence_char_start": start,
-                "evidence_char_end": end,
-            }
-        )
-    if rows:
-        session.execute(insert(DeepEvaluationFinding), rows)
-    return len(rows)
+    session.flush()
 
 
 # --- failure hook ---------------------------------------------------------------------------
@@ -929,7 +658,7 @@ def record_evaluation_failure(
     if organization_id is None:
         return
     try:
-        portfolio = _load_portfolio(session, organization_id, portfolio_id)
+        portfolio = load_portfolio(session, organization_id, portfolio_id)
         job, _ = load_job(session, organization_id, job_id)
     except NotFoundError:
         return
@@ -952,7 +681,7 @@ def record_evaluation_failure(
         started_at=now,
         completed_at=now,
     )
-    _audit_without_model(
+    audit_without_model(
         session,
         row,
         portfolio.candidate_id,
