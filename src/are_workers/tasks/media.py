@@ -12,18 +12,15 @@ it, which would count as a crash.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
-from are_workers import ledger
-from are_workers.errors import ConfigurationError, PermanentError
+from are_workers.errors import ConfigurationError
 from are_workers.job_context import current_job
 from are_workers.services.media import (
     answer_analysis,
     answer_transcription,
     answers,
-    checkpoints,
     proctoring_store,
     store,
 )
@@ -33,29 +30,6 @@ from are_workers.tasks.base import job_actor, warmup
 def _job() -> store.JobRef:
     job = current_job()
     return store.JobRef(job.job_id, job.claim.attempt)
-
-
-@contextmanager
-def _answer_failed_if_last_attempt(
-    organization_id: uuid.UUID, response_id: uuid.UUID
-) -> Iterator[None]:
-    """A retryable error on the last allowed attempt makes the job ``dead``: say so on the
-    answer too (permanent errors go through ``on_permanent_failure``)."""
-    try:
-        yield
-    except (PermanentError, checkpoints.JobSupersededError):
-        raise
-    except BaseException as exc:
-        claim = current_job().claim
-        if claim.attempt >= claim.max_attempts:
-            answers.record_gave_up(
-                store.committed_transaction,
-                organization_id=organization_id,
-                response_id=response_id,
-                error=exc,
-                attempts=claim.attempt,
-            )
-        raise
 
 
 def _embed(texts: Sequence[str]) -> Any:
@@ -84,27 +58,18 @@ def _embedder_key() -> str | None:
 @job_actor(
     "media.transcribe_response",
     on_permanent_failure=answers.record_response_failure,
+    on_dead=answers.record_gave_up,
     notify_shutdown=True,
 )
 def transcribe_response(response_id: uuid.UUID) -> dict[str, Any]:
     """Transcribe an interview answer (resuming from its checkpoint), then queue its analysis."""
     job = current_job()
-    org = current_job().require_organization()
-    answer_id = response_id
-    with _answer_failed_if_last_attempt(org, answer_id):
-        outcome = answer_transcription.transcribe_response(
-            job.session,
-            organization_id=org,
-            response_id=answer_id,
-            transactions=store.committed_transaction,
-            job=_job(),
-        )
-    ledger.enqueue(
+    outcome = answer_transcription.transcribe_and_queue_analysis(
         job.session,
-        "media.analyze_response",
-        {"response_id": response_id},
-        organization_id=org,
-        idempotency_key=f"analyze:{response_id}:{outcome.transcript_id}",
+        organization_id=job.require_organization(),
+        response_id=response_id,
+        transactions=store.committed_transaction,
+        job=_job(),
     )
     return outcome.as_result()
 
@@ -112,23 +77,21 @@ def transcribe_response(response_id: uuid.UUID) -> dict[str, Any]:
 @job_actor(
     "media.analyze_response",
     on_permanent_failure=answers.record_response_failure,
+    on_dead=answers.record_gave_up,
     notify_shutdown=True,
 )
 def analyze_response(response_id: uuid.UUID) -> dict[str, Any]:
     """Speech signals and answer relevance; face and picture signals with consent."""
     job = current_job()
-    org = current_job().require_organization()
-    answer_id = response_id
-    with _answer_failed_if_last_attempt(org, answer_id):
-        outcome = answer_analysis.analyze_response(
-            job.session,
-            organization_id=org,
-            response_id=answer_id,
-            transactions=store.committed_transaction,
-            job=_job(),
-            similarity=answer_analysis.embedding_similarity(_embed),
-            similarity_model=_embedder_key(),
-        )
+    outcome = answer_analysis.analyze_response(
+        job.session,
+        organization_id=job.require_organization(),
+        response_id=response_id,
+        transactions=store.committed_transaction,
+        job=_job(),
+        similarity=answer_analysis.embedding_similarity(_embed),
+        similarity_model=_embedder_key(),
+    )
     return outcome.as_result()
 
 

@@ -397,3 +397,32 @@ def _store_transcript(
         )
     drop_partial_transcripts(session, answer.organization_id, answer.id)
     return transcript_id
+
+
+def transcribe_and_queue_analysis(
+    session: Session,
+    *,
+    organization_id: uuid.UUID,
+    response_id: uuid.UUID,
+    transactions: TransactionFactory,
+    job: JobRef,
+) -> TranscriptionOutcome:
+    """:func:`transcribe_response`, then the answer's analysis job, enqueued in the job's
+    transaction (it runs only if the transcript commits; once per transcript)."""
+    from are_workers import ledger
+
+    outcome = transcribe_response(
+        session,
+        organization_id=organization_id,
+        response_id=response_id,
+        transactions=transactions,
+        job=job,
+    )
+    ledger.enqueue(
+        session,
+        "media.analyze_response",
+        {"response_id": str(response_id)},
+        organization_id=organization_id,
+        idempotency_key=f"analyze:{response_id}:{outcome.transcript_id}",
+    )
+    return outcome

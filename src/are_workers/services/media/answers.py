@@ -2,8 +2,8 @@
 what an attempt leaves on it.
 
 Every outcome a recruiter should know about is on the answer (``status``, ``error_code``,
-``error_message``): a permanent failure through :func:`record_response_failure`, a retryable
-one on the last attempt through :func:`record_gave_up`, a worker that keeps dying through
+``error_message``): a permanent failure through :func:`record_response_failure`, a job that gave
+up (its ``on_dead``) through :func:`record_gave_up`, a worker that keeps dying through
 :func:`begin_attempt`, an answer with no speech as ``no_speech`` (:data:`NO_SPEECH_MESSAGE`)
 on a processed answer. The jobs themselves are ``answer_transcription`` and ``answer_analysis``.
 """
@@ -183,30 +183,28 @@ def begin_attempt(
 
 
 def record_gave_up(
-    transactions: TransactionFactory,
-    *,
-    organization_id: uuid.UUID,
-    response_id: uuid.UUID,
-    error: BaseException,
-    attempts: int,
+    session: Session, error: PermanentError, kwargs: dict[str, Any], ctx: Any
 ) -> None:
-    """The last attempt failed with a retryable error: the ledger marks the job ``dead``."""
-    with transactions() as session:
-        session.execute(
-            update(VideoResponse)
-            .where(
-                VideoResponse.id == response_id, VideoResponse.organization_id == organization_id
-            )
-            .values(
-                status=VideoResponseStatus.FAILED,
-                error_code="processing_failed",
-                error_message=(
-                    f"Processing failed {attempts} times ({type(error).__name__}) and will not "
-                    "be retried automatically. An operator can replay the job once the cause "
-                    "is fixed."
-                ),
-            )
+    """``on_dead`` hook: the job gave up (retries spent, or its worker kept dying). Say so
+    on the answer, unless an attempt already recorded a more specific reason (a recording
+    that crashes the decoder is ``worker_crashed``). Checkpoints are kept: a replay resumes.
+    """
+    organization_id = ctx.organization_id
+    if organization_id is None:
+        return
+    session.execute(
+        update(VideoResponse)
+        .where(
+            VideoResponse.id == kwargs["response_id"],
+            VideoResponse.organization_id == organization_id,
+            VideoResponse.status != VideoResponseStatus.FAILED,
         )
+        .values(
+            status=VideoResponseStatus.FAILED,
+            error_code=(error.code or "gave_up")[:64],
+            error_message=error.user_message,
+        )
+    )
 
 
 def record_response_failure(
