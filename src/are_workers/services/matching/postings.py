@@ -8,6 +8,7 @@ education requirement looks at education), so a posting's bullet list is turned 
 
 from __future__ import annotations
 
+import enum
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -25,15 +26,31 @@ from are_workers.services.embeddings import EmbeddingContext, upsert_chunk_embed
 from are_workers.services.model_registry import record_usage
 from are_workers.services.skills import SkillTaxonomy, get_taxonomy
 
-_YEARS = re.compile(r"(\d{1,2})\s*\+?\s*(?:years?|yrs?)\b", re.IGNORECASE)
-_MUST = re.compile(r"^\s*[-*]\s*\[(must|nice|required|preferred)\]\s*", re.IGNORECASE)
-_BULLET = re.compile(r"^\s*[-*]\s+")
-_EDUCATION = re.compile(r"\b(degree|bachelor|master|bsc|msc|ba|ph\.?d|diploma|adn|bsn)\b", re.I)
-_CERTIFICATION = re.compile(r"\b(licen[cs]e|certif\w*|registered)\b", re.I)
-_LANGUAGE = re.compile(
-    r"\b(fluent|native|proficien\w+)\b.*\b(english|german|french|spanish)\b", re.I
+_NUMBER_WORDS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "ein": 1, "einem": 1, "zwei": 2, "drei": 3, "vier": 4, "fünf": 5,
+    "un": 1, "deux": 2, "trois": 3, "quatre": 4, "cinq": 5,
+}  # fmt: skip
+_YEARS = re.compile(
+    rf"\b(\d{{1,2}}|{'|'.join(_NUMBER_WORDS)})"
+    r"(?:\s*(?:-|\u2013|to|bis|à)\s*\d{1,2})?\s*\+?\s*"
+    r"(?:years?|yrs?|jahre?n?|ans?|années?)(?![\w-])",
+    re.IGNORECASE,
 )
-_REQUIREMENT_HEADINGS = ("requirement", "qualification", "must have", "what you bring")
+_EDUCATION = re.compile(
+    r"\b(degree|bachelor|master|bsc|msc|ba|ph\.?d|diploma|adn|bsn|studium|hochschulabschluss"
+    r"|ausbildung|berufsausbildung|nvq|diplôme|bac\s*\+\s*\d)\b",
+    re.IGNORECASE,
+)
+_CERTIFICATION = re.compile(
+    r"\b(licen[cs]e|certif\w*|registered|registration|zulassung|approbation|permis)\b", re.I
+)
+_FLUENCY = r"\b(?:fluent|native|proficien\w+|fließend|verhandlungssicher|courant|bilingue)\b"
+_LANGUAGES = (
+    r"\b(?:english|german|french|spanish|englisch|deutsch|französisch|anglais|allemand|français"
+    r"|espagnol)\b"
+)
+_LANGUAGE = re.compile(rf"{_FLUENCY}.*{_LANGUAGES}|{_LANGUAGES}.*{_FLUENCY}", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -49,6 +66,12 @@ class JobSpec:
     title: str
     description: str
     requirements: list[RequirementSpec] = field(default_factory=list)
+
+    @property
+    def has_requirements(self) -> bool:
+        """False when nothing in the posting read as a requirement: matching against such a
+        job would only compare titles, so the caller records an error instead."""
+        return bool(self.requirements)
 
 
 def classify_requirement(text: str, taxonomy: SkillTaxonomy | None = None) -> RequirementKind:
@@ -68,36 +91,407 @@ def classify_requirement(text: str, taxonomy: SkillTaxonomy | None = None) -> Re
 
 
 def min_years(text: str) -> float | None:
+    """The lower bound of the years asked for ("3-5 years" → 3, "two years" → 2)."""
     match = _YEARS.search(text)
-    return float(match.group(1)) if match else None
+    if match is None:
+        return None
+    number = match.group(1).casefold()
+    return float(_NUMBER_WORDS[number] if number in _NUMBER_WORDS else int(number))
+
+
+# --- reading a posting --------------------------------------------------------------------------
+
+
+class _Role(enum.Enum):
+    """What a posting section is about, from its heading."""
+
+    MUST = "must"  # requirements: items are must-haves unless they say otherwise
+    NICE = "nice"  # nice-to-haves: items are not must-haves unless they say "must"
+    NEUTRAL = "neutral"  # unknown heading (or none): the content decides
+    EXCLUDED = "excluded"  # duties, benefits, about us: never requirements
+
+
+_HEADING_EXCLUDED = re.compile(
+    r"\babout\s+(?:us|the\s+(?:company|team|employer|organi[sz]ation|client|hospital|trust))\b"
+    r"|\bwho\s+we\s+are\b|\bour\s+(?:company|story|mission|values|culture|team|offer)\b"
+    r"|\bcompany\b|\bbenefits?\b|\bperks?\b|\bwhat\s+we\s+offer|\bwe\s+offer\b|\bin\s+return\b"
+    r"|what'?s\s+in\s+it\s+for\s+you|\bsalary\b|\bcompensation\b|\bpay\b|\brewards?\b"
+    r"|\bresponsibilit|\bduties\b|\btasks?\b|\baccountabilit|\bday[\s-]to[\s-]day\b|\btypical\s+day"
+    r"|\bwhat\s+you(?:'ll|\s+will)\s+(?:do|be\s+doing|work\s+on|achieve)\b"
+    r"|\byou(?:'ll|\s+will)\b(?!\s+(?:need|have|bring|ideally|also\s+(?:need|have)))"
+    r"|\bhow\s+to\s+apply|\bapplication\s+process|\bhiring\s+process|\binterview"
+    r"|\bequal\s+opportunit|\bdiversity\b|\bwhy\s+(?:join|us|work)\b|\blife\s+at\b"
+    r"|aufgaben|\bwir\s+bieten|\bbieten\s+wir|\bunser\s+angebot|\bvorteile\b|über\s+uns"
+    r"|was\s+(?:dich|sie)\s+erwartet|\bmissions?\b|\bnous\s+offrons|\bnous\s+proposons"
+    r"|ce\s+que\s+nous\s+(?:offrons|proposons)|\bavantages\b|qui\s+sommes[\s-]nous"
+    r"|à\s+propos\s+de\s+nous|\bvos\s+responsabilités|rémunération",
+    re.IGNORECASE,
+)
+_HEADING_NICE = re.compile(
+    r"nice[\s-]to[\s-]haves?|\bbonus|\bpreferred|\bpreferable|\bdesirable|\bdesired\b"
+    r"|would\s+be\s+(?:great|nice|good)|\bplus\b|\bpluspunkte?\b|\bideally|\bextra\s+(?:credit|points)"
+    r"|\beven\s+better|we'?d\s+love|would\s+love|stand\s+out|\boptional|\badvantag|\bassets?\b"
+    r"|wünschenswert|von\s+vorteil|idealerweise|\bun\s+plus\b|\batouts?\b|souhaité|apprécié"
+    r"|idéalement",
+    re.IGNORECASE,
+)
+_HEADING_MUST = re.compile(
+    r"\bmust|\bessential|\brequired|\bmandatory|\bminimum|\bbasic\s+qualif|erforderlich"
+    r"|\bzwingend|\bmuss\b|\bmüssen\b|\brequis|indispensable|obligatoire|exigé",
+    re.IGNORECASE,
+)
+_HEADING_REQUIREMENTS = re.compile(
+    r"requirement|qualifi|\bwhat\s+you\s+bring|\byou\s+bring|\bbring\s+with"
+    r"|\bwhat\s+you(?:'ll|\s+will)?\s+need|\byou(?:'ll|\s+will)\s+(?:need|have|bring)"
+    r"|looking\s+for|about\s+you|your\s+profile|\bprofile\b|who\s+you\s+are|\byou\s+are\b"
+    r"|\byou\s+have\b|ideal\s+candidate|\bthe\s+candidate|\bskills?\b|\bexperience|\bexpertise"
+    r"|competenc|knowledge|criteria|person\s+spec|what\s+it\s+takes|\bbackground\b|\bprofil\b"
+    r"|mitbring|bringst|anforderung|voraussetzung|qualifikation|kenntnisse|kompetenz|erfahrung"
+    r"|compétences|exigences|pr[ée][\s-]?requis|vous\s+apportez|vous\s+avez|vous\s+êtes"
+    r"|expérience|savoir[\s-]être|savoir[\s-]faire|\bqualités\b",
+    re.IGNORECASE,
+)
+
+# Phrases that make a line read like something a candidate must have or be.
+_CONTENT_CUES = re.compile(
+    r"\d+\s*\+?\s*(?:years?|yrs?|jahre?n?|ans|années?)(?![\w-])"
+    r"|\b(?:one|two|three|four|five|six|seven|eight|nine|ten)\s*\+?\s*years?"
+    r"|\bexperience\s+(?:with|in|of|using|as|on|working|leading|managing|delivering|across)\b"
+    r"|\bexperienced\b|\bproven\b|track\s+record|hands[\s-]on|background\s+in|exposure\s+to"
+    r"|\bdegree\b|\bbachelor|\bmaster'?s?\b|\bdiploma|\bph\.?d\b|\bb\.?sc\b|\bm\.?sc\b"
+    r"|\bqualified\b|\bqualification|licen[cs]e|registration|\bregistered\b|certifi|accredit"
+    r"|\bclearance\b|abilit(?:y|ies)\s+to|\bable\s+to\b|\bcapable\s+of|willing(?:ness)?\s+to"
+    r"|\byou\s+(?:must\s+|should\s+|will\s+|also\s+)?(?:have|hold|are|bring|can|know)\b"
+    r"|\byou'(?:ve|re)\b|knowledge\s+of|understanding\s+of|familiar(?:ity)?\s+with|proficien"
+    r"|\bfluen|\bskilled\b|\bcompetent\b|expertise\s+in|command\s+of|\bstrong\s+\w+\s+skills"
+    r"|erfahrung|kenntnisse|abgeschlossen|studium|ausbildung|\bdu\s+(?:hast|bist|bringst)\b"
+    r"|\bsie\s+(?:haben|sind|bringen)\b|sicher(?:er|e|en)?\s+umgang|fähigkeit|verhandlungssicher"
+    r"|fließend|expérience|connaissance|maîtrise|diplôme|vous\s+(?:avez|êtes|maîtrisez|possédez)"
+    r"|capacité|titulaire|bac\s*\+|aisance",
+    re.IGNORECASE,
+)
+_NICE_MARKER = re.compile(
+    r"\bideally\b|\bpreferabl[ey]\b|\bpreferred\b|\ba\s+(?:big\s+|real\s+|strong\s+)?plus\b"
+    r"|\bbonus\b|nice[\s-]to[\s-]have|\bdesirable\b|\ban\s+advantage\b|\badvantageous\b"
+    r"|would\s+be\s+(?:great|nice|good|a\s+plus|helpful|beneficial|an\s+advantage)"
+    r"|not\s+(?:required|essential|mandatory|necessary)|\boptional\b|\bhelpful\b"
+    r"|wünschenswert|von\s+vorteil|idealerweise|wäre\s+(?:schön|toll|super|ein\s+plus)"
+    r"|\bun\s+(?:plus|atout)\b|idéalement|de\s+préférence|\bsouhaitée?s?\b|\bappréciée?s?\b",
+    re.IGNORECASE,
+)
+_MUST_MARKER = re.compile(
+    r"\bmust\b|\bessential\b|\brequired\b|\bmandatory\b|\bcompulsory\b|\berforderlich\b"
+    r"|\bzwingend\b|\bvorausgesetzt\b|\bobligatoire\b|\bindispensable\b|\brequise?s?\b"
+    r"|\bexigée?s?\b",
+    re.IGNORECASE,
+)
+_BRACKET_MARKER = re.compile(  # used with .match(text, pos): no "^"
+    r"\s*\[(must|nice|required|preferred|must[\s-]have|nice[\s-]to[\s-]have)\]\s*", re.I
+)
+_BULLET = re.compile(r"^(\s*)(?:[-*+\u2022\u2013\u25aa\u25cf]|\d{1,2}[.)])\s+")
+_ATX_HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
+_BOLD_HEADING = re.compile(r"^\s*(?:\*\*|__)([^*_\n]{2,80}?)\s*:?\s*(?:\*\*|__)\s*:?\s*$")
+_SETEXT_RULE = re.compile(r"^\s*(?:=+|-+)\s*$")
+_RULE = re.compile(r"^\s*(?:[-*_]\s*){3,}$")
+_SENTENCE_END = re.compile(
+    r"[.!?]+[\"'\u201d)\]\u00bb]*\s+(?=[\"'\u201c(\u00ab\u201e]?[^\W\d_a-z]|\d)"
+)
+_SEMICOLON = re.compile(r"\s*;\s*")
+_CONJUNCTION = re.compile(r",\s+(?:and|but|while|whereas|und|aber|sowie|et|mais)\s+")
+_ABBREVIATION = re.compile(
+    r"(?:e\.?g|i\.?e|etc|incl|approx|ca|min|max|dr|mr|mrs|ms|st|vs|no|z\.b|bzw|d\.h|u\.a|inkl"
+    r"|ggf|evtl|mind|env|cf|p\.ex|resp)\.",
+    re.IGNORECASE,
+)
+_TRAILING = ".;,:!?\u2026 \t\n"
+
+
+def _normalise(text: str) -> str:
+    """Curly apostrophes as straight ones; the same length, so offsets still hold."""
+    return text.replace("\u2019", "'").replace("\u2018", "'")
+
+
+def _heading_role(heading: str) -> _Role:
+    """A section's role from its heading; a heading that mixes duties with requirements
+    ("What you'll do and bring") is left to the content."""
+    heading = _normalise(heading)
+    excluded = _HEADING_EXCLUDED.search(heading)
+    nice = _HEADING_NICE.search(heading)
+    must = _HEADING_MUST.search(heading)
+    requirements = _HEADING_REQUIREMENTS.search(heading)
+    if excluded:
+        return _Role.NEUTRAL if (nice or must or requirements) else _Role.EXCLUDED
+    if nice and not must:
+        return _Role.NICE
+    if nice or must or requirements:
+        return _Role.MUST
+    return _Role.NEUTRAL
+
+
+def _marker(text: str) -> bool | None:
+    """True for an inline must-have marker, False for a nice-to-have one, None without.
+    "Nice" wins a tie: "is not required but would be great" is not a must-have."""
+    text = _normalise(text)
+    if _NICE_MARKER.search(text):
+        return False
+    if _MUST_MARKER.search(text):
+        return True
+    return None
+
+
+def _reads_like_requirement(text: str) -> bool:
+    return bool(_CONTENT_CUES.search(_normalise(text)))
+
+
+@dataclass
+class _Block:
+    """A bullet list (one span per item) or a prose paragraph (one span) in one section."""
+
+    role: _Role
+    is_list: bool
+    spans: list[tuple[int, int]]
+
+
+def _lines(text: str) -> list[tuple[int, int, str]]:
+    lines, offset = [], 0
+    for line in text.split("\n"):
+        lines.append((offset, offset + len(line), line))
+        offset += len(line) + 1
+    return lines
+
+
+def _pseudo_heading(line: str, next_line: str | None, starts_paragraph: bool) -> str | None:
+    """A heading not written with ``#``: a bold-only line, a short line ending with a colon,
+    or a short unpunctuated line that names a known section ("Requirements")."""
+    if match := _BOLD_HEADING.match(line):
+        return match.group(1)
+    stripped = line.strip()
+    words = stripped.split()
+    if not words or _BULLET.match(line):
+        return None
+    if stripped.endswith(":") and len(words) <= 8:
+        return stripped.rstrip(":").strip()
+    if (
+        starts_paragraph
+        and len(words) <= 6
+        and stripped[-1] not in ".!?,;"
+        and (next_line is None or not next_line.strip() or _BULLET.match(next_line))
+        and _heading_role(stripped) is not _Role.NEUTRAL
+        and not _reads_like_requirement(stripped)
+    ):
+        return stripped
+    return None
+
+
+def _blocks(markdown: str) -> tuple[str | None, list[_Block]]:
+    """The posting's title and its lists and paragraphs, each with its section's role.
+
+    Headings nest: a sub-heading without a cue of its own ("**Technical**" under
+    "## Requirements") keeps its parent's role.
+    """
+    lines = _lines(markdown)
+    title: str | None = None
+    stack: list[tuple[int, _Role]] = []
+    blocks: list[_Block] = []
+    current: _Block | None = None
+    skip_next = False
+    previous_blank = True
+
+    def role() -> _Role:
+        return stack[-1][1] if stack else _Role.NEUTRAL
+
+    def open_heading(level: int, text: str, *, is_title: bool = False) -> None:
+        nonlocal current
+        current = None
+        while stack and stack[-1][0] >= level:
+            stack.pop()
+        own = _Role.NEUTRAL if is_title else _heading_role(text)
+        stack.append((level, role() if own is _Role.NEUTRAL and stack else own))
+
+    for index, (start, end, line) in enumerate(lines):
+        if skip_next:
+            skip_next = False
+            previous_blank = True
+            continue
+        next_line = lines[index + 1][2] if index + 1 < len(lines) else None
+        stripped = line.strip()
+        if not stripped or _RULE.match(line):
+            previous_blank = True
+            if current is not None and not current.is_list:
+                current = None
+            continue
+        if atx := _ATX_HEADING.match(line):
+            is_title = title is None and atx.group(1) == "#"
+            if is_title:
+                title = atx.group(2).strip()
+            open_heading(len(atx.group(1)), atx.group(2), is_title=is_title)
+            previous_blank = True
+            continue
+        if (
+            previous_blank
+            and next_line is not None
+            and _SETEXT_RULE.match(next_line)
+            and not _BULLET.match(line)
+        ):
+            level = 1 if next_line.strip().startswith("=") else 2
+            is_title = title is None and level == 1
+            if is_title:
+                title = stripped
+            open_heading(level, stripped, is_title=is_title)
+            skip_next = True
+            continue
+        heading = _pseudo_heading(line, next_line, previous_blank or current is None)
+        if heading is not None:
+            open_heading(7, heading)
+            previous_blank = True
+            continue
+        bullet = _BULLET.match(line)
+        if bullet:
+            if current is None or not current.is_list:
+                current = _Block(role(), True, [])
+                blocks.append(current)
+            current.spans.append((start + bullet.end(), end))
+        elif current is not None and current.is_list and not previous_blank and line[:1].isspace():
+            current.spans[-1] = (current.spans[-1][0], end)  # a wrapped bullet continues
+        elif current is not None and not current.is_list and not previous_blank:
+            current.spans[-1] = (current.spans[-1][0], end)
+        else:
+            current = _Block(role(), False, [(start + len(line) - len(line.lstrip()), end)])
+            blocks.append(current)
+        previous_blank = False
+    return title, blocks
+
+
+def _trim(markdown: str, start: int, end: int) -> tuple[int, int]:
+    """The span without surrounding whitespace, emphasis and trailing punctuation."""
+    while start < end and markdown[start].isspace():
+        start += 1
+    while end > start and markdown[end - 1] in _TRAILING:
+        end -= 1
+    if markdown.startswith("**", start) and markdown.endswith("**", start, end) and end - start > 4:
+        start, end = start + 2, end - 2
+        while end > start and markdown[end - 1] in _TRAILING:
+            end -= 1
+    return start, end
+
+
+def _sentences(markdown: str, start: int, end: int) -> list[tuple[int, int]]:
+    spans, cursor = [], start
+    for match in _SENTENCE_END.finditer(markdown, start, end):
+        word = markdown[cursor : match.start() + 1].rsplit(None, 1)[-1].casefold()
+        if _ABBREVIATION.fullmatch(word):
+            continue
+        spans.append((cursor, match.start() + 1))
+        cursor = match.end()
+    spans.append((cursor, end))
+    return spans
+
+
+def _split(markdown: str, start: int, end: int, pattern: re.Pattern[str]) -> list[tuple[int, int]]:
+    parts, cursor = [], start
+    for match in pattern.finditer(markdown, start, end):
+        parts.append((cursor, match.start()))
+        cursor = match.end()
+    parts.append((cursor, end))
+    return parts
+
+
+def _clauses(markdown: str, start: int, end: int) -> list[tuple[int, int]]:
+    """A sentence split where its parts say different things about being required.
+
+    At ";" when the parts' markers differ ("dbt; AWS is preferred") or two parts carry one
+    ("Ideally X; Y is a plus"), and at ", and/but …" when two parts carry a marker of their
+    own ("X is essential, and Y is a plus") or their markers differ and each part reads as a
+    requirement alone ("You have 3 years' experience, and Xero would be great"); otherwise
+    the sentence stays one requirement ("Python; Django; Flask", "Kafka, and Flink would be
+    great").
+    """
+    parts = _split(markdown, start, end, _SEMICOLON)
+    markers = [_marker(markdown[s:e]) for s, e in parts]
+    if len(set(markers)) < 2 and sum(marker is not None for marker in markers) < 2:
+        parts = [(start, end)]
+    clauses: list[tuple[int, int]] = []
+    for part in parts:
+        pieces = _split(markdown, *part, _CONJUNCTION)
+        texts = [markdown[s:e] for s, e in pieces]
+        markers = [_marker(text) for text in texts]
+        marked = sum(marker is not None for marker in markers)
+        standalone = all(
+            marker is not None or _reads_like_requirement(text)
+            for marker, text in zip(markers, texts, strict=True)
+        )
+        split = marked > 1 or (len(set(markers)) > 1 and standalone)
+        clauses.extend(pieces if split else [part])
+    return clauses
+
+
+def _requirement(
+    markdown: str, start: int, end: int, default_must: bool, forced: bool | None = None
+) -> RequirementSpec | None:
+    start, end = _trim(markdown, start, end)
+    text = markdown[start:end]
+    if not text:
+        return None
+    marker = _marker(text) if forced is None else forced
+    must = default_must if marker is None else marker
+    return RequirementSpec(text, classify_requirement(text), must, min_years(text))
 
 
 def parse_job_markdown(markdown: str) -> JobSpec:
-    """A posting as Markdown: ``# Title``, prose, and a requirements list.
+    """A posting as Markdown: a ``# Title``, prose, lists under headings.
 
-    Bullets under a "Requirements"/"Qualifications" heading become requirements;
-    ``[must]``/``[nice]`` mark must-haves (unmarked requirements are must-haves).
+    Requirements come from sections whose heading says so in English, German or French
+    ("Requirements", "What you'll need", "About you", "Ihr Profil", "Votre profil"), and from
+    lists elsewhere whose items mostly read like requirements (years, "experience with", a
+    degree or licence), never from duties, benefits or "about us". Under a nice-to-have
+    heading ("Nice to have", "Bonus points", "Wünschenswert", "Atouts") items are not
+    must-haves. An item's own words override its section ("… is a plus", "must hold …"), and
+    ``[must]``/``[nice]`` override both. Prose under a requirements heading yields one
+    requirement per sentence or marked clause. Each requirement's text is a verbatim span of
+    the posting, so evidence for it can be traced back; a posting with none gets ``[]``.
     """
-    lines = markdown.splitlines()
-    title = next((ln.lstrip("# ").strip() for ln in lines if ln.startswith("# ")), "Untitled job")
+    title, blocks = _blocks(markdown)
     requirements: list[RequirementSpec] = []
-    in_requirements = False
-    for line in lines:
-        if line.startswith("#"):
-            heading = line.lstrip("# ").strip().lower()
-            in_requirements = any(word in heading for word in _REQUIREMENT_HEADINGS)
+    seen: set[str] = set()
+
+    def add(start: int, end: int, default_must: bool, forced: bool | None = None) -> None:
+        requirement = _requirement(markdown, start, end, default_must, forced)
+        if requirement is not None and requirement.text.casefold() not in seen:
+            seen.add(requirement.text.casefold())
+            requirements.append(requirement)
+
+    for block in blocks:
+        default_must = block.role is not _Role.NICE
+        if block.is_list:
+            cued = sum(
+                _reads_like_requirement(markdown[s:e]) or _marker(markdown[s:e]) is not None
+                for s, e in block.spans
+            )
+            take_all = block.role in (_Role.MUST, _Role.NICE) or (
+                block.role is _Role.NEUTRAL and cued * 2 >= len(block.spans)
+            )
+            for start, end in block.spans:
+                if bracket := _BRACKET_MARKER.match(markdown, start, end):
+                    word = bracket.group(1).casefold()
+                    add(bracket.end(), end, default_must, forced=word.startswith(("must", "req")))
+                elif take_all:
+                    for clause in _clauses(markdown, start, end):
+                        add(*clause, default_must)
             continue
-        if not in_requirements or not _BULLET.match(line):
+        if block.role is _Role.EXCLUDED:
             continue
-        marker = _MUST.match(line)
-        text = (_MUST.sub("", line) if marker else _BULLET.sub("", line)).strip()
-        if not text:
-            continue
-        must = marker is None or marker.group(1).lower() in {"must", "required"}
-        requirements.append(
-            RequirementSpec(text, classify_requirement(text), must, min_years(text))
-        )
-    return JobSpec(title=title, description=markdown.strip(), requirements=requirements)
+        for sentence in _sentences(markdown, *block.spans[0]):
+            for s, e in _clauses(markdown, *sentence):
+                piece = markdown[s:e]
+                marked = _marker(piece) is not None
+                cued = _reads_like_requirement(piece)
+                if (block.role is _Role.NEUTRAL and marked and cued) or (
+                    block.role is not _Role.NEUTRAL and (marked or cued)
+                ):
+                    add(s, e, default_must)
+    return JobSpec(
+        title=title or "Untitled job", description=markdown.strip(), requirements=requirements
+    )
 
 
 def create_job(session: Session, organization_id: uuid.UUID, spec: JobSpec) -> JobPosting:

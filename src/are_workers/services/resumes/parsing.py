@@ -10,6 +10,7 @@ verbatim. A resume without recognisable headings still parses: everything lands 
 
 from __future__ import annotations
 
+import enum
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -259,6 +260,190 @@ _SUBLABEL_SECTIONS = frozenset({"skills", "contact", "languages"})
 _SUBLABEL_NAMES = frozenset({"skills", "languages", "contact"})
 
 
+# Words that name a section when a heading is not in the alias list ("Where I've worked",
+# "Technical Toolbox", "Parcours professionnel"). The first cue word in a heading decides.
+_SECTION_CUES: dict[str, tuple[str, ...]] = {
+    "experience": (
+        "experience", "experiences", "work", "worked", "working", "employment", "employers",
+        "career", "jobs", "positions", "roles", "placements", "history", "erfahrung",
+        "berufserfahrung", "werdegang", "tätigkeiten", "stationen", "praxis", "expérience",
+        "expériences", "parcours", "emplois", "postes", "experiencia", "trayectoria",
+        "esperienza", "esperienze",
+    ),
+    "skills": (
+        "skills", "skill", "toolbox", "toolkit", "tools", "stack", "technologies", "know",
+        "knowledge", "expertise", "competencies", "competences", "strengths", "abilities",
+        "capabilities", "kenntnisse", "fähigkeiten", "kompetenzen", "compétences", "savoir-faire",
+        "outils", "habilidades", "competencias", "conocimientos", "competenze",
+    ),
+    "education": (
+        "education", "studies", "study", "studied", "academic", "academics", "degrees",
+        "qualifications", "training", "schooling", "ausbildung", "studium", "bildung",
+        "schulbildung", "hochschulbildung", "formation", "formations", "études", "diplômes",
+        "educación", "formación", "estudios", "istruzione", "formazione",
+    ),
+    "certifications": (
+        "licences", "licenses", "licence", "license", "registrations", "registration",
+        "certifications", "certificates", "certification", "credentials", "accreditations",
+        "memberships", "zulassungen", "zertifikate", "zertifizierungen", "approbation",
+        "certificats", "habilitations", "certificaciones",
+    ),
+    "summary": (
+        "summary", "profile", "about", "objective", "overview", "statement", "introduction",
+        "profil", "zusammenfassung", "perfil", "resumen",
+    ),
+    "projects": (
+        "projects", "portfolio", "built", "made", "projekte", "projets", "proyectos", "progetti",
+    ),
+    "languages": ("languages", "sprachen", "sprachkenntnisse", "langues", "idiomas", "lingue"),
+    "awards": (
+        "awards", "honors", "honours", "achievements", "accomplishments", "distinctions",
+        "prizes", "auszeichnungen", "prix",
+    ),
+    "publications": ("publications", "papers", "talks", "veröffentlichungen", "publikationen"),
+    "volunteering": (
+        "volunteering", "volunteer", "voluntary", "ehrenamt", "ehrenamtliches", "bénévolat",
+        "voluntariado",
+    ),
+    "interests": ("interests", "hobbies", "pastimes", "interessen", "freizeit", "loisirs"),
+    "references": ("references", "referees", "referenzen", "références"),
+    "contact": ("contact", "kontakt", "coordonnées"),
+}  # fmt: skip
+# Words a heading may carry besides its cue ("My", "so far", "and", "berufliche", "de").
+_HEADING_FILLERS = frozenset((
+    "a", "an", "and", "the", "of", "in", "on", "at", "to", "for", "with", "my", "our", "me", "i",
+    "i've", "i'm", "what", "where", "how", "things", "have", "has", "been", "so", "far", "other",
+    "additional", "further", "more", "relevant", "selected", "key", "main", "professional",
+    "technical", "core", "personal", "general", "it", "computer", "software", "digital",
+    "clinical", "teaching", "research", "industry", "leadership", "management", "soft", "hard",
+    "transferable", "programming", "language", "highlights", "recent", "previous", "past",
+    "current", "und", "mein", "meine", "meiner", "bisheriger", "bisherige", "berufliche",
+    "beruflicher", "beruflichen", "weitere", "sonstige", "persönliche", "fachliche", "ich", "kann",
+    "was", "et", "mes", "ma", "mon", "de", "du", "des", "la", "le", "les", "l'", "autres",
+    "professionnel", "professionnelle", "professionnels", "professionnelles", "personnel",
+    "personnelle", "techniques", "informatiques", "académique", "y", "mis", "otros", "otras",
+    "profesional", "laboral",
+))  # fmt: skip
+_CUE_INDEX: dict[str, str] = {word: name for name, words in _SECTION_CUES.items() for word in words}
+_COMPOUND_CUES = (  # German compounds: "Programmierkenntnisse", "Fremdsprachenkenntnisse"
+    ("kenntnisse", "skills"),
+    ("erfahrung", "experience"),
+    ("ausbildung", "education"),
+    ("sprachen", "languages"),
+    ("zertifikate", "certifications"),
+)
+_ALL_CAPS_RE = re.compile(r"[^\W\d_]{2}")
+_ENTRY_SECTIONS = frozenset({"experience", "education", "projects", "volunteering"})
+_UNDERLINE_RE = re.compile(r"^\s*(?:={3,}|-{3,})\s*$")
+_NOT_A_HEADING_RE = re.compile(r"[\d@|·•,()\[\]]|\s[-\u2013\u2014]\s|https?:|www\.")
+_BULLET_RE = re.compile(r"^[-*+•\u2013]\s")
+
+
+def _cue_word(word: str) -> str | None:
+    word = word.strip("'\u2019\"*_").casefold()
+    if word in _CUE_INDEX:
+        return _CUE_INDEX[word]
+    return next((name for suffix, name in _COMPOUND_CUES if word.endswith(suffix)), None)
+
+
+def _section_by_cue(heading: str) -> str | None:
+    """The section a heading names by its words: every word is a cue or a filler, and the
+    first cue decides ("Where I've worked" → experience, "Licences & Registrations" →
+    certifications). A job title such as "Customer Experience Manager" has other words."""
+    key = _heading_key(heading).replace("\u2019", "'")
+    words = re.findall(r"[^\W\d_][\w'-]*", key)
+    name = None
+    for word in words:
+        cue = _cue_word(word)
+        if cue is not None:
+            name = name or cue
+        elif word not in _HEADING_FILLERS:
+            return None
+    return name
+
+
+def _is_all_caps(text: str) -> bool:
+    return text.upper() == text and bool(_ALL_CAPS_RE.search(text))
+
+
+def _names_skills(text: str) -> bool:
+    covered = sum(match.end - match.start for match in get_taxonomy().find(text))
+    return covered * 2 >= len(text.replace(" ", ""))
+
+
+def _may_open_other(
+    heading: str,
+    look: _Layout,
+    current: str | None,
+    marks: Sequence[tuple[str, str, int, int]],
+    lines: Sequence[tuple[int, int, str]],
+    index: int,
+) -> bool:
+    """Whether a heading whose words name no section may still open one (``other``).
+
+    Only a line written with ``#``, underlined, or in ALL CAPS like a heading before it;
+    not the name or job title that opens a resume, not an acronym or a skill in capitals
+    ("BSN", "SQL SERVER"), and not an employer in capitals inside an experience section
+    ("ACME CORPORATION" over "Engineer, 2019 - 2021"). "Responsibilities:" labels a job's
+    duties, so a colon alone is not enough.
+    """
+    if look in (_Layout.ALONE, _Layout.COLON):
+        return False
+    if not marks:
+        before = sum(1 for _, _, line in lines[:index] if line.strip())
+        if before == 0 or _looks_like_name(heading):
+            return False  # "# Jane Doe" is the resume's title
+    if look is _Layout.CAPS:
+        if not any(_is_all_caps(mark[1]) for mark in marks):
+            return False
+        if not re.search(r"[^\W\d_]{4}", heading) or _names_skills(heading):
+            return False
+    return not (current in _ENTRY_SECTIONS and _dated_soon(lines, index))
+
+
+class _Layout(enum.Enum):
+    """How a line looks like a heading, strongest first."""
+
+    MARKED = "marked"  # "# Heading" or underlined
+    COLON = "colon"  # "Heading:" (also how a job's "Responsibilities:" are labelled)
+    CAPS = "caps"  # ALL CAPS: also how names and job titles open a resume
+    ALONE = "alone"  # a short capitalised line on its own with content after it
+
+
+def _layout_heading(
+    line: str, next_line: str | None, previous_blank: bool
+) -> tuple[str, _Layout] | None:
+    """A line that looks like a heading by its layout, as its text and how it looks."""
+    stripped = line.strip()
+    markdown = stripped.startswith("#")
+    text = stripped.strip("#*_ \t").strip()
+    colon = text.endswith((":", "\uff1a"))
+    text = text.rstrip(":\uff1a").strip("*_ ")
+    words = text.split()
+    if not words or len(words) > 6 or len(text) > 50 or _NOT_A_HEADING_RE.search(text):
+        return None
+    if _BULLET_RE.match(stripped) or text[-1] in ".!?;":
+        return None
+    if not text[0].isupper() and not (markdown and text[0].isalpha()):
+        return None
+    underlined = next_line is not None and bool(_UNDERLINE_RE.match(next_line))
+    if markdown or underlined:
+        return text, _Layout.MARKED
+    if colon:
+        return text, _Layout.COLON
+    if _is_all_caps(text):
+        return text, _Layout.CAPS
+    followed = next_line is not None and bool(next_line.strip())
+    return (text, _Layout.ALONE) if previous_blank and followed else None
+
+
+def _dated_soon(lines: Sequence[tuple[int, int, str]], index: int) -> bool:
+    """Whether a date comes within the next three lines: a line before it in an experience
+    section is an employer or job title, not a heading."""
+    following = [line for _, _, line in lines[index + 1 :] if line.strip()][:3]
+    return any(re.search(rf"(?<!\d){_YEAR}(?!\d)", line) for line in following)
+
+
 @dataclass(frozen=True, slots=True)
 class Section:
     """A span of the resume under one heading. ``start:end`` is the content, heading excluded."""
@@ -282,24 +467,48 @@ def _iter_lines(text: str) -> Iterable[tuple[int, int, str]]:
 
 
 def find_sections(text: str) -> list[Section]:
-    """Split ``text`` at recognised headings (multi-lingual, case-insensitive).
+    """Split ``text`` at its headings (multi-lingual, case-insensitive).
 
     A heading is a short line that is exactly a known section title once decoration (``#``,
     ``**``, a trailing colon, ``&``/``and``) is stripped, or such a title followed by a colon
-    and content ("Skills: Python, SQL"). Inside a skills section, "Languages: Go, Java" and
-    "Tools: Jira" are sub-labels, not new sections. Text before the first
-    heading becomes ``header``; with no headings at all everything is one ``body`` section.
+    and content ("Skills: Python, SQL"). Other headings are found by layout: a short line
+    (at most six words, no sentence punctuation) written with ``#``, underlined, in ALL CAPS
+    or ending with a colon, or a capitalised line standing alone with content after it. Its
+    words name it ("Where I've worked" → experience, "Kenntnisse" → skills, "Formation" →
+    education); a strongly marked heading whose words name nothing becomes ``other``, so
+    what follows it is not read as part of the section before. Inside a skills section,
+    "Languages: Go, Java" and "Tools: Jira" are sub-labels, not new sections. Text before
+    the first heading becomes ``header``; with no headings at all everything is one ``body``
+    section.
     """
     marks: list[tuple[str, str, int, int]] = []  # name, heading, heading_start, content_start
     current: str | None = None
-    for start, end, line in _iter_lines(text):
+    lines = list(_iter_lines(text))
+    previous_blank = True
+    skip_underline = False
+    for index, (start, end, line) in enumerate(lines):
         stripped = line.strip()
-        if not stripped or len(stripped) > 60:
+        if skip_underline:
+            skip_underline = False
             continue
+        if not stripped or len(stripped) > 60:
+            previous_blank = not stripped
+            continue
+        next_line = lines[index + 1][2] if index + 1 < len(lines) else None
+        underlined = next_line is not None and bool(_UNDERLINE_RE.match(next_line))
+        content_start = min((lines[index + 1][1] if underlined else end) + 1, len(text))
         name = _HEADING_INDEX.get(_heading_key(stripped))
+        heading = stripped
+        if name is None and (layout := _layout_heading(line, next_line, previous_blank)):
+            heading, look = layout
+            name = _section_by_cue(heading)
+            if name is None and _may_open_other(heading, look, current, marks, lines, index):
+                name = "other"
+        previous_blank = False
         if name is not None:
-            marks.append((name, stripped, start, min(end + 1, len(text))))
+            marks.append((name, heading, start, content_start))
             current = name
+            skip_underline = underlined
             continue
         inline = _INLINE_HEADING_RE.match(line)
         if inline:
