@@ -34,8 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from are_workers.ml.embedder import TorchEmbedder, resolve_model_dir  # noqa: E402
-from are_workers.services.resumes.chunking import chunk_resume  # noqa: E402
 from are_workers.services.documents import extract_file  # noqa: E402
+from are_workers.services.resumes.chunking import chunk_resume  # noqa: E402
 from are_workers.services.resumes.parsing import parse_resume  # noqa: E402
 
 

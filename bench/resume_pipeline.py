@@ -23,8 +23,8 @@ SAMPLES = ROOT / "samples" / "resumes"
 
 
 def chunk_texts(paths: list[Path]) -> list[str]:
-    from are_workers.services.resumes.chunking import chunk_resume
     from are_workers.services.documents import extract_file
+    from are_workers.services.resumes.chunking import chunk_resume
     from are_workers.services.resumes.parsing import parse_resume
 
     texts: list[str] = []

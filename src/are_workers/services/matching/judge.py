@@ -1,0 +1,681 @@
+"""The evidence judge: does this passage show the candidate meets this requirement?
+
+Why a judge of pairs, not a similarity: an embedding puts "completed an online course on
+Kubernetes" close to "production Kubernetes operations"; similarity measures topic, not
+support. For each (requirement, resume) the judge
+
+1. retrieves the resume's passages (lines and sentences, with their section and offsets)
+   closest to the requirement with the multilingual text model (``ml/multilingual.py``);
+2. scores each retrieved passage with a small logistic model over features a recruiter
+   would recognise: how close the passage is in meaning and in words (skills, synonyms,
+   abbreviations), what the line *does* with the subject (built, ran, led vs wrote about,
+   studied, assisted), where it sits (work history, skills list, education), whether it is a
+   bare keyword list, whether a licence is held or only worked towards, and the dated role
+   around it;
+3. calibrates the best passage's score into P(requirement met) with a map fitted on a
+   separate development fold (Platt scaling), and cites that passage.
+
+A ✔ is P ≥ 0.5 and always quotes the passage that earned it; a ✘ quotes the closest passage
+only as "closest, not evidence", never one the judge found supporting. Years per skill
+come from the dated roles whose lines evidence the requirement. The overall score is the
+criteria-weighted mean of the probabilities (must-haves count double); the ranking score
+multiplies it by the expected share of must-haves met. The coefficients are plain JSON
+(``data/judge_model.json``), trained by ``are-workers matching train-judge`` from
+labelled text with a fixed seed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import numpy as np
+
+from are_workers.services.resumes.parsing import ParsedResume, parse_resume
+from are_workers.services.skills import SkillTaxonomy, get_taxonomy
+
+JUDGE_NAME = "are-evidence-judge"
+#: How many passages per requirement the judge reads closely.
+TOP_PASSAGES = 8
+MET = 0.5
+MUST_HAVE_WEIGHT = 2.0
+
+EncodeFn = Callable[[Sequence[str]], np.ndarray]
+
+# --- requirements and passages ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Requirement:
+    key: str
+    text: str
+    must_have: bool = True
+    weight: float = 1.0
+    kind: str = "other"
+    min_years: float | None = None
+
+
+@dataclass(frozen=True)
+class Passage:
+    text: str
+    start: int
+    end: int
+    section: str
+    role_months: int | None = None  # length of the dated role the line belongs to
+    role_index: int | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    requirement: Requirement
+    probability: float
+    met: bool
+    passage: Passage | None
+    rationale: str
+    years: float | None = None
+    passage_score: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        passage = self.passage
+        return {
+            "key": self.requirement.key,
+            "text": self.requirement.text,
+            "must_have": self.requirement.must_have,
+            "probability": round(self.probability, 4),
+            "met": self.met,
+            "evidence": None
+            if passage is None
+            else {
+                "quote": passage.text,
+                "start": passage.start,
+                "end": passage.end,
+                "section": passage.section,
+                "supports": self.met,
+            },
+            "years": self.years,
+            "rationale": self.rationale,
+        }
+
+
+@dataclass(frozen=True)
+class Judgement:
+    verdicts: list[Verdict]
+    overall: float  # 0..100
+    must_have_coverage: float | None
+    rank_score: float
+    model: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "overall": self.overall,
+            "must_have_coverage": self.must_have_coverage,
+            "rank_score": self.rank_score,
+            "model": self.model,
+            "requirements": [v.as_dict() for v in self.verdicts],
+        }
+
+
+_SENTENCE = re.compile(r"(?<=[.;!?])\s+(?=[A-ZÄÖÜÉÈÀ0-9])")
+_STRIP = " \t\r\n-*•·\u2013\u2014|>#"
+
+
+def passages_of(parsed: ParsedResume) -> list[Passage]:
+    """Lines of the resume (long ones split into sentences), with verbatim offsets, their
+    section and the dated role each line sits under."""
+    text = parsed.text
+    periods = sorted(
+        (p for p in parsed.employment_periods if p.section in {"experience", "body", "other"}),
+        key=lambda p: p.start,
+    )
+    found: list[Passage] = []
+    for section in parsed.sections:
+        position = section.start
+        for raw in text[section.start : section.end].splitlines(keepends=True):
+            line_start = position
+            position += len(raw)
+            pieces = _SENTENCE.split(raw) if len(raw) > 160 else [raw]
+            offset = line_start
+            for piece in pieces:
+                stripped = piece.strip(_STRIP)
+                if len(stripped) < 3:
+                    offset += len(piece)
+                    continue
+                start = text.find(stripped, offset)
+                if start < 0:
+                    continue
+                role = _role_for(periods, start)
+                found.append(
+                    Passage(
+                        stripped,
+                        start,
+                        start + len(stripped),
+                        section.name,
+                        role_months=periods[role].months if role is not None else None,
+                        role_index=role,
+                    )
+                )
+                offset = start + len(stripped)
+    return found
+
+
+def _role_for(periods: Sequence[Any], position: int) -> int | None:
+    """The last dated range at or before this position (the role a bullet belongs to)."""
+    best = None
+    for index, period in enumerate(periods):
+        if period.start <= position + 2:
+            best = index
+        else:
+            break
+    return best
+
+
+# --- features ---------------------------------------------------------------------------------
+
+_WORD = re.compile(r"[\w+#./-]+", re.UNICODE)
+_STOP_WORDS = """a an and are as at be by for from have has in is it of on or our the to with
+you your we will who what this that their they them us can ideally must plus bonus experience
+experienced years year least minimum strong good solid proven ability able work working
+knowledge understanding including e.g eg etc such some any well also both other skills skill
+professional professionally real hands-on level"""
+_STOP = frozenset(_STOP_WORDS.split())
+DOING = (
+    # English
+    r"\b(built|build|building|ran|run|running|led|lead|leading|managed|manage|managing|"
+    r"operat\w*|own(?:ed|s|ing)?|maintain\w*|develop\w*|implement\w*|design(?:ed|ing)|"
+    r"deliver\w*|deploy\w*|migrat\w*|launch\w*|shipp?ed|wrote (?:the )?code|coded|"
+    r"administer\w*|supervis\w*|coordinat\w*|negotiat\w*|closed|sold|prepar\w*|"
+    r"teach\w*|taught|nurs\w*|treat\w*|care[ds]? for|responsible for|in charge of|"
+    r"on[- ]call|worked (?:as|on|with|in)|works? (?:as|on|with|in)|handl\w*|perform\w*|"
+    r"administ\w*|carried out|conduct\w*|achiev\w*|exceed\w*|grew|increas\w*|reduc\w*|"
+    r"improv\w*|automat\w*|set up|introduc\w*|rebuilt|creat\w*|produc\w*|hired|mentor\w*|"
+    # German
+    r"leit\w*|geleitet|verantwort\w*|entwickel\w*|entwickelt|betreu\w*|betrieb\w*|"
+    r"aufgebaut|umgesetzt|eingeführt|durchgeführt|gesteuert|unterrichte\w*|pflege\w*|"
+    r"koordinier\w*|verhandel\w*|führ\w*|erstellt|optimiert|tätig als|"
+    # French
+    r"géré|gère|gestion|dirig\w*|pilot\w*|développ\w*|conçu|mis en place|mise en place|"
+    r"responsable|encadr\w*|animé|assur\w*|réalis\w*|enseign\w*|soign\w*|négoci\w*|"
+    r"coordonn\w*|supervis\w*|déploy\w*|optimis\w*)\b"
+)
+DESCRIBING = (
+    r"\b(wrote about|writ(?:e|ing) about|blog\w*|article|documented|documentation|"
+    r"user guide|tutorial|course|courses|mooc|udemy|coursera|bootcamp|certificate of "
+    r"completion|completed an? (?:online )?course|studied|studying|student|learning|"
+    r"self[- ]taught|attended|webinar|workshop|shadow\w*|observ\w*|assist\w*|helped|"
+    r"supported the|support to|interested in|passion for|familiar with|exposure to|"
+    r"basic knowledge|introduction to|in progress|working towards|currently pursuing|"
+    r"planning to|aspiring|volunteer\w*|hobby|personal project|"
+    # German
+    r"kurs|weiterbildung|schulung|studium|studiert|praktikum|hospitation|unterstützt|"
+    r"assistiert|in ausbildung|grundkenntnisse|interesse an|"
+    # French
+    r"formation en ligne|cours|stage|stagiaire|étudiant\w*|assisté|aidé|notions|"
+    r"en cours|sensibilisation|initiation)\b"
+)
+_DOING = re.compile(DOING, re.IGNORECASE)
+_DESCRIBING = re.compile(DESCRIBING, re.IGNORECASE)
+_HELD = re.compile(
+    r"\b(registered|licen[cs]ed|chartered|qualified|certified|accredited|member|pin\b|"
+    r"registration number|holds?|held|valid|current|active|full (?:uk |eu )?licen[cs]e|"
+    r"examiniert|staatlich anerkannt|zugelassen|approbiert|diplômée? d'état|titulaire|"
+    r"inscrite?|habilité|agréé)",
+    re.IGNORECASE,
+)
+_NOT_YET = re.compile(
+    r"(working towards|in progress|pending|expected|studying for|part[- ]qualified|"
+    r"trainee|student|level [i1] |en cours|in ausbildung|angestrebt|candidat)",
+    re.IGNORECASE,
+)
+_LICENCE_REQ = re.compile(
+    r"\b(licen[cs]e|registered|registration|chartered|qualified|qualification|certif\w*|"
+    r"accredit\w*|pin|qts|aca|acca|cima|cpa|cfa|nmc|hcpc|cpc|status)\b",
+    re.IGNORECASE,
+)
+_EXPERIENCE_REQ = re.compile(
+    r"\b(experience|years?|production|professional\w*|track record|proven|worked|"
+    r"background|hands-on|post-registration)\b",
+    re.IGNORECASE,
+)
+_YEARS = re.compile(r"(\d{1,2})\s*\+?\s*(?:years?|yrs?|jahre?|ans)\b", re.IGNORECASE)
+_WORD_YEARS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+    "eight": 8, "nine": 9, "ten": 10,
+}  # fmt: skip
+_WORD_YEARS_RE = re.compile(
+    r"\b(" + "|".join(_WORD_YEARS) + r")\s*\+?\s*(?:\(\d+\)\s*)?years?\b", re.IGNORECASE
+)
+
+LIST_SECTIONS = frozenset({"skills", "languages", "interests", "contact", "header"})
+WORK_SECTIONS = frozenset({"experience", "summary", "projects", "body", "other", "volunteering"})
+STUDY_SECTIONS = frozenset({"education", "certifications", "training", "courses"})
+
+FEATURES = (
+    "bias",
+    "sim",
+    "sim_gap",
+    "sim_z",
+    "lexical",
+    "lexical_sim",
+    "skill_overlap",
+    "doing",
+    "describing",
+    "in_work",
+    "in_list",
+    "in_study",
+    "in_cert",
+    "is_list",
+    "held",
+    "not_yet",
+    "licence_req",
+    "licence_held",
+    "exp_req_study",
+    "exp_req_describing",
+    "has_role",
+    "role_years",
+    "years_fit",
+    "short",
+)
+
+
+def min_years(text: str) -> float | None:
+    match = _YEARS.search(text)
+    if match:
+        return float(match.group(1))
+    match = _WORD_YEARS_RE.search(text)
+    return float(_WORD_YEARS[match.group(1).lower()]) if match else None
+
+
+def _fold(text: str) -> str:
+    text = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(ch for ch in text if not unicodedata.combining(ch))
+
+
+def _terms(text: str) -> set[str]:
+    words = {w.strip("./-") for w in _WORD.findall(_fold(text))}
+    return {w[:6] if len(w) > 6 else w for w in words if w and w not in _STOP and len(w) > 1}
+
+
+def _is_list(text: str) -> bool:
+    separators = text.count(",") + text.count("|") + text.count("·") + text.count("/")
+    words = len(text.split())
+    return separators >= 3 and separators * 3 >= words and not _DOING.search(text)
+
+
+def _skills(taxonomy: SkillTaxonomy, text: str) -> set[str]:
+    return {m.name for m in taxonomy.find(text)}
+
+
+@dataclass
+class _RequirementView:
+    requirement: Requirement
+    terms: set[str]
+    skills: set[str]
+    licence: bool
+    experience: bool
+    years: float | None
+
+
+def pair_features(
+    view: _RequirementView,
+    passage: Passage,
+    *,
+    sim: float,
+    best_sim: float,
+    mean_sim: float,
+    std_sim: float,
+    passage_skills: set[str],
+    passage_terms: set[str],
+    role_years: float | None,
+) -> np.ndarray:
+    text = passage.text
+    overlap = len(view.terms & passage_terms) / max(1, len(view.terms))
+    skill_overlap = len(view.skills & passage_skills) / len(view.skills) if view.skills else 0.0
+    doing = 1.0 if _DOING.search(text) else 0.0
+    describing = 1.0 if _DESCRIBING.search(text) else 0.0
+    in_list = 1.0 if passage.section in LIST_SECTIONS else 0.0
+    in_study = 1.0 if passage.section in STUDY_SECTIONS else 0.0
+    in_cert = 1.0 if passage.section == "certifications" else 0.0
+    in_work = 1.0 if passage.section in WORK_SECTIONS else 0.0
+    held = 1.0 if _HELD.search(text) else 0.0
+    not_yet = 1.0 if _NOT_YET.search(text) else 0.0
+    licence = 1.0 if view.licence else 0.0
+    experience = 1.0 if view.experience else 0.0
+    years_fit = 0.0
+    if view.years and role_years is not None:
+        years_fit = min(1.0, role_years / view.years)
+    values = {
+        "bias": 1.0,
+        "sim": sim,
+        "sim_gap": sim - best_sim,
+        "sim_z": (sim - mean_sim) / (std_sim + 1e-3),
+        "lexical": overlap,
+        "lexical_sim": overlap * sim,
+        "skill_overlap": skill_overlap,
+        "doing": doing,
+        "describing": describing,
+        "in_work": in_work,
+        "in_list": in_list,
+        "in_study": in_study,
+        "in_cert": in_cert,
+        "is_list": 1.0 if _is_list(text) else 0.0,
+        "held": held,
+        "not_yet": not_yet,
+        "licence_req": licence,
+        "licence_held": licence * held * (1.0 - not_yet),
+        "exp_req_study": experience * (in_study + describing > 0),
+        "exp_req_describing": experience * describing * (1.0 - doing),
+        "has_role": 1.0 if passage.role_months is not None else 0.0,
+        "role_years": min(10.0, role_years or 0.0) / 10.0,
+        "years_fit": years_fit,
+        "short": 1.0 if len(text.split()) <= 3 else 0.0,
+    }
+    return np.array([values[name] for name in FEATURES], dtype=np.float64)
+
+
+# --- the model ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JudgeModel:
+    """Logistic pair scorer plus a Platt map from the best pair score to P(met)."""
+
+    version: str
+    weights: np.ndarray
+    mean: np.ndarray
+    scale: np.ndarray
+    platt_a: float
+    platt_b: float
+    rank_alpha: float = 0.5
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def pair_logit(self, features: np.ndarray) -> np.ndarray:
+        return ((features - self.mean) / self.scale) @ self.weights
+
+    def probability(self, logit: float) -> float:
+        return 1.0 / (1.0 + math.exp(-(self.platt_a * logit + self.platt_b)))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "features": list(FEATURES),
+            "weights": [round(float(w), 6) for w in self.weights],
+            "mean": [round(float(m), 6) for m in self.mean],
+            "scale": [round(float(s), 6) for s in self.scale],
+            "platt": [round(self.platt_a, 6), round(self.platt_b, 6)],
+            "rank_alpha": self.rank_alpha,
+            "meta": self.meta,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> JudgeModel:
+        if list(data["features"]) != list(FEATURES):
+            raise ValueError("judge model features do not match this code: retrain it")
+        return cls(
+            version=str(data["version"]),
+            weights=np.array(data["weights"], dtype=np.float64),
+            mean=np.array(data["mean"], dtype=np.float64),
+            scale=np.array(data["scale"], dtype=np.float64),
+            platt_a=float(data["platt"][0]),
+            platt_b=float(data["platt"][1]),
+            rank_alpha=float(data.get("rank_alpha", 0.5)),
+            meta=dict(data.get("meta", {})),
+        )
+
+
+@lru_cache(maxsize=1)
+def default_model() -> JudgeModel:
+    raw = resources.files("are_workers.data").joinpath("judge_model.json").read_text()
+    return JudgeModel.from_json(json.loads(raw))
+
+
+# --- judging ----------------------------------------------------------------------------------
+
+
+@dataclass
+class ResumeView:
+    """A resume prepared for judging: its passages, their vectors and terms."""
+
+    parsed: ParsedResume
+    passages: list[Passage]
+    vectors: np.ndarray
+    terms: list[set[str]]
+    skills: list[set[str]]
+
+
+def read_resume(
+    text: str,
+    encode_passages: EncodeFn,
+    *,
+    taxonomy: SkillTaxonomy | None = None,
+    today: date | None = None,
+) -> ResumeView:
+    taxonomy = taxonomy or get_taxonomy()
+    parsed = parse_resume(text, taxonomy=taxonomy, today=today)
+    passages = passages_of(parsed)
+    vectors = (
+        encode_passages([p.text for p in passages])
+        if passages
+        else np.zeros((0, 1), dtype=np.float32)
+    )
+    return ResumeView(
+        parsed,
+        passages,
+        vectors,
+        [_terms(p.text) for p in passages],
+        [_skills(taxonomy, p.text) for p in passages],
+    )
+
+
+def requirement_view(requirement: Requirement, taxonomy: SkillTaxonomy) -> _RequirementView:
+    text = requirement.text
+    return _RequirementView(
+        requirement,
+        _terms(text),
+        _skills(taxonomy, text),
+        bool(_LICENCE_REQ.search(text)),
+        bool(_EXPERIENCE_REQ.search(text)),
+        requirement.min_years if requirement.min_years is not None else min_years(text),
+    )
+
+
+def candidate_pairs(
+    view: _RequirementView, resume: ResumeView, query: np.ndarray, *, top: int = TOP_PASSAGES
+) -> list[tuple[int, np.ndarray]]:
+    """The requirement's closest passages with their features (index, features)."""
+    if not resume.passages:
+        return []
+    sims = resume.vectors @ query
+    order = np.argsort(-sims, kind="stable")
+    chosen = list(order[:top])
+    # A passage naming a required skill is read even when its wording is far away.
+    if view.skills:
+        chosen += [i for i in range(len(resume.passages)) if resume.skills[i] & view.skills]
+    chosen = list(dict.fromkeys(int(i) for i in chosen))
+    best, mean, std = float(sims[order[0]]), float(sims.mean()), float(sims.std())
+    role_years = _role_years(resume)
+    return [
+        (
+            i,
+            pair_features(
+                view,
+                resume.passages[i],
+                sim=float(sims[i]),
+                best_sim=best,
+                mean_sim=mean,
+                std_sim=std,
+                passage_skills=resume.skills[i],
+                passage_terms=resume.terms[i],
+                role_years=role_years.get(resume.passages[i].role_index),
+            ),
+        )
+        for i in chosen
+    ]
+
+
+def _role_years(resume: ResumeView) -> dict[int | None, float]:
+    out: dict[int | None, float] = {}
+    for passage in resume.passages:
+        if passage.role_index is not None and passage.role_months is not None:
+            out[passage.role_index] = passage.role_months / 12
+    return out
+
+
+def _evidence_years(resume: ResumeView, supporting: Sequence[int]) -> float | None:
+    """Years of the dated roles whose lines evidence the requirement (overlaps merged)."""
+    periods = [
+        p for p in resume.parsed.employment_periods if p.section in {"experience", "body", "other"}
+    ]
+    periods.sort(key=lambda p: p.start)
+    roles = {r for i in supporting if (r := resume.passages[i].role_index) is not None}
+    spans = sorted(
+        (periods[r].start_month, periods[r].end_month) for r in roles if r < len(periods)
+    )
+    if not spans:
+        return None
+    months, current = 0, spans[0]
+    for start, end in spans[1:]:
+        if start <= current[1]:
+            current = (current[0], max(current[1], end))
+        else:
+            months += current[1] - current[0]
+            current = (start, end)
+    months += current[1] - current[0]
+    return round(months / 12, 1)
+
+
+def judge_requirement(
+    model: JudgeModel,
+    view: _RequirementView,
+    resume: ResumeView,
+    query: np.ndarray,
+) -> Verdict:
+    requirement = view.requirement
+    pairs = candidate_pairs(view, resume, query)
+    if not pairs:
+        return Verdict(requirement, 0.0, False, None, "The resume has no readable text.")
+    logits = model.pair_logit(np.stack([f for _, f in pairs]))
+    order = np.argsort(-logits, kind="stable")
+    best_i, best_logit = pairs[int(order[0])][0], float(logits[order[0]])
+    probability = model.probability(best_logit)
+    supporting = [pairs[int(k)][0] for k in order if model.probability(float(logits[k])) >= MET]
+    years = _evidence_years(resume, supporting) if supporting else None
+    needed = view.years
+    if probability >= MET and needed and years is not None and years < needed:
+        # The line shows the work, the dated roles show too little of it.
+        probability = min(probability, MET - 0.01 + 0.49 * years / needed)
+    met = probability >= MET
+    passage = resume.passages[best_i]
+    if met:
+        rationale = "Evidenced in the " + passage.section + " section"
+        if years is not None:
+            rationale += f"; about {years:g} years in the roles that show it"
+        if needed:
+            rationale += f" (asked: {needed:g})"
+    else:
+        rationale = "Not evidenced; the closest passage is quoted, it does not show it"
+        if needed and years is not None:
+            rationale += f" (about {years:g} of {needed:g} years shown)"
+    return Verdict(
+        requirement,
+        round(probability, 4),
+        met,
+        passage,
+        rationale + ".",
+        years=years,
+        passage_score=round(best_logit, 4),
+    )
+
+
+def aggregate(verdicts: Sequence[Verdict], model: JudgeModel) -> tuple[float, float | None, float]:
+    """(overall 0..100, expected share of must-haves met, ranking score)."""
+    if not verdicts:
+        return 0.0, None, 0.0
+    weights = [
+        v.requirement.weight * (MUST_HAVE_WEIGHT if v.requirement.must_have else 1.0)
+        for v in verdicts
+    ]
+    overall = 100 * sum(w * v.probability for w, v in zip(weights, verdicts, strict=True))
+    overall /= sum(weights) or 1.0
+    musts = [v.probability for v in verdicts if v.requirement.must_have]
+    coverage = sum(musts) / len(musts) if musts else None
+    factor = (1 - model.rank_alpha) + model.rank_alpha * coverage if coverage is not None else 1.0
+    return (
+        round(overall, 2),
+        None if coverage is None else round(coverage, 4),
+        round(overall * factor, 4),
+    )
+
+
+def judge_resume(
+    resume: ResumeView,
+    requirements: Sequence[Requirement],
+    encode_queries: EncodeFn,
+    *,
+    model: JudgeModel | None = None,
+    taxonomy: SkillTaxonomy | None = None,
+) -> Judgement:
+    model = model or default_model()
+    taxonomy = taxonomy or get_taxonomy()
+    queries = encode_queries([r.text for r in requirements]) if requirements else None
+    verdicts = [
+        judge_requirement(model, requirement_view(r, taxonomy), resume, queries[i])
+        for i, r in enumerate(requirements)
+        if queries is not None
+    ]
+    overall, coverage, rank = aggregate(verdicts, model)
+    return Judgement(verdicts, overall, coverage, rank, f"{JUDGE_NAME}@{model.version}")
+
+
+# --- without a database: a posting against resume texts -----------------------------------------
+
+
+def requirements_from_posting(markdown: str) -> list[Requirement]:
+    """The posting's requirements as the product parses them (``parse_job_markdown``)."""
+    from are_workers.services.matching.postings import parse_job_markdown
+
+    spec = parse_job_markdown(markdown)
+    return [
+        Requirement(
+            key=f"req:{i}",
+            text=r.text,
+            must_have=r.must_have,
+            kind=r.kind.value,
+            min_years=r.min_years,
+        )
+        for i, r in enumerate(spec.requirements)
+    ]
+
+
+def evaluate(
+    posting_md: str,
+    resumes: dict[str, str],
+    *,
+    model: JudgeModel | None = None,
+    today: date | None = None,
+    encoder: Any = None,
+) -> dict[str, Judgement]:
+    """Judge every resume text against a posting (the CLI and the quality bench use this;
+    the job path reads the same functions with stored rows)."""
+    from are_workers.ml.multilingual import get_encoder
+
+    encoder = encoder or get_encoder()
+    taxonomy = get_taxonomy()
+    requirements = requirements_from_posting(posting_md)
+    return {
+        resume_id: judge_resume(
+            read_resume(text, encoder.passages, taxonomy=taxonomy, today=today),
+            requirements,
+            encoder.queries,
+            model=model,
+            taxonomy=taxonomy,
+        )
+        for resume_id, text in resumes.items()
+    }

@@ -1,0 +1,318 @@
+"""Training the evidence judge from labelled text (``are-workers matching train-judge``).
+
+The labelled set follows ``eval/matching/SPEC.md``: postings, resumes, and per (posting,
+resume, requirement) whether the resume supports it and with which lines. Only the
+development postings of ``split.json`` are read; the test postings are never touched here.
+Development families are split in two folds: the *train* fold fits the pair scorer, the
+*calibrate* fold fits the Platt map from a requirement's best pair score to P(met) and the
+ranking's must-have factor, so the probabilities are not judged by the data that made them.
+
+The pair scorer is an L2-regularised logistic regression solved by Newton's method
+(deterministic: the same text gives the same coefficients), over standardised features.
+A retrieved passage is a positive when it overlaps a labelled supporting line.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from are_workers.services.documents import ExtractionLimits, extract_text
+from are_workers.services.matching import judge
+from are_workers.services.skills import SkillTaxonomy, get_taxonomy
+
+SEED = 20261206
+L2 = 1.0
+
+
+@dataclass(frozen=True)
+class LabelledPair:
+    posting: str
+    resume: str
+    requirement: judge.Requirement
+    supported: bool
+    lines: tuple[str, ...]
+
+
+@dataclass
+class LabelledPosting:
+    id: str
+    family: str
+    requirements: list[judge.Requirement]
+    grades: dict[str, int]
+    pairs: list[LabelledPair]
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\s+", " ", text.casefold()).strip(" .;,")
+
+
+def overlaps(quote: str, line: str) -> bool:
+    """The quote shows the labelled line: one contains the other, or they share at least
+    half of the shorter one's characters in one run."""
+    a, b = _norm(quote), _norm(line)
+    if not a or not b:
+        return False
+    shorter = min(len(a), len(b))
+    if shorter < 20 and shorter < 0.5 * max(len(a), len(b)):
+        return False  # a heading or one word inside a line is not that line
+    if a in b or b in a:
+        return True
+    from difflib import SequenceMatcher
+
+    match = SequenceMatcher(None, a, b, autojunk=False).find_longest_match(0, len(a), 0, len(b))
+    return match.size >= 0.5 * min(len(a), len(b))
+
+
+def load_postings(root: Path, posting_ids: Iterable[str]) -> list[LabelledPosting]:
+    wanted = set(posting_ids)
+    out: list[LabelledPosting] = []
+    for labels_file in sorted((root / "labels").glob("*.json")):
+        data = json.loads(labels_file.read_text())
+        for posting in data["postings"]:
+            if posting["id"] not in wanted:
+                continue
+            requirements = [
+                judge.Requirement(
+                    key=r["id"], text=r["text"], must_have=r["kind"] == "must", weight=1.0
+                )
+                for r in posting["requirements"]
+            ]
+            by_id = {r.key: r for r in requirements}
+            pairs = [
+                LabelledPair(
+                    posting["id"],
+                    e["resume"],
+                    by_id[e["requirement"]],
+                    bool(e["supported"]),
+                    tuple(e.get("lines") or ()),
+                )
+                for e in data["evidence"]
+                if e["posting"] == posting["id"]
+            ]
+            grades = {
+                r["resume"]: int(r["grade"])
+                for r in data["relevance"]
+                if r["posting"] == posting["id"]
+            }
+            out.append(LabelledPosting(posting["id"], data["family"], requirements, grades, pairs))
+    return out
+
+
+def resume_texts(root: Path, resume_ids: Iterable[str]) -> dict[str, str]:
+    """Each resume's text as the product extracts it from the file."""
+    limits = ExtractionLimits()
+    texts: dict[str, str] = {}
+    for resume_id in sorted(set(resume_ids)):
+        (path,) = (root / "resumes").glob(f"{resume_id}.*")
+        texts[resume_id] = extract_text(path.read_bytes(), limits=limits).text
+    return texts
+
+
+# --- fitting ----------------------------------------------------------------------------------
+
+
+def fit_logistic(
+    x: np.ndarray, y: np.ndarray, *, l2: float = L2, weights: np.ndarray | None = None
+) -> np.ndarray:
+    """L2-regularised logistic regression by Newton's method (intercept column included in
+    ``x`` and left unpenalised)."""
+    n, d = x.shape
+    w = np.zeros(d)
+    sample = np.ones(n) if weights is None else weights
+    penalty = np.full(d, l2)
+    penalty[0] = 0.0
+    for _ in range(50):
+        p = 1 / (1 + np.exp(-(x @ w)))
+        gradient = x.T @ (sample * (p - y)) + penalty * w
+        hessian = (x * (sample * p * (1 - p))[:, None]).T @ x + np.diag(penalty + 1e-9)
+        step = np.linalg.solve(hessian, gradient)
+        w -= step
+        if float(np.abs(step).max()) < 1e-8:
+            break
+    return w
+
+
+@dataclass
+class _Prepared:
+    posting: LabelledPosting
+    pair: LabelledPair
+    resume: judge.ResumeView
+    candidates: list[tuple[int, np.ndarray]]
+
+
+def prepare(
+    postings: Sequence[LabelledPosting],
+    texts: dict[str, str],
+    encoder: Any,
+    taxonomy: SkillTaxonomy,
+    today: date,
+) -> list[_Prepared]:
+    views: dict[str, judge.ResumeView] = {}
+    out: list[_Prepared] = []
+    for posting in postings:
+        queries = encoder.queries([r.text for r in posting.requirements])
+        query_of = {r.key: queries[i] for i, r in enumerate(posting.requirements)}
+        for pair in posting.pairs:
+            if pair.resume not in views:
+                views[pair.resume] = judge.read_resume(
+                    texts[pair.resume], encoder.passages, taxonomy=taxonomy, today=today
+                )
+            resume = views[pair.resume]
+            view = judge.requirement_view(pair.requirement, taxonomy)
+            candidates = judge.candidate_pairs(view, resume, query_of[pair.requirement.key])
+            out.append(_Prepared(posting, pair, resume, candidates))
+    return out
+
+
+def _labels(item: _Prepared) -> list[int]:
+    return [
+        int(
+            item.pair.supported
+            and any(overlaps(item.resume.passages[i].text, line) for line in item.pair.lines)
+        )
+        for i, _ in item.candidates
+    ]
+
+
+def train(
+    train_items: Sequence[_Prepared], calibrate_items: Sequence[_Prepared], *, version: str
+) -> tuple[judge.JudgeModel, dict[str, Any]]:
+    rows: list[np.ndarray] = []
+    labels: list[int] = []
+    for item in train_items:
+        rows += [features for _, features in item.candidates]
+        labels += _labels(item)
+    x = np.stack(rows)
+    y = np.array(labels, dtype=np.float64)
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    mean[0], scale[0] = 0.0, 1.0  # the bias column stays 1
+    scale = np.where(scale < 1e-6, 1.0, scale)
+    z = (x - mean) / scale
+    positives = max(1.0, y.sum())
+    balance = np.where(y == 1, (len(y) - positives) / positives, 1.0) ** 0.5
+    weights = fit_logistic(z, y, weights=balance)
+    provisional = judge.JudgeModel(version, weights, mean, scale, 1.0, 0.0)
+
+    best, supported = [], []
+    for item in calibrate_items:
+        if not item.candidates:
+            continue
+        logits = provisional.pair_logit(np.stack([f for _, f in item.candidates]))
+        best.append(float(logits.max()))
+        supported.append(1.0 if item.pair.supported else 0.0)
+    platt_x = np.column_stack([np.ones(len(best)), np.array(best)])
+    intercept, slope = fit_logistic(platt_x, np.array(supported), l2=1e-3)
+    calibrated = judge.JudgeModel(version, weights, mean, scale, float(slope), float(intercept))
+    alpha = _choose_rank_alpha(calibrated, calibrate_items)
+    model = judge.JudgeModel(
+        version, weights, mean, scale, float(slope), float(intercept), rank_alpha=alpha
+    )
+    report = {
+        "train_pairs": len(y),
+        "train_positive_passages": int(y.sum()),
+        "calibrate_requirements": len(best),
+        "calibrate_ece": round(_ece(model, calibrate_items), 4),
+        "rank_alpha": alpha,
+    }
+    return model, report
+
+
+def _ece(model: judge.JudgeModel, items: Sequence[_Prepared], bins: int = 10) -> float:
+    probabilities, outcomes = [], []
+    for item in items:
+        if not item.candidates:
+            continue
+        logit = float(model.pair_logit(np.stack([f for _, f in item.candidates])).max())
+        probabilities.append(model.probability(logit))
+        outcomes.append(1.0 if item.pair.supported else 0.0)
+    p, o = np.array(probabilities), np.array(outcomes)
+    total = 0.0
+    for b in range(bins):
+        mask = (p >= b / bins) & ((p < (b + 1) / bins) if b < bins - 1 else (p <= 1.0))
+        if mask.any():
+            total += mask.sum() / len(p) * abs(p[mask].mean() - o[mask].mean())
+    return float(total)
+
+
+def _ndcg_at(grades: Sequence[int], k: int, ideal: Sequence[int]) -> float:
+    def dcg(values: Sequence[int]) -> float:
+        return sum((2**g - 1) / math.log2(i + 2) for i, g in enumerate(values[:k]))
+
+    best = dcg(sorted(ideal, reverse=True))
+    return dcg(grades) / best if best else 0.0
+
+
+def _choose_rank_alpha(model: judge.JudgeModel, items: Sequence[_Prepared]) -> float:
+    """The must-have factor of the ranking score that ranks the calibrate fold best."""
+    by_posting: dict[str, dict[str, list[tuple[judge.Requirement, float]]]] = {}
+    postings: dict[str, LabelledPosting] = {}
+    for item in items:
+        postings[item.posting.id] = item.posting
+        logit = (
+            float(model.pair_logit(np.stack([f for _, f in item.candidates])).max())
+            if item.candidates
+            else -10.0
+        )
+        by_posting.setdefault(item.posting.id, {}).setdefault(item.pair.resume, []).append(
+            (item.pair.requirement, model.probability(logit))
+        )
+    best_alpha, best_score = 0.5, -1.0
+    for alpha in (0.0, 0.25, 0.5, 0.75, 1.0):
+        trial = judge.JudgeModel(
+            model.version, model.weights, model.mean, model.scale, model.platt_a,
+            model.platt_b, rank_alpha=alpha,
+        )  # fmt: skip
+        scores = []
+        for posting_id, resumes in by_posting.items():
+            ranked = []
+            for resume_id, verdicts in resumes.items():
+                fake = [judge.Verdict(r, p, p >= judge.MET, None, "") for r, p in verdicts]
+                ranked.append((judge.aggregate(fake, trial)[2], resume_id))
+            ranked.sort(key=lambda t: (-t[0], t[1]))
+            grades = postings[posting_id].grades
+            order = [grades.get(r, 0) for _, r in ranked]
+            scores.append(_ndcg_at(order, 5, list(grades.values())))
+        mean = sum(scores) / len(scores) if scores else 0.0
+        if mean > best_score + 1e-9:
+            best_alpha, best_score = alpha, mean
+    return best_alpha
+
+
+def train_from_eval_set(
+    root: Path, *, encoder: Any, taxonomy: SkillTaxonomy | None = None, today: date | None = None
+) -> tuple[judge.JudgeModel, dict[str, Any]]:
+    """Train on the development postings of ``root`` (never its test postings)."""
+    split = json.loads((root / "split.json").read_text())
+    folds = split["dev_folds"]
+    dev = set(split["dev"])
+    if dev & set(split["test"]):
+        raise ValueError("split.json puts a posting in both dev and test")
+    taxonomy = taxonomy or get_taxonomy()
+    today = today or date(2026, 12, 6)
+    postings = load_postings(root, dev)
+    texts = resume_texts(root, [p.resume for posting in postings for p in posting.pairs])
+    fold_of = {posting.id: posting.family for posting in postings}
+    train_postings = [p for p in postings if fold_of[p.id] in folds["train"]]
+    calibrate_postings = [p for p in postings if fold_of[p.id] in folds["calibrate"]]
+    train_items = prepare(train_postings, texts, encoder, taxonomy, today)
+    calibrate_items = prepare(calibrate_postings, texts, encoder, taxonomy, today)
+    version = f"lr-{len(judge.FEATURES)}f-{SEED}"
+    model, report = train(train_items, calibrate_items, version=version)
+    report |= {
+        "train_postings": sorted(p.id for p in train_postings),
+        "calibrate_postings": sorted(p.id for p in calibrate_postings),
+        "encoder": encoder.info.key,
+        "seed": SEED,
+    }
+    model.meta.update(report)
+    return model, report
