@@ -80,6 +80,8 @@ class Settings(BaseSettings):
     queue_ml: str = "ml-cpu"
     queue_media: str = "media"
     queue_compliance: str = "compliance"
+    #: The jobs that hold the audit head-signing key (a small pool of their own).
+    queue_signing: str = "signing"
     job_lease_seconds: int = Field(default=60, ge=5)
     heartbeat_seconds: float = Field(default=10.0, gt=0)
     crash_cap: int = Field(default=3, ge=1, description="Worker deaths before a job is dead.")
@@ -127,9 +129,14 @@ class Settings(BaseSettings):
     #: Signed audit chain heads go here: storage the database owner cannot rewrite (a WORM
     #: bucket mount, another host). Empty: ``<storage dir>/audit-heads``.
     audit_head_dir: Path | None = None
-    #: Base64 Ed25519 seed that signs exported heads; the database never holds it. Empty
-    #: outside production: one is generated once under ``<data dir>/keys``.
+    #: Base64 Ed25519 seed that signs exported heads and pruning records; the database never
+    #: holds it. Needed only by the signing jobs (queue class ``signing``), checked there.
+    #: Empty outside production: a pair is generated once under ``<data dir>/keys``.
     audit_head_signing_key: SecretStr | None = None
+    #: What verifiers trust: base64 of the 32-byte Ed25519 public key, or a file holding it
+    #: (PEM or base64). Required in production.
+    audit_head_public_key: str | None = None
+    audit_head_public_key_file: Path | None = None
     #: The erased subjects (ids only) that ``compliance reapply-erasures`` replays after a
     #: restore; keep it outside the database's backups. Empty: ``<data dir>/compliance/…``.
     erasure_journal_dir: Path | None = None
@@ -174,8 +181,13 @@ class Settings(BaseSettings):
                 "ARE_BLIND_INDEX_KEY and ARE_ENCRYPTION_KEYS must be set to real secrets "
                 "in production"
             )
-        if self.environment == "production" and self.audit_head_signing_key is None:
-            raise ValueError("ARE_AUDIT_HEAD_SIGNING_KEY must be set in production")
+        if self.environment == "production" and not (
+            self.audit_head_public_key or self.audit_head_public_key_file
+        ):
+            raise ValueError(
+                "ARE_AUDIT_HEAD_PUBLIC_KEY (or ARE_AUDIT_HEAD_PUBLIC_KEY_FILE) must be set in "
+                "production; ARE_AUDIT_HEAD_SIGNING_KEY only in the signing pool"
+            )
 
     @property
     def file_storage_dir(self) -> Path:
@@ -189,6 +201,7 @@ class Settings(BaseSettings):
             "ml": self.queue_ml,
             "media": self.queue_media,
             "compliance": self.queue_compliance,
+            "signing": self.queue_signing,
         }
 
     def queue_for_class(self, queue_class: str) -> str | None:

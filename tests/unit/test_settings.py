@@ -26,11 +26,11 @@ def test_production_refuses_placeholder_secrets() -> None:
         Settings(environment="production")
 
 
-def test_production_needs_an_audit_head_signing_key() -> None:
+def test_production_needs_the_audit_public_key_and_not_the_signing_key() -> None:
     secrets = {"encryption_keys": {"k1": "a" * 44}, "blind_index_key": "a-real-secret"}
-    with pytest.raises(ValueError, match="ARE_AUDIT_HEAD_SIGNING_KEY"):
+    with pytest.raises(ValueError, match="ARE_AUDIT_HEAD_PUBLIC_KEY"):
         Settings(environment="production", **secrets)  # type: ignore[arg-type]
-    Settings(environment="production", audit_head_signing_key="c2VlZA==", **secrets)  # type: ignore[arg-type]
+    Settings(environment="production", audit_head_public_key="cHVi", **secrets)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
