@@ -29,7 +29,12 @@ from tests.factories import make_org
 KEY = Ed25519PrivateKey.generate()
 PUBLIC = base64.b64encode(KEY.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
 SEED = base64.b64encode(KEY.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())).decode()
-SECRETS: dict[str, Any] = {"encryption_keys": {"k1": "a" * 44}, "blind_index_key": "a-real-secret"}
+SECRETS: dict[str, Any] = {
+    "encryption_keys": {"k1": "a" * 44},
+    "blind_index_key": "a-real-secret",
+    "database_url": "postgresql://are@db/are",
+    "broker_url": "redis://redis:6379/0",
+}
 
 
 @pytest.fixture
