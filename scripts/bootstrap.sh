@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Creates (or reuses) a virtual environment and installs the project with the given extras.
+# Creates (or reuses) a virtual environment and installs the project with the given extras,
+# plus "embedded" (the embedded Postgres and Redis the demo and the tests run on; set
+# EMBEDDED=0 to leave it out, as production images do).
 # Every pip call goes through constraints.txt, which pins torch to the CPU build: an
 # unpinned torch (or one pulled in by a dependency) would bring several GB of CUDA wheels.
 #   VENV=.venv EXTRAS=ml,media,dev scripts/bootstrap.sh
@@ -7,6 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv}"
 EXTRAS="${EXTRAS:-ml,media}"
+if [ "${EMBEDDED:-1}" != 0 ] && [[ ",${EXTRAS}," != *,embedded,* ]]; then
+  EXTRAS="embedded,${EXTRAS}"
+fi
 PYTHON="${PYTHON:-python3}"
 if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-QueueClass = Literal["default", "ml", "media", "compliance"]
+#: ``signing``: the jobs that hold the audit head-signing key, so that pool stays small.
+QueueClass = Literal["default", "ml", "media", "compliance", "signing"]
 
 
 @dataclass(frozen=True)
@@ -44,9 +45,12 @@ _KINDS = [
     JobKind("compliance.rotate_keys", "compliance", 7200, description="Re-encrypt fields."),
     JobKind("compliance.seal_audit_chain", "compliance", 600, description="Seal audit rows."),
     JobKind(
-        "compliance.maintain_audit_partitions", "compliance", 1800, description="Audit partitions."
+        "compliance.maintain_audit_partitions",
+        "signing",
+        1800,
+        description="Audit partitions; signs pruning records.",
     ),
-    JobKind("compliance.export_audit_head", "compliance", 300, description="Sign chain heads."),
+    JobKind("compliance.export_audit_head", "signing", 300, description="Sign chain heads."),
     JobKind("compliance.expire_exports", "compliance", 600, description="Delete old exports."),
     JobKind("compliance.process_due_dsrs", "compliance", 300, description="Queue open DSRs."),
     JobKind(

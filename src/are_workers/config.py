@@ -12,7 +12,12 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from are_workers.errors import ConfigurationError
 
@@ -30,6 +35,30 @@ def _default_data_dir() -> Path:
     return Path(base) / f"are-workers-{os.getuid()}"
 
 
+Environment = Literal["development", "test", "production"]
+
+
+class _DotEnvCannotLower(PydanticBaseSettingsSource):
+    """The ``.env`` file, except that it may not lower ``ARE_ENVIRONMENT`` below production.
+
+    A ``.env`` copied from a laptop onto a server must not switch production rules off: only
+    the process environment can ask for development with a configured database or broker.
+    """
+
+    def __init__(self, settings_cls: type[BaseSettings], inner: PydanticBaseSettingsSource):
+        super().__init__(settings_cls)
+        self._inner = inner
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[object, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, object]:
+        values = dict(self._inner())
+        if values.get("environment") not in (None, "production"):
+            values.pop("environment")
+        return values
+
+
 class Settings(BaseSettings):
     """All configuration. Every field is ``ARE_<FIELD>`` in the environment."""
 
@@ -37,7 +66,10 @@ class Settings(BaseSettings):
         env_prefix="ARE_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
     )
 
-    environment: Literal["development", "test", "production"] = "development"
+    #: Unset: ``development`` only on the embedded database and broker; as soon as a database
+    #: or broker URL is configured, ``production`` (unless ``ARE_ENVIRONMENT`` says otherwise
+    #: in the process environment; a ``.env`` file cannot lower it).
+    environment: Environment | None = None
 
     # --- where things are -------------------------------------------------------------
     database_url: str | None = Field(
@@ -80,6 +112,8 @@ class Settings(BaseSettings):
     queue_ml: str = "ml-cpu"
     queue_media: str = "media"
     queue_compliance: str = "compliance"
+    #: The jobs that hold the audit head-signing key (a small pool of their own).
+    queue_signing: str = "signing"
     job_lease_seconds: int = Field(default=60, ge=5)
     heartbeat_seconds: float = Field(default=10.0, gt=0)
     crash_cap: int = Field(default=3, ge=1, description="Worker deaths before a job is dead.")
@@ -108,10 +142,12 @@ class Settings(BaseSettings):
     # --- compliance ------------------------------------------------------------------------
     encryption_keys: dict[str, SecretStr] = Field(
         default_factory=dict,
-        description='JSON {"key-id": "base64 32-byte key"}; the active one is encryption_key_id.',
+        description='JSON {"key-id": "base64 32-byte key"}; the active one is encryption_key_id. '
+        "Empty outside production: a random key made once under <data dir>/keys.",
     )
     encryption_key_id: str = "dev"
-    blind_index_key: SecretStr = SecretStr("dev-only-key")
+    #: Empty outside production: a random key made once under ``<data dir>/keys``.
+    blind_index_key: SecretStr | None = None
     key_rotation_batch_size: int = Field(default=1_000, gt=0, description="Values per statement.")
     #: A missed tick older than this is not caught up when the scheduler has no record of
     #: the schedule's previous run (new schedule, or its last job pruned from the ledger).
@@ -127,9 +163,14 @@ class Settings(BaseSettings):
     #: Signed audit chain heads go here: storage the database owner cannot rewrite (a WORM
     #: bucket mount, another host). Empty: ``<storage dir>/audit-heads``.
     audit_head_dir: Path | None = None
-    #: Base64 Ed25519 seed that signs exported heads; the database never holds it. Empty
-    #: outside production: one is generated once under ``<data dir>/keys``.
+    #: Base64 Ed25519 seed that signs exported heads and pruning records; the database never
+    #: holds it. Needed only by the signing jobs (queue class ``signing``), checked there.
+    #: Empty outside production: a pair is generated once under ``<data dir>/keys``.
     audit_head_signing_key: SecretStr | None = None
+    #: What verifiers trust: base64 of the 32-byte Ed25519 public key, or a file holding it
+    #: (PEM or base64). Required in production.
+    audit_head_public_key: str | None = None
+    audit_head_public_key_file: Path | None = None
     #: The erased subjects (ids only) that ``compliance reapply-erasures`` replays after a
     #: restore; keep it outside the database's backups. Empty: ``<data dir>/compliance/…``.
     erasure_journal_dir: Path | None = None
@@ -166,16 +207,57 @@ class Settings(BaseSettings):
             raise ValueError("must be a postgresql:// URL")
         return value
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            _DotEnvCannotLower(settings_cls, dotenv_settings),
+            file_secret_settings,
+        )
+
+    @property
+    def uses_embedded_services(self) -> bool:
+        return not (self.database_url or self.runtime_database_url or self.broker_url)
+
     def model_post_init(self, __context: object) -> None:
-        if self.environment == "production" and (
-            self.blind_index_key.get_secret_value() in _PLACEHOLDER_KEYS or not self.encryption_keys
-        ):
-            raise ValueError(
-                "ARE_BLIND_INDEX_KEY and ARE_ENCRYPTION_KEYS must be set to real secrets "
-                "in production"
+        if self.environment is None:
+            self.environment = "development" if self.uses_embedded_services else "production"
+        if self.environment == "production":
+            problems = self.production_problems()
+            if problems:
+                raise ValueError(
+                    "production rules apply (a database or broker URL is configured, or "
+                    "ARE_ENVIRONMENT=production): " + "; ".join(problems)
+                )
+
+    def production_problems(self) -> list[str]:
+        """What production refuses, each naming its variable."""
+        problems = []
+        if not self.database_url:
+            problems.append(
+                "ARE_DATABASE_URL must be set (the embedded database is for development)"
             )
-        if self.environment == "production" and self.audit_head_signing_key is None:
-            raise ValueError("ARE_AUDIT_HEAD_SIGNING_KEY must be set in production")
+        if not self.broker_url:
+            problems.append("ARE_BROKER_URL must be set (the embedded Redis is for development)")
+        blind = self.blind_index_key.get_secret_value() if self.blind_index_key else ""
+        if blind.strip().lower() in _PLACEHOLDER_KEYS:
+            problems.append("ARE_BLIND_INDEX_KEY must be set to a real secret")
+        if not self.encryption_keys:
+            problems.append("ARE_ENCRYPTION_KEYS must be set to real keys")
+        if not (self.audit_head_public_key or self.audit_head_public_key_file):
+            problems.append(
+                "ARE_AUDIT_HEAD_PUBLIC_KEY (or ARE_AUDIT_HEAD_PUBLIC_KEY_FILE) must be set; "
+                "ARE_AUDIT_HEAD_SIGNING_KEY only in the signing pool"
+            )
+        return problems
 
     @property
     def file_storage_dir(self) -> Path:
@@ -189,6 +271,7 @@ class Settings(BaseSettings):
             "ml": self.queue_ml,
             "media": self.queue_media,
             "compliance": self.queue_compliance,
+            "signing": self.queue_signing,
         }
 
     def queue_for_class(self, queue_class: str) -> str | None:

@@ -47,7 +47,6 @@ KEY_BYTES = 32
 #: What erasure writes into an encrypted column that may not be NULL. It is not personal
 #: data, so set-based SQL can write it without a key; :func:`decrypt` returns it as is.
 REDACTED = "[redacted]"
-_DEV_KEY_SEED = b"are-workers development key: never used in production"
 
 
 class MissingKeyError(PermanentError):
@@ -124,8 +123,9 @@ class StaticKeyProvider:
 class SettingsKeyProvider(StaticKeyProvider):
     """Keys from ``ARE_ENCRYPTION_KEYS`` (``{"id": "base64 key"}``).
 
-    With no keys configured outside production (where settings refuse to start), a fixed
-    development key is used under ``ARE_ENCRYPTION_KEY_ID``, so a laptop needs no setup.
+    With no keys configured outside production (where settings refuse to start), a random
+    development key made once under ``<data dir>/keys`` is used under
+    ``ARE_ENCRYPTION_KEY_ID``, so a laptop needs no setup and no key is in the source.
     """
 
     def __init__(self) -> None:
@@ -141,7 +141,11 @@ class SettingsKeyProvider(StaticKeyProvider):
                     f"ARE_ENCRYPTION_KEYS: key {key_id!r} is not valid base64"
                 ) from None
         if not keys and settings.environment != "production":
-            keys[settings.encryption_key_id] = hashlib.sha256(_DEV_KEY_SEED).digest()
+            from are_workers.dev_keys import dev_secret
+
+            keys[settings.encryption_key_id] = dev_secret(
+                settings, "encryption-dev", variable="ARE_ENCRYPTION_KEYS"
+            )
         super().__init__(keys, settings.encryption_key_id)
 
 
@@ -245,7 +249,12 @@ def reencrypt(
 def _blind_key() -> bytes:
     from are_workers.config import get_settings
 
-    return get_settings().blind_index_key.get_secret_value().encode()
+    settings = get_settings()
+    if settings.blind_index_key is not None:
+        return settings.blind_index_key.get_secret_value().encode()
+    from are_workers.dev_keys import dev_secret
+
+    return dev_secret(settings, "blind-index-dev", variable="ARE_BLIND_INDEX_KEY")
 
 
 def normalise_email(email: str) -> str:

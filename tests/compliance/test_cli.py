@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from are_workers.cli.compliance import compliance_app
 from are_workers.config import get_settings
-from are_workers.services.compliance import audit
+from are_workers.services.compliance import audit, audit_keys
 from tests.factories import make_org
 
 
@@ -66,6 +66,10 @@ def test_retention_audit_keys_and_requests_commands(cli: CliRunner, owner_engine
     assert result.exit_code == 0 and "sealed 3 row(s); exported 1 head(s)" in result.output
     result = cli.invoke(compliance_app, ["verify-audit", "--org", org])
     assert result.exit_code == 0 and "ok" in result.output
+    kid = audit_keys.key_id(audit_keys.public_key())
+    assert f"trusted audit key id: {kid}" in result.output
+    result = cli.invoke(compliance_app, ["sign-pruning-records"])
+    assert result.exit_code == 0 and "no pruning records in the table" in result.output
     with owner_engine.begin() as conn:
         conn.execute(text("SET LOCAL session_replication_role = replica"))
         conn.execute(

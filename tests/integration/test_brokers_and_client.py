@@ -6,6 +6,7 @@ import json
 import socket
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import psycopg
@@ -78,20 +79,39 @@ def test_completion_is_notified_on_the_documented_channel(stack: Stack) -> None:
 def test_jobs_run_on_real_external_brokers(
     stack: Stack, isolated_database: str, tmp_path: Path, url: str, port: int
 ) -> None:
+    """Someone else's broker: the test uses queues of its own and removes only their keys
+    (never ``flushdb``), so whatever else lives there survives."""
     if not _reachable(port):
         pytest.skip(f"nothing listens on 127.0.0.1:{port}")
-    env = worker_env(isolated_database, url, tmp_path / "ext")
+    queue = f"are-test-{uuid.uuid4().hex[:12]}"
+    env = worker_env(isolated_database, url, tmp_path / "ext", ARE_QUEUE_DEFAULT=queue)
+    client = None
     if url.startswith("redis"):
         import redis
 
-        redis.Redis.from_url(url).flushdb()
-    worker = start_worker(env, log=stack.log)
+        client = redis.Redis.from_url(url)
+        sentinel = f"are-test-sentinel-{uuid.uuid4().hex}"
+        client.set(sentinel, "not ours", ex=600)
+    worker = start_worker(env, queues=queue, log=stack.log)
     try:
         with stack.engine.begin() as conn:
-            jobs = [ledger.enqueue(conn, "test.effect", {"key": f"x{i}"}, queue="default")
+            jobs = [ledger.enqueue(conn, "test.effect", {"key": f"x{i}"}, queue=queue)
                     for i in range(5)]  # fmt: skip
         for job in jobs:
             wait_status(stack.engine, job, {"succeeded"})
         assert all(stack.effects(f"x{i}") == 1 for i in range(5))
     finally:
         stop_worker(worker)
+        if client is not None:
+            for key in client.scan_iter(match=f"*{queue}*"):
+                client.delete(key)
+        else:  # RabbitMQ: the queues Dramatiq declared for it (main, delay, dead letters)
+            import pika
+
+            with pika.BlockingConnection(pika.URLParameters(url)) as connection:
+                channel = connection.channel()
+                for name in (queue, f"{queue}.DQ", f"{queue}.XQ"):
+                    channel.queue_delete(name)
+    if client is not None:
+        assert client.get(sentinel) == b"not ours"
+        client.delete(sentinel)

@@ -278,11 +278,17 @@ def verify_audit(
     if json_output:
         print_json(reports)
     else:
+        trusted = {r["trusted_key_id"] for r in reports} or {
+            audit_chain.key_id(audit_chain.public_key())
+        }
+        console.print(f"trusted audit key id: {', '.join(sorted(trusted))}")
         for report in reports:
             if report["ok"]:
+                legacy = report["legacy_pruning_records"]
                 console.print(
                     f"[green]ok[/] {report['organization_id']}: "
                     f"{report['rows_checked']} rows, head seq {report['head_seq']}"
+                    + (f", {legacy} legacy pruning record(s)" if legacy else "")
                 )
             else:
                 broken = report["first_broken"]
@@ -306,6 +312,38 @@ def seal_audit() -> None:
             sealed = audit_chain.seal_all(session)
             heads = audit_chain.export_heads(session)
     console.print(f"sealed {sum(sealed.values())} row(s); exported {len(heads)} head(s)")
+
+
+@compliance_app.command("sign-pruning-records")
+def sign_pruning_records(json_output: JsonOption = False) -> None:
+    """One-off after upgrading: sign and export the pruning records drops left in the table.
+
+    Verification accepts a pruned gap only with a record signed outside the database; drops
+    made before that left only the table's anchor. Those are signed as they stand (reported
+    as legacy by verify-audit), except any verification would refuse anyway.
+    """
+    from are_workers.models.engine import session_scope
+    from are_workers.services.compliance import audit_chain, audit_keys, pruning_records
+
+    with friendly_errors():
+        _configure()
+        key = audit_keys.signing_key()
+        with session_scope() as session:
+            audit_chain.seal_all(session)  # anchors must be sealed to show what follows them
+            outcomes = [o.as_dict() for o in pruning_records.sign_legacy(session, key=key)]
+    if json_output:
+        print_json(outcomes)
+    else:
+        for outcome in outcomes:
+            colour = {"signed": "green", "refused": "red"}.get(outcome["status"], "dim")
+            console.print(
+                f"[{colour}]{outcome['status']}[/] {outcome['organization_id']} "
+                f"{outcome['partition']} {outcome['reason']}".rstrip()
+            )
+        if not outcomes:
+            console.print("no pruning records in the table")
+    if any(o["status"] == "refused" for o in outcomes):
+        raise typer.Exit(1)
 
 
 @compliance_app.command("audit-partitions")

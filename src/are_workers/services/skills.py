@@ -219,13 +219,17 @@ def skill_ids(
 
     Only the skills a document mentions are upserted, so the global table fills as it is
     used and a job never writes the whole taxonomy.
+
+    Rows go in sorted by slug: two transactions inserting overlapping new skills in the
+    order their documents mention them would each wait for the other's uncommitted index
+    tuple (a deadlock). In one order, the later one just waits for the first to commit.
     """
     wanted = {slugify(name): taxonomy.get(name) for name in names if taxonomy.get(name)}
     if not wanted:
         return {}
     rows = [
         {"name": skill.name, "slug": slug, "category": skill.category}
-        for slug, skill in wanted.items()
+        for slug, skill in sorted(wanted.items())
         if skill is not None
     ]
     session.execute(insert(SkillRow).values(rows).on_conflict_do_nothing(index_elements=["slug"]))

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,13 +31,35 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from are_workers.config import Settings, get_settings
-from are_workers.errors import ConfigurationError
+from are_workers.config import get_settings
 from are_workers.models.audit import audit_row_hash
+from are_workers.services.compliance import audit_keys, pruning_records
+from are_workers.services.compliance.audit_keys import (
+    HeadSignatureError,
+    key_id,
+    public_key,
+    signing_key,
+)
+from are_workers.services.compliance.pruning_records import PrunedRange, PruningRecord, head_dir
+
+__all__ = [
+    "HeadSignatureError",
+    "PrunedRange",
+    "SignedHead",
+    "chain_head",
+    "export_heads",
+    "head_dir",
+    "key_id",
+    "public_key",
+    "read_heads",
+    "seal",
+    "seal_all",
+    "signing_key",
+    "verify",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -64,17 +85,12 @@ def row_hash_of(row: Any, *, seq: int, prev_hash: str | None) -> str:
 # --- sealing -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class PrunedRange:
-    """A run of consecutive ``seq`` that a partition drop removed, and its last row's hash."""
-
-    lo: int
-    hi: int
-    hash: str
-
-
 def pruned_ranges(session: Session, organization_id: uuid.UUID) -> list[PrunedRange]:
-    """The anchors left by ``are_audit_drop_partition`` (only the owner can write them)."""
+    """The anchors in the table, left by ``are_audit_drop_partition``.
+
+    The sealer continues from them; verification trusts only their signed copies
+    (``pruning_records``): the database owner can write such a row too.
+    """
     rows = session.execute(
         text(
             "SELECT (r->>'lo')::bigint AS lo, (r->>'hi')::bigint AS hi, r->>'hash' AS hash "
@@ -184,6 +200,9 @@ class ChainReport:
     anchored_at: int | None = None  # the chain starts after a pruned prefix ending here
     first_broken: dict[str, Any] | None = None
     exported_heads_checked: int = 0
+    pruning_records_trusted: int = 0
+    legacy_pruning_records: int = 0  # signed after the fact by ``sign-pruning-records``
+    trusted_key_id: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -200,6 +219,9 @@ class ChainReport:
             "anchored_at": self.anchored_at,
             "first_broken": self.first_broken,
             "exported_heads_checked": self.exported_heads_checked,
+            "pruning_records_trusted": self.pruning_records_trusted,
+            "legacy_pruning_records": self.legacy_pruning_records,
+            "trusted_key_id": self.trusted_key_id,
         }
 
 
@@ -216,26 +238,60 @@ def _broken(report: ChainReport, row: Any, reason: str, seq: int | None = None) 
     return report
 
 
+def _missing(
+    session: Session,
+    organization_id: uuid.UUID,
+    accepted: pruning_records.Accepted,
+    lo: int,
+    hi: int,
+) -> str:
+    """Why rows ``lo..hi`` are missing, naming the refused or unsigned record if there is one."""
+    refused = accepted.refusal_for(lo)
+    if refused is not None:
+        return f"rows {lo}..{hi} are missing: {refused}"
+    if any(r.lo <= lo <= r.hi for r in pruned_ranges(session, organization_id)):
+        return (
+            f"rows {lo}..{hi} are missing: the table holds a pruning record for them, but "
+            "none signed with the head-signing key was exported outside the database "
+            "(forged; or a drop from before signing: run `are-workers compliance "
+            "sign-pruning-records`)"
+        )
+    return f"rows {lo}..{hi} are missing"
+
+
 def verify(
     session: Session,
     organization_id: uuid.UUID,
     *,
     chunk: int = 10_000,
     heads: list[SignedHead] | None = None,
+    pruning: list[PruningRecord] | None = None,
+    public_key: Ed25519PublicKey | None = None,
 ) -> ChainReport:
     """Recompute the chain; stop at the first broken link and name it.
 
-    A gap in ``seq`` is a broken link unless a pruning anchor accounts for exactly those
-    rows (then the next row must point at the anchor's hash). The chain may start after a
-    pruned prefix, and its head may itself have been pruned.
+    A gap in ``seq`` is a broken link unless a pruning record *signed outside the database*
+    (``pruning``; read from the head directory when not given) accounts for exactly those
+    rows, for a month old enough to drop: then the next row must point at its hash. The
+    chain may start after a pruned prefix; every pruned range must be followed by a sealed
+    row (the drop's own anchor is sealed after it), so a record cannot invent rows that
+    were never sealed.
     """
-    report = ChainReport(organization_id)
+    public_key = public_key or audit_keys.public_key()
+    report = ChainReport(organization_id, trusted_key_id=key_id(public_key))
+    if pruning is None:
+        pruning = pruning_records.read_records(organization_id, public_key=public_key)
+    accepted = pruning_records.accept(session, organization_id, pruning)
+    report.legacy_pruning_records = accepted.legacy
+    report.pruning_records_trusted = accepted.trusted
     report.unsealed = int(
         session.execute(
             text("SELECT count(*) FROM audit_log WHERE organization_id = :o AND seq IS NULL"),
             {"o": organization_id},
         ).scalar_one()
     )
+    if accepted.conflict is not None:
+        return _broken(report, None, accepted.conflict, seq=0)
     duplicated = session.execute(  # seq is no unique key on the partitioned table
         text(
             "SELECT seq FROM audit_log WHERE organization_id = :o AND seq IS NOT NULL "
@@ -243,7 +299,7 @@ def verify(
         ),
         {"o": organization_id},
     ).scalar_one_or_none()
-    ranges = pruned_ranges(session, organization_id)
+    ranges = accepted.ranges
     by_lo = {r.lo: r for r in ranges}
     by_hi = {r.hi: r for r in ranges}
     expected_seq: int | None = None
@@ -262,15 +318,18 @@ def verify(
         for row in rows:
             if expected_seq is None:
                 if row.seq != 1:
-                    anchor = by_hi.get(row.seq - 1)
-                    if anchor is None:
+                    start = row.seq - 1
+                    while start > 0 and start in by_hi:  # a pruned prefix, back to seq 1
+                        start = by_hi[start].lo - 1
+                    if start > 0:
                         return _broken(
                             report,
                             row,
-                            f"the chain starts at seq {row.seq} and no "
-                            "pruning record accounts for the rows before it",
+                            f"the chain starts at seq {row.seq}: "
+                            + _missing(session, organization_id, accepted, 1, row.seq - 1),
+                            seq=start,
                         )
-                    prev = anchor.hash
+                    prev = by_hi[row.seq - 1].hash
                     report.anchored_at = row.seq - 1
                 expected_seq = row.seq
             if row.seq == duplicated or row.seq < expected_seq:
@@ -280,14 +339,18 @@ def verify(
                 prev, expected_seq = pruned.hash, pruned.hi + 1
             if row.seq != expected_seq:
                 return _broken(
-                    report, row, f"rows {expected_seq}..{row.seq - 1} are missing", seq=expected_seq
+                    report,
+                    row,
+                    _missing(session, organization_id, accepted, expected_seq, row.seq - 1),
+                    seq=expected_seq,
                 )
             if row.prev_hash != prev:
                 return _broken(
                     report,
                     row,
                     "prev_hash does not match the previous row's hash "
-                    "(a row before it was removed or rewritten)",
+                    "(a row before it was removed or rewritten, or a pruning record "
+                    "carries a wrong hash)",
                 )
             digest = row_hash_of(row, seq=row.seq, prev_hash=row.prev_hash)
             if digest != row.row_hash:
@@ -305,14 +368,17 @@ def verify(
         if len(rows) < chunk:
             break
         after = (rows[-1].seq, str(rows[-1].id))
-    if expected_seq is None and ranges:  # every sealed row was pruned
-        expected_seq = max(ranges, key=lambda r: r.hi).hi + 1
-        report.anchored_at = expected_seq - 1
-        report.head_seq, report.head_hash = expected_seq - 1, by_hi[expected_seq - 1].hash
-    while expected_seq is not None and expected_seq in by_lo:  # the head was pruned
-        pruned = by_lo[expected_seq]
-        report.head_seq, report.head_hash = pruned.hi, pruned.hash
-        expected_seq = pruned.hi + 1
+    following = [r for r in ranges if expected_seq is None or r.hi >= expected_seq]
+    if following:  # a pruned range no sealed row follows
+        pruned = following[0]
+        return _broken(
+            report,
+            None,
+            f"the pruning record for seq {pruned.lo}..{pruned.hi} is followed by no sealed "
+            "row: it claims rows that were never sealed (a real drop's anchor is sealed "
+            "after it)",
+            seq=pruned.lo,
+        )
     _check_exported_heads(report, heads or [], hashes_at, ranges)
     return report
 
@@ -357,45 +423,6 @@ class SignedHead:
     exported_at: str
     key_id: str
     path: Path | None = field(default=None, compare=False)
-
-
-def signing_key(settings: Settings | None = None) -> Ed25519PrivateKey:
-    """The head-signing key: configured, or (outside production, where ``Settings`` refuses
-    to start without one) generated once under ``<data dir>/keys``."""
-    settings = settings or get_settings()
-    if settings.audit_head_signing_key:
-        try:
-            seed = base64.b64decode(
-                settings.audit_head_signing_key.get_secret_value(), validate=True
-            )
-            return Ed25519PrivateKey.from_private_bytes(seed)
-        except ValueError:
-            raise ConfigurationError(
-                "ARE_AUDIT_HEAD_SIGNING_KEY must be base64 of a 32-byte Ed25519 seed"
-            ) from None
-    path = settings.data_dir / "keys" / "audit-head-ed25519.key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        key = Ed25519PrivateKey.generate()
-        from cryptography.hazmat.primitives.serialization import NoEncryption, PrivateFormat
-
-        raw = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(base64.b64encode(raw))
-    return Ed25519PrivateKey.from_private_bytes(base64.b64decode(path.read_bytes()))
-
-
-def key_id(public: Ed25519PublicKey) -> str:
-    import hashlib
-
-    raw = public.public_bytes(Encoding.Raw, PublicFormat.Raw)
-    return hashlib.sha256(raw).hexdigest()[:16]
-
-
-def head_dir(settings: Settings | None = None) -> Path:
-    settings = settings or get_settings()
-    return settings.audit_head_dir or settings.file_storage_dir / "audit-heads"
 
 
 def _payload(organization_id: uuid.UUID, seq: int, row_hash: str, exported_at: str) -> bytes:
@@ -449,10 +476,6 @@ def export_heads(
     return out
 
 
-class HeadSignatureError(ConfigurationError):
-    """An exported head does not verify: altered, or signed by another key."""
-
-
 def read_heads(
     organization_id: uuid.UUID,
     *,
@@ -460,7 +483,7 @@ def read_heads(
     public_key: Ed25519PublicKey | None = None,
 ) -> list[SignedHead]:
     """Every exported head of one organization, each signature checked."""
-    public_key = public_key or signing_key().public_key()
+    public_key = public_key or audit_keys.public_key()
     folder = (directory or head_dir()) / str(organization_id)
     heads = []
     for path in sorted(folder.glob("*.json")) if folder.exists() else []:

@@ -24,16 +24,18 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import structlog
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from are_workers.crypto import subject_ref
 from are_workers.models.audit import AUDIT_DEFAULT_PARTITION, AUDIT_PRUNE_FLOOR_DAYS, AuditLog
 from are_workers.models.privacy import LegalHold, LegalHoldScope
-from are_workers.services.compliance import audit_chain
+from are_workers.services.compliance import audit_chain, audit_keys, pruning_records
 from are_workers.services.compliance.registry import load_retention_overrides, resolve_retention
 
 log = structlog.get_logger(__name__)
@@ -53,6 +55,7 @@ class PartitionVerdict:
     droppable: bool
     reason: str
     organizations: list[uuid.UUID] = field(default_factory=list)
+    retention_days: dict[uuid.UUID, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -187,6 +190,7 @@ def judge(session: Session, partition: Partition, now: datetime) -> PartitionVer
             partition, False, f"younger than {AUDIT_PRUNE_FLOOR_DAYS} days (the floor)"
         )
     organizations = _organizations_in(session, partition)
+    retention_days: dict[uuid.UUID, int] = {}
     table = AuditLog.__table__
     for organization_id in organizations:
         retention = resolve_retention(
@@ -199,6 +203,7 @@ def judge(session: Session, partition: Partition, now: datetime) -> PartitionVer
                 partition, False, f"organization {organization_id} has a legal hold", organizations
             )
         days = max(retention.days, AUDIT_PRUNE_FLOOR_DAYS)
+        retention_days[organization_id] = days
         if partition.upper > now - timedelta(days=days):
             return PartitionVerdict(
                 partition,
@@ -214,7 +219,9 @@ def judge(session: Session, partition: Partition, now: datetime) -> PartitionVer
                 f"organization {organization_id} holds a candidate with rows in it",
                 organizations,
             )
-    return PartitionVerdict(partition, True, "expired for every organization", organizations)
+    return PartitionVerdict(
+        partition, True, "expired for every organization", organizations, retention_days
+    )
 
 
 def prune(
@@ -223,23 +230,46 @@ def prune(
     dry_run: bool = False,
     now: datetime | None = None,
     months_ahead: int | None = None,
+    key: Ed25519PrivateKey | None = None,
+    directory: Path | None = None,
 ) -> PruneResult:
-    """Create the coming partitions, then drop each expired one; commits per partition."""
+    """Create the coming partitions, then drop each expired one; commits per partition.
+
+    Each drop's ranges are signed with the head-signing key and exported outside the
+    database (``pruning_records``) before the drop commits: verification accepts a gap only
+    with such a record. The key is loaded before anything is dropped, so a process without
+    it drops nothing.
+    """
     created = [] if dry_run else ensure(session, months_ahead)
     now = now or session.execute(text("SELECT now()")).scalar_one()
     verdicts = [
         judge(session, p, now) for p in partitions(session) if p.name != AUDIT_DEFAULT_PARTITION
     ]
     result = PruneResult(dry_run, created, {}, verdicts)
+    if dry_run or not any(v.droppable for v in verdicts):
+        return result
+    key = key or audit_keys.signing_key()
     for verdict in verdicts:
-        if not verdict.droppable or dry_run:
+        if not verdict.droppable:
             continue
         for organization_id in verdict.organizations:  # an old row may still be unsealed
             audit_chain.seal(session, organization_id)
         rows = session.execute(
             text("SELECT * FROM are_audit_drop_partition(:p)"), {"p": verdict.partition.name}
         ).all()
+        for row in rows:
+            org = row.pruned_organization_id
+            pruning_records.export_record(
+                org,
+                verdict.partition.name,
+                pruning_records.ranges_of(row.pruned_ranges),
+                retention_days=verdict.retention_days.get(org, AUDIT_PRUNE_FLOOR_DAYS),
+                key=key,
+                directory=directory,
+            )
         session.commit()
+        for row in rows:  # the anchor is sealed right away: it is what follows the gap
+            audit_chain.seal(session, row.pruned_organization_id)
         result.dropped[verdict.partition.name] = {
             str(r.pruned_organization_id): int(r.pruned_rows) for r in rows
         }
