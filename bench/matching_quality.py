@@ -22,7 +22,8 @@ highest word Jaccard if that is ≥ 0.3; an unaligned one counts as not found (m
 In the "mean" row NDCG figures are means over postings; evidence, must-have and ECE figures
 are pooled over all (resume, requirement) pairs. The issue's goals are checked per system.
 
-Systems (``--systems``, registry :data:`SYSTEMS`): ``current`` (the product's scorer:
+Systems (``--systems``, registry :data:`SYSTEMS`): ``previous`` (the rule scorer the judge
+replaced, ``bench/_legacy_scorer.py``:
 ``parse_job_markdown``, unsaved ``JobRequirement`` rows, ``score_candidate`` and
 ``evaluate_job``'s rank score), ``cosine`` (whole resume vs whole posting, same embedder; the
 embedder truncates long texts), ``bm25`` (``BM25Okapi`` over lowercase word tokens, query =
@@ -32,7 +33,7 @@ extractor, so every system sees what the product sees.
 
     HF_HUB_OFFLINE=1 .venv/bin/python bench/matching_quality.py                 # test split
     HF_HUB_OFFLINE=1 .venv/bin/python bench/matching_quality.py --split dev --time
-    HF_HUB_OFFLINE=1 .venv/bin/python bench/matching_quality.py --systems current,bm25 --json
+    HF_HUB_OFFLINE=1 .venv/bin/python bench/matching_quality.py --systems previous,bm25 --json
 """
 
 from __future__ import annotations
@@ -131,7 +132,7 @@ class SystemSpec:
 class CurrentSystem:
     """The product's scorer as ``evaluate_job`` runs it, without the database."""
 
-    name = "current"
+    name = "previous"
     per_requirement = True
 
     def __init__(self, shared: Shared) -> None:
@@ -150,9 +151,10 @@ class CurrentSystem:
         return self._years[text]
 
     def evaluate(self, posting_md: str, resumes: dict[str, str]) -> dict[str, Result]:
+        from _legacy_scorer import score_candidate
+
         from are_workers.models.jobs import JobPosting, JobRequirement
         from are_workers.models.schemas import EvaluationCriteria
-        from are_workers.services.matching.evaluation import score_candidate
         from are_workers.services.matching.postings import job_query_text, parse_job_markdown
 
         spec = parse_job_markdown(posting_md)
@@ -262,11 +264,21 @@ class JudgeSystem:
             raise Unavailable(f"{JUDGE_MODULE} is not written yet")
         self._judge = importlib.import_module(JUDGE_MODULE)
         from are_workers.config import get_settings
-        from are_workers.ml.multilingual import DiskCachedEncoder, get_encoder
+        from are_workers.ml.multilingual import (
+            DiskCachedEncoder,
+            EncoderInfo,
+            SymmetricEncoder,
+            get_encoder,
+        )
+        from are_workers.services.embeddings import default_embedding_context
 
         base = get_encoder()
-        cache = get_settings().data_dir / "cache" / f"e5-{base.info.version}.sqlite"
-        self._encoder = DiskCachedEncoder(base, cache)
+        cache = get_settings().data_dir / "cache"
+        self._encoder = DiskCachedEncoder(base, cache / f"e5-{base.info.version}.sqlite")
+        ctx = default_embedding_context()
+        info = EncoderInfo(ctx.name, ctx.version, ctx.dimension)
+        english = SymmetricEncoder(ctx.embed, info)
+        self._aux = DiskCachedEncoder(english, cache / f"en-{ctx.version}.sqlite")
 
     def evaluate(self, posting_md: str, resumes: dict[str, str]) -> dict[str, Result]:
         judged = self._judge.evaluate(posting_md, resumes, today=SET_DATE, encoder=self._encoder)
@@ -311,7 +323,7 @@ def _coerce(result: Any) -> Result:
 
 
 SYSTEMS: dict[str, SystemSpec] = {
-    "current": SystemSpec(CurrentSystem),
+    "previous": SystemSpec(CurrentSystem),
     "cosine": SystemSpec(CosineSystem, baseline=True),
     "bm25": SystemSpec(Bm25System, baseline=True),
     "judge": SystemSpec(JudgeSystem),

@@ -234,27 +234,39 @@ def shortlist(job_id: uuid.UUID, top: int) -> dict[str, Any]:
         ).all()  # fmt: skip
         requirements = {r.id: r for r in session.scalars(
             select(JobRequirement).where(JobRequirement.job_id == job_id))}  # fmt: skip
-        out = []
+        out: list[dict[str, Any]] = []
         for rank, candidate_id, name, evaluation in rows:
             scores = session.scalars(
                 select(EvaluationCriterionScore)
                 .where(EvaluationCriterionScore.evaluation_id == evaluation.id)
                 .order_by(EvaluationCriterionScore.criterion_key)
             ).all()
+            judged = (evaluation.output or {}).get("judge") or {}
             out.append({
                 "rank": rank, "candidate_id": str(candidate_id), "name": name,
                 "overall": evaluation.overall_score, "status": evaluation.status.value,
+                "must_have_coverage": (evaluation.output or {}).get("must_have_coverage"),
                 "summary": evaluation.summary,
+                "model": judged.get("model"),
+                "evaluator": (evaluation.output or {}).get("evaluator"),
                 "requirements": [{
                     "requirement": requirements[s.requirement_id].text
                     if s.requirement_id in requirements else s.criterion_key,
                     "must_have": bool(s.requirement_id in requirements
                                       and requirements[s.requirement_id].must_have),
-                    "score": round(s.score, 2), "met": s.met, "evidence": s.evidence_text,
-                    "why": s.rationale,
+                    "probability": round(s.score, 4), "score": round(s.score, 2),
+                    "met": s.met, "evidence": s.evidence_text,
+                    "evidence_start": s.evidence_char_start, "evidence_end": s.evidence_char_end,
+                    "evidence_supports": s.met, "why": s.rationale,
                 } for s in scores],
             })  # fmt: skip
+        # The order shown is the order of the score shown (ties: the stored rank).
+        out.sort(key=_shown_order)
         return {"job_id": str(job_id), "title": job.title, "shortlist": out}
+
+
+def _shown_order(entry: dict[str, Any]) -> tuple[float, int]:
+    return (-float(entry["overall"] or 0.0), int(entry["rank"]))
 
 
 def print_shortlist(data: dict[str, Any]) -> None:
@@ -268,16 +280,17 @@ def print_shortlist(data: dict[str, Any]) -> None:
                       f"[bold]{entry['overall']:.0f}[/]/100  {flag}")  # fmt: skip
         table = Table(box=None, show_header=False, padding=(0, 1))
         table.add_column("requirement", no_wrap=True, overflow="ellipsis", max_width=40)
-        table.add_column("score", justify="right")
+        table.add_column("P(met)", justify="right")
         table.add_column("evidence", no_wrap=True, overflow="ellipsis", max_width=80)
         for req in entry["requirements"]:
             mark = "[green]✔[/]" if req["met"] else "[red]✘[/]"
             must = "*" if req["must_have"] else " "
-            quote = (
-                f"“{req['evidence']}”"
-                if req["evidence"] and req["score"] >= 0.25
-                else ("[dim]no supporting passage[/]")
-            )
+            if req["evidence"] and req["met"]:
+                quote = f"“{req['evidence']}”"
+            elif req["evidence"]:
+                quote = f"[dim]closest, not evidence: “{req['evidence']}”[/]"
+            else:
+                quote = "[dim]no supporting passage[/]"
             table.add_row(f"{must}{mark} {req['requirement']}", f"{req['score']:.2f}", quote)
         console.print(table)
     console.print("\n[dim]* must-have. Evidence is quoted from the stored resume text; the full "

@@ -108,11 +108,28 @@ def get_encoder() -> MultilingualEncoder:
     return MultilingualEncoder(model, info)
 
 
+class SymmetricEncoder:
+    """Any sentence embedder (``embed(texts)``) behind this module's encoder interface."""
+
+    def __init__(self, embed: Any, info: EncoderInfo) -> None:
+        self._embed = embed
+        self.info = info
+
+    def _encode(self, texts: Sequence[str], *, is_query: bool) -> np.ndarray:
+        return np.asarray(self._embed(list(texts)), dtype=np.float32)
+
+    def queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, is_query=True)
+
+    def passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, is_query=False)
+
+
 class DiskCachedEncoder:
     """The encoder with a persistent vector cache (SQLite, keyed by model and text): for
     commands that read the same texts again and again (training, the quality bench)."""
 
-    def __init__(self, encoder: MultilingualEncoder, path: Path) -> None:
+    def __init__(self, encoder: MultilingualEncoder | SymmetricEncoder, path: Path) -> None:
         import sqlite3
 
         self._encoder = encoder

@@ -1,33 +1,34 @@
-"""Explainable evaluation: a score per requirement, each backed by a verbatim resume passage.
+"""Explainable evaluation: each requirement judged with a verbatim resume passage as evidence.
 
 Why this shape: a recruiter must be able to read *why* a candidate ranks where they do, and
-a resume that only lists keywords must not outrank real experience. So each requirement is
-scored from evidence in the work history (experience, projects, summary) first; a skill that
-appears only in a skills list counts for half; an experience requirement also needs the
-years; and every score carries the line of the resume that supports it, with its offsets.
-Whole-resume cosine similarity (the baseline) cannot tell a keyword list from a career.
+defend it. The evidence judge (``judge.py``) decides, requirement by requirement, whether a
+passage of the resume shows the candidate meets it (a calibrated probability, the passage
+that earned a ✔, the years of the dated roles that show it); the score is the
+criteria-weighted mean of those probabilities times the expected share of must-haves met,
+and the shortlist is sorted by that score. A resume that only lists keywords evidences
+little: a bare list is not a passage that shows work.
 
 The result is never a rejection: unmet must-haves flag the evaluation for human review.
-Before anything runs, the candidate's consent for AI evaluation and any GDPR Art. 22
-objection are checked, and a skipped candidate is recorded with the reason.
+Before anything runs, the candidate's consents (``services.consent``, a ranking judgment)
+are checked, and a skipped candidate is recorded with the reason. A job with no readable
+requirements is refused with a worded error instead of scores that would mean nothing.
 """
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
 import structlog
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from are_workers.crypto import json_sha256, text_sha256
+from are_workers.errors import InvalidInputError
 from are_workers.job_context import current_job_id
 from are_workers.models.ai_evaluations import (
     AIEvaluation,
@@ -36,56 +37,30 @@ from are_workers.models.ai_evaluations import (
     ModelKind,
 )
 from are_workers.models.candidates import (
-    Candidate,
     ParsedResume,
 )
 from are_workers.models.embeddings import MatchResult
-from are_workers.models.jobs import JobPosting, JobRequirement, RequirementKind
+from are_workers.models.jobs import JobPosting, JobRequirement
 from are_workers.models.schemas import EvaluationCriteria
 from are_workers.models.subscription import UsageKind, UsageUnit
 from are_workers.services import consent
 from are_workers.services.compliance.audit import record_ai_decision
 from are_workers.services.consent import Activity
 from are_workers.services.embeddings import EmbeddingContext
+from are_workers.services.matching import judge
 from are_workers.services.matching.postings import embed_job, job_query_text, load_job
 from are_workers.services.matching.retrieval import retrieve
 from are_workers.services.model_registry import (
     ensure_model_version,
     record_usage,
 )
-from are_workers.services.resumes.parsing import parse_resume
 from are_workers.services.skills import SkillTaxonomy, get_taxonomy
 
 log = structlog.get_logger(__name__)
 
-EVALUATOR_NAME = "are-evidence-evaluator"
-EVALUATOR_VERSION = "2026.11.1"
-
-#: Where work is described (evidence) vs. where skills are merely listed.
-EVIDENCE_SECTIONS = frozenset({"experience", "projects", "summary", "volunteering", "body"})
-LIST_SECTIONS = frozenset({"skills", "certifications", "languages", "interests"})
-SECTIONS_BY_KIND = {
-    RequirementKind.EDUCATION: frozenset({"education", "certifications", "body", "summary"}),
-    RequirementKind.CERTIFICATION: frozenset(
-        {"certifications", "education", "skills", "body", "summary", "experience"}
-    ),
-    RequirementKind.LANGUAGE: frozenset({"languages", "skills", "summary", "body"}),
-}
-DEFAULT_KIND_WEIGHTS = {
-    "skill": 1.0,
-    "experience": 1.0,
-    "education": 0.6,
-    "certification": 0.8,
-    "language": 0.6,
-    "other": 0.6,
-}
-MUST_HAVE_BOOST = 1.5
-#: Cosine similarities of MiniLM between a requirement and a resume line: below LOW is
-#: unrelated, above HIGH is as direct as evidence gets (fitted on the sample resumes).
-SIMILARITY_LOW = 0.25
-SIMILARITY_HIGH = 0.65
-MET_THRESHOLD = 0.5
-_SENTENCE = re.compile(r"(?<=[.;!?])\s+")
+EVALUATOR_NAME = judge.JUDGE_NAME
+#: Bump when the judge's inputs change meaning; the model version is the coefficients'.
+EVALUATOR_VERSION = "2026.12.1"
 
 
 @dataclass(frozen=True)
@@ -122,157 +97,7 @@ class CandidateEvaluation:
     skip_reason: str | None = None
     summary: str = ""
     retrieval_similarity: float = 0.0
-
-
-@dataclass(frozen=True)
-class _Line:
-    text: str
-    start: int
-    end: int
-    section: str
-
-
-def _clip01(value: float) -> float:
-    return float(min(1.0, max(0.0, value)))
-
-
-def semantic(similarity: float) -> float:
-    return _clip01((similarity - SIMILARITY_LOW) / (SIMILARITY_HIGH - SIMILARITY_LOW))
-
-
-def resume_lines(text: str, sections: Sequence[Any]) -> list[_Line]:
-    """Lines (long ones split into sentences) with their section and verbatim offsets."""
-    lines: list[_Line] = []
-    for section in sections:
-        position = section.start
-        for raw in text[section.start : section.end].splitlines(keepends=True):
-            offset = position
-            position += len(raw)
-            for piece in _SENTENCE.split(raw) if len(raw) > 220 else [raw]:
-                stripped = piece.strip(" \t\r\n-*•·")
-                if len(stripped) < 3:
-                    offset += len(piece)
-                    continue
-                start = text.find(stripped, offset)
-                if start < 0:
-                    continue
-                lines.append(_Line(stripped, start, start + len(stripped), section.name))
-                offset = start + len(stripped)
-    return lines
-
-
-def score_candidate(
-    *,
-    resume_text: str,
-    requirements: Sequence[JobRequirement],
-    requirement_vectors: np.ndarray,
-    embed: Any,
-    years_of_experience: float,
-    criteria: EvaluationCriteria,
-    taxonomy: SkillTaxonomy,
-    job_text: str = "",
-) -> tuple[list[RequirementScore], float, float | None]:
-    """Per-requirement scores with evidence, the overall score (0..100) and must-have coverage."""
-    parsed = parse_resume(resume_text, taxonomy=taxonomy)
-    lines = resume_lines(parsed.text, parsed.sections)
-    if not lines:
-        return [], 0.0, 0.0 if any(r.must_have for r in requirements) else None
-    line_vectors = embed([line.text for line in lines])
-    evidenced = {
-        m.name for m, s in zip(parsed.skills, parsed.skill_sections, strict=True)
-        if s in EVIDENCE_SECTIONS
-    }  # fmt: skip
-    listed = set(parsed.skill_names)
-    # A skills list counts for half of shown experience; a list that nothing in the work
-    # history backs up (keyword stuffing) counts for nothing.
-    listing_credit = 0.5 if evidenced else 0.0
-    weights = DEFAULT_KIND_WEIGHTS | dict(criteria.kind_weights)
-
-    if not requirements:  # a job without requirements: overall fit to the posting only
-        query = embed([job_text])[0]
-        sims = line_vectors @ query
-        best = int(np.argmax(sims))
-        line = lines[best]
-        score = semantic(float(sims[best]))
-        only = RequirementScore(
-            None, "overall_fit", "Overall fit to the job posting", "other", False, 1.0, score,
-            score >= MET_THRESHOLD, Evidence(line.text, line.start, line.end, line.section,
-            float(sims[best])), "The job has no requirements; scored on overall similarity.",
-        )  # fmt: skip
-        return [only], round(100 * score, 1), None
-
-    scores: list[RequirementScore] = []
-    for requirement, vector in zip(requirements, requirement_vectors, strict=True):
-        sims = line_vectors @ vector
-        wanted = {m.name for m in taxonomy.find(requirement.text)}
-        kind = requirement.kind
-        pool_sections = SECTIONS_BY_KIND.get(kind, EVIDENCE_SECTIONS)
-        pool = [i for i, line in enumerate(lines) if line.section in pool_sections]
-        listed_pool = [i for i, line in enumerate(lines) if line.section in LIST_SECTIONS]
-        best_i = max(pool, key=lambda i: sims[i]) if pool else None
-        sem = semantic(float(sims[best_i])) if best_i is not None else 0.0
-        list_sem = (
-            listing_credit * semantic(float(max(sims[i] for i in listed_pool)))
-            if listed_pool
-            else 0.0
-        )
-        evidence_i = best_i
-        if wanted & evidenced:
-            skill_part, note = 1.0, "skill used in the work history"
-            mention = next(
-                (i for i in pool if any(n in {m.name for m in taxonomy.find(lines[i].text)}
-                                        for n in wanted & evidenced)),
-                None,
-            )  # fmt: skip
-            evidence_i = mention if mention is not None else best_i
-        elif wanted & listed:
-            skill_part, note = listing_credit, "skill only listed, not shown in the work history"
-            evidence_i = next(
-                (i for i in listed_pool if {m.name for m in taxonomy.find(lines[i].text)} & wanted),
-                best_i,
-            )
-        else:
-            skill_part, note = 0.0, "skill not found" if wanted else "semantic match"
-        if kind is RequirementKind.EXPERIENCE:
-            relevance = max(sem, skill_part)
-            needed = float(requirement.min_years) if requirement.min_years else None
-            years_fit = min(1.0, years_of_experience / needed) if needed else 1.0
-            score = years_fit * relevance
-            note = (
-                f"{years_of_experience:g} years of experience"
-                + (f" of {needed:g} required" if needed else "")
-                + f"; relevance of the experience {relevance:.2f}"
-            )
-        elif wanted:
-            score = max(0.6 * skill_part + 0.4 * sem, list_sem)
-        else:
-            score = max(sem, list_sem)
-        evidence = None
-        if evidence_i is not None:
-            line = lines[evidence_i]
-            evidence = Evidence(line.text, line.start, line.end, line.section,
-                                float(sims[evidence_i]))  # fmt: skip
-        weight = weights.get(kind.value, 0.6) * float(requirement.weight or 1.0)
-        weight *= MUST_HAVE_BOOST if requirement.must_have else 1.0
-        scores.append(
-            RequirementScore(
-                requirement.id,
-                f"req:{requirement.position}",
-                requirement.text,
-                kind.value,
-                requirement.must_have,
-                weight,
-                round(score, 4),
-                score >= MET_THRESHOLD,
-                evidence,
-                note,
-            )
-        )
-    total = sum(s.weight for s in scores) or 1.0
-    overall = round(100 * sum(s.weight * s.score for s in scores) / total, 1)
-    musts = [s for s in scores if s.must_have]
-    coverage = sum(s.met for s in musts) / len(musts) if musts else None
-    return scores, overall, coverage
+    judge: dict[str, Any] | None = None  # the judge's verdicts, as stored
 
 
 # --- the job-level run -------------------------------------------------------------------
@@ -316,6 +141,44 @@ def _input_hash(job: JobPosting, requirements: Sequence[JobRequirement], resume:
     )  # fmt: skip
 
 
+def judge_requirements(
+    requirements: Sequence[JobRequirement], criteria: EvaluationCriteria
+) -> list[judge.Requirement]:
+    """The job's requirements as the judge reads them, weighted by the job's criteria."""
+    weights = dict(criteria.kind_weights)
+    return [
+        judge.Requirement(
+            key=f"req:{r.position}",
+            text=r.text,
+            must_have=r.must_have,
+            weight=float(weights.get(r.kind.value, 1.0)) * float(r.weight or 1.0),
+            kind=r.kind.value,
+            min_years=float(r.min_years) if r.min_years is not None else None,
+        )
+        for r in requirements
+    ]
+
+
+def _scores(
+    judged: judge.Judgement, requirements: Sequence[JobRequirement]
+) -> list[RequirementScore]:
+    by_key = {f"req:{r.position}": r for r in requirements}
+    out = []
+    for verdict in judged.verdicts:
+        row = by_key[verdict.requirement.key]
+        passage = verdict.passage
+        out.append(
+            RequirementScore(
+                row.id, verdict.requirement.key, row.text, row.kind.value, row.must_have,
+                verdict.requirement.weight, verdict.probability, verdict.met,
+                Evidence(passage.text, passage.start, passage.end, passage.section,
+                         verdict.probability) if passage is not None else None,
+                verdict.rationale,
+            )
+        )  # fmt: skip
+    return out
+
+
 def evaluate_job(
     session: Session,
     *,
@@ -325,21 +188,37 @@ def evaluate_job(
     top_k: int = 10,
     pool: int | None = None,
     taxonomy: SkillTaxonomy | None = None,
+    encoder: Any = None,
 ) -> list[CandidateEvaluation]:
-    """Retrieve the job's nearest candidates in its organization, evaluate, rank and store.
+    """Retrieve the job's nearest candidates in its organization, judge each requirement
+    with evidence, rank and store.
 
-    ``pool`` candidates (default ``3 * top_k``, at least 30) are evaluated so the evidence
-    can re-rank beyond the vector similarity; the best ``top_k`` are the shortlist.
+    ``pool`` candidates (default ``3 * top_k``, at least 30) are judged so the evidence can
+    re-rank beyond the vector similarity; the best ``top_k`` are the shortlist. A job with
+    no requirements the parser could read is refused (nothing meaningful to score).
     """
+    from are_workers.ml.multilingual import get_encoder
+
     task_run_id = current_job_id()
     taxonomy = taxonomy or get_taxonomy()
+    encoder = encoder or get_encoder()
     job, requirements = load_job(session, organization_id, job_id)
+    if not requirements:
+        raise InvalidInputError(
+            "This job has no requirements the matcher could read, so candidates were not "
+            "scored (scores would mean nothing). List what the role needs under a heading "
+            "such as 'Requirements' or 'What you'll need', then run the match again.",
+            code="no_requirements",
+        )
     embed_job(session, organization_id=organization_id, job_id=job.id, embedding=embedding)
     model_id = embedding.ensure_model(session)
+    model = judge.default_model()
     evaluator_id = ensure_model_version(
-        session, kind=ModelKind.RULES, name=EVALUATOR_NAME, version=EVALUATOR_VERSION,
-        params={"kind_weights": DEFAULT_KIND_WEIGHTS, "must_have_boost": MUST_HAVE_BOOST,
-                "similarity": [SIMILARITY_LOW, SIMILARITY_HIGH], "met": MET_THRESHOLD},
+        session, kind=ModelKind.RULES, name=EVALUATOR_NAME,
+        version=f"{EVALUATOR_VERSION}+{model.version}",
+        params={"judge": model.version, "encoder": encoder.info.key,
+                "must_have_weight": judge.MUST_HAVE_WEIGHT, "met": judge.MET,
+                "rank_alpha": model.rank_alpha},
     )  # fmt: skip
     criteria = EvaluationCriteria.model_validate(job.evaluation_criteria or {})
     query = embedding.embed([job_query_text(job, requirements)])[0]
@@ -347,10 +226,9 @@ def evaluate_job(
         session, organization_id=organization_id, model_id=model_id,
         query_vector=query.tolist(), k=pool or max(30, 3 * top_k),
     )  # fmt: skip
-    requirement_vectors = (
-        embedding.embed([r.text for r in requirements]) if requirements else np.zeros((0, 1))
-    )
+    wanted = judge_requirements(requirements, criteria)
     results: list[CandidateEvaluation] = []
+    readable: list[tuple[CandidateEvaluation, ParsedResume, judge.ResumeView]] = []
     for hit in found.hits:
         assert hit.candidate_id is not None
         result = CandidateEvaluation(hit.candidate_id, EvaluationStatus.COMPLETED,
@@ -366,34 +244,30 @@ def evaluate_job(
             continue
         assert resume is not None
         assert resume.raw_text is not None
-        years = float(
-            session.scalar(
-                select(Candidate.years_of_experience).where(
-                    Candidate.id == hit.candidate_id, Candidate.organization_id == organization_id
-                )
-            )
-            or 0
-        )
-        scores, overall, coverage = score_candidate(
-            resume_text=resume.raw_text, requirements=requirements,
-            requirement_vectors=requirement_vectors, embed=embedding.embed,
-            years_of_experience=years, criteria=criteria, taxonomy=taxonomy,
-            job_text=job_query_text(job, requirements),
-        )  # fmt: skip
-        result.requirements, result.overall, result.must_have_coverage = scores, overall, coverage
-        result.rank_score = overall * (0.5 + 0.5 * coverage if coverage is not None else 1.0)
-        missing = [s.text for s in scores if s.must_have and not s.met]
+        view = judge.read_resume(resume.raw_text, encoder.passages, taxonomy=taxonomy)
+        readable.append((result, resume, view))
+    idf = judge.pool_idf([view for _, _, view in readable])
+    for result, resume, view in readable:
+        judged = judge.judge_resume(view, wanted, encoder.queries, model=model,
+                                    taxonomy=taxonomy, idf=idf)  # fmt: skip
+        result.requirements = _scores(judged, requirements)
+        result.overall = judged.rank_score
+        result.must_have_coverage = judged.must_have_coverage
+        result.rank_score = judged.rank_score
+        result.judge = judged.as_dict()
+        missing = [s.text for s in result.requirements if s.must_have and not s.met]
         if missing:
             result.status = EvaluationStatus.NEEDS_REVIEW
             result.summary = "Must-haves not evidenced in the resume: " + "; ".join(missing)
         else:
-            result.summary = f"All must-haves evidenced; overall {overall:.0f}/100."
+            result.summary = f"All must-haves evidenced; score {result.overall:.0f}/100."
         _store(session, organization_id, job, requirements, resume, result, evaluator_id,
                model_id, task_run_id)  # fmt: skip
 
+    # Sorted by the score shown; ties broken by the retrieval similarity, then the id.
     ranked = sorted(
         (r for r in results if r.rank_score is not None),
-        key=lambda r: (-(r.rank_score or 0), -r.retrieval_similarity),
+        key=lambda r: (-(r.rank_score or 0), -r.retrieval_similarity, str(r.candidate_id)),
     )
     for rank, result in enumerate(ranked, start=1):
         _store_match(session, organization_id, job.id, model_id, result, rank, task_run_id)
@@ -434,6 +308,7 @@ def _store(
                 "rank_score": result.rank_score,
                 "embedding_model_id": str(model_id),
                 "evaluator": f"{EVALUATOR_NAME}@{EVALUATOR_VERSION}",
+                "judge": result.judge,
                 "parsed_resume_id": str(resume.id),
                 "human_review_required": True,
             },
@@ -469,9 +344,7 @@ def _store(
                 "score": s.score,
                 "weight": s.weight,
                 "met": s.met,
-                "confidence": round(max(0.0, min(1.0, s.evidence.similarity)), 4)
-                if s.evidence
-                else None,
+                "confidence": round(s.score, 4),
                 "evidence_text": s.evidence.text if s.evidence else None,
                 "evidence_parsed_resume_id": resume.id if s.evidence else None,
                 "evidence_char_start": s.evidence.start if s.evidence else None,

@@ -264,6 +264,10 @@ FEATURES = (
     "sim_z",
     "lexical",
     "lexical_sim",
+    "lexical_idf",
+    "anchor",
+    "sim_en",
+    "sim_en_z",
     "skill_overlap",
     "doing",
     "describing",
@@ -334,8 +338,15 @@ def pair_features(
     passage_skills: set[str],
     passage_terms: set[str],
     role_years: float | None,
+    idf: dict[str, float] | None = None,
+    sim_en: float = 0.0,
+    sim_en_z: float = 0.0,
 ) -> np.ndarray:
     text = passage.text
+    weights = idf or {}
+    wanted = sum(weights.get(t, 1.0) for t in view.terms)
+    found = sum(weights.get(t, 1.0) for t in view.terms & passage_terms)
+    anchor_term = max(view.terms, key=lambda t: (weights.get(t, 1.0), t)) if view.terms else None
     overlap = len(view.terms & passage_terms) / max(1, len(view.terms))
     skill_overlap = len(view.skills & passage_skills) / len(view.skills) if view.skills else 0.0
     doing = 1.0 if _DOING.search(text) else 0.0
@@ -358,6 +369,10 @@ def pair_features(
         "sim_z": (sim - mean_sim) / (std_sim + 1e-3),
         "lexical": overlap,
         "lexical_sim": overlap * sim,
+        "lexical_idf": found / wanted if wanted else 0.0,
+        "anchor": 1.0 if anchor_term is not None and anchor_term in passage_terms else 0.0,
+        "sim_en": sim_en,
+        "sim_en_z": sim_en_z,
         "skill_overlap": skill_overlap,
         "doing": doing,
         "describing": describing,
@@ -394,13 +409,19 @@ class JudgeModel:
     platt_a: float
     platt_b: float
     rank_alpha: float = 0.5
+    platt_c: float = 0.0  # weight of the second-best passage's logit
     meta: dict[str, Any] = field(default_factory=dict)
 
     def pair_logit(self, features: np.ndarray) -> np.ndarray:
         return ((features - self.mean) / self.scale) @ self.weights
 
-    def probability(self, logit: float) -> float:
-        return 1.0 / (1.0 + math.exp(-(self.platt_a * logit + self.platt_b)))
+    def probability(self, logit: float, second: float | None = None) -> float:
+        """P(requirement met) from the best passage's logit (and the second best's: two
+        lines that each half-show it are more than one)."""
+        z = self.platt_a * logit + self.platt_b
+        if second is not None:
+            z += self.platt_c * second
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -409,7 +430,7 @@ class JudgeModel:
             "weights": [round(float(w), 6) for w in self.weights],
             "mean": [round(float(m), 6) for m in self.mean],
             "scale": [round(float(s), 6) for s in self.scale],
-            "platt": [round(self.platt_a, 6), round(self.platt_b, 6)],
+            "platt": [round(self.platt_a, 6), round(self.platt_b, 6), round(self.platt_c, 6)],
             "rank_alpha": self.rank_alpha,
             "meta": self.meta,
         }
@@ -425,6 +446,7 @@ class JudgeModel:
             scale=np.array(data["scale"], dtype=np.float64),
             platt_a=float(data["platt"][0]),
             platt_b=float(data["platt"][1]),
+            platt_c=float(data["platt"][2]) if len(data["platt"]) > 2 else 0.0,
             rank_alpha=float(data.get("rank_alpha", 0.5)),
             meta=dict(data.get("meta", {})),
         )
@@ -448,6 +470,8 @@ class ResumeView:
     vectors: np.ndarray
     terms: list[set[str]]
     skills: list[set[str]]
+    #: The same passages by the second (English sentence) model, when one is given.
+    aux_vectors: np.ndarray | None = None
 
 
 def read_resume(
@@ -456,21 +480,20 @@ def read_resume(
     *,
     taxonomy: SkillTaxonomy | None = None,
     today: date | None = None,
+    encode_aux: EncodeFn | None = None,
 ) -> ResumeView:
     taxonomy = taxonomy or get_taxonomy()
     parsed = parse_resume(text, taxonomy=taxonomy, today=today)
     passages = passages_of(parsed)
-    vectors = (
-        encode_passages([p.text for p in passages])
-        if passages
-        else np.zeros((0, 1), dtype=np.float32)
-    )
+    texts = [p.text for p in passages]
+    empty = np.zeros((0, 1), dtype=np.float32)
     return ResumeView(
         parsed,
         passages,
-        vectors,
+        encode_passages(texts) if passages else empty,
         [_terms(p.text) for p in passages],
         [_skills(taxonomy, p.text) for p in passages],
+        aux_vectors=(encode_aux(texts) if passages else empty) if encode_aux else None,
     )
 
 
@@ -486,13 +509,38 @@ def requirement_view(requirement: Requirement, taxonomy: SkillTaxonomy) -> _Requ
     )
 
 
+def pool_idf(resumes: Sequence[ResumeView]) -> dict[str, float]:
+    """Inverse document frequency of each term over the passages of the resumes judged
+    together (BM25's idf): a term most candidates write ("managed") counts for little, a
+    specific one ("NMC", "Kubernetes") for much."""
+    counts: dict[str, int] = {}
+    total = 0
+    for resume in resumes:
+        for terms in resume.terms:
+            total += 1
+            for term in terms:
+                counts[term] = counts.get(term, 0) + 1
+    return {t: math.log(1 + (total - n + 0.5) / (n + 0.5)) for t, n in counts.items()}
+
+
 def candidate_pairs(
-    view: _RequirementView, resume: ResumeView, query: np.ndarray, *, top: int = TOP_PASSAGES
+    view: _RequirementView,
+    resume: ResumeView,
+    query: np.ndarray,
+    *,
+    top: int = TOP_PASSAGES,
+    idf: dict[str, float] | None = None,
+    aux_query: np.ndarray | None = None,
 ) -> list[tuple[int, np.ndarray]]:
     """The requirement's closest passages with their features (index, features)."""
     if not resume.passages:
         return []
     sims = resume.vectors @ query
+    if aux_query is not None and resume.aux_vectors is not None:
+        aux = resume.aux_vectors @ aux_query
+        aux_z = (aux - aux.mean()) / (aux.std() + 1e-3)
+    else:
+        aux = aux_z = np.zeros(len(resume.passages))
     order = np.argsort(-sims, kind="stable")
     chosen = list(order[:top])
     # A passage naming a required skill is read even when its wording is far away.
@@ -514,6 +562,9 @@ def candidate_pairs(
                 passage_skills=resume.skills[i],
                 passage_terms=resume.terms[i],
                 role_years=role_years.get(resume.passages[i].role_index),
+                idf=idf,
+                sim_en=float(aux[i]),
+                sim_en_z=float(aux_z[i]),
             ),
         )
         for i in chosen
@@ -556,16 +607,21 @@ def judge_requirement(
     view: _RequirementView,
     resume: ResumeView,
     query: np.ndarray,
+    idf: dict[str, float] | None = None,
+    aux_query: np.ndarray | None = None,
 ) -> Verdict:
     requirement = view.requirement
-    pairs = candidate_pairs(view, resume, query)
+    pairs = candidate_pairs(view, resume, query, idf=idf, aux_query=aux_query)
     if not pairs:
         return Verdict(requirement, 0.0, False, None, "The resume has no readable text.")
     logits = model.pair_logit(np.stack([f for _, f in pairs]))
     order = np.argsort(-logits, kind="stable")
     best_i, best_logit = pairs[int(order[0])][0], float(logits[order[0]])
-    probability = model.probability(best_logit)
-    supporting = [pairs[int(k)][0] for k in order if model.probability(float(logits[k])) >= MET]
+    second = float(logits[order[1]]) if len(order) > 1 else best_logit - 5.0
+    probability = model.probability(best_logit, second)
+    supporting = [
+        pairs[int(k)][0] for k in order if model.probability(float(logits[k]), second) >= MET
+    ]
     years = _evidence_years(resume, supporting) if supporting else None
     needed = view.years
     if probability >= MET and needed and years is not None and years < needed:
@@ -621,12 +677,21 @@ def judge_resume(
     *,
     model: JudgeModel | None = None,
     taxonomy: SkillTaxonomy | None = None,
+    idf: dict[str, float] | None = None,
+    aux_queries: np.ndarray | None = None,
 ) -> Judgement:
     model = model or default_model()
     taxonomy = taxonomy or get_taxonomy()
     queries = encode_queries([r.text for r in requirements]) if requirements else None
     verdicts = [
-        judge_requirement(model, requirement_view(r, taxonomy), resume, queries[i])
+        judge_requirement(
+            model,
+            requirement_view(r, taxonomy),
+            resume,
+            queries[i],
+            idf,
+            aux_queries[i] if aux_queries is not None else None,
+        )
         for i, r in enumerate(requirements)
         if queries is not None
     ]
@@ -661,6 +726,7 @@ def evaluate(
     model: JudgeModel | None = None,
     today: date | None = None,
     encoder: Any = None,
+    encode_aux: EncodeFn | None = None,
 ) -> dict[str, Judgement]:
     """Judge every resume text against a posting (the CLI and the quality bench use this;
     the job path reads the same functions with stored rows)."""
@@ -669,13 +735,25 @@ def evaluate(
     encoder = encoder or get_encoder()
     taxonomy = get_taxonomy()
     requirements = requirements_from_posting(posting_md)
+    views = {
+        resume_id: read_resume(
+            text, encoder.passages, taxonomy=taxonomy, today=today, encode_aux=encode_aux
+        )
+        for resume_id, text in resumes.items()
+    }
+    idf = pool_idf(list(views.values()))
+    aux_queries = (
+        encode_aux([r.text for r in requirements]) if encode_aux and requirements else None
+    )
     return {
         resume_id: judge_resume(
-            read_resume(text, encoder.passages, taxonomy=taxonomy, today=today),
+            view,
             requirements,
             encoder.queries,
             model=model,
             taxonomy=taxonomy,
+            idf=idf,
+            aux_queries=aux_queries,
         )
-        for resume_id, text in resumes.items()
+        for resume_id, view in views.items()
     }

@@ -155,20 +155,38 @@ def prepare(
     encoder: Any,
     taxonomy: SkillTaxonomy,
     today: date,
+    encode_aux: Any = None,
 ) -> list[_Prepared]:
     views: dict[str, judge.ResumeView] = {}
     out: list[_Prepared] = []
     for posting in postings:
         queries = encoder.queries([r.text for r in posting.requirements])
         query_of = {r.key: queries[i] for i, r in enumerate(posting.requirements)}
-        for pair in posting.pairs:
-            if pair.resume not in views:
-                views[pair.resume] = judge.read_resume(
-                    texts[pair.resume], encoder.passages, taxonomy=taxonomy, today=today
+        aux = encode_aux([r.text for r in posting.requirements]) if encode_aux else None
+        aux_of = (
+            {r.key: aux[i] for i, r in enumerate(posting.requirements)} if aux is not None else {}
+        )
+        pool = sorted({pair.resume for pair in posting.pairs})
+        for resume_id in pool:
+            if resume_id not in views:
+                views[resume_id] = judge.read_resume(
+                    texts[resume_id],
+                    encoder.passages,
+                    taxonomy=taxonomy,
+                    today=today,
+                    encode_aux=encode_aux,
                 )
+        idf = judge.pool_idf([views[r] for r in pool])
+        for pair in posting.pairs:
             resume = views[pair.resume]
             view = judge.requirement_view(pair.requirement, taxonomy)
-            candidates = judge.candidate_pairs(view, resume, query_of[pair.requirement.key])
+            candidates = judge.candidate_pairs(
+                view,
+                resume,
+                query_of[pair.requirement.key],
+                idf=idf,
+                aux_query=aux_of.get(pair.requirement.key),
+            )
             out.append(_Prepared(posting, pair, resume, candidates))
     return out
 
@@ -183,12 +201,10 @@ def _labels(item: _Prepared) -> list[int]:
     ]
 
 
-def train(
-    train_items: Sequence[_Prepared], calibrate_items: Sequence[_Prepared], *, version: str
-) -> tuple[judge.JudgeModel, dict[str, Any]]:
+def _fit_pairs(items: Sequence[_Prepared]) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     rows: list[np.ndarray] = []
     labels: list[int] = []
-    for item in train_items:
+    for item in items:
         rows += [features for _, features in item.candidates]
         labels += _labels(item)
     x = np.stack(rows)
@@ -200,42 +216,71 @@ def train(
     z = (x - mean) / scale
     positives = max(1.0, y.sum())
     balance = np.where(y == 1, (len(y) - positives) / positives, 1.0) ** 0.5
-    weights = fit_logistic(z, y, weights=balance)
-    provisional = judge.JudgeModel(version, weights, mean, scale, 1.0, 0.0)
+    return fit_logistic(z, y, weights=balance), mean, scale, int(y.sum())
 
-    best, supported = [], []
-    for item in calibrate_items:
-        if not item.candidates:
-            continue
-        logits = provisional.pair_logit(np.stack([f for _, f in item.candidates]))
-        best.append(float(logits.max()))
-        supported.append(1.0 if item.pair.supported else 0.0)
-    platt_x = np.column_stack([np.ones(len(best)), np.array(best)])
-    intercept, slope = fit_logistic(platt_x, np.array(supported), l2=1e-3)
-    calibrated = judge.JudgeModel(version, weights, mean, scale, float(slope), float(intercept))
-    alpha = _choose_rank_alpha(calibrated, calibrate_items)
+
+def _top_two(model: judge.JudgeModel, item: _Prepared) -> tuple[float, float]:
+    if not item.candidates:
+        return -10.0, -15.0
+    logits = np.sort(model.pair_logit(np.stack([f for _, f in item.candidates])))[::-1]
+    return float(logits[0]), float(logits[1]) if len(logits) > 1 else float(logits[0]) - 5.0
+
+
+def train(
+    fold_a: Sequence[_Prepared], fold_b: Sequence[_Prepared], *, version: str
+) -> tuple[judge.JudgeModel, dict[str, Any]]:
+    """Cross-fitted: each fold's requirements are calibrated with the scorer fitted on the
+    other fold (so no probability is judged by the data that made it); the shipped scorer is
+    fitted on both folds and uses that calibration."""
+    scorers = {}
+    for name, items in (("a", fold_a), ("b", fold_b), ("all", [*fold_a, *fold_b])):
+        weights, mean, scale, _ = _fit_pairs(items)
+        scorers[name] = judge.JudgeModel(version, weights, mean, scale, 1.0, 0.0)
+    out_of_fold = [(scorers["b"], item) for item in fold_a] + [
+        (scorers["a"], item) for item in fold_b
+    ]
+    tops = [(_top_two(scorer, item), item) for scorer, item in out_of_fold]
+    platt_x = np.array([[1.0, best, second] for (best, second), _ in tops])
+    supported = np.array([1.0 if item.pair.supported else 0.0 for _, item in tops])
+    intercept, slope, second_weight = fit_logistic(platt_x, supported, l2=1e-3)
+    final = scorers["all"]
+    calibrated = judge.JudgeModel(
+        version, final.weights, final.mean, final.scale, float(slope), float(intercept),
+        platt_c=float(second_weight),
+    )  # fmt: skip
+    oof = [
+        (
+            item,
+            judge.JudgeModel(
+                version, scorer.weights, scorer.mean, scorer.scale, float(slope),
+                float(intercept), platt_c=float(second_weight),
+            ),
+        )
+        for scorer, item in out_of_fold
+    ]  # fmt: skip
+    alpha = _choose_rank_alpha(oof)
     model = judge.JudgeModel(
-        version, weights, mean, scale, float(slope), float(intercept), rank_alpha=alpha
-    )
+        version, final.weights, final.mean, final.scale, float(slope), float(intercept),
+        rank_alpha=alpha, platt_c=float(second_weight),
+    )  # fmt: skip
     report = {
-        "train_pairs": len(y),
-        "train_positive_passages": int(y.sum()),
-        "calibrate_requirements": len(best),
-        "calibrate_ece": round(_ece(model, calibrate_items), 4),
+        "pairs": sum(len(i.candidates) for i in [*fold_a, *fold_b]),
+        "requirements": len(tops),
+        "out_of_fold_ece": round(_ece(oof), 4),
         "rank_alpha": alpha,
     }
+    del calibrated
     return model, report
 
 
-def _ece(model: judge.JudgeModel, items: Sequence[_Prepared], bins: int = 10) -> float:
-    probabilities, outcomes = [], []
-    for item in items:
-        if not item.candidates:
-            continue
-        logit = float(model.pair_logit(np.stack([f for _, f in item.candidates])).max())
-        probabilities.append(model.probability(logit))
-        outcomes.append(1.0 if item.pair.supported else 0.0)
-    p, o = np.array(probabilities), np.array(outcomes)
+def _probability(model: judge.JudgeModel, item: _Prepared) -> float:
+    best, second = _top_two(model, item)
+    return model.probability(best, second)
+
+
+def _ece(scored: Sequence[tuple[_Prepared, judge.JudgeModel]], bins: int = 10) -> float:
+    p = np.array([_probability(model, item) for item, model in scored])
+    o = np.array([1.0 if item.pair.supported else 0.0 for item, _ in scored])
     total = 0.0
     for b in range(bins):
         mask = (p >= b / bins) & ((p < (b + 1) / bins) if b < bins - 1 else (p <= 1.0))
@@ -252,26 +297,18 @@ def _ndcg_at(grades: Sequence[int], k: int, ideal: Sequence[int]) -> float:
     return dcg(grades) / best if best else 0.0
 
 
-def _choose_rank_alpha(model: judge.JudgeModel, items: Sequence[_Prepared]) -> float:
-    """The must-have factor of the ranking score that ranks the calibrate fold best."""
+def _choose_rank_alpha(scored: Sequence[tuple[_Prepared, judge.JudgeModel]]) -> float:
+    """The must-have factor of the ranking score that ranks out-of-fold postings best."""
     by_posting: dict[str, dict[str, list[tuple[judge.Requirement, float]]]] = {}
     postings: dict[str, LabelledPosting] = {}
-    for item in items:
+    for item, model in scored:
         postings[item.posting.id] = item.posting
-        logit = (
-            float(model.pair_logit(np.stack([f for _, f in item.candidates])).max())
-            if item.candidates
-            else -10.0
-        )
         by_posting.setdefault(item.posting.id, {}).setdefault(item.pair.resume, []).append(
-            (item.pair.requirement, model.probability(logit))
+            (item.pair.requirement, _probability(model, item))
         )
     best_alpha, best_score = 0.5, -1.0
     for alpha in (0.0, 0.25, 0.5, 0.75, 1.0):
-        trial = judge.JudgeModel(
-            model.version, model.weights, model.mean, model.scale, model.platt_a,
-            model.platt_b, rank_alpha=alpha,
-        )  # fmt: skip
+        trial = judge.JudgeModel("trial", np.zeros(1), np.zeros(1), np.ones(1), 1, 0, alpha)
         scores = []
         for posting_id, resumes in by_posting.items():
             ranked = []
@@ -289,7 +326,12 @@ def _choose_rank_alpha(model: judge.JudgeModel, items: Sequence[_Prepared]) -> f
 
 
 def train_from_eval_set(
-    root: Path, *, encoder: Any, taxonomy: SkillTaxonomy | None = None, today: date | None = None
+    root: Path,
+    *,
+    encoder: Any,
+    taxonomy: SkillTaxonomy | None = None,
+    today: date | None = None,
+    encode_aux: Any = None,
 ) -> tuple[judge.JudgeModel, dict[str, Any]]:
     """Train on the development postings of ``root`` (never its test postings)."""
     split = json.loads((root / "split.json").read_text())
@@ -304,8 +346,8 @@ def train_from_eval_set(
     fold_of = {posting.id: posting.family for posting in postings}
     train_postings = [p for p in postings if fold_of[p.id] in folds["train"]]
     calibrate_postings = [p for p in postings if fold_of[p.id] in folds["calibrate"]]
-    train_items = prepare(train_postings, texts, encoder, taxonomy, today)
-    calibrate_items = prepare(calibrate_postings, texts, encoder, taxonomy, today)
+    train_items = prepare(train_postings, texts, encoder, taxonomy, today, encode_aux)
+    calibrate_items = prepare(calibrate_postings, texts, encoder, taxonomy, today, encode_aux)
     version = f"lr-{len(judge.FEATURES)}f-{SEED}"
     model, report = train(train_items, calibrate_items, version=version)
     report |= {
