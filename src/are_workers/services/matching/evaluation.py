@@ -244,12 +244,16 @@ def evaluate_job(
             continue
         assert resume is not None
         assert resume.raw_text is not None
-        view = judge.read_resume(resume.raw_text, encoder.passages, taxonomy=taxonomy)
+        view = judge.read_resume(
+            resume.raw_text, encoder.passages, taxonomy=taxonomy, encode_aux=embedding.embed
+        )
         readable.append((result, resume, view))
     idf = judge.pool_idf([view for _, _, view in readable])
+    aux_queries = embedding.embed([r.text for r in wanted])
     for result, resume, view in readable:
         judged = judge.judge_resume(view, wanted, encoder.queries, model=model,
-                                    taxonomy=taxonomy, idf=idf)  # fmt: skip
+                                    taxonomy=taxonomy, idf=idf,
+                                    aux_queries=aux_queries)  # fmt: skip
         result.requirements = _scores(judged, requirements)
         result.overall = judged.rank_score
         result.must_have_coverage = judged.must_have_coverage

@@ -268,6 +268,8 @@ FEATURES = (
     "anchor",
     "sim_en",
     "sim_en_z",
+    "foreign",
+    "foreign_sim_z",
     "skill_overlap",
     "doing",
     "describing",
@@ -307,8 +309,25 @@ def _terms(text: str) -> set[str]:
     return {w[:6] if len(w) > 6 else w for w in words if w and w not in _STOP and len(w) > 1}
 
 
+_SEPARATORS = re.compile(r"[,|·/;•]|\s[-\u2013]\s")
+
+
+_FOREIGN = re.compile(
+    r"\b(und|der|die|das|mit|für|bei|von|seit|als|im|des|les|et|du|pour|avec|dans|aux|"
+    r"une|sur|chez|depuis|en tant que)\b",
+    re.IGNORECASE,
+)
+
+
+def _foreign(text: str) -> bool:
+    """German or French wording: word overlap with an English requirement means little
+    there, so the model leans on the multilingual similarity instead."""
+    return len(_FOREIGN.findall(text)) >= 2 or bool(re.search(r"[äöüßéèêàçô]", text))
+
+
 def _is_list(text: str) -> bool:
-    separators = text.count(",") + text.count("|") + text.count("·") + text.count("/")
+    """A keyword list: many separators, few words between them, no verb of doing."""
+    separators = len(_SEPARATORS.findall(text))
     words = len(text.split())
     return separators >= 3 and separators * 3 >= words and not _DOING.search(text)
 
@@ -373,6 +392,8 @@ def pair_features(
         "anchor": 1.0 if anchor_term is not None and anchor_term in passage_terms else 0.0,
         "sim_en": sim_en,
         "sim_en_z": sim_en_z,
+        "foreign": 1.0 if _foreign(text) else 0.0,
+        "foreign_sim_z": ((sim - mean_sim) / (std_sim + 1e-3)) if _foreign(text) else 0.0,
         "skill_overlap": skill_overlap,
         "doing": doing,
         "describing": describing,
@@ -602,6 +623,19 @@ def _evidence_years(resume: ResumeView, supporting: Sequence[int]) -> float | No
     return round(months / 12, 1)
 
 
+#: Sections where a credential is *held* when listed (a licence, a certificate, a language).
+CREDENTIAL_SECTIONS = frozenset({"certifications", "education", "languages"})
+#: The most a listed-only mention can count for: a keyword in a list shows nothing done.
+LISTED_ONLY_CAP = 0.05
+
+
+def listed_only(view: _RequirementView, passage: Passage) -> bool:
+    """A bare listing: a skills/interests line or a keyword list. It evidences a credential
+    in a credentials section, and nothing else (keyword stuffing earns nothing)."""
+    listed = passage.section in {"skills", "interests", "header"} or _is_list(passage.text)
+    return listed and not (view.licence and passage.section in CREDENTIAL_SECTIONS)
+
+
 def judge_requirement(
     model: JudgeModel,
     view: _RequirementView,
@@ -615,13 +649,20 @@ def judge_requirement(
     if not pairs:
         return Verdict(requirement, 0.0, False, None, "The resume has no readable text.")
     logits = model.pair_logit(np.stack([f for _, f in pairs]))
-    order = np.argsort(-logits, kind="stable")
-    best_i, best_logit = pairs[int(order[0])][0], float(logits[order[0]])
-    second = float(logits[order[1]]) if len(order) > 1 else best_logit - 5.0
-    probability = model.probability(best_logit, second)
-    supporting = [
-        pairs[int(k)][0] for k in order if model.probability(float(logits[k]), second) >= MET
-    ]
+    order = [int(k) for k in np.argsort(-logits, kind="stable")]
+    second = float(logits[order[1]]) if len(order) > 1 else float(logits[order[0]]) - 5.0
+    probabilities = [model.probability(float(logits[k]), second) for k in range(len(pairs))]
+    listed = [listed_only(view, resume.passages[i]) for i, _ in pairs]
+    # The cited passage: the best one that shows the requirement; a listing counts only up
+    # to the cap, and only when nothing shown counts for more.
+    shown = [k for k in order if not listed[k]]
+    pick = shown[0] if shown else order[0]
+    probability = probabilities[pick] if shown else 0.0
+    capped = False
+    if listed[order[0]] and min(probabilities[order[0]], LISTED_ONLY_CAP) > probability:
+        pick, probability, capped = order[0], LISTED_ONLY_CAP, True
+    best_i, best_logit = pairs[pick][0], float(logits[pick])
+    supporting = [pairs[k][0] for k in order if probabilities[k] >= MET and not listed[k]]
     years = _evidence_years(resume, supporting) if supporting else None
     needed = view.years
     if probability >= MET and needed and years is not None and years < needed:
@@ -635,6 +676,8 @@ def judge_requirement(
             rationale += f"; about {years:g} years in the roles that show it"
         if needed:
             rationale += f" (asked: {needed:g})"
+    elif capped:
+        rationale = "Only listed (a keyword, not shown in the work history)"
     else:
         rationale = "Not evidenced; the closest passage is quoted, it does not show it"
         if needed and years is not None:
