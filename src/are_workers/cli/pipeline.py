@@ -20,7 +20,7 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from are_workers.cli.output import cli_settings, console, friendly_errors, print_json
+from are_workers.cli.output import cli_settings, console, err_console, friendly_errors, print_json
 
 resume_app = typer.Typer(help="Resume tools that need no database.")
 ingest_app = typer.Typer(help="Bulk ingestion.")
@@ -421,7 +421,53 @@ def embeddings_backfill(
                   f"current{'; now the default' if activate else ''}")  # fmt: skip
 
 
+matching_app = typer.Typer(help="The evidence judge: train it from a labelled set.")
+
+
+@matching_app.command("train-judge")
+def train_judge_command(
+    eval_dir: Annotated[Path, typer.Option("--eval", help="A labelled set (SPEC.md).")] = Path(
+        "eval/matching"
+    ),
+    out: Annotated[Path, typer.Option(help="Where the coefficients go.")] = Path(
+        "src/are_workers/data/judge_model.json"
+    ),
+    json_output: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Fit the judge on the set's development postings only (never its test postings), with
+    a fixed seed; write the coefficients (a small JSON file) and print the training report.
+    Vectors are cached in the data dir, so a second run takes seconds."""
+    from are_workers.ml.multilingual import (
+        DiskCachedEncoder,
+        EncoderInfo,
+        SymmetricEncoder,
+        get_encoder,
+    )
+    from are_workers.services.embeddings import default_embedding_context
+    from are_workers.services.matching.judge_training import train_from_eval_set
+
+    settings = cli_settings()
+    with friendly_errors():
+        cache = settings.data_dir / "cache"
+        base = get_encoder()
+        encoder = DiskCachedEncoder(base, cache / f"e5-{base.info.version}.sqlite")
+        ctx = default_embedding_context()
+        english = SymmetricEncoder(ctx.embed, EncoderInfo(ctx.name, ctx.version, ctx.dimension))
+        aux = DiskCachedEncoder(english, cache / f"en-{ctx.version}.sqlite")
+        err_console.print(f"training on the development postings of {eval_dir} …")
+        model, report = train_from_eval_set(eval_dir, encoder=encoder, encode_aux=aux.passages)
+        out.write_text(json.dumps(model.to_json(), indent=1) + "\n")
+    if json_output:
+        print_json(report | {"written": str(out)})
+    else:
+        console.print(
+            f"wrote {out}: out-of-fold ECE {report['out_of_fold_ece']}, rank_alpha "
+            f"{report['rank_alpha']}, {report['requirements']} requirements"
+        )
+
+
 def register(app: typer.Typer) -> None:
+    app.add_typer(matching_app, name="matching")
     app.add_typer(embeddings_app, name="embeddings")
     app.add_typer(resume_app, name="resume")
     app.add_typer(ingest_app, name="ingest")

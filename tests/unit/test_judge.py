@@ -1,0 +1,119 @@
+"""The evidence judge's decisions on the failure classes it exists for (texts of our own)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from are_workers.services.matching import judge
+
+TODAY = date(2026, 12, 6)
+
+
+@pytest.fixture(scope="module")
+def encoder():  # type: ignore[no-untyped-def]
+    from are_workers.ml.multilingual import get_encoder
+
+    return get_encoder()
+
+
+def _judge(encoder, requirement: str, resume: str, *, must: bool = True) -> judge.Verdict:  # type: ignore[no-untyped-def]
+    view = judge.read_resume(resume, encoder.passages, today=TODAY)
+    req = judge.Requirement("req:0", requirement, must_have=must)
+    return judge.judge_resume(view, [req], encoder.queries).verdicts[0]
+
+
+OPERATOR = """Site Reliability Engineer, Nordlicht Payments, 03/2019 - present
+- Ran our Kafka clusters in production (12 brokers), on call for the message platform.
+- Upgraded the brokers twice without downtime and tuned consumer lag alerts.
+"""
+WRITER = """Technical Writer, Nordlicht Payments, 03/2019 - present
+- Wrote the user guide for our Kafka connector and documented the consumer API.
+- Interviewed engineers to write release notes.
+"""
+KEYWORDS = """Skills
+Kafka, Kubernetes, PostgreSQL, Terraform, AWS, Python, Go, microservices, CI/CD, Docker
+"""
+COURSE = """Education
+Completed an online course on Kubernetes (Udemy, 2024).
+Certificate of completion: Kubernetes for beginners.
+"""
+
+
+def test_doing_outweighs_describing(encoder) -> None:  # type: ignore[no-untyped-def]
+    requirement = "3+ years operating Kafka in production"
+    ran = _judge(encoder, requirement, OPERATOR)
+    wrote = _judge(encoder, requirement, WRITER)
+    assert ran.probability > wrote.probability
+    assert not wrote.met
+
+
+def test_a_keyword_list_evidences_nothing(encoder) -> None:  # type: ignore[no-untyped-def]
+    verdict = _judge(encoder, "Production experience with Kubernetes", KEYWORDS)
+    assert verdict.probability <= judge.LISTED_ONLY_CAP
+    assert not verdict.met
+    assert "Only listed" in verdict.rationale
+
+
+def test_a_course_is_not_professional_experience(encoder) -> None:  # type: ignore[no-untyped-def]
+    verdict = _judge(encoder, "Production Kubernetes operations experience", COURSE)
+    assert not verdict.met
+
+
+def test_a_verdict_never_contradicts_its_quote(encoder) -> None:  # type: ignore[no-untyped-def]
+    for resume in (OPERATOR, WRITER, KEYWORDS, COURSE):
+        verdict = _judge(encoder, "3+ years operating Kafka in production", resume)
+        assert verdict.met == (verdict.probability >= judge.MET)
+        assert verdict.passage is not None
+        assert resume[verdict.passage.start : verdict.passage.end] == verdict.passage.text
+        if verdict.met:
+            assert verdict.rationale.startswith("Evidenced")
+        else:
+            assert not verdict.rationale.startswith("Evidenced")
+
+
+def test_german_and_french_lines_are_read_against_english_requirements(encoder) -> None:  # type: ignore[no-untyped-def]
+    german = """Berufserfahrung
+Fachkrankenschwester Intensivpflege, Uniklinik Köln, seit 2018
+- Betreuung beatmeter Patientinnen und Patienten auf der Intensivstation.
+Hobbys
+Wandern, Kochen, Fotografie.
+"""
+    french = """Expérience professionnelle
+Infirmière en réanimation, CHU de Lyon, depuis 2019
+- Prise en charge des patients ventilés en soins intensifs.
+Loisirs
+Randonnée, cuisine, photographie.
+"""
+    for resume in (german, french):
+        verdict = _judge(encoder, "Intensive care (ICU) nursing experience", resume)
+        assert verdict.passage is not None
+        assert verdict.passage.section == "experience"  # not the hobbies line
+
+
+def test_years_come_from_the_dated_roles_that_show_the_skill(encoder) -> None:  # type: ignore[no-untyped-def]
+    resume = """Experience
+Backend Engineer, Fjord Bank, 01/2016 - 12/2022
+- Built payment APIs in Go on PostgreSQL, owned the schema migrations.
+Barista, Café Nord, 2012 - 2015
+- Made coffee.
+"""
+    verdict = _judge(encoder, "Experience designing PostgreSQL schemas", resume)
+    if verdict.met:
+        assert verdict.years == pytest.approx(7.0, abs=0.2)
+
+
+def test_the_overall_score_is_the_weighted_mean_of_the_probabilities() -> None:
+    model = judge.default_model()
+    musts = [judge.Requirement("a", "x", must_have=True), judge.Requirement("b", "y", True)]
+    nice = judge.Requirement("c", "z", must_have=False)
+    verdicts = [
+        judge.Verdict(musts[0], 0.9, True, None, ""),
+        judge.Verdict(musts[1], 0.5, True, None, ""),
+        judge.Verdict(nice, 0.2, False, None, ""),
+    ]
+    overall, coverage, rank = judge.aggregate(verdicts, model)
+    assert overall == pytest.approx(100 * (2 * 0.9 + 2 * 0.5 + 0.2) / 5, abs=0.01)
+    assert coverage == pytest.approx(0.7)
+    assert rank == pytest.approx(overall * ((1 - model.rank_alpha) + model.rank_alpha * 0.7))
