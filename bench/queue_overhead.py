@@ -192,6 +192,8 @@ def main() -> None:
         ARE_DATABASE_URL=prepare_database(),
         ARE_BROKER_URL=ensure_broker_url(),  # the same Redis for both modes
         ARE_LOG_LEVEL="WARNING",
+        # URLs of the embedded services: development rules, said in the process environment
+        ARE_ENVIRONMENT="development",
     )
     rates: dict[str, list[float]] = {"bare": [], "ledger": []}
     for run in range(args.runs):
