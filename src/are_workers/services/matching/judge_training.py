@@ -244,10 +244,6 @@ def train(
     supported = np.array([1.0 if item.pair.supported else 0.0 for _, item in tops])
     intercept, slope, second_weight = fit_logistic(platt_x, supported, l2=1e-3)
     final = scorers["all"]
-    calibrated = judge.JudgeModel(
-        version, final.weights, final.mean, final.scale, float(slope), float(intercept),
-        platt_c=float(second_weight),
-    )  # fmt: skip
     oof = [
         (
             item,
@@ -269,7 +265,6 @@ def train(
         "out_of_fold_ece": round(_ece(oof), 4),
         "rank_alpha": alpha,
     }
-    del calibrated
     return model, report
 
 
