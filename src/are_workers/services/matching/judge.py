@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from are_workers.services.matching.postings import min_years
 from are_workers.services.resumes.parsing import ParsedResume, parse_resume
 from are_workers.services.skills import SkillTaxonomy, get_taxonomy
 
@@ -244,15 +245,6 @@ _EXPERIENCE_REQ = re.compile(
     r"background|hands-on|post-registration)\b",
     re.IGNORECASE,
 )
-_YEARS = re.compile(r"(\d{1,2})\s*\+?\s*(?:years?|yrs?|jahre?|ans)\b", re.IGNORECASE)
-_WORD_YEARS = {
-    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-    "eight": 8, "nine": 9, "ten": 10,
-}  # fmt: skip
-_WORD_YEARS_RE = re.compile(
-    r"\b(" + "|".join(_WORD_YEARS) + r")\s*\+?\s*(?:\(\d+\)\s*)?years?\b", re.IGNORECASE
-)
-
 LIST_SECTIONS = frozenset({"skills", "languages", "interests", "contact", "header"})
 WORK_SECTIONS = frozenset({"experience", "summary", "projects", "body", "other", "volunteering"})
 STUDY_SECTIONS = frozenset({"education", "certifications", "training", "courses"})
@@ -289,14 +281,6 @@ FEATURES = (
     "years_fit",
     "short",
 )
-
-
-def min_years(text: str) -> float | None:
-    match = _YEARS.search(text)
-    if match:
-        return float(match.group(1))
-    match = _WORD_YEARS_RE.search(text)
-    return float(_WORD_YEARS[match.group(1).lower()]) if match else None
 
 
 def _fold(text: str) -> str:
