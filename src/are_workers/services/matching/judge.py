@@ -649,9 +649,9 @@ def judge_requirement(
     supporting = [pairs[k][0] for k in order if probabilities[k] >= MET and not listed[k]]
     years = _evidence_years(resume, supporting) if supporting else None
     needed = view.years
-    if probability >= MET and needed and years is not None and years < needed:
-        # The line shows the work, the dated roles show too little of it.
-        probability = min(probability, MET - 0.01 + 0.49 * years / needed)
+    if probability >= MET and needed and (years or 0.0) < needed:
+        # The line shows the work; the dated roles show too little of it (or none does).
+        probability = min(probability, MET - 0.01 + 0.49 * (years or 0.0) / needed)
     met = probability >= MET
     passage = resume.passages[best_i]
     if met:
@@ -664,8 +664,8 @@ def judge_requirement(
         rationale = "Only listed (a keyword, not shown in the work history)"
     else:
         rationale = "Not evidenced; the closest passage is quoted, it does not show it"
-        if needed and years is not None:
-            rationale += f" (about {years:g} of {needed:g} years shown)"
+        if needed:
+            rationale += f" (about {years or 0:g} of {needed:g} years shown by dated roles)"
     return Verdict(
         requirement,
         round(probability, 4),
