@@ -217,6 +217,7 @@ def main() -> None:
     from are_workers.models.engine import reset_engine
 
     os.environ["ARE_DATABASE_URL"] = env["ARE_DATABASE_URL"]
+    os.environ["ARE_ENVIRONMENT"] = "development"  # the embedded services, by URL
     get_settings.cache_clear()  # read before the bench database existed
     reset_engine()
     print("\nautoscaler view with a 500-job backlog:")
