@@ -543,7 +543,9 @@ def calibrate_sympson_hetter(
         # Common random numbers: every round sees the same answers and draws, so the
         # rates respond to k alone and the iteration settles instead of chasing noise.
         rng = np.random.default_rng(seed)
-        rates = simulate(current, thetas, sh_config, rng=rng).exposure_rates
+        rates = simulate(
+            current, thetas, sh_config, rng=rng, final_scores=False
+        ).exposure_rates
         history.append(float(rates.max()))
         ratio = np.where(rates > 0, target / np.maximum(rates, 1e-12), 1.0)
         new_k = np.minimum(1.0, k * ratio)
