@@ -70,8 +70,7 @@ def _warm_reference(specs: list[ItemSpec], responses: list[int]) -> float:
 
 RNG = np.random.default_rng(3)
 TWO_PL = [
-    ItemSpec(item_id=f"i{i}", a=float(RNG.uniform(0.6, 2)), b=float(RNG.normal()))
-    for i in range(8)
+    ItemSpec(item_id=f"i{i}", a=float(RNG.uniform(0.6, 2)), b=float(RNG.normal())) for i in range(8)
 ]
 THREE_PL = [
     ItemSpec(
@@ -107,10 +106,21 @@ GRADED = [
         (GRADED, [3] * 6),
         (GRADED, [0] * 6),
     ],
-    ids=["2pl", "2pl-all-correct", "2pl-all-wrong", "3pl", "3pl-all-wrong", "3pl-all-correct",
-         "grm", "grm-all-highest", "grm-all-lowest"],
+    ids=[
+        "2pl",
+        "2pl-all-correct",
+        "2pl-all-wrong",
+        "3pl",
+        "3pl-all-wrong",
+        "3pl-all-correct",
+        "grm",
+        "grm-all-highest",
+        "grm-all-lowest",
+    ],
 )
-def test_wle_matches_a_high_precision_reference(specs: list[ItemSpec], responses: list[int]) -> None:
+def test_wle_matches_a_high_precision_reference(
+    specs: list[ItemSpec], responses: list[int]
+) -> None:
     bank = ItemBank(specs)
     result = estimate_wle(bank, list(range(len(specs))), responses)
     assert result.method is EstimationMethod.WLE
@@ -137,7 +147,10 @@ def test_wle_of_the_2pl_maximises_likelihood_times_root_information() -> None:
     result = estimate_wle(ItemBank(TWO_PL), list(range(8)), responses)
     assert result.theta == pytest.approx(mode.x, abs=1e-7)
     assert result.se == pytest.approx(
-        1 / math.sqrt(ItemBank(TWO_PL).test_information(np.arange(8)[None], np.array([result.theta]))[0])
+        1
+        / math.sqrt(
+            ItemBank(TWO_PL).test_information(np.arange(8)[None], np.array([result.theta]))[0]
+        )
     )
 
 
@@ -193,8 +206,9 @@ def test_wle_does_not_shrink_an_able_pool_like_eap() -> None:
     true_theta, wle, eap = _shifted_run(10, 21)
     top = true_theta >= np.quantile(true_theta, 0.9)
     bottom = true_theta <= np.quantile(true_theta, 0.1)
-    wle_top, eap_top = float(np.mean(wle[top] - true_theta[top])), float(
-        np.mean(eap[top] - true_theta[top])
+    wle_top, eap_top = (
+        float(np.mean(wle[top] - true_theta[top])),
+        float(np.mean(eap[top] - true_theta[top])),
     )
     assert eap_top < -0.4  # the shrinkage the issue is about
     assert abs(wle_top) < 0.3
