@@ -47,10 +47,7 @@ def horizontal_bar_chart_svg(
     plot_width = width - _LABEL_WIDTH - _VALUE_WIDTH
     height = _TOP + _ROW * max(len(bars), 1) + _BOTTOM
     scale = plot_width / max_value if max_value > 0 else 0.0
-    summary = "; ".join(
-        f"{bar.label}: {value_format.format(bar.value) if bar.value is not None else bar.note or 'n/a'}"
-        for bar in bars
-    )
+    summary = "; ".join(f"{bar.label}: {_shown(bar, value_format)}" for bar in bars)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img" aria-labelledby="t d" '
@@ -60,9 +57,8 @@ def horizontal_bar_chart_svg(
     ]
     for i, bar in enumerate(bars):
         y = _TOP + i * _ROW
-        parts.append(
-            f'<text x="{_LABEL_WIDTH - 8}" y="{y + 15}" text-anchor="end">{escape(bar.label)}</text>'
-        )
+        label = escape(bar.label)
+        parts.append(f'<text x="{_LABEL_WIDTH - 8}" y="{y + 15}" text-anchor="end">{label}</text>')
         if bar.value is None:
             note = escape(bar.note or "n/a")
             parts.append(
@@ -103,3 +99,7 @@ def horizontal_bar_chart_svg(
             )
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _shown(bar: Bar, value_format: str) -> str:
+    return value_format.format(bar.value) if bar.value is not None else bar.note or "n/a"

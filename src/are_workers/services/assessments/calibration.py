@@ -99,7 +99,7 @@ class ItemEstimate(BaseModel):
                 model=ItemModel.GRM,
                 a=self.a,
                 thresholds=tuple(self.thresholds or ()),
-                **fields,  # type: ignore[arg-type]
+                **fields,
             )
         return ItemSpec(
             item_id=self.item_id, model=ItemModel(model), a=self.a, b=self.b, c=self.c, **fields
