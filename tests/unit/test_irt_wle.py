@@ -210,8 +210,10 @@ def test_wle_does_not_shrink_an_able_pool_like_eap() -> None:
         float(np.mean(wle[top] - true_theta[top])),
         float(np.mean(eap[top] - true_theta[top])),
     )
-    assert eap_top < -0.4  # the shrinkage the issue is about
-    assert abs(wle_top) < 0.3
+    # Part of the top decile lies beyond the search bound 4, which no estimator reaches.
+    assert eap_top < -0.9  # the shrinkage the issue is about
+    assert wle_top > eap_top + 0.6
+    assert abs(wle_top) < 0.45
     assert abs(float(np.mean(wle[bottom] - true_theta[bottom]))) < 0.3
 
 

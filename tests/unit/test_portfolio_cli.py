@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import structlog
 from typer.testing import CliRunner
 
 from are_workers.cli.main import app
@@ -18,6 +21,18 @@ from tests.unit.test_portfolio_evidence import bag_of_words
 ROOT = Path(__file__).resolve().parents[2]
 SAM = ROOT / "samples" / "portfolios" / "backend_sam_okafor"
 JOB = ROOT / "samples" / "jobs" / "backend_engineer.md"
+
+
+@pytest.fixture(autouse=True)
+def _logs_outlive_the_runner() -> Iterator[None]:
+    """The CLI sends logs to stderr unless logging is configured; CliRunner's stderr closes
+    after each call, so configure it here (not cached) and reset it afterwards."""
+    structlog.configure(
+        logger_factory=structlog.PrintLoggerFactory(file=sys.__stderr__),
+        cache_logger_on_first_use=False,
+    )
+    yield
+    structlog.reset_defaults()
 
 
 @pytest.fixture(autouse=True)

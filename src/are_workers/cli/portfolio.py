@@ -15,6 +15,7 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
+import structlog
 import typer
 
 from are_workers.cli.output import console, err_console, friendly_errors, print_json
@@ -134,7 +135,8 @@ def portfolio_evaluate(
     from are_workers.services.portfolios.evaluate import PortfolioLimits, evaluate_portfolio
 
     settings = get_settings()
-    configure_logging(settings.log_level, json=False)  # to stderr: stdout is the result
+    if not structlog.is_configured():
+        configure_logging(settings.log_level, json=False)  # to stderr: stdout is the result
     with friendly_errors():
         items = load_items(path, settings.max_file_bytes)
         title, requirements = job_requirements(job)

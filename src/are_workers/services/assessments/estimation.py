@@ -17,7 +17,8 @@ step; the one-examinee functions are thin wrappers around the same kernels.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
@@ -306,7 +307,11 @@ def ml_batch(
 #: Examinees per block in the WLE grid search: bounds the (block, items, grid, categories)
 #: temporaries to a few tens of MB for 30-item tests.
 _WLE_BLOCK = 256
-_WLE_BISECTIONS = 48
+#: Spacing of the WLE's search grid: fine enough to separate the 3PL's modes, coarse enough
+#: that the grid costs no more than the root polish.
+_WLE_GRID_STEP = 0.25
+_ROOT_ITERATIONS = 60
+_ROOT_TOLERANCE = 1e-12
 
 
 def _warm_equation(
@@ -319,6 +324,47 @@ def _warm_equation(
     return score + correction, information
 
 
+def _illinois(
+    function: Callable[[FloatArray], FloatArray],
+    lo: FloatArray,
+    hi: FloatArray,
+    f_lo: FloatArray,
+    f_hi: FloatArray,
+) -> FloatArray:
+    """Roots of ``function`` (one per row) bracketed by ``f(lo) > 0 > f(hi)``.
+
+    Rows without such a bracket (a root on an end, or the caller's bound cases) get the end
+    with the smaller ``|f|`` and are not waited for.
+
+    The Illinois variant of regula falsi: as safe as bisection (the bracket only shrinks) and
+    superlinear, about eight evaluations to 1e-12 where bisection needs forty.
+    """
+    lo, hi, f_lo, f_hi = lo.copy(), hi.copy(), f_lo.copy(), f_hi.copy()
+    done = ~((f_lo > 0) & (f_hi < 0))
+    side = np.zeros(lo.shape[0], dtype=np.int8)
+    # Unbracketed rows keep the end closer to a root (a root on a grid point lands here).
+    x = np.where(done, np.where(np.abs(f_lo) <= np.abs(f_hi), lo, hi), 0.5 * (lo + hi))
+    for _ in range(_ROOT_ITERATIONS):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            proposal = np.where(
+                f_lo != f_hi, hi - f_hi * (hi - lo) / (f_hi - f_lo), 0.5 * (lo + hi)
+            )
+        proposal = np.where((proposal > lo) & (proposal < hi), proposal, 0.5 * (lo + hi))
+        x = np.where(done, x, proposal)
+        f_x = function(x)
+        rising = f_x > 0
+        # Illinois: halve the value kept twice in a row, so the far end moves too.
+        f_hi = np.where(rising & (side == 1), 0.5 * f_hi, f_hi)
+        f_lo = np.where(~rising & (side == -1), 0.5 * f_lo, f_lo)
+        lo, f_lo = np.where(rising, x, lo), np.where(rising, f_x, f_lo)
+        hi, f_hi = np.where(rising, hi, x), np.where(rising, f_hi, f_x)
+        side = np.where(rising, 1, -1).astype(np.int8)
+        done |= (hi - lo < _ROOT_TOLERANCE) | (np.abs(f_x) < _ROOT_TOLERANCE)
+        if done.all():
+            break
+    return np.asarray(x)
+
+
 def wle_batch(
     bank: ItemBank, items: npt.ArrayLike, responses: npt.ArrayLike, config: EstimatorConfig
 ) -> BatchEstimate:
@@ -326,14 +372,15 @@ def wle_batch(
 
     Why a grid first: the 3PL's weighted likelihood can have several local maxima. The
     modified score is integrated over the quadrature grid (trapezoid) to find the cell of
-    the global maximum of the weighted log-likelihood, then bisection on the score's sign
-    polishes the root inside it (to about 1e-14). A maximum beyond a bound returns the
+    the global maximum of the weighted log-likelihood, then regula falsi (Illinois) polishes
+    the root inside it (to about 1e-12). A maximum beyond a bound returns the
     bound with ``at_bound`` set; rows without answers are undefined (``nan``).
     """
     item_arr = np.atleast_2d(np.asarray(items, dtype=np.int64))
     response_arr = np.atleast_2d(np.asarray(responses, dtype=np.int64))
     valid = (item_arr >= 0) & (response_arr >= 0)
-    grid = quadrature_grid(config.theta_min, config.theta_max, config.quadrature_points)
+    cells = math.ceil((config.theta_max - config.theta_min) / _WLE_GRID_STEP)
+    grid = quadrature_grid(config.theta_min, config.theta_max, cells + 1)
     n = item_arr.shape[0]
     theta = np.empty(n)
     at_bound = np.zeros(n, dtype=bool)
@@ -351,15 +398,18 @@ def wle_batch(
         index = np.arange(e)
         lower = (best == 0) & (modified[index, 0] <= 0)
         upper = (best == last) & (modified[index, last] >= 0)
-        lo = grid[np.maximum(best - 1, 0)]
-        hi = grid[np.minimum(best + 1, last)]
-        for _ in range(_WLE_BISECTIONS):
-            mid = 0.5 * (lo + hi)
-            rising, _ = _warm_equation(bank, block_items, block_responses, mid[:, None])
-            up = rising[:, 0] > 0
-            lo = np.where(up, mid, lo)
-            hi = np.where(up, hi, mid)
-        found = 0.5 * (lo + hi)
+        # The maximum's cell: the score is positive at its left end and negative at its right
+        # (the trapezoid rises into ``best`` and falls out of it), so the root is bracketed.
+        left = np.clip(np.where(modified[index, best] > 0, best, best - 1), 0, last - 1)
+
+        def equation(
+            at: FloatArray, i: IntArray = block_items, r: IntArray = block_responses
+        ) -> FloatArray:
+            return _warm_equation(bank, i, r, at[:, None])[0][:, 0]
+
+        found = _illinois(
+            equation, grid[left], grid[left + 1], modified[index, left], modified[index, left + 1]
+        )
         theta[rows] = np.where(lower, config.theta_min, np.where(upper, config.theta_max, found))
         at_bound[rows] = lower | upper
     information = bank.test_information(item_arr, theta, valid)
