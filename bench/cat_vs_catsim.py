@@ -10,6 +10,8 @@ What is timed, per step, for examinees who have answered 20 items:
 - ``ours (ML)``: the same with ML, the closest match to catsim's estimator;
 - ``ours step()``: the full production step: answer validation, estimation, stopping rule,
   selection and the new pydantic state;
+- ``ours final score``: what the last step adds, :func:`final_result` (WLE and the EAP for
+  comparison on all 20 answers, scaling, areas);
 - ``catsim``: ``NumericalSearchEstimator().estimate`` + ``MaxInfoSelector().select``.
 
 Each figure is the median over ``--runs`` runs of the mean time of ``--reps`` steps (the
@@ -58,6 +60,7 @@ from are_workers.services.assessments import (
     SessionState,
     StoppingRule,
     estimate,
+    final_result,
     select_next_item,
     simulate,
     step,
@@ -155,6 +158,31 @@ def _step_benchmark(model: str, runs: int, reps: int) -> None:
         )
         states.append((state, Answer(item_id=ids[-1], response=int(responses[-1]))))
 
+    def final_score(i: int) -> object:
+        return final_result(bank, config, finished[i % PATTERNS])
+
+    finished = [
+        SessionState(
+            status="finished",
+            seed=7,
+            started_at=now,
+            finished_at=now,
+            items=tuple(
+                AdministeredItem(
+                    item_id=bank.item_ids[j],
+                    response=int(r),
+                    presented_at=now,
+                    answered_at=now,
+                )
+                for j, r in zip(items, responses, strict=True)
+            ),
+            theta=0.0,
+            se=1.0,
+            estimate_method="eap",
+        )
+        for items, responses in patterns
+    ]
+
     def full_step(i: int) -> object:
         state, answer = states[i % PATTERNS]
         return step(bank, config, state, answer, now=now)
@@ -165,6 +193,7 @@ def _step_benchmark(model: str, runs: int, reps: int) -> None:
     t_ours = _median_time(ours, runs, reps)
     t_ml = _median_time(ours_ml, runs, reps)
     t_step = _median_time(full_step, runs, reps)
+    t_final = _median_time(final_score, runs, reps)
     t_catsim = _median_time(catsim, runs, max(reps // 5, 20))
     print(f"\n{model} bank of {N_ITEMS} items, {ANSWERED} answered, median of {runs} runs")
     print(f"  {'engine':<28}{'per step':>12}{'vs catsim':>12}")
@@ -172,6 +201,7 @@ def _step_benchmark(model: str, runs: int, reps: int) -> None:
         ("ours: EAP + max info", t_ours),
         ("ours: ML + max info", t_ml),
         ("ours: full step()", t_step),
+        ("ours: final score (WLE+EAP)", t_final),
         ("catsim: ML search + max info", t_catsim),
     ):
         print(f"  {name:<28}{seconds * 1e6:>9.0f} us{seconds / t_catsim:>11.2f}x")
@@ -319,7 +349,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--reps", type=int, default=300)
-    parser.add_argument("--examinees", type=int, default=2000)
+    parser.add_argument("--examinees", type=int, default=2000, help="0: step timings only")
     parser.add_argument("--seed", type=int, default=1000)
     parser.add_argument("--models", default="2PL,3PL")
     parser.add_argument("--skip-steps", action="store_true", help="precision table only")
@@ -329,7 +359,9 @@ def main() -> None:
     if not args.skip_steps:
         for model in models:
             _step_benchmark(model, args.runs, args.reps)
-    rows = []
+    rows: list[dict[str, Any]] = []
+    if args.examinees <= 0:
+        return
     for m, model in enumerate(models):
         for p, population in enumerate(POPULATIONS):
             rows.extend(
