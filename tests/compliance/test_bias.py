@@ -99,14 +99,17 @@ def test_selection_rates_and_impact_ratios_flag_the_ai_not_the_people(
         run = run_bias_audit(runtime, org_id, settings=SETTINGS)
         runtime.commit()
         reports = latest_reports(runtime, org_id)
-    assert len(run.report_ids) == 12  # 6 dimensions x (AI recommendation, human decision)
+    # 6 dimensions x (AI recommendation, AI score, human decision)
+    assert len(run.report_ids) == 18
     assert set(run.sample_sizes.values()) == {57}
     ai = next(k for k in run.sample_sizes if k.startswith("ai:"))
     gender_flags = [f for f in run.flagged if f["dimension"] == "gender"]
     assert gender_flags == [
-        {"decision": ai, "dimension": "gender", "group": "female", "impact_ratio": 0.4}
+        {"decision": f"ai{k}", "dimension": "gender", "group": "female", "impact_ratio": 0.4}
+        for k in (ai[2:], f"_score{ai[2:]}")
     ]
-    assert {f["decision"] for f in run.flagged} == {ai}  # the people are not flagged
+    # the people are not flagged
+    assert {f["decision"] for f in run.flagged} == {ai, f"ai_score{ai[2:]}"}
     assert {f["group"].split(" / ")[0] for f in run.flagged} == {"female"}
     assert {(t["dimension"], t["group"], t["count"]) for t in run.too_small} >= {
         ("gender", "non-binary", 3)
@@ -121,6 +124,15 @@ def test_selection_rates_and_impact_ratios_flag_the_ai_not_the_people(
     assert human["female"]["impact_ratio"] == human["male"]["impact_ratio"] == 1.0
     assert by_key[("human_decision", "gender")]["flags"] == []
     assert by_key[("ai_recommendation", "gender")]["model_version"]
+    # The AI's overall score is audited as a score (LL 144 scoring rate): above the median
+    # (40) means shortlisted here, so the rates match the selection rates.
+    ai_score = BiasAuditMetrics.model_validate(by_key[("ai_score", "gender")]["metrics"])
+    assert ai_score.method == "scoring_rate" and ai_score.median_score == 40.0
+    scored = {g.group: g for g in ai_score.groups}
+    assert scored["female"].scoring_rate == 0.24 and scored["female"].impact_ratio == 0.4
+    assert scored["unknown"].count == 4 and scored["unknown"].scoring_rate is None
+    score_flags = [f for f in run.flagged if f["decision"].startswith("ai_score:")]
+    assert {(f["dimension"], f["group"]) for f in score_flags} >= {("gender", "female")}
     intersect = by_key[("ai_recommendation", "gender_x_ethnicity")]["metrics"]["groups"]
     assert {g["group"] for g in intersect} >= {"female / white", "male / hispanic or latino"}
 

@@ -25,6 +25,7 @@ from are_workers.services.assessments import (
     StoppingRule,
     StopReason,
     close_session,
+    estimate_wle,
     final_result,
     start_session,
     step,
@@ -98,9 +99,17 @@ def test_a_session_runs_to_max_items_and_is_scored() -> None:
     result = final_result(bank, config, final, norms)
     assert result.items_answered == 12
     assert result.items_per_area == {"numeric": 6, "verbal": 6}
-    assert result.scaled_score == pytest.approx(500 + 100 * final.theta)
-    assert result.scaled_se == pytest.approx(100 * final.se)
-    assert result.percentile == pytest.approx(norms.percentile(final.theta))
+    # The reported score is the WLE on all answers; the running EAP is kept for comparison.
+    rows = bank.indices(item.item_id for item in final.answered)
+    answers = [item.response for item in final.answered]
+    wle = estimate_wle(bank, rows, answers)
+    assert result.estimate_method is EstimationMethod.WLE
+    assert result.theta == pytest.approx(wle.theta)
+    assert result.eap_theta == pytest.approx(final.theta)
+    assert result.eap_se == pytest.approx(final.se)
+    assert result.scaled_score == pytest.approx(500 + 100 * wle.theta)
+    assert result.scaled_se == pytest.approx(100 * wle.se)
+    assert result.percentile == pytest.approx(norms.percentile(wle.theta))
     assert result.norm_table == "pilot"
     assert final_result(bank, config, final).percentile is None
 

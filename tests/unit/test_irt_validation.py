@@ -90,8 +90,11 @@ def test_exposure_cap_holds_in_sequential_sessions() -> None:
     assert np.all(result.test_lengths == 10)
     assert result.exposure_rates.max() <= r_max
     assert result.exposure_rates.sum() == pytest.approx(10.0)
-    # Capping costs some precision but the test still measures.
-    assert result.rmse(theta) < 0.5
+    # Capping costs some precision but the test still measures: the running EAP (what the
+    # stopping rule sees) and the reported WLE, which trades some RMSE over an N(0, 1)
+    # population for no shrinkage, on 10 items.
+    assert float(np.sqrt(np.mean((result.theta - theta) ** 2))) < 0.5
+    assert result.rmse(theta) < 0.6
     uncapped = simulate(
         bank,
         theta,

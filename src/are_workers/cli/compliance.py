@@ -440,6 +440,46 @@ def bias_run(
         )
 
 
+@bias_app.command("summary")
+def bias_summary(
+    org: OrgOption,
+    fmt: Annotated[str, typer.Option("--format", help="json, md or html")] = "json",
+    distribution_date: Annotated[
+        str | None, typer.Option(help="When the tool was first used (YYYY-MM-DD).")
+    ] = None,
+) -> None:
+    """Print the public LL 144 summary of the latest bias audit (JSON, Markdown or HTML)."""
+    from datetime import date
+
+    from are_workers.models.engine import session_scope
+    from are_workers.services.compliance.bias import latest_reports
+    from are_workers.services.compliance.bias_summary import (
+        public_summary,
+        render_html,
+        render_markdown,
+    )
+
+    if fmt not in {"json", "md", "html"}:
+        raise typer.BadParameter("use json, md or html", param_hint="--format")
+    try:
+        distributed = date.fromisoformat(distribution_date) if distribution_date else None
+    except ValueError:
+        raise typer.BadParameter(
+            f"{distribution_date!r} is not a date like 2026-01-31", param_hint="--distribution-date"
+        ) from None
+    with friendly_errors():
+        _configure()
+        with session_scope() as session:
+            reports = latest_reports(session, _uuid(org, "organization"))
+    summary = public_summary(reports, distribution_date=distributed)
+    if fmt == "json":
+        print_json(summary)
+    elif fmt == "md":
+        typer.echo(render_markdown(summary))
+    else:
+        typer.echo(render_html(summary))
+
+
 @bias_app.command("report")
 def bias_report(
     org: OrgOption,
@@ -471,6 +511,7 @@ def bias_report(
             "group",
             "count",
             "selection_rate",
+            "scoring_rate",
             "impact_ratio",
             "too_small",
             "flag",
@@ -489,7 +530,8 @@ def bias_report(
                     report["metrics"]["dimension"],
                     group["group"],
                     group["count"],
-                    group["selection_rate"],
+                    group.get("selection_rate"),
+                    group.get("scoring_rate"),
                     group["impact_ratio"],
                     group["suppressed"],
                     group["group"] in flagged,

@@ -187,17 +187,30 @@ class BiasGroupMetric(_Shape):
     group: str
     count: int = Field(ge=0)
     selection_rate: float | None = Field(default=None, ge=0, le=1)
+    scoring_rate: float | None = Field(default=None, ge=0, le=1)  # share above the median
     impact_ratio: float | None = Field(default=None, ge=0)
     suppressed: bool = False  # below the minimum group size: no rate published
 
 
 class BiasAuditMetrics(_Shape):
-    """``bias_audit_reports.metrics``: aggregated, small groups suppressed."""
+    """``bias_audit_reports.metrics``: aggregated, small groups suppressed.
+
+    ``method`` is how the tool's output is judged (NYC LL 144): a tool that selects gets
+    selection rates, a tool that scores gets scoring rates (share of the category above the
+    median score of the whole sample, ``median_score``). ``source`` says which output was
+    audited; ``source_id`` names the assessment for assessment scores.
+    """
 
     version: Literal[1] = 1
     dimension: Literal[
         "gender", "ethnicity", "gender_x_ethnicity", "disability", "veteran", "age_band"
     ]
+    method: Literal["selection_rate", "scoring_rate"] = "selection_rate"
+    source: (
+        Literal["ai_recommendation", "human_decision", "ai_score", "assessment_score"] | None
+    ) = None
+    source_id: str | None = None
+    median_score: float | None = None
     groups: list[BiasGroupMetric]
 
 

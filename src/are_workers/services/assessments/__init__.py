@@ -4,7 +4,7 @@ function, scoring against norms, and offline calibration.
 Layout, one room per concern:
 
 - ``irt``: item models (1PL/2PL/3PL/GRM) and the validated :class:`ItemBank`;
-- ``estimation``: EAP, MAP and ML ability estimates with standard errors;
+- ``estimation``: EAP, MAP, ML and WLE ability estimates with standard errors;
 - ``selection``: maximum information with exposure control and content balancing;
 - ``engine``: the session state and :func:`step` (score, estimate, stop, pick next);
 - ``norms``: reporting scale and percentile ranks from a stored norm table;
@@ -40,6 +40,7 @@ from are_workers.services.assessments.estimation import (
     estimate_eap,
     estimate_map,
     estimate_ml,
+    estimate_wle,
 )
 from are_workers.services.assessments.irt import ItemBank, ItemModel, ItemSpec
 from are_workers.services.assessments.norms import NormTable, ScoreScale, percentile_rank
@@ -74,6 +75,7 @@ __all__ = [
     "estimate_eap",
     "estimate_map",
     "estimate_ml",
+    "estimate_wle",
     "final_result",
     "is_expired",
     "percentile_rank",

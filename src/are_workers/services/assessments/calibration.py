@@ -36,11 +36,12 @@ _GUESS_LOGIT_BOUNDS = (-12.0, 1.0)
 
 
 class CalibrationModel(StrEnum):
-    """Dichotomous models that can be calibrated."""
+    """Models that can be calibrated (the GRM by :func:`graded.calibrate_graded`)."""
 
     ONE_PL = "1PL"
     TWO_PL = "2PL"
     THREE_PL = "3PL"
+    GRM = "GRM"
 
 
 class CalibrationConfig(BaseModel):
@@ -75,7 +76,11 @@ class CalibrationConfig(BaseModel):
 
 
 class ItemEstimate(BaseModel):
-    """Calibrated parameters of one item (logistic metric, ``b = -d / a``)."""
+    """Calibrated parameters of one item (logistic metric, ``b = -d / a``).
+
+    Graded items carry their ``thresholds``; their ``b`` is the mean threshold (the item's
+    location) and ``proportion_correct`` the mean category over the highest one.
+    """
 
     item_id: str
     a: float
@@ -84,9 +89,18 @@ class ItemEstimate(BaseModel):
     n_responses: int
     proportion_correct: float
     at_bound: bool = False
+    thresholds: list[float] | None = None
 
     def to_spec(self, model: CalibrationModel, **fields: object) -> ItemSpec:
         """An :class:`ItemSpec` with these parameters (extra fields: content area, ...)."""
+        if model is CalibrationModel.GRM:
+            return ItemSpec(
+                item_id=self.item_id,
+                model=ItemModel.GRM,
+                a=self.a,
+                thresholds=tuple(self.thresholds or ()),
+                **fields,
+            )
         return ItemSpec(
             item_id=self.item_id, model=ItemModel(model), a=self.a, b=self.b, c=self.c, **fields
         )
@@ -121,7 +135,10 @@ class CalibrationResult(BaseModel):
 
 
 class DriftThresholds(BaseModel):
-    """Largest tolerated absolute change per parameter before an item is flagged."""
+    """Largest tolerated absolute change per parameter before an item is flagged.
+
+    ``b`` also bounds each threshold of a graded item.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -176,6 +193,12 @@ def calibrate(
     dropped. ``anchors`` (by item id) are held at their stored parameters.
     """
     cfg = config or CalibrationConfig()
+    if cfg.model is CalibrationModel.GRM:
+        if anchors:
+            raise InvalidInputError("Anchored calibration of graded items is not supported yet.")
+        from are_workers.services.assessments.graded import calibrate_graded
+
+        return calibrate_graded(responses, item_ids, cfg)
     data = np.asarray(responses, dtype=np.float64)
     if data.ndim != 2:
         raise InvalidInputError("Responses must be a matrix (examinees x items).")
@@ -450,26 +473,32 @@ def drift_flags(
     result: CalibrationResult,
     thresholds: DriftThresholds | None = None,
 ) -> list[DriftFlag]:
-    """Items whose re-estimated a, b or c moved beyond the thresholds from the stored values.
+    """Items whose re-estimated parameters moved beyond the thresholds from the stored values.
 
     Only items present in both are compared (skipped items cannot drift-check). Graded items
-    are not calibrated here and are ignored. Re-estimate with stable items as ``anchors`` so
-    that a shift of the population is not mistaken for drift of every item.
+    compare ``a`` and each threshold (``b1``, ``b2``, ...; a changed number of categories is
+    flagged as ``categories``). Re-estimate with stable items as ``anchors`` so that a
+    shift of the population is not mistaken for drift of every item.
     """
     limits = thresholds or DriftThresholds()
     estimates = result.by_id()
     flags: list[DriftFlag] = []
     for spec in stored:
         new = estimates.get(spec.item_id)
-        if new is None or spec.model is ItemModel.GRM or spec.b is None:
+        if new is None:
             continue
-        old_values = {"a": spec.a, "b": spec.b, "c": spec.c}
-        new_values = {"a": new.a, "b": new.b, "c": new.c}
-        exceeded = [
-            name
-            for name, limit in (("a", limits.a), ("b", limits.b), ("c", limits.c))
-            if abs(new_values[name] - old_values[name]) > limit
-        ]
+        if spec.model is ItemModel.GRM:
+            old_values, new_values, exceeded = _graded_drift(spec, new, limits)
+        elif spec.b is None:
+            continue
+        else:
+            old_values = {"a": spec.a, "b": spec.b, "c": spec.c}
+            new_values = {"a": new.a, "b": new.b, "c": new.c}
+            exceeded = [
+                name
+                for name, limit in (("a", limits.a), ("b", limits.b), ("c", limits.c))
+                if abs(new_values[name] - old_values[name]) > limit
+            ]
         if exceeded:
             flags.append(
                 DriftFlag(
@@ -480,6 +509,24 @@ def drift_flags(
                 )
             )
     return flags
+
+
+def _graded_drift(
+    spec: ItemSpec, new: ItemEstimate, limits: DriftThresholds
+) -> tuple[dict[str, float], dict[str, float], list[str]]:
+    old_thresholds = list(spec.thresholds or ())
+    new_thresholds = list(new.thresholds or ())
+    old_values = {"a": spec.a} | {f"b{k + 1}": t for k, t in enumerate(old_thresholds)}
+    new_values = {"a": new.a} | {f"b{k + 1}": t for k, t in enumerate(new_thresholds)}
+    exceeded = ["a"] if abs(new.a - spec.a) > limits.a else []
+    if len(old_thresholds) != len(new_thresholds):
+        return old_values, new_values, [*exceeded, "categories"]
+    exceeded += [
+        f"b{k + 1}"
+        for k, (old, est) in enumerate(zip(old_thresholds, new_thresholds, strict=True))
+        if abs(est - old) > limits.b
+    ]
+    return old_values, new_values, exceeded
 
 
 def overexposure_flags(
@@ -543,7 +590,7 @@ def calibrate_sympson_hetter(
         # Common random numbers: every round sees the same answers and draws, so the
         # rates respond to k alone and the iteration settles instead of chasing noise.
         rng = np.random.default_rng(seed)
-        rates = simulate(current, thetas, sh_config, rng=rng).exposure_rates
+        rates = simulate(current, thetas, sh_config, rng=rng, final_scores=False).exposure_rates
         history.append(float(rates.max()))
         ratio = np.where(rates > 0, target / np.maximum(rates, 1e-12), 1.0)
         new_k = np.minimum(1.0, k * ratio)

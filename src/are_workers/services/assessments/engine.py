@@ -28,9 +28,11 @@ from are_workers.errors import InvalidInputError
 from are_workers.services.assessments.estimation import (
     EstimationMethod,
     EstimatorConfig,
+    eap_batch,
     eap_from_log_likelihood,
     estimate,
     estimate_batch,
+    final_config,
     log_likelihood_on_grid,
     quadrature_grid,
 )
@@ -152,13 +154,21 @@ class Answer(BaseModel):
 
 
 class AssessmentResult(BaseModel):
-    """What is reported for a finished session."""
+    """What is reported for a finished session.
+
+    ``theta``/``se`` are the score by ``estimate_method``, the test's ``final`` estimator
+    (WLE unless configured otherwise), recomputed from all answers; ``eap_theta``/``eap_se``
+    are the EAP with the test's prior on the same answers, kept for comparison (EAP shrinks
+    towards the prior mean, so it must not be what decides about a candidate).
+    """
 
     model_config = ConfigDict(frozen=True)
 
     theta: float
     se: float
     estimate_method: EstimationMethod
+    eap_theta: float | None = None
+    eap_se: float | None = None
     scaled_score: float
     scaled_se: float
     percentile: float | None
@@ -318,17 +328,27 @@ def final_result(
             code="session_in_progress",
         )
     counts: dict[str, int] = dict.fromkeys(bank.area_names, 0)
+    rows: list[int] = []
+    responses: list[int] = []
     for item in state.answered:
         row = bank.index_of.get(item.item_id)
-        if row is not None:
+        if row is not None and item.response is not None:
             counts[bank.area_names[bank.area_codes[row]]] += 1
+            rows.append(row)
+            responses.append(item.response)
+    score = estimate(bank, rows, responses, final_config(config.estimator))
+    theta = _finite(score.theta, state.theta)
+    se = _finite(score.se, state.se)
+    eap = eap_batch(bank, np.array([rows]), np.array([responses]), config.estimator).row()
     return AssessmentResult(
-        theta=state.theta,
-        se=state.se,
-        estimate_method=state.estimate_method,
-        scaled_score=config.scale.score(state.theta),
-        scaled_se=config.scale.standard_error(state.se),
-        percentile=norms.percentile(state.theta) if norms is not None else None,
+        theta=theta,
+        se=se,
+        estimate_method=score.method,
+        eap_theta=eap.theta,
+        eap_se=eap.se,
+        scaled_score=config.scale.score(theta),
+        scaled_se=config.scale.standard_error(se),
+        percentile=norms.percentile(theta) if norms is not None else None,
         norm_table=norms.name if norms is not None else None,
         items_answered=len(state.answered),
         stop_reason=state.stop_reason,
@@ -436,13 +456,20 @@ def _finite(value: float, default: float) -> float:
 
 @dataclass(frozen=True, slots=True)
 class SimulationResult:
-    """Outcome of simulated tests: one row per examinee, items padded with -1."""
+    """Outcome of simulated tests: one row per examinee, items padded with -1.
+
+    ``theta``/``se`` are the running estimate that steered the test (``config.estimator``'s
+    method); ``score``/``score_se`` the reported score by its ``final`` estimator (``None``
+    when the simulation was asked not to compute it, as exposure calibration does).
+    """
 
     theta: FloatArray
     se: FloatArray
     items: IntArray
     responses: IntArray
     exposure_rates: FloatArray
+    score: FloatArray | None = None
+    score_se: FloatArray | None = None
 
     @property
     def test_lengths(self) -> IntArray:
@@ -450,8 +477,9 @@ class SimulationResult:
         return np.asarray((self.items >= 0).sum(axis=-1), dtype=np.int64)
 
     def rmse(self, true_theta: npt.ArrayLike) -> float:
-        """Root mean squared error of the final estimates."""
-        return float(np.sqrt(np.mean((self.theta - np.asarray(true_theta)) ** 2)))
+        """Root mean squared error of the reported scores (running estimates without them)."""
+        estimates = self.theta if self.score is None else self.score
+        return float(np.sqrt(np.mean((estimates - np.asarray(true_theta)) ** 2)))
 
 
 def simulate(
@@ -461,11 +489,13 @@ def simulate(
     *,
     rng: np.random.Generator,
     uniforms: npt.ArrayLike | None = None,
+    final_scores: bool = True,
 ) -> SimulationResult:
     """Run many adaptive tests in lock step (all examinees answer item k together).
 
     ``uniforms[e, k]`` drives examinee ``e``'s ``k``-th answer (drawn from ``rng`` if
-    omitted), which lets a comparison give two engines identical random answers. The time
+    omitted), which lets a comparison give two engines identical random answers.
+    ``final_scores=False`` skips the reported scores (only exposure is wanted). The time
     limit is ignored. The exposure cap depends on the order in which sessions run, so it
     is not supported here; use :func:`simulate_sessions`.
     """
@@ -526,12 +556,15 @@ def simulate(
             done |= result.se <= rule.se_threshold
         active[rows[done]] = False
     counts = np.bincount(items[items >= 0], minlength=len(bank))
+    final = estimate_batch(bank, items, responses, final_config(est)) if final_scores else None
     return SimulationResult(
         theta=theta_hat,
         se=se_hat,
         items=items,
         responses=responses,
         exposure_rates=counts / n_examinees,
+        score=None if final is None else final.theta,
+        score_se=None if final is None else final.se,
     )
 
 
@@ -563,6 +596,8 @@ def simulate_sessions(
     responses = np.full((n_examinees, max_items), -1, dtype=np.int64)
     theta_hat = np.zeros(n_examinees)
     se_hat = np.zeros(n_examinees)
+    score = np.zeros(n_examinees)
+    score_se = np.zeros(n_examinees)
     for e in range(n_examinees):
         exposure = ExposureSnapshot(sessions=e + 1, administrations=counts)
         state = start_session(bank, config, seed=seed + e, now=now, exposure=exposure)
@@ -583,7 +618,15 @@ def simulate_sessions(
                 exposure=ExposureSnapshot(sessions=e + 1, administrations=counts),
             )
         theta_hat[e], se_hat[e] = state.theta, state.se
+        result = final_result(bank, config, state)
+        score[e], score_se[e] = result.theta, result.se
     rates = np.array([counts.get(item_id, 0) for item_id in bank.item_ids]) / n_examinees
     return SimulationResult(
-        theta=theta_hat, se=se_hat, items=items, responses=responses, exposure_rates=rates
+        theta=theta_hat,
+        se=se_hat,
+        items=items,
+        responses=responses,
+        exposure_rates=rates,
+        score=score,
+        score_se=score_se,
     )

@@ -317,6 +317,49 @@ class ItemBank:
         d2_sum = np.where(valid, d2, 0.0).sum(axis=-2)[..., 0]
         return ll, d1_sum, d2_sum
 
+    def warm_terms(
+        self, items: npt.ArrayLike, responses: npt.ArrayLike, theta: npt.ArrayLike
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Score, test information and Warm's ``J`` of each examinee at each ``theta``.
+
+        ``items``/``responses`` have shape ``(E, L)`` (padding ``< 0``), ``theta`` shape
+        ``(E, Q)``; each result has shape ``(E, Q)``. ``J = sum_i sum_k P'_ik P''_ik / P_ik``
+        over the categories of every answered item, so the weighted-likelihood equation is
+        ``score + J / (2 I) = 0`` for any of the four models (Warm 1989; Samejima 1998 for
+        the GRM). Written from category probabilities rather than ``d/dtheta log I``
+        because the two differ for the 3PL and the GRM.
+        """
+        item_arr, response_arr, valid = _gathered(items, responses)
+        bounds = self.boundaries[item_arr][:, :, np.newaxis, :]
+        a = self.a[item_arr][:, :, np.newaxis, np.newaxis]
+        floor = np.zeros(bounds.shape[-1])
+        floor[1] = 1.0
+        c = self.c[item_arr][:, :, np.newaxis, np.newaxis] * floor
+        theta_arr = np.asarray(theta, dtype=np.float64)[:, np.newaxis, :, np.newaxis]
+        z = a * (theta_arr - bounds)
+        s, not_s = expit(z), expit(-z)
+        cumulative = np.where(np.isposinf(bounds), 0.0, c + (1 - c) * s)
+        slope = (1 - c) * a * s * not_s
+        curve = slope * a * (not_s - s)
+        prob = cumulative[..., :-1] - cumulative[..., 1:]
+        d_prob = slope[..., :-1] - slope[..., 1:]
+        dd_prob = curve[..., :-1] - curve[..., 1:]
+        exists = prob > _PROBABILITY_FLOOR
+        safe = np.maximum(prob, _PROBABILITY_FLOOR)
+        information = np.where(exists, d_prob**2 / safe, 0.0).sum(axis=-1)
+        warm_j = np.where(exists, d_prob * dd_prob / safe, 0.0).sum(axis=-1)
+        observed = np.broadcast_to(
+            response_arr[:, :, np.newaxis, np.newaxis], (*prob.shape[:-1], 1)
+        )
+        p_x = np.take_along_axis(safe, observed, axis=-1)[..., 0]
+        dp_x = np.take_along_axis(d_prob, observed, axis=-1)[..., 0]
+        mask = valid[..., 0][:, :, np.newaxis]
+        return (
+            np.asarray(np.where(mask, dp_x / p_x, 0.0).sum(axis=1)),
+            np.asarray(np.where(mask, information, 0.0).sum(axis=1)),
+            np.asarray(np.where(mask, warm_j, 0.0).sum(axis=1)),
+        )
+
     def test_information(
         self, items: npt.ArrayLike, theta: npt.ArrayLike, valid: npt.ArrayLike | None = None
     ) -> FloatArray:

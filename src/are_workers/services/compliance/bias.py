@@ -10,6 +10,15 @@ decisions are audited, from the same applications in the period:
 * **Human decision**: the application was advanced by a person past its first stage (any
   later stage other than *rejected*) or hired. Reported with no model version.
 
+LL 144 treats a tool that outputs a *score* differently from one that selects: for scores the
+rate is the **scoring rate**, the share of a category scoring above the median score of the
+whole sample (unknown category included in the median, excluded from the rates). Two
+outputs are scores and are audited that way too, next to the selection rates:
+
+* **AI score**: the same latest AI evaluations' ``overall_score``, one report per model version;
+* **Assessment score**: the final ability score of completed assessment sessions (the latest
+  per candidate and assessment), one report per assessment.
+
 The categories come from voluntary self-identification, held apart, encrypted, and read
 here only under the ``are_special_category_reader`` role; only aggregates leave this module.
 A category smaller than ``ARE_BIAS_MIN_GROUP_SIZE`` is reported as too small (count only,
@@ -21,6 +30,7 @@ EEOC four-fifths rule.
 
 from __future__ import annotations
 
+import statistics
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -54,6 +64,14 @@ class Decision:
     model_version_id: uuid.UUID
     ai_selected: bool
     human_selected: bool
+    ai_score: float | None = None
+
+
+@dataclass(frozen=True)
+class AssessmentScore:
+    candidate_id: uuid.UUID
+    assessment_id: uuid.UUID
+    score: float
 
 
 _DECISIONS = text(
@@ -67,7 +85,7 @@ _DECISIONS = text(
           AND (CAST(:job AS uuid) IS NULL OR e.job_id = CAST(:job AS uuid))
         ORDER BY e.application_id, e.completed_at DESC
     )
-    SELECT l.application_id, l.candidate_id, l.model_version_id,
+    SELECT l.application_id, l.candidate_id, l.model_version_id, l.overall_score,
            l.overall_score / 100.0 >= :threshold AS ai_selected,
            (a.status = 'hired' OR EXISTS (
                 SELECT 1 FROM application_stage_history h
@@ -105,9 +123,44 @@ def decisions(
             r.model_version_id,
             bool(r.ai_selected),
             bool(r.human_selected),
+            float(r.overall_score) if r.overall_score is not None else None,
         )
         for r in rows
     ]
+
+
+_ASSESSMENT_SCORES = text(
+    """
+    SELECT DISTINCT ON (s.assessment_id, s.candidate_id) s.candidate_id, s.assessment_id, s.theta
+    FROM assessment_sessions s
+    JOIN assessments a ON a.organization_id = s.organization_id AND a.id = s.assessment_id
+    WHERE s.organization_id = :org AND s.status = 'completed' AND s.theta IS NOT NULL
+      AND s.completed_at >= :start AND s.completed_at < :end
+      AND (CAST(:job AS uuid) IS NULL OR a.job_id = CAST(:job AS uuid))
+    ORDER BY s.assessment_id, s.candidate_id, s.completed_at DESC
+    """
+)
+
+
+def assessment_scores(
+    session: Session,
+    organization_id: uuid.UUID,
+    start: datetime,
+    end: datetime,
+    *,
+    job_id: uuid.UUID | None,
+) -> list[AssessmentScore]:
+    """Final scores of the assessment sessions completed in the period (latest per person)."""
+    rows = session.execute(
+        _ASSESSMENT_SCORES,
+        {
+            "org": organization_id,
+            "start": start,
+            "end": end,
+            "job": str(job_id) if job_id else None,
+        },
+    ).all()
+    return [AssessmentScore(r.candidate_id, r.assessment_id, float(r.theta)) for r in rows]
 
 
 def self_identifications(
@@ -174,6 +227,24 @@ def group_metrics(outcomes: list[tuple[str, bool]], min_group_size: int) -> list
     return groups
 
 
+def scoring_rate_metrics(
+    scores: list[tuple[str, float]], min_group_size: int
+) -> tuple[float | None, list[dict[str, Any]]]:
+    """The sample's median score and, per category, its scoring rate and impact ratio.
+
+    The scoring rate is the share of the category scoring *above* the median of the whole
+    sample (unknown included, as it is part of the sample), so ties at the median count as
+    not above; the impact ratio is a category's rate over the highest category's rate.
+    """
+    if not scores:
+        return None, []
+    median = float(statistics.median(score for _, score in scores))
+    groups = group_metrics([(c, score > median) for c, score in scores], min_group_size)
+    for group in groups:
+        group["scoring_rate"] = group.pop("selection_rate")
+    return median, groups
+
+
 def flags(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     """Groups whose impact ratio is under four fifths (never a suppressed group)."""
     return [
@@ -205,6 +276,75 @@ class BiasAuditRun:
         }
 
 
+@dataclass(frozen=True)
+class _Population:
+    """One audited output: selections (bool) or scores (float) of the people in the sample."""
+
+    label: str
+    source: str
+    model_version_id: uuid.UUID | None
+    people: list[tuple[dict[str, str], Any]]
+    source_id: str | None = None
+
+    @property
+    def is_score(self) -> bool:
+        return self.source in {"ai_score", "assessment_score"}
+
+
+def _store_population(
+    session: Session,
+    run: BiasAuditRun,
+    population: _Population,
+    job_id: uuid.UUID | None,
+    settings: Settings,
+    task_run_id: uuid.UUID | None,
+) -> None:
+    """One report per dimension for one population; flags and small groups into ``run``."""
+    label, people = population.label, population.people
+    run.sample_sizes[label] = len(people)
+    for dimension, categorize in DIMENSIONS.items():
+        outcomes = [(categorize(a), outcome) for a, outcome in people]
+        metrics: dict[str, Any] = {
+            "version": 1,
+            "dimension": dimension,
+            "source": population.source,
+            "source_id": population.source_id,
+        }
+        if population.is_score:
+            median, groups = scoring_rate_metrics(outcomes, settings.bias_min_group_size)
+            metrics |= {"method": "scoring_rate", "median_score": median, "groups": groups}
+        else:
+            groups = group_metrics(outcomes, settings.bias_min_group_size)
+            metrics |= {"method": "selection_rate", "groups": groups}
+        report = BiasAuditReport(
+            organization_id=run.organization_id,
+            job_id=job_id,
+            model_version_id=population.model_version_id,
+            period_start=run.period_start,
+            period_end=run.period_end,
+            min_group_size=settings.bias_min_group_size,
+            sample_size=len(people),
+            metrics=metrics,
+            status=BiasReportStatus.DRAFT,
+            task_run_id=task_run_id,
+        )
+        session.add(report)
+        session.flush()
+        run.report_ids.append(report.id)
+        for flag in flags(metrics):
+            run.flagged.append({"decision": label, **flag})
+        for g in groups:
+            if g["suppressed"] and g["group"] != UNKNOWN:
+                run.too_small.append(
+                    {
+                        "decision": label,
+                        "dimension": dimension,
+                        "group": g["group"],
+                        "count": g["count"],
+                    }
+                )
+
+
 def run_bias_audit(
     session: Session,
     organization_id: uuid.UUID,
@@ -214,7 +354,7 @@ def run_bias_audit(
     now: datetime | None = None,
     settings: Settings | None = None,
 ) -> BiasAuditRun:
-    """Compute and store one report per (decision, dimension); returns the run's summary."""
+    """Compute and store one report per (decision or score, dimension); returns the summary."""
     task_run_id = current_job_id()
     settings = settings or get_settings()
     if (
@@ -229,56 +369,59 @@ def run_bias_audit(
     found = decisions(
         session, organization_id, start, end, job_id=job_id, threshold=settings.bias_shortlist_score
     )
-    answers = self_identifications(session, organization_id, {d.candidate_id for d in found})
+    scored = assessment_scores(session, organization_id, start, end, job_id=job_id)
+    answers = self_identifications(
+        session, organization_id, {d.candidate_id for d in found} | {s.candidate_id for s in scored}
+    )
     run = BiasAuditRun(organization_id, start, end)
-    populations: list[tuple[str, uuid.UUID | None, list[tuple[dict[str, str], bool]]]] = []
+    populations: list[_Population] = []
     for model_version in sorted({d.model_version_id for d in found}, key=str):
         of_version = [d for d in found if d.model_version_id == model_version]
         populations.append(
-            (
+            _Population(
                 f"ai:{model_version}",
+                "ai_recommendation",
                 model_version,
                 [(answers.get(d.candidate_id, {}), d.ai_selected) for d in of_version],
             )
         )
+        populations.append(
+            _Population(
+                f"ai_score:{model_version}",
+                "ai_score",
+                model_version,
+                [
+                    (answers.get(d.candidate_id, {}), d.ai_score)
+                    for d in of_version
+                    if d.ai_score is not None
+                ],
+            )
+        )
     if found:
         populations.append(
-            ("human", None, [(answers.get(d.candidate_id, {}), d.human_selected) for d in found])
+            _Population(
+                "human",
+                "human_decision",
+                None,
+                [(answers.get(d.candidate_id, {}), d.human_selected) for d in found],
+            )
         )
-    for label, version, people in populations:
-        run.sample_sizes[label] = len(people)
-        for dimension, categorize in DIMENSIONS.items():
-            groups = group_metrics(
-                [(categorize(a), chosen) for a, chosen in people], settings.bias_min_group_size
+    for assessment_id in sorted({s.assessment_id for s in scored}, key=str):
+        populations.append(
+            _Population(
+                f"assessment:{assessment_id}",
+                "assessment_score",
+                None,
+                [
+                    (answers.get(s.candidate_id, {}), s.score)
+                    for s in scored
+                    if s.assessment_id == assessment_id
+                ],
+                source_id=str(assessment_id),
             )
-            metrics = {"version": 1, "dimension": dimension, "groups": groups}
-            report = BiasAuditReport(
-                organization_id=organization_id,
-                job_id=job_id,
-                model_version_id=version,
-                period_start=start,
-                period_end=end,
-                min_group_size=settings.bias_min_group_size,
-                sample_size=len(people),
-                metrics=metrics,
-                status=BiasReportStatus.DRAFT,
-                task_run_id=task_run_id,
-            )
-            session.add(report)
-            session.flush()
-            run.report_ids.append(report.id)
-            for flag in flags(metrics):
-                run.flagged.append({"decision": label, **flag})
-            for g in groups:
-                if g["suppressed"] and g["group"] != UNKNOWN:
-                    run.too_small.append(
-                        {
-                            "decision": label,
-                            "dimension": dimension,
-                            "group": g["group"],
-                            "count": g["count"],
-                        }
-                    )
+        )
+    for population in populations:
+        _store_population(session, run, population, job_id, settings, task_run_id)
     audit.record(
         session,
         organization_id=organization_id,
@@ -307,7 +450,8 @@ def latest_reports(session: Session, organization_id: uuid.UUID) -> list[dict[st
             FROM bias_audit_reports r LEFT JOIN ai_model_versions v ON v.id = r.model_version_id
             WHERE r.organization_id = :o AND r.period_end = (
                 SELECT max(period_end) FROM bias_audit_reports WHERE organization_id = :o)
-            ORDER BY r.model_version_id NULLS LAST, r.metrics->>'dimension'
+            ORDER BY r.model_version_id NULLS LAST, r.metrics->>'source',
+                     r.metrics->>'source_id', r.metrics->>'dimension'
             """
         ),
         {"o": organization_id},
@@ -317,7 +461,9 @@ def latest_reports(session: Session, organization_id: uuid.UUID) -> list[dict[st
         record = {
             k: (str(v) if isinstance(v, uuid.UUID | datetime) else v) for k, v in r._mapping.items()
         }
-        record["decision"] = "ai_recommendation" if r.model_version_id else "human_decision"
+        record["decision"] = r.metrics.get("source") or (
+            "ai_recommendation" if r.model_version_id else "human_decision"
+        )
         record["flags"] = flags(r.metrics)
         out.append(record)
     return out
