@@ -17,18 +17,17 @@ from are_workers.models import Base
 from are_workers.models.classification import classification_of, policy_of
 from are_workers.models.privacy import RetentionRun, RetentionRunStatus
 from are_workers.models.security import is_tenant_table
-from are_workers.services.compliance import retention
+from are_workers.services.compliance import retention_runs
 from are_workers.services.compliance.retention import (
     SWEPT_ELSEWHERE,
     RetentionBreakerError,
-    baseline,
     build_platform_targets,
     plan_platform,
-    runs_of,
     sweep,
     sweep_platform,
     swept_tables,
 )
+from are_workers.services.compliance.retention_breaker import baseline, runs_of
 from tests.factories import make_org, make_user, utcnow
 
 SETTINGS = Settings(retention_batch_size=2, retention_breaker_min_rows=1000)
@@ -158,7 +157,7 @@ def test_the_sweep_deletes_and_anonymizes_in_batches_recorded_in_retention_runs(
     _sessions(db, user, expired_days_ago=5)
     old_job = _old_job(db, finished_days_ago=100)
     events = _Events()
-    monkeypatch.setattr(retention, "log", events)
+    monkeypatch.setattr(retention_runs, "log", events)
     run = _run(db)
     logs = events.logged
     counts = {
