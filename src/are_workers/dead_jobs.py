@@ -17,8 +17,9 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from are_workers import ledger
-from are_workers.errors import GaveUpError, InvalidInputError, NotFoundError
+from are_workers.errors import GaveUpError, NotFoundError
 from are_workers.job_context import JobContext
+from are_workers.middleware.ledger import failure_hook, parsed_arguments
 
 
 def run_dead_hook(
@@ -38,16 +39,14 @@ def run_dead_hook(
     if row.status != "dead":
         return {"dead_job_id": str(row.id), "skipped": f"the job is {row.status}, not dead"}
     try:
-        options = broker.get_actor(row.actor).options
+        options = dict(broker.get_actor(row.actor).options)
     except dramatiq.errors.ActorNotFound:
         return {"dead_job_id": str(row.id), "skipped": "no worker here knows its actor"}
-    hook = options.get("on_dead") or options.get("on_permanent_failure")
+    hook = failure_hook(options, "dead")
     if hook is None:
         return {"dead_job_id": str(row.id), "hook": None}
-    parse = options.get("parse_args")
-    try:
-        kwargs = parse(dict(row.args)) if parse is not None else dict(row.args)
-    except InvalidInputError:
+    kwargs = parsed_arguments(options, dict(row.args))
+    if kwargs is None:
         return {"dead_job_id": str(row.id), "skipped": "its arguments name no entity"}
     claim = ledger.Claim(
         row.id, row.actor, row.attempts, row.organization_id, dict(row.args), recovered=True,

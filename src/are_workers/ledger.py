@@ -481,7 +481,7 @@ def recover_expired_leases(conn: Executor, *, crash_cap: int, limit: int = 1000)
 
 _STALE_PUBLISHED = text(
     """
-    SELECT id, queue_class, queue FROM task_runs
+    SELECT id, queue FROM task_runs
     WHERE status IN ('queued', 'retrying') AND published_at IS NOT NULL
       AND published_at < now() - make_interval(secs => :after)
     ORDER BY published_at

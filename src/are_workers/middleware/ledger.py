@@ -57,27 +57,30 @@ class UnknownActorError(PermanentError):
     code = "unknown_actor"
 
 
-def _failure_hooks(broker: dramatiq.Broker, message: MessageProxy) -> dict[str, FailureHook]:
-    """The actor's hooks by the ledger status they handle: ``failed`` and ``dead``."""
+def _actor_options(broker: dramatiq.Broker, message: MessageProxy) -> dict[str, Any]:
     try:
-        options = broker.get_actor(message.actor_name).options
+        return dict(broker.get_actor(message.actor_name).options)
     except dramatiq.errors.ActorNotFound:
         return {}
-    # Without an ``on_dead`` of its own an actor's ``on_permanent_failure`` records the end,
-    # so an entity never stays "processing" after its job gave up.
+
+
+def failure_hook(options: dict[str, Any], status: str) -> FailureHook | None:
+    """The actor's hook for a job that ended ``failed`` or ``dead``. Without an ``on_dead``
+    of its own, ``on_permanent_failure`` records the end, so an entity never stays
+    "processing" after its job gave up."""
     permanent = options.get("on_permanent_failure")
     hooks = {"failed": permanent, "dead": options.get("on_dead") or permanent}
-    return {status: hook for status, hook in hooks.items() if hook is not None}
+    return hooks.get(status)
 
 
-def _parsed_kwargs(broker: dramatiq.Broker, message: MessageProxy) -> dict[str, Any] | None:
-    """The message's kwargs as the actor's typed arguments; None when they do not parse
-    (a malformed id names no entity whose status a hook could set)."""
-    parse = broker.get_actor(message.actor_name).options.get("parse_args")
+def parsed_arguments(options: dict[str, Any], kwargs: dict[str, Any]) -> dict[str, Any] | None:
+    """A message's kwargs as the actor's typed arguments (its ``parse_args``); None when they
+    do not parse (a malformed id names no entity whose status a hook could set)."""
+    parse = options.get("parse_args")
     if parse is None:
-        return dict(message.kwargs)
+        return dict(kwargs)
     try:
-        parsed: dict[str, Any] = parse(dict(message.kwargs))
+        parsed: dict[str, Any] = parse(dict(kwargs))
     except InvalidInputError:
         return None
     return parsed
@@ -335,7 +338,7 @@ class LedgerMiddleware(Middleware):
     ) -> None:
         if isinstance(exception, dramatiq.errors.ActorNotFound):
             exception = _unknown_actor(message)
-        hooks = _failure_hooks(broker, message)
+        options = _actor_options(broker, message)
         # The database may itself be what failed: keep trying to record the outcome for a
         # while; if it stays down the lease expires and the sweeper re-queues the job.
         delay = 0.5
@@ -352,9 +355,9 @@ class LedgerMiddleware(Middleware):
                     backoff_base=self.settings.retry_backoff_seconds,
                     backoff_max=self.settings.retry_backoff_max_seconds,
                 )
-                hook = hooks.get(status) if status is not None else None
+                hook = failure_hook(options, status) if status is not None else None
                 if hook is not None:
-                    parsed = _parsed_kwargs(broker, message)
+                    parsed = parsed_arguments(options, dict(message.kwargs))
                     if parsed is not None:
                         error = (
                             exception
