@@ -264,21 +264,9 @@ class JudgeSystem:
             raise Unavailable(f"{JUDGE_MODULE} is not written yet")
         self._judge = importlib.import_module(JUDGE_MODULE)
         from are_workers.config import get_settings
-        from are_workers.ml.multilingual import (
-            DiskCachedEncoder,
-            EncoderInfo,
-            SymmetricEncoder,
-            get_encoder,
-        )
-        from are_workers.services.embeddings import default_embedding_context
+        from are_workers.services.matching.judge_training import cached_encoders
 
-        base = get_encoder()
-        cache = get_settings().data_dir / "cache"
-        self._encoder = DiskCachedEncoder(base, cache / f"e5-{base.info.version}.sqlite")
-        ctx = default_embedding_context()
-        info = EncoderInfo(ctx.name, ctx.version, ctx.dimension)
-        english = SymmetricEncoder(ctx.embed, info)
-        self._aux = DiskCachedEncoder(english, cache / f"en-{ctx.version}.sqlite")
+        self._encoder, self._aux = cached_encoders(get_settings().data_dir / "cache")
 
     def evaluate(self, posting_md: str, resumes: dict[str, str]) -> dict[str, Result]:
         judged = self._judge.evaluate(posting_md, resumes, today=SET_DATE, encoder=self._encoder)

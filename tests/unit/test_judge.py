@@ -21,7 +21,8 @@ def encoder():  # type: ignore[no-untyped-def]
 def _judge(encoder, requirement: str, resume: str, *, must: bool = True) -> judge.Verdict:  # type: ignore[no-untyped-def]
     view = judge.read_resume(resume, encoder.passages, today=TODAY)
     req = judge.Requirement("req:0", requirement, must_have=must)
-    return judge.judge_resume(view, [req], encoder.queries).verdicts[0]
+    wanted = judge.prepare_requirements([req], encoder.queries)
+    return judge.judge_resume(view, wanted).verdicts[0]
 
 
 OPERATOR = """Site Reliability Engineer, Nordlicht Payments, 03/2019 - present

@@ -437,25 +437,16 @@ def train_judge_command(
     """Fit the judge on the set's development postings only (never its test postings), with
     a fixed seed; write the coefficients (a small JSON file) and print the training report.
     Vectors are cached in the data dir, so a second run takes seconds."""
-    from are_workers.ml.multilingual import (
-        DiskCachedEncoder,
-        EncoderInfo,
-        SymmetricEncoder,
-        get_encoder,
+    from are_workers.services.matching.judge_training import (
+        cached_encoders,
+        train_from_eval_set,
     )
-    from are_workers.services.embeddings import default_embedding_context
-    from are_workers.services.matching.judge_training import train_from_eval_set
 
     settings = cli_settings()
     with friendly_errors():
-        cache = settings.data_dir / "cache"
-        base = get_encoder()
-        encoder = DiskCachedEncoder(base, cache / f"e5-{base.info.version}.sqlite")
-        ctx = default_embedding_context()
-        english = SymmetricEncoder(ctx.embed, EncoderInfo(ctx.name, ctx.version, ctx.dimension))
-        aux = DiskCachedEncoder(english, cache / f"en-{ctx.version}.sqlite")
+        encoder, english = cached_encoders(settings.data_dir / "cache")
         err_console.print(f"training on the development postings of {eval_dir} …")
-        model, report = train_from_eval_set(eval_dir, encoder=encoder, encode_aux=aux.passages)
+        model, report = train_from_eval_set(eval_dir, encoder=encoder, encode_aux=english.passages)
         out.write_text(json.dumps(model.to_json(), indent=1) + "\n")
     if json_output:
         print_json(report | {"written": str(out)})

@@ -41,7 +41,23 @@ class EncoderInfo:
         return f"{self.name}@{self.version}"
 
 
-class MultilingualEncoder:
+class Encoder:
+    """What the judge reads text with: ``queries`` (what is looked for) and ``passages``
+    (what is searched), as L2-normalised float32 rows."""
+
+    info: EncoderInfo
+
+    def _encode(self, texts: Sequence[str], *, is_query: bool) -> np.ndarray:
+        raise NotImplementedError
+
+    def queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, is_query=True)
+
+    def passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, is_query=False)
+
+
+class MultilingualEncoder(Encoder):
     """Thread-safe wrapper: one engine per process, calls serialised (the engine is not
     re-entrant), results L2-normalised float32."""
 
@@ -53,10 +69,13 @@ class MultilingualEncoder:
 
     def _encode(self, texts: Sequence[str], *, is_query: bool) -> np.ndarray:
         out = np.zeros((len(texts), self.info.dimension), dtype=np.float32)
-        todo = [i for i, t in enumerate(texts) if (is_query, t) not in self._cache]
+        todo = []
         for i, t in enumerate(texts):
-            if i not in todo:
-                out[i] = self._cache[is_query, t]
+            cached = self._cache.get((is_query, t))
+            if cached is None:
+                todo.append(i)
+            else:
+                out[i] = cached
         for start in range(0, len(todo), BATCH):
             chunk = todo[start : start + BATCH]
             with self._lock:
@@ -70,12 +89,6 @@ class MultilingualEncoder:
                 if len(self._cache) < 200_000:
                     self._cache[is_query, texts[i]] = vector
         return out
-
-    def queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts, is_query=True)
-
-    def passages(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts, is_query=False)
 
 
 def _weights(package_dir: Path) -> Path:
@@ -108,7 +121,7 @@ def get_encoder() -> MultilingualEncoder:
     return MultilingualEncoder(model, info)
 
 
-class SymmetricEncoder:
+class SymmetricEncoder(Encoder):
     """Any sentence embedder (``embed(texts)``) behind this module's encoder interface."""
 
     def __init__(self, embed: Any, info: EncoderInfo) -> None:
@@ -118,18 +131,12 @@ class SymmetricEncoder:
     def _encode(self, texts: Sequence[str], *, is_query: bool) -> np.ndarray:
         return np.asarray(self._embed(list(texts)), dtype=np.float32)
 
-    def queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts, is_query=True)
 
-    def passages(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts, is_query=False)
-
-
-class DiskCachedEncoder:
+class DiskCachedEncoder(Encoder):
     """The encoder with a persistent vector cache (SQLite, keyed by model and text): for
     commands that read the same texts again and again (training, the quality bench)."""
 
-    def __init__(self, encoder: MultilingualEncoder | SymmetricEncoder, path: Path) -> None:
+    def __init__(self, encoder: Encoder, path: Path) -> None:
         import sqlite3
 
         self._encoder = encoder
@@ -167,9 +174,3 @@ class DiskCachedEncoder:
                     )
                 self._db.commit()
         return out
-
-    def queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts, is_query=True)
-
-    def passages(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts, is_query=False)

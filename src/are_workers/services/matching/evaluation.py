@@ -226,7 +226,12 @@ def evaluate_job(
         session, organization_id=organization_id, model_id=model_id,
         query_vector=query.tolist(), k=pool or max(30, 3 * top_k),
     )  # fmt: skip
-    wanted = judge_requirements(requirements, criteria)
+    wanted = judge.prepare_requirements(
+        judge_requirements(requirements, criteria),
+        encoder.queries,
+        taxonomy=taxonomy,
+        encode_aux=embedding.embed,
+    )
     results: list[CandidateEvaluation] = []
     readable: list[tuple[CandidateEvaluation, ParsedResume, judge.ResumeView]] = []
     for hit in found.hits:
@@ -249,11 +254,8 @@ def evaluate_job(
         )
         readable.append((result, resume, view))
     idf = judge.pool_idf([view for _, _, view in readable])
-    aux_queries = embedding.embed([r.text for r in wanted])
     for result, resume, view in readable:
-        judged = judge.judge_resume(view, wanted, encoder.queries, model=model,
-                                    taxonomy=taxonomy, idf=idf,
-                                    aux_queries=aux_queries)  # fmt: skip
+        judged = judge.judge_resume(view, wanted, model=model, idf=idf)
         result.requirements = _scores(judged, requirements)
         result.overall = judged.rank_score
         result.must_have_coverage = judged.must_have_coverage

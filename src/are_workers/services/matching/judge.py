@@ -128,14 +128,20 @@ _SENTENCE = re.compile(r"(?<=[.;!?])\s+(?=[A-ZÄÖÜÉÈÀ0-9])")
 _STRIP = " \t\r\n-*•·\u2013\u2014|>#"
 
 
+def dated_roles(parsed: ParsedResume) -> list[Any]:
+    """The date ranges that head roles (in work sections), in reading order: a passage's
+    ``role_index`` points into this list."""
+    return sorted(
+        (p for p in parsed.employment_periods if p.section in {"experience", "body", "other"}),
+        key=lambda p: p.start,
+    )
+
+
 def passages_of(parsed: ParsedResume) -> list[Passage]:
     """Lines of the resume (long ones split into sentences), with verbatim offsets, their
     section and the dated role each line sits under."""
     text = parsed.text
-    periods = sorted(
-        (p for p in parsed.employment_periods if p.section in {"experience", "body", "other"}),
-        key=lambda p: p.start,
-    )
+    periods = dated_roles(parsed)
     found: list[Passage] = []
     for section in parsed.sections:
         position = section.start
@@ -321,17 +327,21 @@ def _skills(taxonomy: SkillTaxonomy, text: str) -> set[str]:
 
 
 @dataclass
-class _RequirementView:
+class RequirementView:
+    """A requirement prepared once for every resume it is judged against."""
+
     requirement: Requirement
     terms: set[str]
     skills: set[str]
     licence: bool
     experience: bool
     years: float | None
+    query: np.ndarray | None = None  # the multilingual model's vector ("query:")
+    aux_query: np.ndarray | None = None  # the English sentence model's vector
 
 
 def pair_features(
-    view: _RequirementView,
+    view: RequirementView,
     passage: Passage,
     *,
     sim: float,
@@ -502,9 +512,9 @@ def read_resume(
     )
 
 
-def requirement_view(requirement: Requirement, taxonomy: SkillTaxonomy) -> _RequirementView:
+def requirement_view(requirement: Requirement, taxonomy: SkillTaxonomy) -> RequirementView:
     text = requirement.text
-    return _RequirementView(
+    return RequirementView(
         requirement,
         _terms(text),
         _skills(taxonomy, text),
@@ -512,6 +522,29 @@ def requirement_view(requirement: Requirement, taxonomy: SkillTaxonomy) -> _Requ
         bool(_EXPERIENCE_REQ.search(text)),
         requirement.min_years if requirement.min_years is not None else min_years(text),
     )
+
+
+def prepare_requirements(
+    requirements: Sequence[Requirement],
+    encode_queries: EncodeFn,
+    *,
+    taxonomy: SkillTaxonomy | None = None,
+    encode_aux: EncodeFn | None = None,
+) -> list[RequirementView]:
+    """Each requirement's view and vectors, computed once for the whole pool of resumes."""
+    if not requirements:
+        return []
+    taxonomy = taxonomy or get_taxonomy()
+    texts = [r.text for r in requirements]
+    queries = encode_queries(texts)
+    aux = encode_aux(texts) if encode_aux is not None else None
+    views = []
+    for i, requirement in enumerate(requirements):
+        view = requirement_view(requirement, taxonomy)
+        view.query = queries[i]
+        view.aux_query = aux[i] if aux is not None else None
+        views.append(view)
+    return views
 
 
 def pool_idf(resumes: Sequence[ResumeView]) -> dict[str, float]:
@@ -529,7 +562,7 @@ def pool_idf(resumes: Sequence[ResumeView]) -> dict[str, float]:
 
 
 def candidate_pairs(
-    view: _RequirementView,
+    view: RequirementView,
     resume: ResumeView,
     query: np.ndarray,
     *,
@@ -553,7 +586,6 @@ def candidate_pairs(
         chosen += [i for i in range(len(resume.passages)) if resume.skills[i] & view.skills]
     chosen = list(dict.fromkeys(int(i) for i in chosen))
     best, mean, std = float(sims[order[0]]), float(sims.mean()), float(sims.std())
-    role_years = _role_years(resume)
     return [
         (
             i,
@@ -566,7 +598,7 @@ def candidate_pairs(
                 std_sim=std,
                 passage_skills=resume.skills[i],
                 passage_terms=resume.terms[i],
-                role_years=role_years.get(resume.passages[i].role_index),
+                role_years=_years(resume.passages[i].role_months),
                 idf=idf,
                 sim_en=float(aux[i]),
                 sim_en_z=float(aux_z[i]),
@@ -576,20 +608,13 @@ def candidate_pairs(
     ]
 
 
-def _role_years(resume: ResumeView) -> dict[int | None, float]:
-    out: dict[int | None, float] = {}
-    for passage in resume.passages:
-        if passage.role_index is not None and passage.role_months is not None:
-            out[passage.role_index] = passage.role_months / 12
-    return out
+def _years(months: int | None) -> float | None:
+    return months / 12 if months is not None else None
 
 
 def _evidence_years(resume: ResumeView, supporting: Sequence[int]) -> float | None:
     """Years of the dated roles whose lines evidence the requirement (overlaps merged)."""
-    periods = [
-        p for p in resume.parsed.employment_periods if p.section in {"experience", "body", "other"}
-    ]
-    periods.sort(key=lambda p: p.start)
+    periods = dated_roles(resume.parsed)
     roles = {r for i in supporting if (r := resume.passages[i].role_index) is not None}
     spans = sorted(
         (periods[r].start_month, periods[r].end_month) for r in roles if r < len(periods)
@@ -613,7 +638,7 @@ CREDENTIAL_SECTIONS = frozenset({"certifications", "education", "languages"})
 LISTED_ONLY_CAP = 0.05
 
 
-def listed_only(view: _RequirementView, passage: Passage) -> bool:
+def listed_only(view: RequirementView, passage: Passage) -> bool:
     """A bare listing: a skills/interests line or a keyword list. It evidences a credential
     in a credentials section, and nothing else (keyword stuffing earns nothing)."""
     listed = passage.section in {"skills", "interests", "header"} or _is_list(passage.text)
@@ -622,7 +647,7 @@ def listed_only(view: _RequirementView, passage: Passage) -> bool:
 
 def judge_requirement(
     model: JudgeModel,
-    view: _RequirementView,
+    view: RequirementView,
     resume: ResumeView,
     query: np.ndarray,
     idf: dict[str, float] | None = None,
@@ -699,29 +724,18 @@ def aggregate(verdicts: Sequence[Verdict], model: JudgeModel) -> tuple[float, fl
 
 def judge_resume(
     resume: ResumeView,
-    requirements: Sequence[Requirement],
-    encode_queries: EncodeFn,
+    requirements: Sequence[RequirementView],
     *,
     model: JudgeModel | None = None,
-    taxonomy: SkillTaxonomy | None = None,
     idf: dict[str, float] | None = None,
-    aux_queries: np.ndarray | None = None,
 ) -> Judgement:
+    """Every requirement (prepared by :func:`prepare_requirements`) against one resume."""
     model = model or default_model()
-    taxonomy = taxonomy or get_taxonomy()
-    queries = encode_queries([r.text for r in requirements]) if requirements else None
-    verdicts = [
-        judge_requirement(
-            model,
-            requirement_view(r, taxonomy),
-            resume,
-            queries[i],
-            idf,
-            aux_queries[i] if aux_queries is not None else None,
-        )
-        for i, r in enumerate(requirements)
-        if queries is not None
-    ]
+    verdicts = []
+    for view in requirements:
+        if view.query is None:
+            raise ValueError("prepare the requirements first (prepare_requirements)")
+        verdicts.append(judge_requirement(model, view, resume, view.query, idf, view.aux_query))
     overall, coverage, rank = aggregate(verdicts, model)
     return Judgement(verdicts, overall, coverage, rank, f"{JUDGE_NAME}@{model.version}")
 
@@ -755,13 +769,18 @@ def evaluate(
     encoder: Any = None,
     encode_aux: EncodeFn | None = None,
 ) -> dict[str, Judgement]:
-    """Judge every resume text against a posting (the CLI and the quality bench use this;
-    the job path reads the same functions with stored rows)."""
+    """Judge every resume text against a posting (the quality bench and tests use this; the
+    job path calls the same functions with stored rows)."""
     from are_workers.ml.multilingual import get_encoder
 
     encoder = encoder or get_encoder()
     taxonomy = get_taxonomy()
-    requirements = requirements_from_posting(posting_md)
+    wanted = prepare_requirements(
+        requirements_from_posting(posting_md),
+        encoder.queries,
+        taxonomy=taxonomy,
+        encode_aux=encode_aux,
+    )
     views = {
         resume_id: read_resume(
             text, encoder.passages, taxonomy=taxonomy, today=today, encode_aux=encode_aux
@@ -769,18 +788,7 @@ def evaluate(
         for resume_id, text in resumes.items()
     }
     idf = pool_idf(list(views.values()))
-    aux_queries = (
-        encode_aux([r.text for r in requirements]) if encode_aux and requirements else None
-    )
     return {
-        resume_id: judge_resume(
-            view,
-            requirements,
-            encoder.queries,
-            model=model,
-            taxonomy=taxonomy,
-            idf=idf,
-            aux_queries=aux_queries,
-        )
+        resume_id: judge_resume(view, wanted, model=model, idf=idf)
         for resume_id, view in views.items()
     }

@@ -117,6 +117,24 @@ def resume_texts(root: Path, resume_ids: Iterable[str]) -> dict[str, str]:
     return texts
 
 
+def cached_encoders(cache_dir: Path) -> tuple[Any, Any]:
+    """The judge's two text models with their vectors cached on disk under ``cache_dir``:
+    the multilingual one, and the English sentence model (the process's embedder)."""
+    from are_workers.ml.multilingual import (
+        DiskCachedEncoder,
+        EncoderInfo,
+        SymmetricEncoder,
+        get_encoder,
+    )
+    from are_workers.services.embeddings import default_embedding_context
+
+    base = get_encoder()
+    multilingual = DiskCachedEncoder(base, cache_dir / f"e5-{base.info.version}.sqlite")
+    ctx = default_embedding_context()
+    english = SymmetricEncoder(ctx.embed, EncoderInfo(ctx.name, ctx.version, ctx.dimension))
+    return multilingual, DiskCachedEncoder(english, cache_dir / f"en-{ctx.version}.sqlite")
+
+
 # --- fitting ----------------------------------------------------------------------------------
 
 
