@@ -22,6 +22,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from are_workers.job_context import as_job
 from are_workers.models.candidates import (
     CandidateConsent,
     ConsentPurpose,
@@ -175,6 +176,22 @@ def record(db: Session) -> RecordFn:
 _REF_VALUE = re.compile(r"[0-9a-f]{8}-[0-9a-f-]{27}|[0-9a-f]{64}|[A-Za-z0-9][A-Za-z0-9_.-]*")
 """What a string in ``input_refs``/``output_refs`` may be: a UUID, a SHA-256 or a code (one
 token: no spaces, no ``@``, so no sentence, name or address)."""
+
+
+def run_answer_job(
+    db: Session, job_fn: Callable[..., Any], answer: Any, savepoints: TransactionFactory, **kw: Any
+) -> Any:
+    """Run a media job function on a recorded answer as a job would: inside a job context
+    (the one ``kw["job"]`` names, else a fresh one), so its rows carry the job's id."""
+    job = kw.get("job")
+    with as_job(db, job.id if job is not None else uuid.uuid4()):
+        return job_fn(
+            db,
+            organization_id=answer.org_id,
+            response_id=answer.response.id,
+            transactions=savepoints,
+            **kw,
+        )
 
 
 def audit_rows(db: Session, organization_id: uuid.UUID, action: str | None = None) -> list[Any]:

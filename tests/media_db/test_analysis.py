@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,6 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from are_workers.errors import ConfigurationError, PermanentError
-from are_workers.job_context import as_job
 from are_workers.models.ai_evaluations import AIModelVersion, ModelKind
 from are_workers.models.candidates import CandidateConsent, ConsentPurpose, ConsentStatus
 from are_workers.models.subscription import UsageKind, UsageRecord
@@ -29,7 +27,13 @@ from are_workers.models.video_interviews import (
 )
 from are_workers.services.media import answer_analysis, answer_transcription
 from are_workers.services.media.store import TransactionFactory
-from tests.media_db.conftest import Recorded, RecordFn, consent_to_face_analysis, give_consent
+from tests.media_db.conftest import (
+    Recorded,
+    RecordFn,
+    consent_to_face_analysis,
+    give_consent,
+    run_answer_job,
+)
 from tests.media_db.media import FIXTURES, write_answer
 
 LABELS = json.loads((FIXTURES / "labels.json").read_text())
@@ -78,15 +82,7 @@ def _transcribed(
 
 
 def _analyze(db: Session, answer: Recorded, savepoints: TransactionFactory, **kw: Any) -> Any:
-    job = kw.get("job")
-    with as_job(db, job.id if job is not None else uuid.uuid4()):
-        return answer_analysis.analyze_response(
-            db,
-            organization_id=answer.org_id,
-            response_id=answer.response.id,
-            transactions=savepoints,
-            **kw,
-        )
+    return run_answer_job(db, answer_analysis.analyze_response, answer, savepoints, **kw)
 
 
 def _video_rows(db: Session, answer: Recorded) -> list[VideoAnalysisResult]:

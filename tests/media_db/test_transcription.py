@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 from are_workers import ledger
 from are_workers.config import get_settings
 from are_workers.errors import InvalidInputError, PermanentError, TransientError
-from are_workers.job_context import as_job
 from are_workers.models.ai_evaluations import AIModelVersion, ModelKind
 from are_workers.models.candidates import ConsentPurpose, ConsentStatus
 from are_workers.models.subscription import UsageKind, UsageRecord, UsageUnit
@@ -39,7 +38,7 @@ from are_workers.services.media.transcription import (
     transcribe_file,
     word_error_rate,
 )
-from tests.media_db.conftest import Recorded, RecordFn, give_consent
+from tests.media_db.conftest import Recorded, RecordFn, give_consent, run_answer_job
 from tests.media_db.media import FIXTURES, GERMAN_ANSWER, long_answer, write_answer
 
 LABELS = json.loads((FIXTURES / "labels.json").read_text())
@@ -54,15 +53,7 @@ class WorkerKilled(Exception):
 
 
 def _transcribe(db: Session, answer: Recorded, savepoints: TransactionFactory, **kw: Any) -> Any:
-    job = kw.get("job")
-    with as_job(db, job.id if job is not None else uuid.uuid4()):
-        return answer_transcription.transcribe_response(
-            db,
-            organization_id=answer.org_id,
-            response_id=answer.response.id,
-            transactions=savepoints,
-            **kw,
-        )
+    return run_answer_job(db, answer_transcription.transcribe_response, answer, savepoints, **kw)
 
 
 def _stored_segments(db: Session, transcript_id: uuid.UUID) -> list[tuple[Any, ...]]:
