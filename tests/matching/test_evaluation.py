@@ -10,6 +10,7 @@ import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pytest
@@ -183,6 +184,25 @@ def test_evidence_ranking_beats_whole_resume_cosine_and_stuffing_does_not_pay(
         nested.rollback()
 
 
+def _object(corpus: Corpus, candidate_id: Any, purpose: ConsentPurpose) -> None:
+    """The candidate objects (through the portal) to ``purpose``."""
+    corpus.session.add(CandidateConsent(
+        organization_id=corpus.org.id, candidate_id=candidate_id, purpose=purpose,
+        status=ConsentStatus.OBJECTED, source=ConsentSource.CANDIDATE_PORTAL,
+        policy_version="2026-01",
+    ))  # fmt: skip
+    corpus.session.flush()
+
+
+def _match_backend_job(corpus: Corpus, embedding: EmbeddingContext) -> tuple[Any, list[Any]]:
+    """Create the sample backend job and match it (top 10 of a pool of 40)."""
+    text = (SAMPLES / "jobs" / "backend_engineer.md").read_text()
+    job = create_job(corpus.session, corpus.org.id, parse_job_markdown(text))
+    results = evaluate_job(corpus.session, organization_id=corpus.org.id, job_id=job.id,
+                           embedding=embedding, top_k=10, pool=40)  # fmt: skip
+    return job, results
+
+
 def test_an_objection_to_automated_processing_after_parsing_skips_the_ranking(
     corpus: Corpus, embedding: EmbeddingContext
 ) -> None:
@@ -193,16 +213,8 @@ def test_an_objection_to_automated_processing_after_parsing_skips_the_ranking(
     nested = session.begin_nested()
     try:
         alex = corpus.by_file["alex_chen_backend.pdf"]
-        session.add(CandidateConsent(
-            organization_id=corpus.org.id, candidate_id=alex.id,
-            purpose=ConsentPurpose.AUTOMATED_PROCESSING, status=ConsentStatus.OBJECTED,
-            source=ConsentSource.CANDIDATE_PORTAL, policy_version="2026-01",
-        ))  # fmt: skip
-        session.flush()
-        text = (SAMPLES / "jobs" / "backend_engineer.md").read_text()
-        job = create_job(session, corpus.org.id, parse_job_markdown(text))
-        results = evaluate_job(session, organization_id=corpus.org.id, job_id=job.id,
-                               embedding=embedding, top_k=10, pool=40)  # fmt: skip
+        _object(corpus, alex.id, ConsentPurpose.AUTOMATED_PROCESSING)
+        _, results = _match_backend_job(corpus, embedding)
         by_id = {r.candidate_id: r for r in results}
         assert by_id[alex.id].skip_reason == "automated_processing_objected"
         assert by_id[alex.id].rank_score is None
@@ -225,16 +237,8 @@ def test_consent_and_art22_objection_skip_with_a_reason(
             select(CandidateConsent).where(CandidateConsent.candidate_id == alex.id)
         ).one()
         session.delete(consent)
-        session.add(CandidateConsent(
-            organization_id=corpus.org.id, candidate_id=priya.id,
-            purpose=ConsentPurpose.AUTOMATED_DECISION, status=ConsentStatus.OBJECTED,
-            source=ConsentSource.CANDIDATE_PORTAL, policy_version="2026-01",
-        ))  # fmt: skip
-        session.flush()
-        text = (SAMPLES / "jobs" / "backend_engineer.md").read_text()
-        job = create_job(session, corpus.org.id, parse_job_markdown(text))
-        results = evaluate_job(session, organization_id=corpus.org.id, job_id=job.id,
-                               embedding=embedding, top_k=10, pool=40)  # fmt: skip
+        _object(corpus, priya.id, ConsentPurpose.AUTOMATED_DECISION)
+        job, results = _match_backend_job(corpus, embedding)
         by_id = {r.candidate_id: r for r in results}
         assert by_id[alex.id].skip_reason == "no_consent"
         assert by_id[priya.id].skip_reason == "art22_objection"
@@ -277,11 +281,8 @@ def test_the_shortlist_is_sorted_by_the_score_it_shows_and_cites_what_earned_eac
     session = corpus.session
     nested = session.begin_nested()
     try:
-        text = (SAMPLES / "jobs" / "backend_engineer.md").read_text()
-        job = create_job(session, corpus.org.id, parse_job_markdown(text))
-        ranked = [r for r in evaluate_job(session, organization_id=corpus.org.id,
-                  job_id=job.id, embedding=embedding, top_k=10, pool=40)
-                  if r.rank_score is not None]  # fmt: skip
+        _, results = _match_backend_job(corpus, embedding)
+        ranked = [r for r in results if r.rank_score is not None]
         scores = [r.overall for r in ranked]
         assert scores == sorted(scores, reverse=True)
         for result in ranked:
