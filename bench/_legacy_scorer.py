@@ -12,7 +12,7 @@ import numpy as np
 
 from are_workers.models.jobs import JobRequirement, RequirementKind
 from are_workers.models.schemas import EvaluationCriteria
-from are_workers.services.matching.evaluation import Evidence, RequirementScore
+from are_workers.services.matching.evaluation import RequirementScore
 from are_workers.services.resumes.parsing import parse_resume
 from are_workers.services.skills import SkillTaxonomy
 
@@ -41,6 +41,17 @@ SIMILARITY_LOW = 0.25
 SIMILARITY_HIGH = 0.65
 MET_THRESHOLD = 0.5
 _SENTENCE = re.compile(r"(?<=[.;!?])\s+")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """The rules' evidence: a line and its similarity to the requirement."""
+
+    text: str
+    start: int
+    end: int
+    section: str
+    similarity: float
 
 
 @dataclass(frozen=True)

@@ -69,7 +69,6 @@ class Evidence:
     start: int
     end: int
     section: str
-    similarity: float
 
 
 @dataclass(frozen=True)
@@ -171,8 +170,8 @@ def _scores(
             RequirementScore(
                 row.id, verdict.requirement.key, row.text, row.kind.value, row.must_have,
                 verdict.requirement.weight, verdict.probability, verdict.met,
-                Evidence(passage.text, passage.start, passage.end, passage.section,
-                         verdict.probability) if passage is not None else None,
+                Evidence(passage.text, passage.start, passage.end, passage.section)
+                if passage is not None else None,
                 verdict.rationale,
             )
         )  # fmt: skip
@@ -395,11 +394,10 @@ def _store_match(
     task_run_id: uuid.UUID | None,
 ) -> None:
     details = {
-        "version": 1,
-        "method": "evidence-rerank",
+        "version": 2,
+        "method": "evidence-judge",
         "requirements": [
-            {"requirement_id": str(s.requirement_id),
-             "similarity": round(max(-1.0, min(1.0, s.evidence.similarity)), 4)}
+            {"requirement_id": str(s.requirement_id), "probability": round(s.score, 4)}
             for s in result.requirements if s.requirement_id and s.evidence
         ],
     }  # fmt: skip
