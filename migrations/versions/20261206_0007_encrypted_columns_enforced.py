@@ -108,14 +108,10 @@ def _encrypt_column(
     )
     total, after = 0, uuid.UUID(int=0)
     while True:
-        rows = bind.execute(
-            select_sql, {"pattern": ENVELOPE, "after": after, "n": BATCH}
-        ).all()
+        rows = bind.execute(select_sql, {"pattern": ENVELOPE, "after": after, "n": BATCH}).all()
         if not rows:
             return total
-        new = [
-            crypto.encrypt(r.value, table=table, column=column, provider=provider) for r in rows
-        ]
+        new = [crypto.encrypt(r.value, table=table, column=column, provider=provider) for r in rows]
         total += bind.execute(
             update_sql,
             {"ids": [str(r.id) for r in rows], "old": [r.value for r in rows], "new": new},
