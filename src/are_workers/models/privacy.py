@@ -29,6 +29,7 @@ from are_workers.models.base import Model, TenantMixin, TimestampMixin, created_
 from are_workers.models.classification import DataCategory, not_pii, table_policy
 from are_workers.models.columns import (
     encrypted_column,
+    envelope_check,
     json_default,
     opt_ref_id,
     opt_ts,
@@ -144,6 +145,7 @@ class DataSubjectRequest(TenantMixin, TimestampMixin, Model):
         ),
         Index("ix_data_subject_requests_org_subject", "organization_id", "subject_ref"),
         CheckConstraint("deadline_at > received_at", name="deadline_after_receipt"),
+        envelope_check("requester_email"),
         CheckConstraint(
             "extended_until IS NULL OR extended_until >= deadline_at", name="extension_later"
         ),
