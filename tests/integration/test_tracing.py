@@ -265,9 +265,12 @@ def test_a_job_continues_its_enqueuers_trace_through_claim_actor_and_commit(
 
         # The relay (a thread of the supervisor) and the sweeper export spans too.
         wait_until(lambda: receiver.named("sweeper.sweep"), timeout=30, what="a sweep span")
-        published = receiver.named("relay.publish")
-        assert published and {s.process for s in published} == {"supervisor"}
-        assert sum(s.attributes["are.jobs"] for s in published) >= 5
+        wait_until(
+            lambda: sum(s.attributes["are.jobs"] for s in receiver.named("relay.publish")) >= 5,
+            timeout=30,
+            what="the relay's spans for the 5 jobs",
+        )
+        assert {s.process for s in receiver.named("relay.publish")} == {"supervisor"}
     finally:
         assert stop_worker(worker) == 0, stack.log.read_text()[-3000:]
 
