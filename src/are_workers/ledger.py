@@ -610,6 +610,7 @@ class JobView:
     started_at: datetime | None
     finished_at: datetime | None
     worker_id: str | None
+    traceparent: str | None = None  # the enqueuer's trace (tracing.trace_id_of reads its id)
 
     def as_dict(self) -> dict[str, Any]:
         return {k: (str(v) if isinstance(v, uuid.UUID | datetime) else v)
@@ -621,7 +622,7 @@ def get_job(db: Executor, job_id: uuid.UUID | str) -> JobView | None:
         text(
             """SELECT id, actor, queue, status::text AS status, attempts, crashes,
                       organization_id, args, error_type, error_message, result, created_at,
-                      started_at, finished_at, worker_id
+                      started_at, finished_at, worker_id, traceparent
                FROM task_runs WHERE id = :id"""
         ),
         {"id": str(job_id)},

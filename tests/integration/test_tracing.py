@@ -166,10 +166,11 @@ def enqueuer_spans() -> Iterator[Any]:
 
 
 def _traceparent(engine: Any, job_id: Any) -> str | None:
+    """What an app reads back through the client (and ``are-workers jobs show``)."""
     with engine.connect() as conn:
-        return conn.execute(
-            text("SELECT traceparent FROM task_runs WHERE id = :i"), {"i": str(job_id)}
-        ).scalar_one()
+        view = client.job_status(conn, job_id)
+    assert view is not None
+    return view.traceparent
 
 
 def _job_span(receiver: Receiver, job_id: Any, children: set[str]) -> tuple[Span, dict[str, Span]]:
