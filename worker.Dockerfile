@@ -6,11 +6,14 @@
 #     --build-arg TORCH_INDEX=https://download.pytorch.org/whl/cu124 .
 # Run one pool per queue class, e.g.:
 #   docker run are-workers:gpu worker --queues ml-gpu --processes 1 --threads 8
+# EXTRAS picks the optional dependencies (the dashboard image: --build-arg EXTRAS=dashboard,tracing).
+# deploy/ has a Compose file and Kubernetes manifests that build and run these images.
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 
 # --- build stage: dependencies in their own layer, then the project --------------------------
 FROM ${BASE_IMAGE} AS build
 ARG TORCH_INDEX=""
+ARG EXTRAS=ml,media,tracing
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN if ! command -v python3.11 >/dev/null 2>&1; then \
       apt-get update && apt-get install -y --no-install-recommends python3.11 python3.11-venv \
@@ -24,7 +27,7 @@ RUN mkdir -p src/are_workers && touch src/are_workers/__init__.py \
  && if [ -n "$TORCH_INDEX" ]; then \
       pip install --index-url "$TORCH_INDEX" torch==2.13.0 && sed -i '/^torch==/d' constraints.txt; \
     fi \
- && pip install -c constraints.txt ".[ml,media]" \
+ && pip install -c constraints.txt ".[${EXTRAS}]" \
  && pip uninstall -y are-workers
 COPY src ./src
 COPY migrations ./migrations

@@ -95,10 +95,13 @@ def start_worker(
     processes: int = 1,
     threads: int = 2,
     log: Path | None = None,
+    modules: tuple[str, ...] = (),
 ) -> subprocess.Popen[bytes]:
     argv = [sys.executable, "-m", "are_workers.cli.main", "worker", "--queues", queues,
             "--processes", str(processes), "--threads", str(threads),
             "--module", "tests.integration.actors"]  # fmt: skip
+    for module in modules:
+        argv += ["--module", module]
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
     proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
     health = Path(env["ARE_DATA_DIR"]) / "run" / "worker.ready"

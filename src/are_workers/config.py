@@ -132,6 +132,10 @@ class Settings(BaseSettings):
     worker_max_jobs: int = Field(default=0, ge=0, description="Recycle a child after N jobs.")
     worker_max_memory_mb: int = Field(default=0, ge=0, description="Recycle a child above this.")
     metrics_port: int = Field(default=0, ge=0, le=65535, description="0 disables /metrics.")
+    #: OTLP/HTTP base URL for traces (``/v1/traces`` is appended), e.g.
+    #: ``http://otel-collector:4318``. Empty: the standard ``OTEL_EXPORTER_OTLP_ENDPOINT``
+    #: (or ``…_TRACES_ENDPOINT``) if set, else no traces. Needs the ``tracing`` extra.
+    otel_exporter_otlp_endpoint: str | None = None
 
     # --- input limits ---------------------------------------------------------------------
     max_file_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
@@ -192,6 +196,13 @@ class Settings(BaseSettings):
             ("redis://", "rediss://", "unix://", "amqp://", "amqps://")
         ):
             raise ValueError("must start with redis://, rediss://, unix://, amqp:// or amqps://")
+        return value or None
+
+    @field_validator("otel_exporter_otlp_endpoint")
+    @classmethod
+    def _otlp_scheme(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL (OTLP/HTTP)")
         return value or None
 
     @field_validator("database_url", "runtime_database_url")

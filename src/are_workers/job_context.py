@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from are_workers.tracing import NO_TRACE, JobTrace
+
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
@@ -44,6 +46,8 @@ class JobContext:
     claim: Claim
     started: float = field(default_factory=time.perf_counter)
     result: dict[str, Any] | None = None  # stored on the ledger row when the job succeeds
+    #: The job's spans, continuing its enqueuer's trace (a no-op when not exporting traces).
+    trace: JobTrace = field(default=NO_TRACE, repr=False)
     _after_commit: list[Hook] = field(default_factory=list, repr=False)
     _after_rollback: list[Hook] = field(default_factory=list, repr=False)
 

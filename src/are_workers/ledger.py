@@ -23,6 +23,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
+from are_workers import tracing
 from are_workers.catalog import JOB_KINDS, class_for, queue_for
 from are_workers.errors import PermanentError
 
@@ -30,9 +31,10 @@ Executor = Session | Connection
 
 _INSERT_SQL = """
     INSERT INTO task_runs (id, actor, queue_class, queue, args, organization_id,
-                           idempotency_key, priority, max_attempts, available_at)
+                           idempotency_key, priority, max_attempts, available_at, traceparent)
     VALUES (:id, :actor, :queue_class, :queue, CAST(:args AS jsonb), :organization_id,
-            :idempotency_key, :priority, :max_attempts, now() + make_interval(secs => :delay))
+            :idempotency_key, :priority, :max_attempts, now() + make_interval(secs => :delay),
+            :traceparent)
 """
 # Without an idempotency key there is nothing to conflict with and the id is ours already:
 # the plain INSERT saves reading a row back (a quarter of an enqueue's client time).
@@ -83,7 +85,8 @@ def enqueue(
     """Insert a job into the ledger inside ``db``'s transaction; returns the job id.
 
     With an idempotency key, enqueueing the same (organization, actor, key) twice returns
-    the first job's id and inserts nothing.
+    the first job's id and inserts nothing. Inside a trace, the row carries the caller's
+    trace context (``traceparent``) and the worker continues that trace.
     """
     from are_workers.config import get_settings
 
@@ -107,14 +110,16 @@ def enqueue(
         "max_attempts": max_attempts,
         "delay": delay_seconds,
     }
-    if idempotency_key is None:
-        db.execute(_INSERT, params)
-        return job_id
-    inserted = db.execute(_INSERT_IDEMPOTENT, params).scalar_one_or_none()
-    if inserted is not None:
-        return uuid.UUID(str(inserted))
-    existing = db.execute(_FIND_IDEMPOTENT, params).scalar_one()
-    return uuid.UUID(str(existing))
+    with tracing.enqueue_span(actor, job_id) as traceparent:
+        params["traceparent"] = traceparent
+        if idempotency_key is None:
+            db.execute(_INSERT, params)
+            return job_id
+        inserted = db.execute(_INSERT_IDEMPOTENT, params).scalar_one_or_none()
+        if inserted is not None:
+            return uuid.UUID(str(inserted))
+        existing = db.execute(_FIND_IDEMPOTENT, params).scalar_one()
+        return uuid.UUID(str(existing))
 
 
 # --- claiming and finishing -------------------------------------------------------------
@@ -129,6 +134,7 @@ class Claim:
     args: dict[str, Any]
     recovered: bool  # True when taken over from a worker whose lease expired
     max_attempts: int = 6
+    traceparent: str | None = None  # the enqueuer's W3C trace context, continued by the worker
 
 
 _CLAIM_SQL = """
@@ -144,7 +150,8 @@ _CLAIM_SQL = """
       AND CASE WHEN status IN ('queued', 'retrying') THEN available_at <= now()
                WHEN status = 'running' THEN lease_expires_at < now() AND crashes + 1 < :crash_cap
                ELSE false END
-    RETURNING id, actor, attempts, max_attempts, organization_id, args, crashes > 0 AS recovered
+    RETURNING id, actor, attempts, max_attempts, organization_id, args, crashes > 0 AS recovered,
+              traceparent
 """
 _CLAIM = text(_CLAIM_SQL)
 # The batched claim and finish test status inside CASE rather than as plain conditions, so
@@ -193,6 +200,7 @@ def _claim_from_row(row: Row[Any]) -> Claim:
         args=row.args,
         recovered=row.recovered,
         max_attempts=row.max_attempts,
+        traceparent=row.traceparent,
     )
 
 
@@ -254,10 +262,11 @@ _FINISH_AND_CLAIM = text(
     "WITH finished AS (" + _SUCCEED_MANY_SQL + "), claimed AS (" + _CLAIM_SQL + ")"  # noqa: S608 - constants of this module, no input
     """
     SELECT true AS finished, id, NULL AS actor, NULL::int AS attempts, NULL::int AS max_attempts,
-           NULL::uuid AS organization_id, NULL::jsonb AS args, NULL::bool AS recovered
+           NULL::uuid AS organization_id, NULL::jsonb AS args, NULL::bool AS recovered,
+           NULL AS traceparent
     FROM finished
     UNION ALL
-    SELECT false, id, actor, attempts, max_attempts, organization_id, args, recovered
+    SELECT false, id, actor, attempts, max_attempts, organization_id, args, recovered, traceparent
     FROM claimed
     """
 )
@@ -601,6 +610,7 @@ class JobView:
     started_at: datetime | None
     finished_at: datetime | None
     worker_id: str | None
+    traceparent: str | None = None  # the enqueuer's trace (tracing.trace_id_of reads its id)
 
     def as_dict(self) -> dict[str, Any]:
         return {k: (str(v) if isinstance(v, uuid.UUID | datetime) else v)
@@ -612,7 +622,7 @@ def get_job(db: Executor, job_id: uuid.UUID | str) -> JobView | None:
         text(
             """SELECT id, actor, queue, status::text AS status, attempts, crashes,
                       organization_id, args, error_type, error_message, result, created_at,
-                      started_at, finished_at, worker_id
+                      started_at, finished_at, worker_id, traceparent
                FROM task_runs WHERE id = :id"""
         ),
         {"id": str(job_id)},

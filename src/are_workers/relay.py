@@ -24,7 +24,7 @@ import dramatiq
 import structlog
 from sqlalchemy import Connection, Engine
 
-from are_workers import ledger
+from are_workers import ledger, tracing
 from are_workers.config import Settings
 from are_workers.errors import PermanentError
 from are_workers.models.task_runs import OUTBOX_NOTIFY_CHANNEL
@@ -56,11 +56,18 @@ def publish_batch(
     conn: Connection, broker: dramatiq.Broker, *, batch_size: int, queue_names: dict[str, str]
 ) -> int:
     """:func:`publish_due` inside the caller's transaction (it must commit it)."""
-    from are_workers.broker import enqueue_many
-
     rows = ledger.lock_due(conn, batch_size)
     if not rows:
         return 0
+    with tracing.span("relay.publish", **{"are.jobs": len(rows)}):
+        return _publish_rows(conn, broker, rows, queue_names)
+
+
+def _publish_rows(
+    conn: Connection, broker: dramatiq.Broker, rows: list[Any], queue_names: dict[str, str]
+) -> int:
+    from are_workers.broker import enqueue_many
+
     routed = [(row, ledger.route(row, queue_names)) for row in rows]
     for row, queue in routed:
         if queue is None:
@@ -97,6 +104,14 @@ def _unroutable(row: Any, names: dict[str, str]) -> PermanentError:
 
 def sweep(engine: Engine, broker: dramatiq.Broker, settings: Settings) -> dict[str, int]:
     """Recover jobs of dead workers and re-send jobs whose message the broker lost."""
+    with tracing.span("sweeper.sweep") as current:
+        repaired = _sweep(engine, broker, settings)
+        current.set_attribute("are.recovered", repaired["recovered"])
+        current.set_attribute("are.resent", repaired["resent"])
+    return repaired
+
+
+def _sweep(engine: Engine, broker: dramatiq.Broker, settings: Settings) -> dict[str, int]:
     from are_workers.broker import broker_queue_depth
 
     with engine.begin() as conn:

@@ -32,6 +32,7 @@ def run_child(
     import dramatiq
     import dramatiq.worker
 
+    from are_workers import tracing
     from are_workers.broker import get_broker, ledger_middleware, recycle_middleware
     from are_workers.config import get_settings
     from are_workers.logs import configure_logging
@@ -40,6 +41,7 @@ def run_child(
 
     settings = get_settings()
     configure_logging(settings.log_level, json=settings.log_json)
+    tracing.configure(settings, process="worker")
     broker = get_broker()
     registry.load_all()
     for module in modules:

@@ -146,7 +146,7 @@ def worker(
     """Run a supervised worker pool (see docs/operations.md for pool shapes)."""
     from are_workers.supervisor import Supervisor
 
-    settings = cli_settings(service=True)
+    settings = cli_settings(service=True, process="supervisor")
     chosen = [q for q in queues.split(",") if q] or settings.all_queues
     Supervisor(
         settings, queues=chosen, processes=processes, threads=threads,
@@ -163,7 +163,7 @@ def relay_cmd() -> None:
     from are_workers.models.engine import get_engine
     from are_workers.relay import Relay
 
-    settings = cli_settings(service=True)
+    settings = cli_settings(service=True, process="relay")
     relay = Relay(get_engine(), get_broker(), settings)
     signal.signal(signal.SIGTERM, lambda *_: relay.stop_event.set())
     try:

@@ -21,13 +21,21 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-def cli_settings(*, service: bool = False) -> Settings:
-    """Settings, and logging: JSON for long-running services (when configured), else text."""
+def cli_settings(*, service: bool = False, process: str | None = None) -> Settings:
+    """Settings, and logging: JSON for long-running services (when configured), else text.
+
+    ``process`` names a long-running process whose spans are exported when tracing is
+    configured (``are_workers.tracing``).
+    """
     from are_workers.config import get_settings
     from are_workers.logs import configure_logging
 
     settings = get_settings()
     configure_logging(settings.log_level, json=service and settings.log_json)
+    if process is not None:
+        from are_workers import tracing
+
+        tracing.configure(settings, process=process)
     return settings
 
 

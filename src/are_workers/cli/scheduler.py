@@ -22,6 +22,10 @@ def _configure(*, service: bool) -> None:
 
     settings = get_settings()
     configure_logging(settings.log_level, json=service and settings.log_json)
+    if service:
+        from are_workers import tracing
+
+        tracing.configure(settings, process="scheduler")
 
 
 def scheduler(

@@ -27,7 +27,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from are_workers import ledger
+from are_workers import ledger, tracing
 from are_workers.config import Settings
 from are_workers.errors import GaveUpError, InvalidInputError, PermanentError
 from are_workers.job_context import JobContext, active_job, set_current
@@ -134,6 +134,7 @@ class LedgerMiddleware(Middleware):
 
     def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         engine = self._engine_getter()
+        claim_started = tracing.now_ns()
         claim = self.bookkeeping.submit(("claim", message.message_id))
         assert claim is None or isinstance(claim, ledger.Claim)
         if claim is None:
@@ -145,11 +146,16 @@ class LedgerMiddleware(Middleware):
             actor=claim.actor,
             organization_id=str(claim.organization_id) if claim.organization_id else None,
             attempt=claim.attempt,
+            trace_id=tracing.trace_id_of(claim.traceparent),
         )
         if claim.recovered:
             log.warning("job_recovered_from_dead_worker")
         self.leases.add(claim.job_id)
-        set_current(JobContext(session=Session(bind=engine, expire_on_commit=False), claim=claim))
+        trace = tracing.start_job(
+            claim, queue=message.queue_name, claim_started_ns=claim_started
+        )  # the actor's span is current on this thread until after_process_message
+        session = Session(bind=engine, expire_on_commit=False)
+        set_current(JobContext(session=session, claim=claim, trace=trace))
 
     def after_process_message(
         self,
@@ -162,6 +168,7 @@ class LedgerMiddleware(Middleware):
         ctx = active_job()
         if ctx is None:  # the claim itself failed (e.g. DB down); the sweeper re-sends it
             return
+        ctx.trace.actor_ended(exception)
         finishing_later = False
         try:
             if (
@@ -170,14 +177,18 @@ class LedgerMiddleware(Middleware):
                 and not ctx.session.in_transaction()
                 and not ctx.has_hooks
             ):
+                ctx.trace.phase("commit")
                 self._finish_later(ctx, message)
                 finishing_later = True
             elif exception is None:
+                ctx.trace.phase("commit")
                 exception = self._commit_success(ctx, ctx.result)
             if exception is not None:
                 ctx.session.rollback()
                 ctx.run_after_rollback()
-                self._record_failure(broker, message, ctx, exception)
+                ctx.trace.phase("record failure")
+                status = self._record_failure(broker, message, ctx, exception)
+                ctx.trace.end(status or "not_recorded", exception)
         finally:
             set_current(None)  # after the failure hooks, which stamp rows with the job's id
             ctx.session.close()
@@ -234,18 +245,22 @@ class LedgerMiddleware(Middleware):
                 encoded = json.dumps(payload, default=str) if payload is not None else None
                 if not self.bookkeeping.submit(("done", (ctx.job_id, ctx.claim.attempt, encoded))):
                     log.warning("lease_lost_result_discarded")
+                    ctx.trace.end("lease_lost")
                     ctx.run_after_rollback()
                 else:
                     log.info("job_succeeded", seconds=round(time.perf_counter() - ctx.started, 4))
+                    ctx.trace.end("succeeded")
                     ctx.run_after_commit()
                 return None
             if not ledger.mark_succeeded(ctx.session, ctx.job_id, ctx.claim.attempt, payload):
                 ctx.session.rollback()
                 log.warning("lease_lost_effects_discarded")
+                ctx.trace.end("lease_lost")
                 ctx.run_after_rollback()
                 return None
             ctx.session.commit()
             log.info("job_succeeded", seconds=round(time.perf_counter() - ctx.started, 4))
+            ctx.trace.end("succeeded")
             ctx.run_after_commit()
             return None
         except Exception as exc:  # commit failed: nothing was applied, so it is a failure
@@ -269,6 +284,7 @@ class LedgerMiddleware(Middleware):
             started=ctx.started,
             deadline=time.monotonic() + OUTCOME_RETRY_SECONDS,
             delay=0.5,
+            trace=ctx.trace,
         )
 
     def _submit_completion(
@@ -279,6 +295,7 @@ class LedgerMiddleware(Middleware):
         started: float,
         deadline: float,
         delay: float,
+        trace: tracing.JobTrace = tracing.NO_TRACE,
     ) -> None:
         future = self.bookkeeping.submit_nowait(item)
         future.add_done_callback(
@@ -289,6 +306,7 @@ class LedgerMiddleware(Middleware):
                 started=started,
                 deadline=deadline,
                 delay=delay,
+                trace=trace,
             )
         )
 
@@ -301,6 +319,7 @@ class LedgerMiddleware(Middleware):
         started: float,
         deadline: float,
         delay: float,
+        trace: tracing.JobTrace = tracing.NO_TRACE,
     ) -> None:
         """On the batcher's thread: log the outcome, or try again later if the write failed."""
         job_id = item[1][0]
@@ -311,21 +330,29 @@ class LedgerMiddleware(Middleware):
                 delay,
                 self._submit_completion,
                 (item, settled),
-                {"started": started, "deadline": deadline, "delay": min(delay * 2, 10.0)},
+                {
+                    "started": started,
+                    "deadline": deadline,
+                    "delay": min(delay * 2, 10.0),
+                    "trace": trace,
+                },
             )
             retry.daemon = True
             retry.start()
             return
         if error is not None:  # the lease expires and the sweeper re-queues the job
             log.error("job_outcome_not_recorded", job_id=str(job_id), error=str(error)[:500])
+            trace.end("not_recorded", error)
         elif future.result():
             log.info(
                 "job_succeeded",
                 job_id=str(job_id),
                 seconds=round(time.perf_counter() - started, 4),
             )
+            trace.end("succeeded")
         else:
             log.warning("lease_lost_result_discarded", job_id=str(job_id))
+            trace.end("lease_lost")
         self.leases.discard(job_id)
         settled.set_result(None)
 
@@ -335,7 +362,8 @@ class LedgerMiddleware(Middleware):
         message: MessageProxy,
         ctx: JobContext,
         exception: BaseException,
-    ) -> None:
+    ) -> str | None:
+        """Record the failed attempt; returns the job's new status (None if not recorded)."""
         if isinstance(exception, dramatiq.errors.ActorNotFound):
             exception = _unknown_actor(message)
         options = _actor_options(broker, message)
@@ -373,12 +401,12 @@ class LedgerMiddleware(Middleware):
                     error_type=type(exception).__name__,
                     error=str(exception)[:500],
                 )
-                return
+                return status
             except DBAPIError:
                 session.rollback()
                 if time.monotonic() > deadline:
                     log.error("job_outcome_not_recorded", exc_info=True)
-                    return
+                    return None
                 time.sleep(delay)
                 delay = min(delay * 2, 10)
             finally:

@@ -111,6 +111,12 @@ class TaskRun(Model):
     finished_at: Mapped[datetime | None] = mapped_column(info=not_pii(DataCategory.TECHNICAL))
     lease_expires_at: Mapped[datetime | None] = mapped_column(info=not_pii(DataCategory.TECHNICAL))
     worker_id: Mapped[str | None] = mapped_column(String(200), info=not_pii(DataCategory.TECHNICAL))
+    # The enqueuer's W3C trace context (``00-<trace id>-<span id>-<flags>``), NULL outside a
+    # trace: the worker continues that trace (are_workers.tracing). A malformed value only
+    # means the job starts a trace of its own.
+    traceparent: Mapped[str | None] = mapped_column(
+        String(128), info=not_pii(DataCategory.TECHNICAL)
+    )
     created_at: Mapped[created_at_col]
     updated_at: Mapped[updated_at_col]
 
