@@ -82,10 +82,10 @@ class FrameAnalysisOptions:
     away from the screen, as opposed to nobody there. BlazeFace has no profile model: it
     finds turned heads as faces, and reports no profiles."""
     blocked_max_luminance: float = 25.0
-    """Mean luma below this: the lens is covered or the room is dark; no face is possible."""
+    """Mean luma below this, and no face found: the lens is covered or the room is dark."""
     blocked_max_contrast: float = 6.0
     """Luma standard deviation below this: a uniform frame (lens covered by a finger,
-    tape or paper, or a frozen/blank camera feed)."""
+    tape or paper, or a frozen/blank camera feed); no face is looked for."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,15 +184,18 @@ class FaceDetector:
         mean, std = cv2.meanStdDev(gray)
         mean_luminance, luminance_std = float(mean[0][0]), float(std[0][0])
         sharpness = float(cv2.Laplacian(gray, cv2.CV_64F).var())
-        blocked = (
-            mean_luminance < options.blocked_max_luminance
-            or luminance_std < options.blocked_max_contrast
-        )
+        uniform = luminance_std < options.blocked_max_contrast
         faces: tuple[FaceBox, ...] = ()
         profiles = 0
-        if not blocked:
+        if not uniform:
             found, profiles = self._faces(bgr, gray, options)
             faces = tuple(found)
+        # A very dark frame counts as a blocked camera only when no face is seen in it:
+        # a dim room with a visible candidate is a lighting problem (dark_frame_ratio),
+        # not an absent one.
+        blocked = uniform or (
+            mean_luminance < options.blocked_max_luminance and not faces and not profiles
+        )
         return FrameObservation(
             timestamp=round(timestamp, 3),
             faces=tuple(sorted(faces, key=lambda f: (-f.area, f.x))),
