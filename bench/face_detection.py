@@ -95,7 +95,8 @@ def evaluate(kind: str, frames: list[dict[str, Any]], root: Path) -> dict[str, A
         c["presence_right"] += found == truth
         c["multi_right"] += many == many_truth
         for box in frame["boxes"]:
-            best = max((iou(box, f, frame["width"], frame["height"]) for f in seen.faces), default=0)
+            size = (frame["width"], frame["height"])
+            best = max((iou(box, f, *size) for f in seen.faces), default=0)
             c["boxes"] += 1
             c["iou50"] += best >= 0.5
             c["iou30"] += best >= 0.3
@@ -156,7 +157,10 @@ def main() -> None:
         print(json.dumps({"split": args.split, "results": results}))
         return
     print(f"eval/faces, split {args.split}, {len(frames)} frames")
-    print("| detector | presence P | presence R | multi P | multi R | multi F1 | ms/frame (median) | vs Haar |")
+    print(
+        "| detector | presence P | presence R | multi P | multi R | multi F1 "
+        "| ms/frame (median) | vs Haar |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for result in results.values():
         pr, mu = result["presence"], result["multiple_faces"]
@@ -166,9 +170,14 @@ def main() -> None:
             f"{result['ms_per_frame']['median']} | {result['time_ratio_to_haar']}x |"
         )
     print()
-    print("| condition | frames | " + " | ".join(
-        f"{r['detector']['name']} presence right / IoU>=0.5 / IoU>=0.3" for r in results.values()
-    ) + " |")
+    print(
+        "| condition | frames | "
+        + " | ".join(
+            f"{r['detector']['name']} presence right / IoU>=0.5 / IoU>=0.3"
+            for r in results.values()
+        )
+        + " |"
+    )
     print("|---|---|" + "---|" * len(results))
     for name in CONDITIONS:
         cells = []
@@ -180,8 +189,10 @@ def main() -> None:
         frames_n = results["haar"]["per_condition"].get(name, {}).get("frames", 0)
         print(f"| {name} | {frames_n} | " + " | ".join(cells) + " |")
     for result in results.values():
-        print(f"\n{result['detector']['name']} wrong (found/true faces): "
-              + " ".join(result["wrong_frames"]))
+        print(
+            f"\n{result['detector']['name']} wrong (found/true faces): "
+            + " ".join(result["wrong_frames"])
+        )
 
 
 if __name__ == "__main__":

@@ -286,9 +286,10 @@ class BlazeFaceDetector(FaceDetector):
     The short-range model sees a 128x128 letterboxed copy of its input, so a face under
     about a fifth of the frame height is too small for it on the whole frame. Each frame is
     therefore searched on the whole frame and on overlapping square tiles (two thirds of
-    the frame height, half a tile apart: six on a 4:3 frame), every candidate box is re-scored on a square crop
-    twice its size centred on it (a texture that looked like a face in one tile rarely
-    does again when centred), and the face score is the mean of the two. Boxes that mostly
+    the frame height, half a tile apart: six on a 4:3 frame), every candidate box is
+    re-scored on a square crop twice its size centred on it (a texture that looked like a
+    face in one tile rarely does again when centred), and the face score is the mean of
+    the two. Boxes that mostly
     overlap are merged (highest score kept). Thresholds were chosen on the dev split of
     ``eval/faces`` only (``bench/face_detection.py``).
     """
@@ -328,9 +329,7 @@ class BlazeFaceDetector(FaceDetector):
         for detection in self._detector.detect(image).detections:
             box = detection.bounding_box
             score = detection.categories[0].score if detection.categories else 0.0
-            found.append(
-                (float(score), box.origin_x, box.origin_y, box.width, box.height)
-            )
+            found.append((float(score), box.origin_x, box.origin_y, box.width, box.height))
         return found
 
     def _faces(
@@ -346,9 +345,7 @@ class BlazeFaceDetector(FaceDetector):
         for top in _starts(height, side, step):
             for left in _starts(width, side, step):
                 tile = rgb[top : top + side, left : left + side]
-                candidates += [
-                    (s, x + left, y + top, w, h) for s, x, y, w, h in self._run(tile)
-                ]
+                candidates += [(s, x + left, y + top, w, h) for s, x, y, w, h in self._run(tile)]
         scored = []
         for score, x, y, w, h in _merge(candidates):
             if w <= 0 or h <= 0:
@@ -564,6 +561,4 @@ def observe_image(
             code="corrupt_image",
         )
     options = options or FrameAnalysisOptions()
-    return get_face_detector(options.detector).observe(
-        frame, timestamp=timestamp, options=options
-    )
+    return get_face_detector(options.detector).observe(frame, timestamp=timestamp, options=options)
