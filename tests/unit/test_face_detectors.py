@@ -163,3 +163,18 @@ def test_opencv_python_headless_is_the_only_cv2() -> None:
             providers.append(dist.metadata["Name"])
     assert providers == ["opencv-python-headless"]
     assert "headless" in cv2.getBuildInformation().lower() or cv2.__file__
+
+
+def test_mediapipe_imported_behind_the_detectors_back_is_a_clear_error() -> None:
+    script = (
+        "import mediapipe\n"
+        "from are_workers.ml.vision import make_face_detector\n"
+        "try:\n"
+        "    make_face_detector('blazeface')\n"
+        "except RuntimeError as exc:\n"
+        "    print('refused:', exc)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert "refused: mediapipe was imported before" in result.stdout

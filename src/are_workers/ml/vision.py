@@ -268,10 +268,17 @@ def _protobuf_compat() -> None:
     Tasks API fails). Give the class back that one method, as protobuf documents its
     replacement (``message_factory.GetMessageClass``); nothing else is touched and an
     existing method is never replaced."""
+    import sys
+
     from google.protobuf import message_factory
 
     factory: Any = message_factory.MessageFactory
     if not hasattr(factory, "GetPrototype"):
+        if sys.modules.get("mediapipe") is not None:
+            raise RuntimeError(
+                "mediapipe was imported before are_workers.ml.vision could make it work with "
+                "protobuf >= 5; import it only through the face detector"
+            )
 
         def get_prototype(self: Any, descriptor: Any) -> Any:
             return message_factory.GetMessageClass(descriptor)
