@@ -296,17 +296,13 @@ class BlazeFaceDetector(FaceDetector):
     the frame height, half a tile apart: six on a 4:3 frame), every candidate box is
     re-scored on a square crop twice its size centred on it (a texture that looked like a
     face in one tile rarely does again when centred), and the face score is the mean of
-    the two. Boxes that mostly
-    overlap are merged (highest score kept). Thresholds were chosen on the dev split of
-    ``eval/faces`` only (``bench/face_detection.py``).
+    the two. Boxes that mostly overlap are merged (highest score kept). Thresholds were
+    chosen on the dev split of ``eval/faces`` only (``bench/face_detection.py``).
     """
 
     name = BLAZEFACE_DETECTOR_NAME
 
     def __init__(self) -> None:
-        import os
-
-        os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ INFO/WARNING lines
         _protobuf_compat()
         import mediapipe
         from mediapipe.tasks.python import vision
@@ -346,7 +342,7 @@ class BlazeFaceDetector(FaceDetector):
 
         rgb = cv2.cvtColor(bgr, cv2.COLOR_GRAY2RGB if bgr.ndim == 2 else cv2.COLOR_BGR2RGB)
         height, width = rgb.shape[:2]
-        candidates = [(s, x, y, w, h) for s, x, y, w, h in self._run(rgb)]
+        candidates = self._run(rgb)
         side = max(1, round(min(width, height) * 2 / 3))
         step = max(1, side // 2)
         for top in _starts(height, side, step):
