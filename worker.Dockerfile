@@ -23,11 +23,13 @@ ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 # Only the files that decide dependencies first, so code changes do not reinstall torch.
 COPY pyproject.toml constraints.txt README.md ./
+COPY requirements-nodeps ./requirements-nodeps
 RUN mkdir -p src/are_workers && touch src/are_workers/__init__.py \
  && if [ -n "$TORCH_INDEX" ]; then \
       pip install --index-url "$TORCH_INDEX" torch==2.13.0 && sed -i '/^torch==/d' constraints.txt; \
     fi \
  && pip install -c constraints.txt ".[${EXTRAS}]" \
+ && pip install -c constraints.txt --no-deps -r requirements-nodeps/faces.txt \
  && pip uninstall -y are-workers
 COPY src ./src
 COPY migrations ./migrations

@@ -4,11 +4,13 @@
 # EMBEDDED=0 to leave it out, as production images do).
 # Every pip call goes through constraints.txt, which pins torch to the CPU build: an
 # unpinned torch (or one pulled in by a dependency) would bring several GB of CUDA wheels.
-#   VENV=.venv EXTRAS=ml,media,dev scripts/bootstrap.sh
+# An extra with a file requirements-nodeps/EXTRA.txt also gets that file installed with
+# --no-deps (a package whose declared dependencies clash with ours: MediaPipe for "faces").
+#   VENV=.venv EXTRAS=ml,media,faces,dev scripts/bootstrap.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv}"
-EXTRAS="${EXTRAS:-ml,media}"
+EXTRAS="${EXTRAS:-ml,media,faces}"
 if [ "${EMBEDDED:-1}" != 0 ] && [[ ",${EXTRAS}," != *,embedded,* ]]; then
   EXTRAS="embedded,${EXTRAS}"
 fi
@@ -18,4 +20,11 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 "$VENV/bin/python" -m pip install --quiet --upgrade pip -c constraints.txt
 "$VENV/bin/python" -m pip install --quiet -c constraints.txt -e ".[${EXTRAS}]"
+IFS=, read -ra WANTED <<< "$EXTRAS"
+for extra in "${WANTED[@]}"; do
+  if [ -f "requirements-nodeps/${extra}.txt" ]; then
+    "$VENV/bin/python" -m pip install --quiet --no-deps -c constraints.txt \
+      -r "requirements-nodeps/${extra}.txt"
+  fi
+done
 echo "installed are-workers[${EXTRAS}] into ${VENV}"

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv}"
-EXTRAS=ml,media VENV="$VENV" scripts/bootstrap.sh
+EXTRAS=ml,media,faces VENV="$VENV" scripts/bootstrap.sh
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 "$VENV/bin/are-workers" db upgrade
 exec "$VENV/bin/are-workers" demo "$@"

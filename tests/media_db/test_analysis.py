@@ -26,7 +26,8 @@ from are_workers.models.video_interviews import (
     VideoResponseStatus,
 )
 from are_workers.services.media import answer_analysis, answer_transcription
-from are_workers.services.media.store import TransactionFactory
+from are_workers.services.media.store import TransactionFactory, vision_detector
+from are_workers.services.media.video_analysis import VideoAnalysisOptions
 from tests.media_db.conftest import (
     Recorded,
     RecordFn,
@@ -137,7 +138,9 @@ def test_with_consent_the_answer_gets_speech_and_video_signals_once(
     assert video.summary["needs_human_review"] is True  # a second face for 2 s
     assert "frames" not in video.signals  # no per-frame data, no face boxes
     model = db.get_one(AIModelVersion, video.model_version_id)
-    assert (model.kind, model.name) == (ModelKind.VISION, "opencv-haar-frontalface-alt2")
+    detector = vision_detector(VideoAnalysisOptions())
+    assert (model.kind, model.name) == (ModelKind.VISION, detector.name)
+    assert video.signals["detector"] == detector.to_dict()  # which detector ran
 
     response = db.get_one(VideoResponse, answer.response.id)
     db.refresh(response)

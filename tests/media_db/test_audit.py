@@ -18,7 +18,8 @@ from are_workers.models.ai_evaluations import AIModelVersion
 from are_workers.models.candidates import CandidateConsent
 from are_workers.models.video_interviews import Transcript
 from are_workers.services.media import answer_analysis, answer_transcription
-from are_workers.services.media.store import VISION_MODEL_NAME, JobRef, TransactionFactory
+from are_workers.services.media.store import JobRef, TransactionFactory, vision_detector
+from are_workers.services.media.video_analysis import VideoAnalysisOptions
 from tests.media_db.conftest import (
     RecordFn,
     assert_pseudonymous,
@@ -93,7 +94,9 @@ def test_transcript_speech_and_face_analysis_are_each_audited_without_content(
     assert speech.input_refs["asr_model_version_id"] == str(asr.id)
     assert speech.output_refs["relevance"] == "scored"
     (video,) = audit_rows(db, answer.org_id, answer_analysis.VIDEO_AUDIT_ACTION)
-    assert video.model_name == VISION_MODEL_NAME and video.model_version.startswith("opencv-")
+    detector = vision_detector(VideoAnalysisOptions())
+    assert video.model_name == detector.name
+    assert video.model_version.startswith(f"{detector.version}/")
     assert video.input_refs["sha256"] == answer.file.sha256
     assert video.output_refs["needs_human_review"] is True  # a second face for 2 s
     assert len(video.output_refs["result_sha256"]) == 64

@@ -33,9 +33,11 @@ from are_workers.models.files import File, FilePurpose
 from are_workers.models.subscription import UsageKind, UsageRecord
 from are_workers.services.media.proctoring_store import (
     PROCTORING_AUDIT_ACTION,
-    PROCTORING_MODEL_NAME,
+    PROCTORING_MODEL_SUFFIX,
     proctor_session,
 )
+from are_workers.services.media.store import vision_detector
+from are_workers.services.media.video_analysis import VideoAnalysisOptions
 from tests.factories import Graph, make_graph, utcnow
 from tests.media_db.conftest import assert_pseudonymous, audit_rows, give_consent, store_upload
 from tests.media_db.media import FIXTURES
@@ -156,7 +158,7 @@ def test_snapshots_become_events_for_review_and_a_summary(db: Session) -> None:
         "source": "camera",
         "signal": "multiple_faces",
         "duration_seconds": 20.0,
-        "detector": "opencv-haar-frontalface-alt2",
+        "detector": vision_detector(VideoAnalysisOptions()).name,
     }  # times and kinds only: no face boxes, no images
     db.refresh(proctoring)
     assert proctoring.status is ProctoringStatus.FLAGGED  # for a person to look at
@@ -219,7 +221,9 @@ def test_proctoring_is_audited_per_run_and_a_consent_skip_is_not(db: Session) ->
     (row,) = audit_rows(db, graph.org.id, PROCTORING_AUDIT_ACTION)
     assert (row.entity_type, row.entity_id) == ("proctoring_sessions", proctoring.id)
     assert row.subject_ref == subject_ref(graph.candidate.id) and row.task_run_id == job
-    assert row.model_name == PROCTORING_MODEL_NAME and row.model_version.startswith("opencv-")
+    detector = vision_detector(VideoAnalysisOptions())
+    assert row.model_name == f"{detector.name}{PROCTORING_MODEL_SUFFIX}"
+    assert row.model_version.startswith(f"{detector.version}/")
     assert row.input_refs["snapshots"] == len(files)
     assert row.input_refs["assessment_session_id"] == str(proctoring.assessment_session_id)
     assert row.output_refs["status"] == "flagged" and row.output_refs["events"] == 1

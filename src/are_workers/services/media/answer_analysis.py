@@ -395,6 +395,7 @@ def _store_video(
         "data_category": video.data_category.value,
         "duration": video.duration,
         "sample_fps": video.sample_fps,
+        "detector": video.detector.to_dict() if video.detector else None,
         "signals": signals_to_dict(video.signals),
         "intervals": {
             "multiple_faces": [i.to_dict() for i in video.multiple_faces_intervals],

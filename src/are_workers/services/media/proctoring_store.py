@@ -40,18 +40,19 @@ from are_workers.services.media.proctoring import (
     proctor_observations,
 )
 from are_workers.services.media.store import (
-    VISION_MODEL_NAME,
     digest_refs,
     gpu_memory_errors_as_transient,
     options_digest,
+    vision_detector,
     vision_version,
 )
 from are_workers.services.media.video_analysis import VideoAnalysisOptions
 from are_workers.services.model_registry import record_usage
 
-PROCTORING_MODEL_NAME = f"{VISION_MODEL_NAME}+are-proctoring"
+PROCTORING_MODEL_SUFFIX = "+are-proctoring"
 """Camera events are the face detector's observations turned into events by the
-proctoring rules (``ProctoringOptions``): the audit log names both."""
+proctoring rules (``ProctoringOptions``): the audit log names both, as
+``<detector name>+are-proctoring``."""
 PROCTORING_AUDIT_ACTION = "proctoring.analysed"
 
 
@@ -154,7 +155,9 @@ def proctor_session(
             options=options,
             video_options=video_options,
         )
-    _replace_camera_events(session, proctoring, report, file_at)
+    _replace_camera_events(
+        session, proctoring, report, file_at, vision_detector(video_options).name
+    )
     summary = report.summary
     if proctoring.status is not ProctoringStatus.REVIEWED:  # a person's review stands
         if summary.needs_human_review:
@@ -181,7 +184,7 @@ def proctor_session(
         entity_type="proctoring_sessions",
         entity_id=proctoring.id,
         subject_id=candidate_id,
-        model_name=PROCTORING_MODEL_NAME,
+        model_name=f"{vision_detector(video_options).name}{PROCTORING_MODEL_SUFFIX}",
         model_version=f"{vision_version(video_options)}+"
         f"{options_digest(options or ProctoringOptions())}",
         input_refs={
@@ -259,6 +262,7 @@ def _replace_camera_events(
     proctoring: ProctoringSession,
     report: ProctoringReport,
     file_at: dict[float, uuid.UUID],
+    detector: str,
 ) -> None:
     session.execute(
         delete(ProctoringEvent).where(
@@ -275,12 +279,12 @@ def _replace_camera_events(
             "severity": _SEVERITY[event.kind],
             "occurred_at": proctoring.started_at + timedelta(seconds=event.start),
             "offset_ms": round(event.start * 1000),
-            "confidence": None,  # Haar cascades give no calibrated confidence
+            "confidence": None,  # neither detector gives a calibrated confidence
             "details": {
                 "source": CAMERA_SOURCE,
                 "signal": event.kind.value,
                 "duration_seconds": event.duration,
-                "detector": VISION_MODEL_NAME,
+                "detector": detector,
             },
             "snapshot_file_id": file_at.get(event.start),
         }

@@ -28,6 +28,7 @@ from are_workers.config import Settings
 from are_workers.crypto import json_sha256
 from are_workers.errors import TransientError
 from are_workers.ml.transcriber import OOM_RETRY_DELAY_SECONDS
+from are_workers.ml.vision import DetectorInfo
 from are_workers.models.ai_evaluations import AIModelVersion, ModelKind
 from are_workers.models.files import File
 from are_workers.services.media.transcription import PLAN_VERSION, TranscriptionOptions
@@ -36,8 +37,6 @@ from are_workers.services.model_registry import ensure_model_version
 
 TransactionFactory = Callable[[], AbstractContextManager[Session]]
 """Opens one short transaction that commits when the block exits (rolls back on error)."""
-
-VISION_MODEL_NAME = "opencv-haar-frontalface-alt2"
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,11 +107,18 @@ def asr_model_version(
     return model_id, config.model_name
 
 
-def vision_version(options: VideoAnalysisOptions) -> str:
-    """The face detector's version: the OpenCV build and every option its signals depend on."""
-    import cv2
+def vision_detector(options: VideoAnalysisOptions) -> DetectorInfo:
+    """The face detector this thread runs for ``options``: BlazeFace when the ``faces``
+    extra is installed, else the Haar cascades (``ml.vision.get_face_detector``)."""
+    from are_workers.ml.vision import get_face_detector
 
-    return f"opencv-{cv2.__version__}/{options_digest(options)}"
+    return get_face_detector(options.frame.detector).info
+
+
+def vision_version(options: VideoAnalysisOptions) -> str:
+    """The face detector's version (its package build and method) and every option its
+    signals depend on."""
+    return f"{vision_detector(options).version}/{options_digest(options)}"
 
 
 def vision_model_version(
@@ -123,7 +129,7 @@ def vision_model_version(
         return ensure_model_version(
             session,
             kind=ModelKind.VISION,
-            name=VISION_MODEL_NAME,
+            name=vision_detector(options).name,
             version=version,
             params={"options": asdict(options)},
         )

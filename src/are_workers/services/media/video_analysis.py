@@ -22,7 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from are_workers.config import Settings, get_settings
-from are_workers.ml.vision import FrameAnalysisOptions, FrameObservation, observe_video
+from are_workers.ml.vision import (
+    DetectorInfo,
+    FrameAnalysisOptions,
+    FrameObservation,
+    observe_video,
+)
 from are_workers.models.classification import DataCategory
 from are_workers.services.media import BIOMETRIC, Interval, Signal, signals_to_dict
 from are_workers.services.media.probe import MediaInfo, probe_media
@@ -144,10 +149,14 @@ class VideoAnalysis:
     no_face_intervals: tuple[Interval, ...]
     face_away_intervals: tuple[Interval, ...]
     data_category: DataCategory = BIOMETRIC
+    detector: DetectorInfo | None = None
+    """The face detector that ran (name and version); None for observations given
+    directly to :func:`summarize_observations` without one."""
 
     def to_dict(self, *, include_frames: bool = False) -> dict[str, Any]:
         data: dict[str, Any] = {
             "data_category": self.data_category.value,
+            "detector": self.detector.to_dict() if self.detector else None,
             "duration": self.duration,
             "sample_fps": self.sample_fps,
             "frames_decoded": self.frames_decoded,
@@ -192,6 +201,7 @@ def analyze_video(
         duration=track.duration or observed.duration,
         frames_decoded=observed.frames_decoded,
         options=options,
+        detector=observed.detector,
     )
 
 
@@ -205,6 +215,7 @@ def summarize_observations(
     duration: float,
     frames_decoded: int = 0,
     options: VideoAnalysisOptions | None = None,
+    detector: DetectorInfo | None = None,
 ) -> VideoAnalysis:
     """Signals and intervals from sampled frames (pure: no I/O, easy to test)."""
     options = options or VideoAnalysisOptions()
@@ -310,4 +321,5 @@ def summarize_observations(
         multiple_faces_intervals=multiple,
         no_face_intervals=no_face,
         face_away_intervals=face_away,
+        detector=detector,
     )
