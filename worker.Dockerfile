@@ -13,7 +13,7 @@ ARG BASE_IMAGE=python:3.11-slim-bookworm
 # --- build stage: dependencies in their own layer, then the project --------------------------
 FROM ${BASE_IMAGE} AS build
 ARG TORCH_INDEX=""
-ARG EXTRAS=ml,media,tracing
+ARG EXTRAS=ml,media,faces,tracing
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN if ! command -v python3.11 >/dev/null 2>&1; then \
       apt-get update && apt-get install -y --no-install-recommends python3.11 python3.11-venv \
