@@ -4,7 +4,7 @@
 # EMBEDDED=0 to leave it out, as production images do).
 # Every pip call goes through constraints.txt, which pins torch to the CPU build: an
 # unpinned torch (or one pulled in by a dependency) would bring several GB of CUDA wheels.
-#   VENV=.venv EXTRAS=ml,media,dev scripts/bootstrap.sh
+#   VENV=.venv EXTRAS=ml,media,dashboard,dev scripts/bootstrap.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv}"
