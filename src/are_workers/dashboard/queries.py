@@ -164,17 +164,23 @@ AUDIT_VERIFICATIONS = """
 _RETENTION_RUNS = """
     SELECT r.id, r.organization_id, r.status::text AS status, r.dry_run, r.counts,
            r.started_at, r.finished_at, r.horizons -> 'breaker' AS breaker,
-           r.horizons ? 'breaker' AS tripped, c.id AS confirm_job_id,
-           c.status::text AS confirm_status
+           r.horizons ? 'breaker' AS tripped, c.id AS confirm_job_id, c.status AS confirm_status
     FROM retention_runs r
-    LEFT JOIN task_runs c
-      ON c.organization_id IS NOT DISTINCT FROM r.organization_id
-     AND c.actor IN ('compliance.retention_sweep', 'compliance.retention_sweep_platform')
-     AND c.idempotency_key = 'confirm:' || r.id
+    LEFT JOIN LATERAL (
+        SELECT id, status::text AS status FROM task_runs
+        WHERE r.organization_id IS NOT NULL AND organization_id = r.organization_id
+          AND actor = 'compliance.retention_sweep' AND idempotency_key = 'confirm:' || r.id
+        UNION ALL
+        SELECT id, status::text FROM task_runs
+        WHERE r.organization_id IS NULL AND organization_id IS NULL
+          AND actor = 'compliance.retention_sweep_platform'
+          AND idempotency_key = 'confirm:' || r.id
+        LIMIT 1
+    ) c ON true
     {where}
     ORDER BY r.started_at DESC
     LIMIT 30
-"""
+"""  # the confirming sweep, found by its idempotency key (the unique index), per scope
 RETENTION_RUNS = _RETENTION_RUNS.format(where="")
 RETENTION_RUN = _RETENTION_RUNS.format(where="WHERE r.id = :i")
 
