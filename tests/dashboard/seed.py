@@ -60,7 +60,8 @@ def seed_ledger(conn: Connection, rows: int) -> list[uuid.UUID]:
                    s.status::task_status,
                    CASE WHEN s.status IN ('queued') THEN 0 ELSE 1 + (g % 3) END, 6,
                    CASE WHEN s.status = 'dead' THEN 1 ELSE 0 END,
-                   CASE WHEN s.status IN ('failed', 'dead') THEN 'InvalidInputError:corrupt_file' END,
+                   CASE WHEN s.status IN ('failed', 'dead')
+                        THEN 'InvalidInputError:corrupt_file' END,
                    CASE WHEN s.status IN ('failed', 'dead')
                         THEN 'This PDF is corrupt. Upload the file again.' END,
                    t.created, t.created, t.created + interval '50 milliseconds',
