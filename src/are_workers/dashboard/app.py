@@ -73,7 +73,7 @@ class ServerTiming:
                      b"default-src 'none'; style-src 'self'; img-src 'self' data:; "
                      b"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
                     (b"x-content-type-options", b"nosniff"),
-                    (b"referrer-policy", b"no-referrer"),
+                    (b"referrer-policy", b"same-origin"),  # no-referrer makes Origin "null"
                     (b"cache-control", b"no-store"),
                 ]  # fmt: skip
                 message["headers"] = headers
