@@ -141,7 +141,7 @@ def test_schedule_and_compliance_pages_read_the_ledger_through_indexes(
             queries.SCHEDULE_LAST_RUN,
             {"actor": "compliance.verify_audit_chain", "prefix": "schedule:audit-verify:%"},
         )
-        assert_indexed(conn, queries.AUDIT_VERIFICATIONS)
+        assert "uq_task_runs_idempotency" in assert_indexed(conn, queries.AUDIT_VERIFICATIONS)
         assert "uq_task_runs_idempotency" in assert_indexed(conn, queries.RETENTION_RUNS)
         dsr_plan = json.dumps(_plan(conn, queries.OPEN_DSRS, {}))
         assert "ix_data_subject_requests_open_deadline" in dsr_plan, dsr_plan

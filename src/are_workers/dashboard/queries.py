@@ -144,7 +144,11 @@ OPEN_DSRS = """
     LIMIT 100
 """
 
-#: The latest audit-chain verification of each organization (never verified: no job).
+#: The latest audit-chain verification job of each organization (never verified: no job).
+#: The scheduler keys every run (``schedule:audit-verify:<tick>``), so the lookup probes the
+#: idempotency index on (organization, actor): a few dozen rows per organization. Ordering
+#: by an expression keeps the planner from walking the whole creation-time index backwards
+#: for an organization that has no verification at all.
 AUDIT_VERIFICATIONS = """
     SELECT o.id AS organization_id, o.name, v.id AS job_id, v.status, v.finished_at,
            v.error_type, v.rows_checked
@@ -153,8 +157,9 @@ AUDIT_VERIFICATIONS = """
         SELECT id, status::text AS status, finished_at, error_type,
                (result ->> 'rows_checked')::bigint AS rows_checked
         FROM task_runs
-        WHERE actor = 'compliance.verify_audit_chain' AND organization_id = o.id
-        ORDER BY created_at DESC
+        WHERE organization_id = o.id AND actor = 'compliance.verify_audit_chain'
+          AND idempotency_key IS NOT NULL
+        ORDER BY created_at + interval '0 seconds' DESC
         LIMIT 1
     ) v ON true
     ORDER BY v.finished_at NULLS FIRST, o.id
