@@ -50,6 +50,7 @@ def main() -> int:
     from are_workers.dashboard.app import create_app
     from are_workers.embedded import ensure_database_url
     from are_workers.models.engine import make_engine
+    from are_workers.models.schemas import BiasAuditMetrics
 
     server_url = ensure_database_url()
     url = create_database(server_url, "are_dashboard_screenshots")
@@ -66,8 +67,9 @@ def main() -> int:
                     "sample_size, metrics, status) VALUES (:o, now() - interval '1 year', now(), "
                     "930, CAST(:m AS jsonb), 'draft')"
                 ),
-                {"o": orgs[0], "m": json.dumps({"source": "ai_recommendation",
-                                                "dimension": "gender", "groups": _BIAS_GROUPS})},
+                {"o": orgs[0], "m": json.dumps(BiasAuditMetrics.model_validate(
+                    {"source": "ai_recommendation", "dimension": "gender", "groups": _BIAS_GROUPS}
+                ).model_dump(mode="json"))},
             )  # fmt: skip
             dead = conn.execute(
                 text("SELECT id FROM task_runs WHERE status = 'dead' ORDER BY created_at DESC")
