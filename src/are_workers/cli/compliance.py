@@ -172,9 +172,10 @@ def retention_confirm(run_id: str) -> None:
         if confirmation is None:
             err_console.print("[red]no retention run stopped by the breaker with that id[/]")
             raise typer.Exit(1)
+        job_id = confirmation.job_id
         console.print(
-            f"queued the confirmed sweep: job {confirmation.job_id} "
-            f"(follow it with `are-workers jobs show {confirmation.job_id}`)"
+            f"queued {confirmation.actor}: job {job_id} "
+            f"(follow it with `are-workers jobs show {job_id}`)"
         )
 
 

@@ -211,6 +211,7 @@ class Confirmation:
     run_id: uuid.UUID
     organization_id: uuid.UUID | None  # None: the platform's run
     job_id: uuid.UUID
+    actor: str
 
 
 def confirm_stopped(session: Session | Connection, run_id: uuid.UUID) -> Confirmation | None:
@@ -239,4 +240,4 @@ def confirm_stopped(session: Session | Connection, run_id: uuid.UUID) -> Confirm
         organization_id=row.organization_id,
         idempotency_key=f"confirm:{run_id}",
     )
-    return Confirmation(run_id, row.organization_id, job_id)
+    return Confirmation(run_id, row.organization_id, job_id, actor)
