@@ -245,6 +245,7 @@ class WorkerRegistration(Model):
         {
             "info": table_policy(
                 retention_days=None,
+                clock="last_seen_at",
                 purpose="Operating the worker pools: which processes run, no personal data.",
             )
         },
