@@ -6,7 +6,7 @@
 # unpinned torch (or one pulled in by a dependency) would bring several GB of CUDA wheels.
 # An extra with a file requirements-nodeps/EXTRA.txt also gets that file installed with
 # --no-deps (a package whose declared dependencies clash with ours: MediaPipe for "faces").
-#   VENV=.venv EXTRAS=ml,media,faces,dev scripts/bootstrap.sh
+#   VENV=.venv EXTRAS=ml,media,faces,dashboard,dev,tracing scripts/bootstrap.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv}"

@@ -4,6 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv}"
-EXTRAS=ml,media,faces,dev,tracing VENV="$VENV" scripts/bootstrap.sh
+EXTRAS=ml,media,faces,dashboard,dev,tracing VENV="$VENV" scripts/bootstrap.sh
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 exec "$VENV/bin/python" -m pytest -p no:cacheprovider "$@"

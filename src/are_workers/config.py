@@ -186,6 +186,22 @@ class Settings(BaseSettings):
     #: An AI evaluation at or above this overall score counts as shortlisted by the AI.
     bias_shortlist_score: float = Field(default=0.7, gt=0, le=1)
 
+    # --- the operators' dashboard (``are-workers dashboard``) -----------------------------
+    #: Development binds 127.0.0.1 whatever this says; production binds what it is told.
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int = Field(default=8800, ge=1, le=65535)
+    #: Read-only access. Unset in development: a token is generated and printed at start.
+    dashboard_viewer_token: SecretStr | None = None
+    #: Actions (replay, cancel, pause, confirm). Unset in development: generated and printed.
+    dashboard_operator_token: SecretStr | None = None
+    #: Instead of tokens: addresses of a reverse proxy that authenticates people and passes
+    #: who they are in ``dashboard_identity_header`` (only requests from these addresses
+    #: are believed).
+    dashboard_trusted_proxies: list[str] = Field(default_factory=list)
+    dashboard_identity_header: str = "X-Forwarded-User"
+    #: Proxy identities allowed to act; every other identity the proxy passes may only read.
+    dashboard_proxy_operators: list[str] = Field(default_factory=list)
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True
 

@@ -42,6 +42,7 @@ from sqlalchemy.exc import DBAPIError
 
 from are_workers import ledger
 from are_workers.errors import ConfigurationError
+from are_workers.services.compliance.audit import PLATFORM_ORGANIZATION_ID
 
 log = structlog.get_logger(__name__)
 
@@ -67,6 +68,9 @@ class Schedule:
     scope: Scope
     description: str
     args: dict[str, Any] = field(default_factory=dict)
+    #: An organization-scoped schedule that also runs for the platform chain's reserved
+    #: organization (``audit.PLATFORM_ORGANIZATION_ID``); the others skip it (it has no data).
+    platform_chain: bool = False
 
 
 DEFAULT_SCHEDULES: tuple[Schedule, ...] = (
@@ -97,6 +101,7 @@ DEFAULT_SCHEDULES: tuple[Schedule, ...] = (
         "15 4 * * *",
         "organization",
         "Recompute the audit chain and report the first broken link.",
+        platform_chain=True,
     ),
     Schedule(
         "bias-audit",
@@ -247,6 +252,40 @@ def effective(
     return Effective(cron, False, source)  # type: ignore[arg-type]
 
 
+_PAUSE = text(
+    """
+    INSERT INTO schedule_overrides (organization_id, schedule_name, paused, reason)
+    VALUES (NULL, :name, true, :reason)
+    ON CONFLICT (organization_id, schedule_name)
+    DO UPDATE SET paused = true, paused_until = NULL, reason = EXCLUDED.reason, updated_at = now()
+    """
+)
+# A platform override that only paused is deleted on resume (the constraint wants it to
+# override something); one that also sets a cron keeps its cron.
+_RESUME = (
+    text(
+        "DELETE FROM schedule_overrides WHERE organization_id IS NULL AND schedule_name = :name "
+        "AND cron IS NULL"
+    ),
+    text(
+        "UPDATE schedule_overrides SET paused = false, paused_until = NULL, reason = NULL, "
+        "updated_at = now() WHERE organization_id IS NULL AND schedule_name = :name"
+    ),
+)
+
+
+def pause_platform(conn: ledger.Executor, name: str, reason: str | None = None) -> None:
+    """Stop a schedule everywhere (a platform override); it wins over every tenant's."""
+    schedule_named(name)
+    conn.execute(_PAUSE, {"name": name, "reason": reason})
+
+
+def resume_platform(conn: ledger.Executor, name: str) -> None:
+    schedule_named(name)
+    for statement in _RESUME:
+        conn.execute(statement, {"name": name})
+
+
 # --- the tick ----------------------------------------------------------------------------------
 
 
@@ -319,7 +358,9 @@ def run_due(
             continue
         previous = last_runs(conn, schedule)
         targets: list[uuid.UUID | None] = (
-            list(org_ids) if schedule.scope == "organization" else [None]
+            [o for o in org_ids if schedule.platform_chain or o != PLATFORM_ORGANIZATION_ID]
+            if schedule.scope == "organization"
+            else [None]
         )
         for org_id in targets:
             rule = effective(schedule, org_id, overrides, now)

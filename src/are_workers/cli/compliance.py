@@ -162,31 +162,20 @@ def retention_run(org: SweptOrgOption = None, platform: PlatformOption = False) 
 @retention_app.command("confirm")
 def retention_confirm(run_id: str) -> None:
     """Let a sweep stopped by the circuit breaker remove what it planned (and no more)."""
-    from sqlalchemy import text
-
     from are_workers.models.engine import session_scope
-    from are_workers.services.compliance.retention import PLATFORM_SWEEP_ACTOR
+    from are_workers.services.compliance.retention_runs import confirm_stopped
 
     with friendly_errors():
         _configure()
         with session_scope() as session:
-            row = session.execute(
-                text(
-                    "SELECT organization_id, horizons ? 'breaker' AS tripped "
-                    "FROM retention_runs WHERE id = :i"
-                ),  # an organization's run, or the platform's (organization_id NULL)
-                {"i": _uuid(run_id, "run")},
-            ).first()
-        if row is None or not row.tripped:
+            confirmation = confirm_stopped(session, _uuid(run_id, "run"))
+        if confirmation is None:
             err_console.print("[red]no retention run stopped by the breaker with that id[/]")
             raise typer.Exit(1)
-        _enqueue(
-            "compliance.retention_sweep"
-            if row.organization_id is not None
-            else PLATFORM_SWEEP_ACTOR,
-            {"confirmed_run_id": run_id},
-            row.organization_id,
-            key=f"confirm:{run_id}",
+        job_id = confirmation.job_id
+        console.print(
+            f"queued {confirmation.actor}: job {job_id} "
+            f"(follow it with `are-workers jobs show {job_id}`)"
         )
 
 

@@ -31,13 +31,14 @@ app.add_typer(jobs_app, name="jobs")
 
 
 def _register_domain_commands() -> None:
-    from are_workers.cli import pipeline, portfolio, scheduler
+    from are_workers.cli import dashboard, pipeline, portfolio, scheduler
     from are_workers.cli.compliance import compliance_app
     from are_workers.cli.media import media_app
 
     pipeline.register(app)
     portfolio.register(app)
     scheduler.register(app)
+    dashboard.register(app)
     app.add_typer(media_app, name="media")
     app.add_typer(compliance_app, name="compliance", help="GDPR/SOC 2: data map, retention, DSRs.")
 

@@ -15,7 +15,8 @@ from collections.abc import Callable
 import structlog
 from sqlalchemy import Engine
 
-from are_workers import ledger
+from are_workers import ledger, worker_registry
+from are_workers.worker_registry import Registration
 
 log = structlog.get_logger(__name__)
 
@@ -37,6 +38,8 @@ class LeaseKeeper:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        #: Set when the process is a worker: each heartbeat then updates its registry row.
+        self.registration: Registration | None = None
 
     def add(self, job_id: uuid.UUID) -> None:
         with self._lock:
@@ -59,14 +62,30 @@ class LeaseKeeper:
                 conn, jobs, worker_id=self.worker_id, lease=self.lease_seconds
             )
 
+    def report(self) -> None:
+        """Tell the worker registry this process is alive and how many jobs it runs."""
+        if self.registration is not None:
+            with self._engine_getter().begin() as conn:
+                worker_registry.heartbeat(conn, self.registration, len(self.running()))
+
     def _run(self) -> None:
         while not self._stop.wait(self.interval_seconds):
             try:
                 self.renew_now()
             except Exception:  # a DB blip must not kill the heartbeat; the next tick retries
                 log.warning("lease_renewal_failed", exc_info=True)
+            try:
+                self.report()
+            except Exception:
+                log.warning("worker_registry_report_failed", exc_info=True)
 
     def start(self) -> None:
+        if self.registration is not None:
+            try:
+                with self._engine_getter().begin() as conn:
+                    worker_registry.register(conn, self.registration)
+            except Exception:  # the registry is for people; never stop a worker over it
+                log.warning("worker_registry_register_failed", exc_info=True)
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="are-leases", daemon=True)
             self._thread.start()
@@ -76,3 +95,9 @@ class LeaseKeeper:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+        if self.registration is not None:
+            try:
+                with self._engine_getter().begin() as conn:
+                    worker_registry.stopped(conn, self.registration.worker_id)
+            except Exception:
+                log.warning("worker_registry_stop_failed", exc_info=True)

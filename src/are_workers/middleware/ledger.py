@@ -34,6 +34,7 @@ from are_workers.job_context import JobContext, active_job, set_current
 from are_workers.middleware.batching import Batcher
 from are_workers.middleware.deferred_acks import DeferredAcks
 from are_workers.middleware.leases import LeaseKeeper
+from are_workers.worker_registry import Registration
 
 log = structlog.get_logger(__name__)
 
@@ -124,6 +125,11 @@ class LedgerMiddleware(Middleware):
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         self.worker_id = default_worker_id()  # after fork: our own pid
         self.leases.worker_id = self.worker_id
+        self.leases.registration = Registration(
+            self.worker_id,
+            sorted(worker.consumer_whitelist or broker.get_declared_queues()),
+            worker.worker_threads,
+        )
         self.leases.start()
 
     def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:

@@ -38,6 +38,7 @@ GLOBAL_TABLES: dict[str, str] = {
     "sweeps, relay housekeeping) have none.",
     "schedule_overrides": "Per-tenant overrides carry organization_id; NULL is a "
     "platform-wide pause set by operations.",
+    "worker_registry": "Worker processes of the platform's pools; no tenant owns one.",
     "retention_runs": "Proof of retention enforcement: an organization's sweeps carry "
     "organization_id, the platform sweep's (the global tables) have none; kept by the "
     "platform sweep.",

@@ -156,6 +156,17 @@ class TaskRun(Model):
         ),
         Index("ix_task_runs_status_queue", "status", "queue"),
         Index("ix_task_runs_org_created", "organization_id", "created_at"),
+        # The dashboard's pages (``are_workers/dashboard``): the job list newest first (keyset
+        # on created_at, id), by status and by actor (schedules' and audits' last runs too),
+        # and the last hour's throughput by finishing time.
+        Index("ix_task_runs_created", "created_at", "id"),
+        Index("ix_task_runs_status_created", "status", "created_at"),
+        Index("ix_task_runs_actor_created", "actor", "created_at"),
+        Index(
+            "ix_task_runs_finished",
+            "finished_at",
+            postgresql_where=text("finished_at IS NOT NULL"),
+        ),
         {
             "info": table_policy(
                 retention_days=90,
@@ -199,4 +210,49 @@ class ScheduleOverride(Model):
         UniqueConstraint("organization_id", "schedule_name", postgresql_nulls_not_distinct=True),
         CheckConstraint("cron IS NOT NULL OR paused", name="overrides_something"),
         {"info": table_policy(retention_days=None, purpose="Operating periodic jobs.")},
+    )
+
+
+class WorkerRegistration(Model):
+    """A worker process, as it last reported itself: which queues, since when, how busy.
+
+    Each worker child upserts its row on every lease heartbeat and marks it stopped when it
+    drains, so the dashboard can list live workers and spot silent ones (``last_seen_at``
+    falling behind). Rows not seen for a week are deleted by the next worker that starts.
+    """
+
+    __tablename__ = "worker_registry"
+
+    worker_id: Mapped[str] = mapped_column(
+        String(200), unique=True, info=not_pii(DataCategory.TECHNICAL)
+    )  # "<host>/<pid>", as task_runs.worker_id names it
+    host: Mapped[str] = mapped_column(String(200), info=not_pii(DataCategory.TECHNICAL))
+    pid: Mapped[int] = mapped_column(Integer, info=not_pii(DataCategory.TECHNICAL))
+    queues: Mapped[list[Any]] = mapped_column(
+        server_default=text("'[]'::jsonb"), info=not_pii(DataCategory.TECHNICAL)
+    )
+    threads: Mapped[int] = mapped_column(
+        Integer, server_default=text("0"), info=not_pii(DataCategory.TECHNICAL)
+    )
+    running_jobs: Mapped[int] = mapped_column(
+        Integer, server_default=text("0"), info=not_pii(DataCategory.TECHNICAL)
+    )
+    started_at: Mapped[datetime] = mapped_column(
+        server_default=func.now(), info=not_pii(DataCategory.TECHNICAL)
+    )
+    last_seen_at: Mapped[datetime] = mapped_column(
+        server_default=func.now(), info=not_pii(DataCategory.TECHNICAL)
+    )
+    stopped_at: Mapped[opt_ts]
+
+    __table_args__ = (
+        Index("ix_worker_registry_last_seen", "last_seen_at"),
+        CheckConstraint("running_jobs >= 0", name="running_jobs_non_negative"),
+        {
+            "info": table_policy(
+                retention_days=None,
+                clock="last_seen_at",
+                purpose="Operating the worker pools: which processes run, no personal data.",
+            )
+        },
     )

@@ -23,6 +23,19 @@ from are_workers.job_context import current_job_id
 from are_workers.ledger import Executor
 from are_workers.models.audit import ActorType
 
+#: The organization row that holds the *platform chain*: audited actions that concern no one
+#: tenant (an operator pausing a schedule everywhere, replaying jobs across tenants,
+#: confirming the platform's retention sweep). It is a reserved organization so that the
+#: sealer, the head export and verification (``audit-verify`` runs for it too) treat it
+#: exactly like a tenant's chain; it owns no other data.
+PLATFORM_ORGANIZATION_ID = uuid.UUID("00000000-0000-5000-8000-00000000a0d1")
+PLATFORM_ORGANIZATION_SLUG = "are-platform"
+
+_ENSURE_PLATFORM = text(
+    "INSERT INTO organizations (id, name, slug) VALUES (:id, 'Platform (operations)', :slug) "
+    "ON CONFLICT (id) DO NOTHING"
+)
+
 _INSERT = text(
     """
     INSERT INTO audit_log (organization_id, actor_type, actor_id, action, entity_type,
@@ -82,6 +95,14 @@ def record(
         },
     ).scalar_one()
     return uuid.UUID(str(row))
+
+
+def record_platform(db: Executor, *, action: str, **fields: Any) -> uuid.UUID:
+    """Append one row to the platform chain (see :data:`PLATFORM_ORGANIZATION_ID`)."""
+    db.execute(
+        _ENSURE_PLATFORM, {"id": PLATFORM_ORGANIZATION_ID, "slug": PLATFORM_ORGANIZATION_SLUG}
+    )
+    return record(db, organization_id=PLATFORM_ORGANIZATION_ID, action=action, **fields)
 
 
 def record_ai_decision(

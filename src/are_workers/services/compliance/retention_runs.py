@@ -9,9 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from sqlalchemy import (
-    text,
-)
+from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
 from are_workers.errors import InvalidInputError, NotFoundError
@@ -201,3 +199,45 @@ def _batch_refs(target: Target, rows: int, files: int, run_id: uuid.UUID) -> dic
         "rule": target.rule,
         "retention_run_id": str(run_id),
     }
+
+
+# --- confirming a stopped run ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """The sweep queued to finish a run the breaker stopped."""
+
+    run_id: uuid.UUID
+    organization_id: uuid.UUID | None  # None: the platform's run
+    job_id: uuid.UUID
+    actor: str
+
+
+def confirm_stopped(session: Session | Connection, run_id: uuid.UUID) -> Confirmation | None:
+    """Queue the sweep that lets a run stopped by the circuit breaker remove what it
+    planned (and no more); ``None`` when no stopped run has that id.
+
+    Idempotent: confirming twice queues one sweep (the key is the run's).
+    """
+    from are_workers import ledger
+    from are_workers.services.compliance.retention_plan import PLATFORM_SWEEP_ACTOR
+
+    row = session.execute(
+        text(
+            "SELECT organization_id, horizons ? 'breaker' AS tripped "
+            "FROM retention_runs WHERE id = :i"
+        ),  # an organization's run, or the platform's (organization_id NULL)
+        {"i": run_id},
+    ).first()
+    if row is None or not row.tripped:
+        return None
+    actor = "compliance.retention_sweep" if row.organization_id else PLATFORM_SWEEP_ACTOR
+    job_id = ledger.enqueue(
+        session,
+        actor,
+        {"confirmed_run_id": str(run_id)},
+        organization_id=row.organization_id,
+        idempotency_key=f"confirm:{run_id}",
+    )
+    return Confirmation(run_id, row.organization_id, job_id, actor)
