@@ -46,6 +46,7 @@ from are_workers.services.model_registry import record_usage
 from are_workers.services.resumes.chunking import Chunk, chunk_resume
 from are_workers.services.resumes.parsing import ParsedResume as ParsedText
 from are_workers.services.resumes.parsing import parse_resume
+from are_workers.services.resumes.redaction import RedactedText, redact_contact_details
 from are_workers.services.skills import SkillTaxonomy, get_taxonomy, skill_ids
 
 log = structlog.get_logger(__name__)
@@ -169,13 +170,15 @@ def process_resume_file(
         file.storage_key, organization_id, max_bytes=settings.max_file_bytes, settings=settings
     )
     extracted = extract_text(data, limits=ExtractionLimits.from_settings(settings))
+    # Contact details never reach the stored text, its chunks, vectors or the judge.
+    redacted = redact_contact_details(extracted.text)
     taxonomy = get_taxonomy()
     parsed = parse_resume(
-        extracted.text, language=extracted.language, taxonomy=taxonomy, today=today
+        redacted.text, language=extracted.language, taxonomy=taxonomy, today=today
     )
 
     parsed_id = _store_parsed_resume(
-        session, organization_id, candidate_id, file, extracted, parsed
+        session, organization_id, candidate_id, file, extracted, parsed, redacted
     )
     _replace_profile(session, organization_id, candidate_id, parsed_id, parsed, taxonomy)
 
@@ -259,6 +262,13 @@ def _status_message(parsed: ParsedText, chunks: list[Chunk]) -> str | None:
     return None
 
 
+def _masked_warning(redacted: RedactedText) -> list[str]:
+    if not redacted.redactions:
+        return []
+    counts = ", ".join(f"{kind} {count}" for kind, count in redacted.counts.items())
+    return [f"contact details masked before storage: {counts}"]
+
+
 def _store_parsed_resume(
     session: Session,
     organization_id: uuid.UUID,
@@ -266,6 +276,7 @@ def _store_parsed_resume(
     file: File,
     extracted: Any,
     parsed: ParsedText,
+    redacted: RedactedText,
 ) -> uuid.UUID:
     sections = [
         {"name": s.name, "text": parsed.text[s.start : s.end], "char_start": s.start,
@@ -282,7 +293,7 @@ def _store_parsed_resume(
         "sections": sections,
         "page_count": extracted.page_count,
         "char_count": extracted.char_count,
-        "warnings": list(extracted.warnings),
+        "warnings": [*extracted.warnings, *_masked_warning(redacted)],
     }
     stmt = insert(ParsedResume).values(**values)
     upsert = stmt.on_conflict_do_update(
