@@ -118,7 +118,8 @@ def record_file_failure(
             .where(Candidate.id == file.candidate_id, Candidate.organization_id == organization_id)
             .values(
                 processing_status=ProcessingStatus.FAILED,
-                status_message=f"Resume {file.original_filename!r}: {error.user_message}",
+                # The file's name often is the person's: it stays in files.original_filename.
+                status_message=f"A resume could not be processed: {error.user_message}",
             )
         )
 
