@@ -35,13 +35,17 @@ TEXTUAL = ("text", "character varying", "character", "json", "jsonb", "bytea")
 
 
 def live_textual_columns(db: Session) -> list[tuple[str, str]]:
-    """``(table, column)`` of every text-like column in the public schema (arrays of text too)."""
+    """``(table, column)`` of every text-like column of the public schema's tables (arrays of
+    text too; partitions are covered by their parent)."""
     rows = db.execute(
         text(
             "SELECT c.table_name, c.column_name FROM information_schema.columns c "
             "JOIN information_schema.tables t USING (table_schema, table_name) "
             "WHERE c.table_schema = 'public' AND t.table_type = 'BASE TABLE' "
             "AND c.table_name <> 'alembic_version' "
+            # a partition's columns are its parent's (audit_log_p202612 → audit_log)
+            "AND NOT (SELECT relispartition FROM pg_class "
+            "WHERE oid = format('%I.%I', c.table_schema, c.table_name)::regclass) "
             "AND (c.data_type = ANY(:types) OR c.udt_name IN ('_text', '_varchar', 'citext'))"
         ),
         {"types": list(TEXTUAL)},
