@@ -27,6 +27,7 @@ CAN_QUOTE_A_PERSON = {
     ("task_runs", "error_message"),
     ("retention_runs", "error_message"),
     ("data_subject_requests", "rejection_reason"),
+    ("portfolio_items", "stats"),
     ("parsed_resumes", "raw_text"),
     ("parsed_resumes", "sections"),
 }

@@ -145,8 +145,11 @@ class PortfolioItem(TenantMixin, TimestampMixin, Model):
         Text, info=pii(DataCategory.TECHNICAL, anonymize=Anonymize.NULL)
     )
     stats: Mapped[dict[str, Any]] = mapped_column(
-        server_default=json_default(), info=not_pii(holds=Holds.METRICS)
-    )  # pages, files in archive, languages: structure only, no content
+        server_default=json_default(),
+        # No file content, but an archive's paths ("jane_doe_thesis/", a README's path),
+        # which can name the person: the erasure proof found one here.
+        info=pii(DataCategory.EMPLOYMENT, anonymize=Anonymize.REDACT),
+    )  # pages, files in archive, languages and paths: structure only, no content
     position: Mapped[int] = mapped_column(Integer, server_default=text("0"), info=not_pii())
 
     portfolio: Mapped[Portfolio] = relationship(
