@@ -79,9 +79,9 @@ def test_a_contact_detail_is_masked(text: str, secret: str | None) -> None:
     "text",
     [
         "2019 - 2023 Senior Engineer",
-        "Jan 2019 – Mar 2021",
+        "Jan 2019 \u2013 Mar 2021",
         "01/2019 - 03/2021",
-        "03.2018 – 12.2020",
+        "03.2018 \u2013 12.2020",
         "2015 2016 2017 2018",
         "Released on 2023-01-15 and 15.01.2023, 01/15/23",
         "Python 3.11.4, Kubernetes 1.28, PostgreSQL 16.2, Java 17",

@@ -130,9 +130,7 @@ def column_anonymizer(column: Column[Any], *, hash_salt: str = "") -> ColumnAnon
     elif strategy is Anonymize.REDACT:
         # NULL stays NULL: a row updated for another column must not gain a value here
         # (``url`` of a portfolio item is set exactly when the item is a link).
-        value = case(
-            (column.is_(None), null()), else_=type_coerce(literal(REDACTED), column.type)
-        )
+        value = case((column.is_(None), null()), else_=type_coerce(literal(REDACTED), column.type))
         holds = and_(column.is_not(None), column != REDACTED)
     elif strategy is Anonymize.FAKE:
         value = _fake(column, cl)

@@ -100,11 +100,11 @@ def _phones(text: str) -> list[Redaction]:
     while (match := _PHONE.search(text, position)) is not None:
         start, value = match.start(), match.group(0)
         cuts = [m.start() for m in re.finditer(r"[ \t]+(?=\D?\d)", value)]
-        for end in [len(value), *reversed(cuts)]:
-            if _is_phone(text, start, value[:end].rstrip(" \t-/")):
-                end = len(value[:end].rstrip(" \t-/"))
-                found.append(Redaction("phone", start, start + end))
-                position = start + end
+        for cut in [len(value), *reversed(cuts)]:
+            number = value[:cut].rstrip(" \t-/")
+            if _is_phone(text, start, number):
+                found.append(Redaction("phone", start, start + len(number)))
+                position = start + len(number)
                 break
         else:
             position = start + (cuts[0] if cuts else len(value))
@@ -114,7 +114,7 @@ def _phones(text: str) -> list[Redaction]:
 
 # --- street addresses ----------------------------------------------------------------------------
 
-_CAP = r"[A-ZÀ-ÖØ-Þ][\w'’.\-]*"
+_CAP = r"[A-ZÀ-ÖØ-Þ][\w'\u2019.\-]*"
 _EN_STREET = (
     r"Street|St|Road|Rd|Avenue|Ave|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|"
     r"Terrace|Close|Crescent|Parkway|Pkwy|Square|Sq|Highway|Hwy|Row|Mews|Gardens"
@@ -123,7 +123,7 @@ _DE_SUFFIX = r"stra(?:ß|ss)e|str\.|gasse|weg|allee|platz|ufer|chaussee"
 _DE_WORD = r"Stra(?:ß|ss)e|Str\.|Gasse|Weg|Allee|Platz|Ring|Damm|Ufer|Chaussee"
 _FR_WAY = (
     r"(?i:rue|avenue|av\.|boulevard|bd|impasse|all[ée]e|chemin|quai|faubourg)"
-    r"|(?i:place|cours|route|passage|square)(?=[ \t]+(?:de|du|des|d['’]|la|Saint|St))"
+    r"|(?i:place|cours|route|passage|square)(?=[ \t]+(?:de|du|des|d['\u2019]|la|Saint|St))"
 )
 #: Following items of the same address: ", 10115 Berlin", ", Springfield, IL 62704".
 _TAIL = rf"(?:,[ \t]*[A-ZÀ-ÖØ-Þ0-9][^,{_SEGMENT_END}]{{0,40}}){{0,3}}"
