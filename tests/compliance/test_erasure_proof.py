@@ -265,7 +265,6 @@ def test_a_worker_erases_every_trace_of_markers_that_entered_through_real_files(
     env = worker_env(
         runtime_url, redis.url, tmp_path / "data",
         ARE_STORAGE_DIR=str(storage_dir), ARE_ERASURE_JOURNAL_DIR=str(tmp_path / "journal"),
-        PYTHONPATH=f"{ROOT / 'src'}:{ROOT}",
     )  # fmt: skip
     log = tmp_path / "worker.log"
     queues = ",".join(get_settings().queue_names[c] for c in ("ml", "media", "compliance"))
