@@ -269,7 +269,13 @@ class JudgeSystem:
         self._encoder, self._aux = cached_encoders(get_settings().data_dir / "cache")
 
     def evaluate(self, posting_md: str, resumes: dict[str, str]) -> dict[str, Result]:
-        judged = self._judge.evaluate(posting_md, resumes, today=SET_DATE, encoder=self._encoder)
+        judged = self._judge.evaluate(
+            posting_md,
+            resumes,
+            today=SET_DATE,
+            encoder=self._encoder,
+            encode_aux=self._aux.passages,
+        )
         return {
             rid: Result(
                 float(j.rank_score),

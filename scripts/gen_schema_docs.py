@@ -19,7 +19,7 @@ from pathlib import Path
 from sqlalchemy import Column, ForeignKeyConstraint, Table, UniqueConstraint
 from sqlalchemy.dialects.postgresql import ENUM
 from sqlalchemy.types import Enum as SAEnum
-from sqlalchemy.types import TypeEngine
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 import are_workers.models as models_pkg
 from are_workers.models import MODULE_GROUPS
@@ -68,6 +68,8 @@ _TYPE_NAMES = {
 
 
 def _type_name(type_: TypeEngine[object]) -> str:
+    if isinstance(type_, TypeDecorator):  # e.g. EncryptedText: what the database holds
+        type_ = type_.impl_instance
     if isinstance(type_, SAEnum | ENUM) and type_.name:
         return f"enum_{type_.name}"
     visit = getattr(type_, "__visit_name__", type(type_).__name__).upper()
@@ -189,6 +191,10 @@ def render_schema_md() -> str:
         "- Indexes named with the reserved prefix `rt_` are created at run time (per-model "
         "vector indexes) and ignored by Alembic.",
         "- Retention precedence: " + " > ".join(RETENTION_PRECEDENCE) + ".",
+        "- Columns marked `encrypted` are written through `EncryptedText` (encrypted on bind, "
+        "decrypted on read) and accept only AES-GCM envelopes: each has a CHECK "
+        "`ck_<table>_<column>_envelope` ([encryption.md](encryption.md) specifies the "
+        "envelope, with test vectors, for apps that write these columns).",
         "",
         "## Global tables",
         "",

@@ -57,11 +57,6 @@ def blind_index(email: str) -> str:
     ).hexdigest()
 
 
-def fake_ciphertext(plaintext: str) -> str:
-    """Stands in for the AES-GCM envelope until the compliance issue builds the crypto."""
-    return "test." + plaintext.encode().hex()
-
-
 def _add(db: Session, obj: T) -> T:
     db.add(obj)
     db.flush()
@@ -135,7 +130,7 @@ def make_candidate(
         db,
         Candidate(
             organization_id=org.id,
-            email=fake_ciphertext(email),
+            email=email,
             email_blind_index=blind_index(email),
             **kw,
         ),

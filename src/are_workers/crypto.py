@@ -9,6 +9,9 @@ An envelope is text, so it fits the ``TEXT`` columns the schema already has::
 
     enc:v1:<key id>:<base64url(12-byte nonce || ciphertext || 16-byte tag)>
 
+(``docs/encryption.md`` specifies it with test vectors, for apps that write these columns;
+every encrypted column has a CHECK constraint accepting only :data:`ENVELOPE_SQL_PATTERN`.)
+
 * a random nonce per value (AES-GCM's requirement; 96 bits is safe far beyond our volumes);
 * the key id in clear, so keys rotate: old envelopes stay readable while their key is
   configured, and :func:`envelope_key_id` lets SQL find what still uses an old key
@@ -32,6 +35,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import threading
 from collections.abc import Callable
 from functools import lru_cache
@@ -44,6 +48,15 @@ from are_workers.errors import ConfigurationError, PermanentError
 ENVELOPE_PREFIX = "enc:v1:"
 NONCE_BYTES = 12
 KEY_BYTES = 32
+#: What a key id may be: it sits in clear between the prefix and the payload.
+KEY_ID_PATTERN = "[A-Za-z0-9._-]{1,64}"
+#: The payload: base64url, padded, of at least nonce + tag (28 bytes, 40 characters).
+_PAYLOAD_PATTERN = "([A-Za-z0-9_-]{4}){9,}([A-Za-z0-9_-]{2}==|[A-Za-z0-9_-]{3}=|[A-Za-z0-9_-]{4})"
+_ENVELOPE_BODY = f"enc:v1:{KEY_ID_PATTERN}:{_PAYLOAD_PATTERN}"
+#: The envelope's layout as a PostgreSQL regular expression: the CHECK constraint of every
+#: encrypted column (``models/columns.py``) and the migration that added them use it.
+ENVELOPE_SQL_PATTERN = f"^{_ENVELOPE_BODY}$"
+_ENVELOPE_RE = re.compile(_ENVELOPE_BODY)
 #: What erasure writes into an encrypted column that may not be NULL. It is not personal
 #: data, so set-based SQL can write it without a key; :func:`decrypt` returns it as is.
 REDACTED = "[redacted]"
@@ -96,8 +109,11 @@ class StaticKeyProvider:
                     f"ARE_ENCRYPTION_KEYS: key {key_id!r} must be {KEY_BYTES} bytes "
                     f"(base64 of 32 random bytes), not {len(key)}"
                 )
-            if ":" in key_id or not key_id:
-                raise ConfigurationError(f"ARE_ENCRYPTION_KEYS: key id {key_id!r} is invalid")
+            if not re.fullmatch(KEY_ID_PATTERN, key_id):
+                raise ConfigurationError(
+                    f"ARE_ENCRYPTION_KEYS: key id {key_id!r} is invalid (1 to 64 letters, "
+                    "digits, '.', '_' or '-': it is stored in clear in every envelope)"
+                )
         if active_key_id not in keys:
             raise ConfigurationError(
                 f"ARE_ENCRYPTION_KEY_ID={active_key_id!r} is not among ARE_ENCRYPTION_KEYS "
@@ -187,6 +203,12 @@ def is_envelope(value: str | None) -> bool:
     return value is not None and value.startswith(ENVELOPE_PREFIX)
 
 
+def is_wellformed_envelope(value: str | None) -> bool:
+    """Whether ``value`` has the envelope's layout (what the columns' CHECK accepts); says
+    nothing about whether it decrypts."""
+    return value is not None and _ENVELOPE_RE.fullmatch(value) is not None
+
+
 def envelope_key_id(value: str) -> str:
     """The key id an envelope was made with (no key needed)."""
     if not is_envelope(value):
@@ -201,13 +223,21 @@ def encrypt(
     column: str,
     provider: KeyProvider | None = None,
     key_id: str | None = None,
+    nonce: bytes | None = None,
 ) -> str | None:
-    """Encrypt ``value`` for ``table.column`` under the active key (or ``key_id``)."""
+    """Encrypt ``value`` for ``table.column`` under the active key (or ``key_id``).
+
+    ``nonce`` exists for the documented test vectors only: a nonce reused under one key
+    breaks AES-GCM, so production code never passes one (a random one is drawn).
+    """
     if value is None:
         return None
     provider = provider or get_key_provider()
     key_id = key_id or provider.active_key_id
-    nonce = os.urandom(NONCE_BYTES)
+    if nonce is None:
+        nonce = os.urandom(NONCE_BYTES)
+    elif len(nonce) != NONCE_BYTES:
+        raise ValueError(f"an AES-GCM nonce is {NONCE_BYTES} bytes, not {len(nonce)}")
     sealed = _aead(provider.key(key_id)).encrypt(nonce, value.encode(), _aad(table, column))
     return f"{ENVELOPE_PREFIX}{key_id}:{base64.urlsafe_b64encode(nonce + sealed).decode()}"
 

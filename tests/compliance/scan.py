@@ -12,14 +12,17 @@ from typing import Any
 
 from sqlalchemy import Column, Table, Text, cast, func, select, text
 from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeDecorator
 
-from are_workers import crypto
 from are_workers.models.base import Base
 from are_workers.models.classification import classification_of
 
 
 def _searchable(column: Column[Any]) -> str | None:
-    name = column.type.__class__.__name__.upper()
+    type_ = column.type
+    if isinstance(type_, TypeDecorator):  # EncryptedText: searched decrypted
+        type_ = type_.impl_instance
+    name = type_.__class__.__name__.upper()
     if name == "JSONB":
         return "jsonb"
     if name in {"VARCHAR", "TEXT", "STRING"}:
@@ -67,7 +70,7 @@ def _encrypted_matches(
     ).scalars()
     count = 0
     for value in values:
-        plain = crypto.decrypt(value, table=table.name, column=column.name) or ""
+        plain = value or ""  # decrypted by the column's type
         if any(n in plain.lower() for n in needles):
             count += 1
     return count

@@ -99,7 +99,7 @@ class Seeder:
         else:
             plain = f"{self.marker} {column.name}"
         if cl.encrypted:
-            return crypto.encrypt(plain, table=table.name, column=column.name)
+            return plain  # the column's type encrypts it (EncryptedText)
         if name == "VECTOR":
             return self.vector
         if isinstance(column.type, JSONB) or name == "JSONB":

@@ -10,7 +10,6 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.orm import Session
 
-from are_workers import crypto
 from are_workers.config import Settings
 from are_workers.models.ai_evaluations import AIEvaluation, EvaluationStatus
 from are_workers.models.applications import ApplicationStageHistory
@@ -28,10 +27,6 @@ from tests.factories import (
 )
 
 SETTINGS = Settings(bias_min_group_size=5, bias_shortlist_score=0.7)
-
-
-def _enc(column: str, value: str) -> str | None:
-    return crypto.encrypt(value, table="candidate_self_identifications", column=column)
 
 
 def _seed(db: Session) -> uuid.UUID:
@@ -57,8 +52,8 @@ def _seed(db: Session) -> uuid.UUID:
                 CandidateSelfIdentification(
                     organization_id=org.id,
                     candidate_id=candidate.id,
-                    gender=_enc("gender", gender),
-                    ethnicity=_enc("ethnicity", "hispanic or latino" if n % 2 else "white"),
+                    gender=gender,
+                    ethnicity="hispanic or latino" if n % 2 else "white",
                 )
             )
         db.add(

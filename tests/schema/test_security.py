@@ -165,3 +165,33 @@ def test_encrypted_columns_are_listed() -> None:
     found = encrypted_columns()
     assert ("candidates", "email") in found
     assert ("candidates", "full_name") not in found
+
+
+def test_every_encrypted_column_is_written_through_the_type_and_checked() -> None:
+    """A column classified ``encrypted`` without ``EncryptedText`` (plaintext written by the
+    ORM) or without its CHECK (plaintext written by SQL) fails here, and the reverse."""
+    from sqlalchemy import CheckConstraint
+
+    from are_workers.models.classification import Anonymize, classification_of
+    from are_workers.models.columns import EncryptedText, envelope_check_sql
+
+    typed = {
+        (t.name, c.name)
+        for t in Base.metadata.sorted_tables
+        for c in t.columns
+        if isinstance(c.type, EncryptedText)
+    }
+    assert typed == set(encrypted_columns())
+    for table_name, column_name in encrypted_columns():
+        table = Base.metadata.tables[table_name]
+        column = table.c[column_name]
+        assert isinstance(column.type, EncryptedText)
+        assert (column.type.table, column.type.column) == (table_name, column_name)  # the AAD
+        cl = classification_of(column)
+        assert cl is not None
+        checks = {
+            c.name: str(c.sqltext) for c in table.constraints if isinstance(c, CheckConstraint)
+        }
+        name = f"ck_{table_name}_{column_name}_envelope"
+        redactable = cl.anonymize is Anonymize.REDACT
+        assert checks.get(name) == envelope_check_sql(column_name, redactable=redactable)

@@ -19,9 +19,12 @@ def encoder():  # type: ignore[no-untyped-def]
 
 
 def _judge(encoder, requirement: str, resume: str, *, must: bool = True) -> judge.Verdict:  # type: ignore[no-untyped-def]
-    view = judge.read_resume(resume, encoder.passages, today=TODAY)
+    from are_workers.services.embeddings import default_embedding_context
+
+    aux = default_embedding_context().embed
+    view = judge.read_resume(resume, encoder.passages, today=TODAY, encode_aux=aux)
     req = judge.Requirement("req:0", requirement, must_have=must)
-    wanted = judge.prepare_requirements([req], encoder.queries)
+    wanted = judge.prepare_requirements([req], encoder.queries, encode_aux=aux)
     return judge.judge_resume(view, wanted).verdicts[0]
 
 

@@ -532,3 +532,25 @@ def test_sample_postings_parse_as_before() -> None:
     assert [r.must_have for r in nurse.requirements] == [True] * 3 + [False] * 4
     analyst = parse_job_markdown((SAMPLES / "data_analyst.md").read_text())
     assert len(analyst.requirements) == 7
+
+
+def test_prose_clauses_with_their_own_subject_are_requirements_of_their_own() -> None:
+    spec = parse_job_markdown(
+        """# Platform Engineer
+
+### Who you are
+
+You must have four years of experience running Kubernetes clusters, and you write Go
+every day. Since our customers are banks, we need real experience hardening Linux hosts
+to CIS benchmarks. You write clear design documents (we use Notion, but any similar
+tool is fine), and you have mentored junior engineers.
+"""
+    )
+    texts = [r.text for r in spec.requirements]
+    assert texts[0] == "You must have four years of experience running Kubernetes clusters"
+    assert "you write Go\nevery day" in texts
+    assert any(t.endswith("hardening Linux hosts\nto CIS benchmarks") for t in texts)
+    # A comma inside brackets does not split; the clause after it does.
+    assert any(t.endswith("(we use Notion, but any similar\ntool is fine)") for t in texts)
+    assert "you have mentored junior engineers" in texts
+    assert all(r.must_have for r in spec.requirements)

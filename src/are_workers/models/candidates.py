@@ -43,6 +43,8 @@ from are_workers.models.classification import (
 )
 from are_workers.models.columns import (
     covered_ref_id,
+    encrypted_column,
+    envelope_check,
     json_default,
     member_fk,
     opt_ref_id,
@@ -154,15 +156,11 @@ class Candidate(TenantMixin, TimestampMixin, Model):
     full_name: Mapped[str] = mapped_column(
         String(300), info=pii(DataCategory.IDENTITY, anonymize=Anonymize.FAKE)
     )
-    email: Mapped[str | None] = mapped_column(
-        Text, info=pii(DataCategory.CONTACT, anonymize=Anonymize.NULL, encrypted=True)
-    )
+    email: Mapped[str | None] = encrypted_column("candidates", "email", DataCategory.CONTACT)
     email_blind_index: Mapped[str | None] = mapped_column(
         String(64), info=pii(DataCategory.CONTACT, anonymize=Anonymize.NULL)
     )
-    phone: Mapped[str | None] = mapped_column(
-        Text, info=pii(DataCategory.CONTACT, anonymize=Anonymize.NULL, encrypted=True)
-    )
+    phone: Mapped[str | None] = encrypted_column("candidates", "phone", DataCategory.CONTACT)
     location: Mapped[str | None] = mapped_column(
         String(300), info=pii(DataCategory.CONTACT, anonymize=Anonymize.NULL)
     )
@@ -258,6 +256,8 @@ class Candidate(TenantMixin, TimestampMixin, Model):
             "email_blind_index IS NULL OR email_blind_index ~ '^[0-9a-f]{64}$'",
             name="blind_index_hex",
         ),
+        envelope_check("email"),
+        envelope_check("phone"),
         CheckConstraint(
             "(status = 'anonymized') = (anonymized_at IS NOT NULL)", name="anonymized_has_time"
         ),

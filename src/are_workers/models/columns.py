@@ -18,12 +18,23 @@ import uuid
 from datetime import datetime
 from enum import Enum as PyEnum
 from functools import cache
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from sqlalchemy import Enum, ForeignKeyConstraint, TextClause, UniqueConstraint, text
-from sqlalchemy.orm import mapped_column
+from sqlalchemy import (
+    CheckConstraint,
+    Dialect,
+    Enum,
+    ForeignKeyConstraint,
+    Text,
+    TextClause,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import MappedColumn, mapped_column
+from sqlalchemy.types import TypeDecorator
 
-from are_workers.models.classification import DataCategory, not_pii
+from are_workers import crypto
+from are_workers.models.classification import Anonymize, DataCategory, not_pii, pii
 
 #: ``NO ACTION`` (PostgreSQL's default) rather than ``RESTRICT`` for "must not be deleted
 #: while referenced": it is checked at the end of the statement, so an organization's
@@ -102,3 +113,85 @@ def _action(column: str, ondelete: OnDelete) -> str | None:
 def json_default(value: str = "{}") -> TextClause:
     """Server default for a JSONB column (``'{}'::jsonb`` / ``'[]'::jsonb``)."""
     return text(f"'{value}'::jsonb")
+
+
+# --- encrypted columns -----------------------------------------------------------------------
+
+
+class EncryptedText(TypeDecorator[str]):
+    """``TEXT`` holding an AES-GCM envelope (``crypto.py``): what is bound is encrypted, what
+    is read is decrypted.
+
+    Why a type: it is the one write path of an ``encrypted`` column. Every ORM or Core
+    statement that writes one (an object's attribute, ``insert().values()``, ``update()``)
+    encrypts under the active key with ``table.column`` as associated data, whichever worker
+    runs it; what bypasses it (raw SQL, another app writing plaintext) is refused by the
+    column's CHECK (:func:`envelope_check`). The erasure marker passes as is, so set-based
+    erasure can compare with it. A value that already is an envelope is refused rather than
+    wrapped twice (key rotation rewrites envelopes with raw SQL, not through this type).
+
+    Never compare the column with a value in SQL: random nonces make equal plaintexts
+    differ (look candidates up by the blind index).
+    """
+
+    impl = Text
+    cache_ok = True
+
+    def __init__(self, table: str, column: str) -> None:
+        super().__init__()
+        self.table = table
+        self.column = column
+
+    @property
+    def python_type(self) -> type[str]:
+        return str
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        if value is None or value == crypto.REDACTED:
+            return value
+        if crypto.is_wellformed_envelope(value):
+            raise ValueError(
+                f"{self.table}.{self.column}: this value is already an encryption envelope; "
+                "write the plaintext (the column encrypts it)"
+            )
+        return crypto.encrypt(value, table=self.table, column=self.column)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> str | None:
+        return crypto.decrypt(value, table=self.table, column=self.column)
+
+
+def encrypted_column(
+    table: str,
+    column: str,
+    category: DataCategory,
+    *,
+    anonymize: Anonymize = Anonymize.NULL,
+) -> MappedColumn[Any]:
+    """A personal-data column stored encrypted; pair it with :func:`envelope_check`.
+
+    Deferred: loading a row does not decrypt it, so a job that never reads the value neither
+    holds the plaintext nor fails on a retired key.
+    """
+    return mapped_column(
+        EncryptedText(table, column),
+        deferred=True,
+        info=pii(category, anonymize=anonymize, encrypted=True),
+    )
+
+
+def envelope_check_sql(column: str, *, redactable: bool = False) -> str:
+    """The CHECK expression: an envelope, or (``redactable``) the erasure marker, or NULL."""
+    sql = f"{column} ~ '{crypto.ENVELOPE_SQL_PATTERN}'"
+    if redactable:
+        sql = f"{sql} OR {column} = '{crypto.REDACTED}'"
+    return sql
+
+
+def envelope_check(column: str, *, redactable: bool = False) -> CheckConstraint:
+    """``ck_<table>_<column>_envelope``: the column accepts only envelopes (and NULL).
+
+    ``redactable`` for a column anonymized by REDACT, which erasure sets to the marker.
+    """
+    return CheckConstraint(
+        envelope_check_sql(column, redactable=redactable), name=f"{column}_envelope"
+    )

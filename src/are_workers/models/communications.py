@@ -34,6 +34,8 @@ from are_workers.models.classification import (
     table_policy,
 )
 from are_workers.models.columns import (
+    encrypted_column,
+    envelope_check,
     json_default,
     member_fk,
     opt_ref_id,
@@ -113,8 +115,8 @@ class Message(TenantMixin, TimestampMixin, Model):
     )
     application_id: Mapped[opt_ref_id]
     template_id: Mapped[opt_ref_id]
-    to_address: Mapped[str] = mapped_column(
-        Text, info=pii(DataCategory.CONTACT, anonymize=Anonymize.REDACT, encrypted=True)
+    to_address: Mapped[str] = encrypted_column(
+        "messages", "to_address", DataCategory.CONTACT, anonymize=Anonymize.REDACT
     )
     subject: Mapped[str | None] = mapped_column(
         String(500), info=pii(DataCategory.COMMUNICATION, anonymize=Anonymize.REDACT)
@@ -141,6 +143,7 @@ class Message(TenantMixin, TimestampMixin, Model):
         CheckConstraint(
             "(candidate_id IS NOT NULL) OR (user_id IS NOT NULL)", name="has_recipient"
         ),
+        envelope_check("to_address", redactable=True),
         {
             "info": table_policy(
                 retention_days=730,

@@ -12,20 +12,20 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, Text, UniqueConstraint, text
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from are_workers.models.base import Model, TenantMixin, TimestampMixin
 from are_workers.models.classification import (
-    Anonymize,
     DataCategory,
     Holds,
     not_pii,
-    pii,
     table_policy,
 )
 from are_workers.models.columns import (
     covered_ref_id,
+    encrypted_column,
+    envelope_check,
     opt_ref_id,
     opt_ts,
     pg_enum,
@@ -92,20 +92,20 @@ class CandidateSelfIdentification(TenantMixin, TimestampMixin, Model):
     __tablename__ = "candidate_self_identifications"
 
     candidate_id: Mapped[covered_ref_id]
-    gender: Mapped[str | None] = mapped_column(
-        Text, info=pii(DataCategory.DEMOGRAPHIC, anonymize=Anonymize.NULL, encrypted=True)
+    gender: Mapped[str | None] = encrypted_column(
+        "candidate_self_identifications", "gender", DataCategory.DEMOGRAPHIC
     )
-    ethnicity: Mapped[str | None] = mapped_column(
-        Text, info=pii(DataCategory.DEMOGRAPHIC, anonymize=Anonymize.NULL, encrypted=True)
+    ethnicity: Mapped[str | None] = encrypted_column(
+        "candidate_self_identifications", "ethnicity", DataCategory.DEMOGRAPHIC
     )
-    disability_status: Mapped[str | None] = mapped_column(
-        Text, info=pii(DataCategory.HEALTH, anonymize=Anonymize.NULL, encrypted=True)
+    disability_status: Mapped[str | None] = encrypted_column(
+        "candidate_self_identifications", "disability_status", DataCategory.HEALTH
     )
-    veteran_status: Mapped[str | None] = mapped_column(
-        Text, info=pii(DataCategory.DEMOGRAPHIC, anonymize=Anonymize.NULL, encrypted=True)
+    veteran_status: Mapped[str | None] = encrypted_column(
+        "candidate_self_identifications", "veteran_status", DataCategory.DEMOGRAPHIC
     )
-    age_band: Mapped[str | None] = mapped_column(
-        Text, info=pii(DataCategory.DEMOGRAPHIC, anonymize=Anonymize.NULL, encrypted=True)
+    age_band: Mapped[str | None] = encrypted_column(
+        "candidate_self_identifications", "age_band", DataCategory.DEMOGRAPHIC
     )
     declined_to_answer: Mapped[bool] = mapped_column(
         Boolean, server_default=text("false"), info=not_pii()
@@ -117,6 +117,10 @@ class CandidateSelfIdentification(TenantMixin, TimestampMixin, Model):
     __table_args__ = (
         tenant_fk("candidate_id", "candidates"),
         UniqueConstraint("candidate_id"),
+        *(
+            envelope_check(column)
+            for column in ("gender", "ethnicity", "disability_status", "veteran_status", "age_band")
+        ),
         {
             "info": table_policy(
                 retention_days=365,

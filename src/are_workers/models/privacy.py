@@ -35,6 +35,8 @@ from are_workers.models.classification import (
     table_policy,
 )
 from are_workers.models.columns import (
+    encrypted_column,
+    envelope_check,
     json_default,
     opt_ref_id,
     opt_ts,
@@ -117,8 +119,8 @@ class DataSubjectRequest(TenantMixin, TimestampMixin, Model):
     subject_ref: Mapped[str] = mapped_column(
         String(64), info=not_pii(DataCategory.TECHNICAL, holds=Holds.REFERENCE)
     )
-    requester_email: Mapped[str | None] = mapped_column(
-        Text, info=pii(DataCategory.CONTACT, anonymize=Anonymize.NULL, encrypted=True)
+    requester_email: Mapped[str | None] = encrypted_column(
+        "data_subject_requests", "requester_email", DataCategory.CONTACT
     )  # where to answer; nulled once the request is closed
     received_at: Mapped[datetime] = mapped_column(
         server_default=text("now()"), info=not_pii(DataCategory.TECHNICAL)
@@ -156,6 +158,7 @@ class DataSubjectRequest(TenantMixin, TimestampMixin, Model):
         ),
         Index("ix_data_subject_requests_org_subject", "organization_id", "subject_ref"),
         CheckConstraint("deadline_at > received_at", name="deadline_after_receipt"),
+        envelope_check("requester_email"),
         CheckConstraint(
             "extended_until IS NULL OR extended_until >= deadline_at", name="extension_later"
         ),

@@ -24,7 +24,7 @@ from are_workers.models.classification import (
     pii,
     table_policy,
 )
-from are_workers.models.columns import opt_ts, pg_enum
+from are_workers.models.columns import encrypted_column, envelope_check, opt_ts, pg_enum
 
 if TYPE_CHECKING:
     from are_workers.models.organizations import OrganizationMember
@@ -136,14 +136,14 @@ class MfaFactor(TimestampMixin, Model):
     label: Mapped[str | None] = mapped_column(
         String(100), info=pii(DataCategory.AUTHENTICATION, anonymize=Anonymize.NULL)
     )
-    secret: Mapped[str] = mapped_column(
-        Text,
-        info=pii(DataCategory.AUTHENTICATION, anonymize=Anonymize.DELETE_ROW, encrypted=True),
+    secret: Mapped[str] = encrypted_column(
+        "mfa_factors", "secret", DataCategory.AUTHENTICATION, anonymize=Anonymize.DELETE_ROW
     )
     confirmed_at: Mapped[opt_ts]
     last_used_at: Mapped[opt_ts]
 
     __table_args__ = (
+        envelope_check("secret"),
         {
             "info": table_policy(
                 retention_days=None,

@@ -31,11 +31,9 @@ import structlog
 from sqlalchemy import Table, select, text
 from sqlalchemy.orm import Session
 
-from are_workers import crypto
 from are_workers.config import get_settings
 from are_workers.crypto import subject_ref as make_subject_ref
 from are_workers.job_context import active_job
-from are_workers.models.classification import classification_of
 from are_workers.models.security import is_tenant_table
 from are_workers.services import storage
 from are_workers.services.compliance import audit
@@ -73,21 +71,8 @@ def _rows(
             rows = session.execute(stmt).all()
     else:
         rows = session.execute(stmt).all()
-    encrypted = {
-        c.name for c in table.columns if (cl := classification_of(c)) is not None and cl.encrypted
-    }
-    out = []
-    for row in rows:
-        record = {}
-        for key, value in row._mapping.items():
-            plain = (
-                crypto.decrypt(value, table=table.name, column=key)
-                if key in encrypted and isinstance(value, str)
-                else value
-            )
-            record[key] = _json_value(plain)
-        out.append(record)
-    return out
+    # Encrypted columns are decrypted by their type (models/columns.py: EncryptedText).
+    return [{key: _json_value(value) for key, value in row._mapping.items()} for row in rows]
 
 
 def _safe_name(name: str) -> str:

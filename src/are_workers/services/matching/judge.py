@@ -774,6 +774,13 @@ def evaluate(
     from are_workers.ml.multilingual import get_encoder
 
     encoder = encoder or get_encoder()
+    if encode_aux is None:
+        # The coefficients were fitted with the English sentence model's similarity as a
+        # feature: judging without it would read those features as 0 and shift every
+        # probability (the job path passes the same model).
+        from are_workers.services.embeddings import default_embedding_context
+
+        encode_aux = default_embedding_context().embed
     taxonomy = get_taxonomy()
     wanted = prepare_requirements(
         requirements_from_posting(posting_md),

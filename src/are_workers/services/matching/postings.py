@@ -162,6 +162,9 @@ _CONTENT_CUES = re.compile(
     r"|\bqualified\b|\bqualification|licen[cs]e|registration|\bregistered\b|certifi|accredit"
     r"|\bclearance\b|abilit(?:y|ies)\s+to|\bable\s+to\b|\bcapable\s+of|willing(?:ness)?\s+to"
     r"|\byou\s+(?:must\s+|should\s+|will\s+|also\s+)?(?:have|hold|are|bring|can|know)\b"
+    r"|\byou\s+(?:already\s+|regularly\s+)?(?:write|speak|use|build|run|lead|manage|own)\b"
+    r"|\bexperience\s+\w+ing\b|\bwe\s+(?:need|require|expect|are\s+looking\s+for)\b"
+    r"|\byou(?:'ll|\s+will)\s+need\b"
     r"|\byou'(?:ve|re)\b|knowledge\s+of|understanding\s+of|familiar(?:ity)?\s+with|proficien"
     r"|\bfluen|\bskilled\b|\bcompetent\b|expertise\s+in|command\s+of|\bstrong\s+\w+\s+skills"
     r"|erfahrung|kenntnisse|abgeschlossen|studium|ausbildung|\bdu\s+(?:hast|bist|bringst)\b"
@@ -198,6 +201,9 @@ _SENTENCE_END = re.compile(
 )
 _SEMICOLON = re.compile(r"\s*;\s*")
 _CONJUNCTION = re.compile(r",\s+(?:and|but|while|whereas|und|aber|sowie|et|mais)\s+")
+#: A clause after ", and" that starts with its own subject ("…, and you write TypeScript")
+#: is a requirement of its own when both halves read as one.
+_OWN_SUBJECT = re.compile(r"\s*(?:you|we|du|sie|ihr|vous|nous)\b", re.IGNORECASE)
 _ABBREVIATION = re.compile(
     r"(?:e\.?g|i\.?e|etc|incl|approx|ca|min|max|dr|mr|mrs|ms|st|vs|no|z\.b|bzw|d\.h|u\.a|inkl"
     r"|ggf|evtl|mind|env|cf|p\.ex|resp)\.",
@@ -388,8 +394,12 @@ def _sentences(markdown: str, start: int, end: int) -> list[tuple[int, int]]:
 
 
 def _split(markdown: str, start: int, end: int, pattern: re.Pattern[str]) -> list[tuple[int, int]]:
+    """Split at ``pattern``, never inside brackets ("(Jest, but any tool is fine)")."""
     parts, cursor = [], start
     for match in pattern.finditer(markdown, start, end):
+        before = markdown[cursor : match.start()]
+        if before.count("(") > before.count(")"):
+            continue
         parts.append((cursor, match.start()))
         cursor = match.end()
     parts.append((cursor, end))
@@ -420,7 +430,10 @@ def _clauses(markdown: str, start: int, end: int) -> list[tuple[int, int]]:
             marker is not None or _reads_like_requirement(text)
             for marker, text in zip(markers, texts, strict=True)
         )
-        split = marked > 1 or (len(set(markers)) > 1 and standalone)
+        own_subjects = len(pieces) > 1 and all(
+            _OWN_SUBJECT.match(markdown, s, e) for s, e in pieces[1:]
+        )
+        split = marked > 1 or (standalone and (len(set(markers)) > 1 or own_subjects))
         clauses.extend(pieces if split else [part])
     return clauses
 

@@ -9,6 +9,7 @@ is recorded once per job.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,8 +21,10 @@ import numpy as np
 import structlog
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from are_workers import crypto
 from are_workers.config import Settings, get_settings
 from are_workers.errors import InvalidInputError, NotFoundError, PermanentError
 from are_workers.models.candidates import (
@@ -44,8 +47,8 @@ from are_workers.services.documents import ExtractionLimits, extract_text
 from are_workers.services.embeddings import EmbeddingContext, upsert_chunk_embeddings
 from are_workers.services.model_registry import record_usage
 from are_workers.services.resumes.chunking import Chunk, chunk_resume
+from are_workers.services.resumes.parsing import ContactInfo, find_contact, parse_resume
 from are_workers.services.resumes.parsing import ParsedResume as ParsedText
-from are_workers.services.resumes.parsing import parse_resume
 from are_workers.services.resumes.redaction import RedactedText, redact_contact_details
 from are_workers.services.skills import SkillTaxonomy, get_taxonomy, skill_ids
 
@@ -182,6 +185,8 @@ def process_resume_file(
         session, organization_id, candidate_id, file, extracted, parsed, redacted
     )
     _replace_profile(session, organization_id, candidate_id, parsed_id, parsed, taxonomy)
+    # The contact details go to the encrypted columns, read from the text before masking.
+    _fill_contact(session, organization_id, candidate_id, find_contact(extracted.text))
 
     chunks = chunk_resume(
         parsed, max_tokens=embedding.max_tokens, count_tokens=embedding.count_tokens
@@ -377,6 +382,53 @@ def _replace_profile(
     ]
     if skills:
         session.execute(insert(CandidateSkill).values(skills).on_conflict_do_nothing())
+
+
+_EMAIL_RE = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
+
+
+def _fill_contact(
+    session: Session, organization_id: uuid.UUID, candidate_id: uuid.UUID, contact: ContactInfo
+) -> None:
+    """The email and phone the resume gives, for a candidate who has none (a sourced
+    candidate, an upload without a form); never over what the ATS recorded.
+
+    Written through the encrypted columns (``EncryptedText``), with the email's blind index.
+    An email that another candidate of the organization already has is left out: the blind
+    index is unique per organization, and merging two records is for people to decide.
+    """
+    if contact.phone and sum(c.isdigit() for c in contact.phone) >= 7:
+        session.execute(
+            update(Candidate)
+            .where(
+                Candidate.id == candidate_id,
+                Candidate.organization_id == organization_id,
+                Candidate.phone.is_(None),
+            )
+            .values(phone=contact.phone.strip())
+        )
+    email = (contact.email or "").strip()
+    if not _EMAIL_RE.fullmatch(email):
+        return
+    index = crypto.blind_index(email)
+    taken = select(Candidate.id).where(
+        Candidate.organization_id == organization_id, Candidate.email_blind_index == index
+    )
+    try:
+        with session.begin_nested():
+            session.execute(
+                update(Candidate)
+                .where(
+                    Candidate.id == candidate_id,
+                    Candidate.organization_id == organization_id,
+                    Candidate.email.is_(None),
+                    Candidate.email_blind_index.is_(None),
+                    ~taken.exists(),
+                )
+                .values(email=email, email_blind_index=index)
+            )
+    except IntegrityError:  # another candidate took the address meanwhile
+        log.info("resume_email_not_filled", candidate_id=str(candidate_id), reason="taken")
 
 
 def queue_candidate_files(
