@@ -98,6 +98,7 @@ def test_a_contact_detail_is_masked(text: str, secret: str | None) -> None:
         "B.Sc. Computer Science, M.Sc., Ph.D., e.g. and i.e.",
         "Deutsch (Muttersprache), Français (courant)",
         "Gehalt 65.000 EUR, 40 Std./Woche",
+        "Revenue grew from 1200000 to 2500000; hotel 1234567 nights",
     ],
 )
 def test_work_history_is_not_masked(text: str) -> None:

@@ -63,7 +63,7 @@ _NOT_A_SITE = frozenset({"asp.net", "ado.net", "vb.net", "socket.io", "dot.net",
 
 _PHONE = re.compile(r"(?<![\w+./-])(?:\+|00)?\(?\d[\d \t().\-/\u2013]{5,}\d(?![\w/])")
 _PHONE_LABEL = re.compile(
-    r"(?:tel|phone|mobile|mob|cell|fon|telefon|handy|t[ée]l[ée]phone|portable|fixe|m)\.?\s*"
+    r"\b(?:tel|phone|mobile|mob|cell|fon|telefon|handy|t[ée]l[ée]phone|portable|fixe|m)\.?\s*"
     r"(?:\([^)]*\))?\s*[:.]?\s*$",
     re.IGNORECASE,
 )
