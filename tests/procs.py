@@ -82,7 +82,9 @@ def worker_env(database_url: str, broker_url: str, data_dir: Path, **extra: str)
         ARE_RELAY_POLL_SECONDS="0.2",
         ARE_RETRY_BACKOFF_SECONDS="0.2",
         ARE_LOG_JSON="true",
-        PYTHONPATH=str(ROOT),
+        # This checkout's source first: a worktree's workers run its code, not the
+        # installed package's.
+        PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
     )
     env.update(extra)
     return env

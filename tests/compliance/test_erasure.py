@@ -74,7 +74,7 @@ def test_the_subject_is_seeded_in_every_table_that_holds_their_data(
         if any(_searchable(c.column) for c in row_anonymizer(e.table).columns)
     }
     assert searchable <= tables_found
-    assert _pii_tables() - searchable == {"video_responses"}  # its PII is a file id
+    assert _pii_tables() - searchable == set()  # video_responses: its error message
     assert vectors_equal(db, zelda.organization_id, zelda.vector) == 1
     assert (
         len(storage.existing(zelda.storage_keys, zelda.organization_id)) == 2
@@ -183,7 +183,12 @@ def test_a_table_hold_keeps_that_table_and_says_so(db: Session, world: dict[str,
     outcome = erase_subject(db, zelda.organization_id, zelda.rows["candidates"]["id"])
     assert outcome.held == ["messages"] and "messages" not in outcome.anonymized
     left = find_values(db, zelda.organization_id, _needles(zelda))
-    assert set(left) == {"messages.subject", "messages.body", "messages.to_address"}
+    assert set(left) == {
+        "messages.subject",
+        "messages.body",
+        "messages.to_address",
+        "messages.error_message",
+    }
 
 
 def test_an_unknown_subject_is_not_found(db: Session) -> None:

@@ -29,6 +29,7 @@ from are_workers.models.base import Model, TenantMixin, TimestampMixin, created_
 from are_workers.models.classification import (
     Anonymize,
     DataCategory,
+    Holds,
     not_pii,
     pii,
     table_policy,
@@ -104,13 +105,13 @@ class AdaptiveSession(TenantMixin, Model):
 
     assessment_session_id: Mapped[covered_ref_id]
     selection_method: Mapped[str] = mapped_column(
-        String(64), server_default="max_information", info=not_pii()
+        String(64), server_default="max_information", info=not_pii(holds=Holds.CODE)
     )
     exposure_control: Mapped[str] = mapped_column(
-        String(64), server_default="sympson_hetter", info=not_pii()
+        String(64), server_default="sympson_hetter", info=not_pii(holds=Holds.CODE)
     )
     engine_state: Mapped[dict[str, Any]] = mapped_column(
-        server_default=json_default(), info=not_pii(DataCategory.ASSESSMENT)
+        server_default=json_default(), info=not_pii(DataCategory.ASSESSMENT, holds=Holds.METRICS)
     )
     next_item_id: Mapped[opt_ref_id]
     revision: Mapped[int] = mapped_column(Integer, server_default=text("0"), info=not_pii())
@@ -179,10 +180,10 @@ class ItemCalibrationRun(TenantMixin, Model):
     status: Mapped[RunStatus] = mapped_column(
         pg_enum(RunStatus, "run_status"), server_default=RunStatus.RUNNING.value, info=not_pii()
     )
-    method: Mapped[str] = mapped_column(String(64), info=not_pii())  # e.g. "mml-em"
+    method: Mapped[str] = mapped_column(String(64), info=not_pii(holds=Holds.CODE))  # e.g. "mml-em"
     sample_size: Mapped[int | None] = mapped_column(Integer, info=not_pii())
     summary: Mapped[dict[str, Any]] = mapped_column(
-        server_default=json_default(), info=not_pii()
+        server_default=json_default(), info=not_pii(holds=Holds.METRICS)
     )  # fit statistics, aggregated
     task_run_id: Mapped[task_run_ref]
     started_at: Mapped[created_at_col]
@@ -207,7 +208,7 @@ class ItemDriftFlag(TenantMixin, Model):
 
     calibration_run_id: Mapped[covered_ref_id]
     item_id: Mapped[ref_id]
-    parameter: Mapped[str] = mapped_column(String(16), info=not_pii())
+    parameter: Mapped[str] = mapped_column(String(16), info=not_pii(holds=Holds.CODE))
     previous_value: Mapped[float] = mapped_column(Float, info=not_pii())
     new_value: Mapped[float] = mapped_column(Float, info=not_pii())
     statistic: Mapped[float | None] = mapped_column(Float, info=not_pii())

@@ -33,6 +33,7 @@ from are_workers.models.base import Model, TenantMixin, TimestampMixin, created_
 from are_workers.models.classification import (
     Anonymize,
     DataCategory,
+    Holds,
     not_pii,
     pii,
     table_policy,
@@ -92,11 +93,11 @@ class AIModelVersion(TimestampMixin, Model):
     __tablename__ = "ai_model_versions"
 
     kind: Mapped[ModelKind] = mapped_column(pg_enum(ModelKind, "model_kind"), info=not_pii())
-    name: Mapped[str] = mapped_column(String(200), info=not_pii())
-    version: Mapped[str] = mapped_column(String(100), info=not_pii())
-    provider: Mapped[str | None] = mapped_column(String(100), info=not_pii())
+    name: Mapped[str] = mapped_column(String(200), info=not_pii(holds=Holds.CODE))
+    version: Mapped[str] = mapped_column(String(100), info=not_pii(holds=Holds.CODE))
+    provider: Mapped[str | None] = mapped_column(String(100), info=not_pii(holds=Holds.CODE))
     params: Mapped[dict[str, Any]] = mapped_column(
-        server_default=json_default(), info=not_pii()
+        server_default=json_default(), info=not_pii(holds=Holds.METRICS)
     )  # temperature, prompt template hash, quantisation, ...
     status: Mapped[ModelStatus] = mapped_column(
         pg_enum(ModelStatus, "model_status"),
@@ -129,7 +130,7 @@ class AIEvaluation(TenantMixin, TimestampMixin, Model):
         server_default=EvaluationStatus.PENDING.value,
         info=not_pii(),
     )
-    skip_reason: Mapped[str | None] = mapped_column(String(64), info=not_pii())
+    skip_reason: Mapped[str | None] = mapped_column(String(64), info=not_pii(holds=Holds.CODE))
     overall_score: Mapped[float | None] = mapped_column(
         Float, info=not_pii(DataCategory.ASSESSMENT)
     )  # 0..100
@@ -138,14 +139,16 @@ class AIEvaluation(TenantMixin, TimestampMixin, Model):
         Text, info=pii(DataCategory.ASSESSMENT, anonymize=Anonymize.REDACT)
     )  # generated prose about the candidate
     criteria_snapshot: Mapped[dict[str, Any]] = mapped_column(
-        server_default=json_default(), info=not_pii()
+        server_default=json_default(), info=not_pii(holds=Holds.TENANT_TEXT)
     )  # the job's evaluation_criteria as used (the job may change later)
     output: Mapped[dict[str, Any] | None] = mapped_column(
         info=pii(DataCategory.ASSESSMENT, anonymize=Anonymize.NULL)
     )  # the raw model output, which quotes the resume
-    input_hash: Mapped[str] = mapped_column(String(64), info=not_pii(DataCategory.TECHNICAL))
+    input_hash: Mapped[str] = mapped_column(
+        String(64), info=not_pii(DataCategory.TECHNICAL, holds=Holds.REFERENCE)
+    )
     task_run_id: Mapped[task_run_ref]
-    error_code: Mapped[str | None] = mapped_column(String(64), info=not_pii())
+    error_code: Mapped[str | None] = mapped_column(String(64), info=not_pii(holds=Holds.CODE))
     completed_at: Mapped[opt_ts]
 
     candidate: Mapped[Candidate] = relationship(
@@ -209,7 +212,7 @@ class EvaluationCriterionScore(TenantMixin, Model):
     evaluation_id: Mapped[covered_ref_id]
     requirement_id: Mapped[opt_ref_id]
     criterion_key: Mapped[str] = mapped_column(
-        String(64), info=not_pii()
+        String(64), info=not_pii(holds=Holds.CODE)
     )  # the requirement id as text, or a custom criterion's key
     score: Mapped[float] = mapped_column(Float, info=not_pii(DataCategory.ASSESSMENT))  # 0..1
     weight: Mapped[float] = mapped_column(Float, info=not_pii())

@@ -32,6 +32,7 @@ from are_workers.models.candidates import CANDIDATE_RETENTION_DAYS
 from are_workers.models.classification import (
     Anonymize,
     DataCategory,
+    Holds,
     not_pii,
     pii,
     table_policy,
@@ -83,18 +84,18 @@ class Application(TenantMixin, TimestampMixin, Model):
         server_default=ApplicationStatus.ACTIVE.value,
         info=not_pii(),
     )
-    source: Mapped[str | None] = mapped_column(String(64), info=not_pii())
+    source: Mapped[str | None] = mapped_column(String(64), info=not_pii(holds=Holds.CODE))
     cover_letter: Mapped[str | None] = mapped_column(
         Text, info=pii(DataCategory.COMMUNICATION, anonymize=Anonymize.NULL)
     )
     rejection_reason: Mapped[str | None] = mapped_column(
-        String(64), info=not_pii()
+        String(64), info=not_pii(holds=Holds.CODE)
     )  # a reason code from the organization's list, never free text
     rejection_note: Mapped[str | None] = mapped_column(
         Text, info=pii(DataCategory.ASSESSMENT, anonymize=Anonymize.REDACT)
     )
     external_ref: Mapped[str | None] = mapped_column(
-        String(255), info=not_pii(DataCategory.TECHNICAL)
+        String(255), info=not_pii(DataCategory.TECHNICAL, holds=Holds.REFERENCE)
     )
     applied_at: Mapped[datetime] = mapped_column(
         server_default=text("now()"), info=not_pii(DataCategory.TECHNICAL)
@@ -224,7 +225,7 @@ class Offer(TenantMixin, TimestampMixin, Model):
     salary_amount: Mapped[Decimal | None] = mapped_column(
         Numeric(12, 2), info=pii(DataCategory.FINANCIAL, anonymize=Anonymize.NULL)
     )
-    salary_currency: Mapped[str | None] = mapped_column(String(3), info=not_pii())
+    salary_currency: Mapped[str | None] = mapped_column(String(3), info=not_pii(holds=Holds.CODE))
     start_date: Mapped[date | None] = mapped_column(Date, info=not_pii(DataCategory.EMPLOYMENT))
     terms: Mapped[dict[str, Any] | None] = mapped_column(
         info=pii(DataCategory.FINANCIAL, anonymize=Anonymize.NULL)

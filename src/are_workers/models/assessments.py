@@ -32,6 +32,7 @@ from are_workers.models.base import Model, TenantMixin, TimestampMixin, created_
 from are_workers.models.classification import (
     Anonymize,
     DataCategory,
+    Holds,
     not_pii,
     pii,
     table_policy,
@@ -89,10 +90,10 @@ class ItemBank(TenantMixin, TimestampMixin, Model):
 
     __tablename__ = "item_banks"
 
-    name: Mapped[str] = mapped_column(String(200), info=not_pii())
-    description: Mapped[str | None] = mapped_column(Text, info=not_pii())
+    name: Mapped[str] = mapped_column(String(200), info=not_pii(holds=Holds.TENANT_TEXT))
+    description: Mapped[str | None] = mapped_column(Text, info=not_pii(holds=Holds.TENANT_TEXT))
     content_areas: Mapped[dict[str, Any]] = mapped_column(
-        server_default=json_default(), info=not_pii()
+        server_default=json_default(), info=not_pii(holds=Holds.TENANT_TEXT)
     )  # target proportion per content area, for content balancing
 
     items: Mapped[list[AssessmentItem]] = relationship(
@@ -112,16 +113,18 @@ class AssessmentItem(TenantMixin, TimestampMixin, Model):
     __tablename__ = "assessment_items"
 
     bank_id: Mapped[covered_ref_id]
-    code: Mapped[str] = mapped_column(String(64), info=not_pii())
+    code: Mapped[str] = mapped_column(String(64), info=not_pii(holds=Holds.CODE))
     content: Mapped[dict[str, Any]] = mapped_column(
-        server_default=json_default(), info=not_pii()
+        server_default=json_default(), info=not_pii(holds=Holds.TENANT_TEXT)
     )  # stem, options, media: what the candidate sees
     model: Mapped[ItemModel] = mapped_column(pg_enum(ItemModel, "item_model"), info=not_pii())
     a: Mapped[float] = mapped_column(Float, server_default=text("1.0"), info=not_pii())
     b: Mapped[float | None] = mapped_column(Float, info=not_pii())
     c: Mapped[float] = mapped_column(Float, server_default=text("0.0"), info=not_pii())
-    thresholds: Mapped[list[Any] | None] = mapped_column(info=not_pii())
-    content_area: Mapped[str] = mapped_column(String(100), server_default="general", info=not_pii())
+    thresholds: Mapped[list[Any] | None] = mapped_column(info=not_pii(holds=Holds.METRICS))
+    content_area: Mapped[str] = mapped_column(
+        String(100), server_default="general", info=not_pii(holds=Holds.CODE)
+    )
     exposure_rate: Mapped[float] = mapped_column(
         Float, server_default=text("0.0"), info=not_pii()
     )  # observed P(administered), refreshed from item_exposure
@@ -172,7 +175,7 @@ class Assessment(TenantMixin, TimestampMixin, Model):
 
     bank_id: Mapped[ref_id]
     job_id: Mapped[opt_ref_id]
-    name: Mapped[str] = mapped_column(String(200), info=not_pii())
+    name: Mapped[str] = mapped_column(String(200), info=not_pii(holds=Holds.TENANT_TEXT))
     kind: Mapped[AssessmentKind] = mapped_column(
         pg_enum(AssessmentKind, "assessment_kind"), info=not_pii()
     )
@@ -182,7 +185,7 @@ class Assessment(TenantMixin, TimestampMixin, Model):
         info=not_pii(),
     )
     config: Mapped[dict[str, Any]] = mapped_column(
-        server_default=json_default(), info=not_pii()
+        server_default=json_default(), info=not_pii(holds=Holds.TENANT_TEXT)
     )  # stopping rule (max items, SE target), exposure control, content balancing
     time_limit_seconds: Mapped[int | None] = mapped_column(Integer, info=not_pii())
 
@@ -203,11 +206,11 @@ class NormGroup(TenantMixin, TimestampMixin, Model):
     __tablename__ = "norm_groups"
 
     assessment_id: Mapped[covered_ref_id]
-    name: Mapped[str] = mapped_column(String(200), info=not_pii())
-    description: Mapped[str | None] = mapped_column(Text, info=not_pii())
+    name: Mapped[str] = mapped_column(String(200), info=not_pii(holds=Holds.TENANT_TEXT))
+    description: Mapped[str | None] = mapped_column(Text, info=not_pii(holds=Holds.TENANT_TEXT))
     sample_size: Mapped[int] = mapped_column(Integer, info=not_pii())
     thetas: Mapped[list[Any]] = mapped_column(
-        info=not_pii(DataCategory.ASSESSMENT)
+        info=not_pii(DataCategory.ASSESSMENT, holds=Holds.METRICS)
     )  # sorted ability estimates: anonymous (no session ids), so it outlives the sessions
     mean: Mapped[float | None] = mapped_column(Float, info=not_pii())
     sd: Mapped[float | None] = mapped_column(Float, info=not_pii())
@@ -243,7 +246,7 @@ class AssessmentSession(TenantMixin, TimestampMixin, Model):
         info=not_pii(),
     )
     state: Mapped[dict[str, Any]] = mapped_column(
-        server_default=json_default(), info=not_pii()
+        server_default=json_default(), info=not_pii(holds=Holds.METRICS)
     )  # resumable client state (section, timer); the CAT engine's state is adaptive_sessions
     theta: Mapped[float | None] = mapped_column(Float, info=not_pii(DataCategory.ASSESSMENT))
     se: Mapped[float | None] = mapped_column(Float, info=not_pii(DataCategory.ASSESSMENT))

@@ -25,7 +25,7 @@ from sqlalchemy import BigInteger, CheckConstraint, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from are_workers.models.base import Model, TenantMixin
-from are_workers.models.classification import DataCategory, not_pii, table_policy
+from are_workers.models.classification import DataCategory, Holds, not_pii, table_policy
 from are_workers.models.columns import json_default, pg_enum, task_run_ref
 from are_workers.models.privacy import SubjectType
 
@@ -74,26 +74,32 @@ class AuditLog(TenantMixin, Model):
     actor_id: Mapped[uuid.UUID | None] = mapped_column(
         info=not_pii(DataCategory.TECHNICAL)
     )  # a user/api key id, or NULL for the system: an id, never a name or address
-    action: Mapped[str] = mapped_column(String(100), info=not_pii())  # "candidate.evaluated"
-    entity_type: Mapped[str | None] = mapped_column(String(64), info=not_pii())
+    action: Mapped[str] = mapped_column(
+        String(100), info=not_pii(holds=Holds.CODE)
+    )  # "candidate.evaluated"
+    entity_type: Mapped[str | None] = mapped_column(String(64), info=not_pii(holds=Holds.CODE))
     entity_id: Mapped[uuid.UUID | None] = mapped_column(info=not_pii(DataCategory.TECHNICAL))
     subject_ref: Mapped[str | None] = mapped_column(
-        String(64), info=not_pii(DataCategory.TECHNICAL)
+        String(64), info=not_pii(DataCategory.TECHNICAL, holds=Holds.REFERENCE)
     )  # HMAC(subject id): links entries about one person without naming them
-    model_name: Mapped[str | None] = mapped_column(String(200), info=not_pii())
-    model_version: Mapped[str | None] = mapped_column(String(100), info=not_pii())
+    model_name: Mapped[str | None] = mapped_column(String(200), info=not_pii(holds=Holds.CODE))
+    model_version: Mapped[str | None] = mapped_column(String(100), info=not_pii(holds=Holds.CODE))
     input_refs: Mapped[dict[str, Any]] = mapped_column(
-        server_default=json_default(), info=not_pii(DataCategory.TECHNICAL)
+        server_default=json_default(), info=not_pii(DataCategory.TECHNICAL, holds=Holds.REFERENCE)
     )  # ids and content hashes of the inputs, never the content
     output_refs: Mapped[dict[str, Any]] = mapped_column(
-        server_default=json_default(), info=not_pii(DataCategory.TECHNICAL)
+        server_default=json_default(), info=not_pii(DataCategory.TECHNICAL, holds=Holds.REFERENCE)
     )
     request_id: Mapped[str | None] = mapped_column(
-        String(100), info=not_pii(DataCategory.TECHNICAL)
+        String(100), info=not_pii(DataCategory.TECHNICAL, holds=Holds.REFERENCE)
     )
     task_run_id: Mapped[task_run_ref]
-    prev_hash: Mapped[str | None] = mapped_column(String(64), info=not_pii(DataCategory.TECHNICAL))
-    row_hash: Mapped[str | None] = mapped_column(String(64), info=not_pii(DataCategory.TECHNICAL))
+    prev_hash: Mapped[str | None] = mapped_column(
+        String(64), info=not_pii(DataCategory.TECHNICAL, holds=Holds.REFERENCE)
+    )
+    row_hash: Mapped[str | None] = mapped_column(
+        String(64), info=not_pii(DataCategory.TECHNICAL, holds=Holds.REFERENCE)
+    )
 
     __table_args__ = (
         # Not unique: a partitioned table's unique keys must include occurred_at. One sealer
@@ -167,13 +173,15 @@ class DataAccessLog(TenantMixin, Model):
         pg_enum(SubjectType, "subject_type"), info=not_pii()
     )
     subject_ref: Mapped[str] = mapped_column(
-        String(64), info=not_pii(DataCategory.TECHNICAL)
+        String(64), info=not_pii(DataCategory.TECHNICAL, holds=Holds.REFERENCE)
     )  # pseudonym, so the log survives the subject's erasure
-    table_name: Mapped[str] = mapped_column(String(64), info=not_pii())
-    columns: Mapped[list[Any]] = mapped_column(server_default=json_default("[]"), info=not_pii())
-    purpose: Mapped[str] = mapped_column(String(100), info=not_pii())
+    table_name: Mapped[str] = mapped_column(String(64), info=not_pii(holds=Holds.CODE))
+    columns: Mapped[list[Any]] = mapped_column(
+        server_default=json_default("[]"), info=not_pii(holds=Holds.CODE)
+    )
+    purpose: Mapped[str] = mapped_column(String(100), info=not_pii(holds=Holds.CODE))
     request_id: Mapped[str | None] = mapped_column(
-        String(100), info=not_pii(DataCategory.TECHNICAL)
+        String(100), info=not_pii(DataCategory.TECHNICAL, holds=Holds.REFERENCE)
     )
     accessed_at: Mapped[datetime] = mapped_column(
         server_default=text("now()"), info=not_pii(DataCategory.TECHNICAL)

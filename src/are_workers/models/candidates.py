@@ -36,6 +36,7 @@ from are_workers.models.base import Model, TenantMixin, TimestampMixin, created_
 from are_workers.models.classification import (
     Anonymize,
     DataCategory,
+    Holds,
     not_pii,
     pii,
     table_policy,
@@ -163,7 +164,7 @@ class Candidate(TenantMixin, TimestampMixin, Model):
     location: Mapped[str | None] = mapped_column(
         String(300), info=pii(DataCategory.CONTACT, anonymize=Anonymize.NULL)
     )
-    country_code: Mapped[str | None] = mapped_column(String(2), info=not_pii())
+    country_code: Mapped[str | None] = mapped_column(String(2), info=not_pii(holds=Holds.CODE))
     headline: Mapped[str | None] = mapped_column(
         String(300), info=pii(DataCategory.EMPLOYMENT, anonymize=Anonymize.NULL)
     )
@@ -173,7 +174,7 @@ class Candidate(TenantMixin, TimestampMixin, Model):
     profile_url: Mapped[str | None] = mapped_column(
         String(500), info=pii(DataCategory.IDENTITY, anonymize=Anonymize.NULL)
     )
-    language: Mapped[str | None] = mapped_column(String(16), info=not_pii())
+    language: Mapped[str | None] = mapped_column(String(16), info=not_pii(holds=Holds.CODE))
     years_of_experience: Mapped[Decimal | None] = mapped_column(
         Numeric(4, 1), info=not_pii(DataCategory.EMPLOYMENT)
     )
@@ -192,9 +193,11 @@ class Candidate(TenantMixin, TimestampMixin, Model):
         server_default=ProcessingStatus.PENDING.value,
         info=not_pii(),
     )
-    status_message: Mapped[str | None] = mapped_column(Text, info=not_pii())
+    status_message: Mapped[str | None] = mapped_column(
+        Text, info=pii(DataCategory.TECHNICAL, anonymize=Anonymize.NULL)
+    )
     external_ref: Mapped[str | None] = mapped_column(
-        String(255), info=not_pii(DataCategory.TECHNICAL)
+        String(255), info=not_pii(DataCategory.TECHNICAL, holds=Holds.REFERENCE)
     )
     last_activity_at: Mapped[datetime] = mapped_column(
         server_default=text("now()"), info=not_pii(DataCategory.TECHNICAL)
@@ -276,8 +279,10 @@ class ParsedResume(TenantMixin, Model):
 
     candidate_id: Mapped[ref_id]
     file_id: Mapped[covered_ref_id]
-    parser_version: Mapped[str] = mapped_column(String(64), info=not_pii(DataCategory.TECHNICAL))
-    language: Mapped[str | None] = mapped_column(String(16), info=not_pii())
+    parser_version: Mapped[str] = mapped_column(
+        String(64), info=not_pii(DataCategory.TECHNICAL, holds=Holds.CODE)
+    )
+    language: Mapped[str | None] = mapped_column(String(16), info=not_pii(holds=Holds.CODE))
     raw_text: Mapped[str | None] = mapped_column(
         Text, info=pii(DataCategory.EMPLOYMENT, anonymize=Anonymize.NULL)
     )
@@ -287,7 +292,9 @@ class ParsedResume(TenantMixin, Model):
     )
     page_count: Mapped[int | None] = mapped_column(Integer, info=not_pii(DataCategory.TECHNICAL))
     char_count: Mapped[int | None] = mapped_column(Integer, info=not_pii(DataCategory.TECHNICAL))
-    warnings: Mapped[list[Any]] = mapped_column(server_default=json_default("[]"), info=not_pii())
+    warnings: Mapped[list[Any]] = mapped_column(
+        server_default=json_default("[]"), info=not_pii(holds=Holds.CODE)
+    )
     created_at: Mapped[created_at_col]
 
     candidate: Mapped[Candidate] = relationship(
@@ -462,8 +469,8 @@ class Tag(TenantMixin, TimestampMixin, Model):
 
     __tablename__ = "tags"
 
-    name: Mapped[str] = mapped_column(String(100), info=not_pii())
-    color: Mapped[str | None] = mapped_column(String(7), info=not_pii())
+    name: Mapped[str] = mapped_column(String(100), info=not_pii(holds=Holds.TENANT_TEXT))
+    color: Mapped[str | None] = mapped_column(String(7), info=not_pii(holds=Holds.CODE))
 
     __table_args__ = (
         tenant_key(),
@@ -509,7 +516,7 @@ class CandidateConsent(TenantMixin, TimestampMixin, Model):
     source: Mapped[ConsentSource] = mapped_column(
         pg_enum(ConsentSource, "consent_source"), info=not_pii()
     )
-    policy_version: Mapped[str] = mapped_column(String(64), info=not_pii())
+    policy_version: Mapped[str] = mapped_column(String(64), info=not_pii(holds=Holds.CODE))
     granted_at: Mapped[opt_ts]
     withdrawn_at: Mapped[opt_ts]
     evidence: Mapped[dict[str, Any]] = mapped_column(

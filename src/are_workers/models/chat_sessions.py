@@ -18,6 +18,7 @@ from are_workers.models.base import Model, TenantMixin, TimestampMixin, created_
 from are_workers.models.classification import (
     Anonymize,
     DataCategory,
+    Holds,
     not_pii,
     pii,
     table_policy,
@@ -124,7 +125,7 @@ class ChatMessage(TenantMixin, Model):
     tokens_in: Mapped[int | None] = mapped_column(Integer, info=not_pii())
     tokens_out: Mapped[int | None] = mapped_column(Integer, info=not_pii())
     metadata_: Mapped[dict[str, Any]] = mapped_column(
-        "metadata", server_default=json_default(), info=not_pii()
+        "metadata", server_default=json_default(), info=not_pii(holds=Holds.METRICS)
     )  # latency, finish reason, safety flags
     created_at: Mapped[created_at_col]
 

@@ -51,6 +51,25 @@ class DataCategory(StrEnum):
         return self in {DataCategory.BIOMETRIC, DataCategory.HEALTH, DataCategory.DEMOGRAPHIC}
 
 
+class Holds(StrEnum):
+    """What a text, JSON or binary column *can* hold, whatever it holds today.
+
+    Why a second axis next to ``pii``: "not personal" must be a property of what can be
+    written into the column, not of what the seeders put there. A free-text column that a
+    worker fills from an exception, a file name or an archive path can quote a person, so
+    it is ``PERSONAL`` (and therefore ``pii``, and cleared by erasure), even if most rows
+    hold boilerplate. ``tests/schema/test_free_text.py`` reads every text, varchar, JSON and
+    bytea column from the live schema and fails on one that says nothing.
+    """
+
+    PERSONAL = "personal"  # may hold or quote a person's data (set by ``pii()``)
+    CODE = "code"  # a vocabulary the code defines: statuses, kinds, codes, names of models
+    REFERENCE = "reference"  # opaque ids, hashes, pseudonyms, keys; JSON of those
+    METRICS = "metrics"  # numbers and structures the code computes (counts, scores, params)
+    TENANT_TEXT = "tenant_text"  # an organization's own text about its jobs and settings
+    PLATFORM_TEXT = "platform_text"  # the platform's catalogue (skills, plans)
+
+
 class Anonymize(StrEnum):
     """What erasure and retention do to a column's value."""
 
@@ -69,6 +88,7 @@ class ColumnClassification:
     anonymize: Anonymize
     encrypted: bool = False
     retention_days: int | None = None  # None: the table's retention applies
+    holds: Holds | None = None  # required for text, JSON and bytea columns
 
     def __post_init__(self) -> None:
         if self.encrypted and self.anonymize in {Anonymize.HASH, Anonymize.FAKE}:
@@ -80,6 +100,8 @@ class ColumnClassification:
             raise ValueError("a PII column must say how it is anonymized (not KEEP)")
         if self.category.special and not self.pii:
             raise ValueError("special-category data is always personal data")
+        if (self.holds is Holds.PERSONAL) != self.pii:
+            raise ValueError("a column that can hold personal data is PII, and only that one")
 
 
 @dataclass(frozen=True)
@@ -113,13 +135,24 @@ def pii(
             anonymize=anonymize,
             encrypted=encrypted,
             retention_days=retention_days,
+            holds=Holds.PERSONAL,
         )
     }
 
 
-def not_pii(category: DataCategory = DataCategory.NONE) -> dict[str, ColumnClassification]:
-    """``info=`` for a column that holds no personal data (ids, statuses, settings)."""
-    return {INFO_KEY: ColumnClassification(category=category, pii=False, anonymize=Anonymize.KEEP)}
+def not_pii(
+    category: DataCategory = DataCategory.NONE, *, holds: Holds | None = None
+) -> dict[str, ColumnClassification]:
+    """``info=`` for a column that holds no personal data (ids, statuses, settings).
+
+    A text, JSON or bytea column must say what it *can* hold (``holds``): why it cannot
+    quote a person.
+    """
+    return {
+        INFO_KEY: ColumnClassification(
+            category=category, pii=False, anonymize=Anonymize.KEEP, holds=holds
+        )
+    }
 
 
 def table_policy(

@@ -28,6 +28,7 @@ from are_workers.models.base import Model, TenantMixin, TimestampMixin, created_
 from are_workers.models.classification import (
     Anonymize,
     DataCategory,
+    Holds,
     not_pii,
     pii,
     table_policy,
@@ -78,12 +79,12 @@ class EmailTemplate(TenantMixin, TimestampMixin, Model):
 
     __tablename__ = "email_templates"
 
-    key: Mapped[str] = mapped_column(String(100), info=not_pii())
-    locale: Mapped[str] = mapped_column(String(16), info=not_pii())
+    key: Mapped[str] = mapped_column(String(100), info=not_pii(holds=Holds.CODE))
+    locale: Mapped[str] = mapped_column(String(16), info=not_pii(holds=Holds.CODE))
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"), info=not_pii())
-    subject: Mapped[str] = mapped_column(String(500), info=not_pii())
-    body_html: Mapped[str | None] = mapped_column(Text, info=not_pii())
-    body_text: Mapped[str] = mapped_column(Text, info=not_pii())
+    subject: Mapped[str] = mapped_column(String(500), info=not_pii(holds=Holds.TENANT_TEXT))
+    body_html: Mapped[str | None] = mapped_column(Text, info=not_pii(holds=Holds.TENANT_TEXT))
+    body_text: Mapped[str] = mapped_column(Text, info=not_pii(holds=Holds.TENANT_TEXT))
     is_active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"), info=not_pii())
 
     __table_args__ = (
@@ -124,9 +125,11 @@ class Message(TenantMixin, TimestampMixin, Model):
         Text, info=pii(DataCategory.COMMUNICATION, anonymize=Anonymize.NULL)
     )
     provider_message_id: Mapped[str | None] = mapped_column(
-        String(255), info=not_pii(DataCategory.TECHNICAL)
+        String(255), info=not_pii(DataCategory.TECHNICAL, holds=Holds.REFERENCE)
     )
-    error_message: Mapped[str | None] = mapped_column(Text, info=not_pii())
+    error_message: Mapped[str | None] = mapped_column(
+        Text, info=pii(DataCategory.TECHNICAL, anonymize=Anonymize.NULL)
+    )
     task_run_id: Mapped[task_run_ref]
     sent_at: Mapped[opt_ts]
     delivered_at: Mapped[opt_ts]
@@ -158,14 +161,14 @@ class Notification(TenantMixin, Model):
     __tablename__ = "notifications"
 
     user_id: Mapped[uuid.UUID] = mapped_column(info=not_pii(DataCategory.TECHNICAL))
-    kind: Mapped[str] = mapped_column(String(100), info=not_pii())
+    kind: Mapped[str] = mapped_column(String(100), info=not_pii(holds=Holds.CODE))
     title: Mapped[str] = mapped_column(
         String(300), info=pii(DataCategory.COMMUNICATION, anonymize=Anonymize.REDACT)
     )  # may name a candidate
     body: Mapped[str | None] = mapped_column(
         Text, info=pii(DataCategory.COMMUNICATION, anonymize=Anonymize.NULL)
     )
-    entity_type: Mapped[str | None] = mapped_column(String(64), info=not_pii())
+    entity_type: Mapped[str | None] = mapped_column(String(64), info=not_pii(holds=Holds.CODE))
     entity_id: Mapped[uuid.UUID | None] = mapped_column(info=not_pii(DataCategory.TECHNICAL))
     read_at: Mapped[opt_ts]
     created_at: Mapped[created_at_col]
@@ -197,11 +200,11 @@ class NotificationPreference(TenantMixin, TimestampMixin, Model):
     __tablename__ = "notification_preferences"
 
     user_id: Mapped[uuid.UUID] = mapped_column(info=not_pii(DataCategory.TECHNICAL))
-    kind: Mapped[str] = mapped_column(String(100), info=not_pii())
+    kind: Mapped[str] = mapped_column(String(100), info=not_pii(holds=Holds.CODE))
     channel: Mapped[Channel] = mapped_column(pg_enum(Channel, "channel"), info=not_pii())
     enabled: Mapped[bool] = mapped_column(Boolean, info=not_pii())
     settings: Mapped[dict[str, Any]] = mapped_column(
-        server_default=json_default(), info=not_pii()
+        server_default=json_default(), info=not_pii(holds=Holds.CODE)
     )  # digest frequency, quiet hours
 
     __table_args__ = (

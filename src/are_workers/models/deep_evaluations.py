@@ -27,6 +27,7 @@ from are_workers.models.base import Model, TenantMixin, TimestampMixin, created_
 from are_workers.models.classification import (
     Anonymize,
     DataCategory,
+    Holds,
     not_pii,
     pii,
     table_policy,
@@ -139,11 +140,16 @@ class PortfolioItem(TenantMixin, TimestampMixin, Model):
         server_default=PortfolioStatus.PENDING.value,
         info=not_pii(),
     )
-    error_code: Mapped[str | None] = mapped_column(String(64), info=not_pii())
-    error_message: Mapped[str | None] = mapped_column(Text, info=not_pii())
+    error_code: Mapped[str | None] = mapped_column(String(64), info=not_pii(holds=Holds.CODE))
+    error_message: Mapped[str | None] = mapped_column(
+        Text, info=pii(DataCategory.TECHNICAL, anonymize=Anonymize.NULL)
+    )
     stats: Mapped[dict[str, Any]] = mapped_column(
-        server_default=json_default(), info=not_pii()
-    )  # pages, files in archive, languages: structure only, no content
+        server_default=json_default(),
+        # No file content, but an archive's paths ("jane_doe_thesis/", a README's path),
+        # which can name the person: the erasure proof found one here.
+        info=pii(DataCategory.EMPLOYMENT, anonymize=Anonymize.REDACT),
+    )  # pages, files in archive, languages and paths: structure only, no content
     position: Mapped[int] = mapped_column(Integer, server_default=text("0"), info=not_pii())
 
     portfolio: Mapped[Portfolio] = relationship(
@@ -176,7 +182,7 @@ class DeepEvaluation(TenantMixin, TimestampMixin, Model):
         info=not_pii(DataCategory.TECHNICAL),
     )  # the model that wrote the findings
     pipeline_versions: Mapped[dict[str, Any]] = mapped_column(
-        server_default=json_default(), info=not_pii()
+        server_default=json_default(), info=not_pii(holds=Holds.CODE)
     )  # every component used: {"ocr": "...", "vision": "...", "code_metrics": "..."}
     status: Mapped[DeepEvaluationStatus] = mapped_column(
         pg_enum(DeepEvaluationStatus, "deep_evaluation_status"),
@@ -189,8 +195,10 @@ class DeepEvaluation(TenantMixin, TimestampMixin, Model):
     summary: Mapped[str | None] = mapped_column(
         Text, info=pii(DataCategory.ASSESSMENT, anonymize=Anonymize.REDACT)
     )
-    error_code: Mapped[str | None] = mapped_column(String(64), info=not_pii())
-    error_message: Mapped[str | None] = mapped_column(Text, info=not_pii())
+    error_code: Mapped[str | None] = mapped_column(String(64), info=not_pii(holds=Holds.CODE))
+    error_message: Mapped[str | None] = mapped_column(
+        Text, info=pii(DataCategory.TECHNICAL, anonymize=Anonymize.NULL)
+    )
     task_run_id: Mapped[task_run_ref]
     started_at: Mapped[opt_ts]
     completed_at: Mapped[opt_ts]
@@ -236,7 +244,7 @@ class DeepEvaluationFinding(TenantMixin, Model):
         Text, info=pii(DataCategory.EMPLOYMENT, anonymize=Anonymize.NULL)
     )  # verbatim quote from the candidate's work
     evidence_locator: Mapped[dict[str, Any]] = mapped_column(
-        server_default=json_default(), info=not_pii()
+        server_default=json_default(), info=pii(DataCategory.EMPLOYMENT, anonymize=Anonymize.REDACT)
     )  # {"path": "src/app.py", "lines": [10, 42]} / {"page": 3} / {"bbox": [...]}
     evidence_char_start: Mapped[int | None] = mapped_column(Integer, info=not_pii())
     evidence_char_end: Mapped[int | None] = mapped_column(Integer, info=not_pii())

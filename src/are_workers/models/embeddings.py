@@ -66,6 +66,7 @@ from are_workers.models.base import (
 from are_workers.models.classification import (
     Anonymize,
     DataCategory,
+    Holds,
     not_pii,
     pii,
     table_policy,
@@ -140,8 +141,8 @@ class EmbeddingModel(TimestampMixin, Model):
 
     __tablename__ = "embedding_models"
 
-    name: Mapped[str] = mapped_column(String(200), info=not_pii())
-    version: Mapped[str] = mapped_column(String(100), info=not_pii())
+    name: Mapped[str] = mapped_column(String(200), info=not_pii(holds=Holds.CODE))
+    version: Mapped[str] = mapped_column(String(100), info=not_pii(holds=Holds.CODE))
     dimension: Mapped[int] = mapped_column(SmallInteger, info=not_pii())
     distance: Mapped[EmbeddingDistance] = mapped_column(
         pg_enum(EmbeddingDistance, "embedding_distance"),
@@ -196,13 +197,15 @@ class Embedding(TenantMixin, TimestampMixin, Model):
     dimension: Mapped[int] = mapped_column(SmallInteger, info=not_pii())
     candidate_id: Mapped[opt_ref_id]
     job_id: Mapped[opt_ref_id]
-    section: Mapped[str | None] = mapped_column(String(64), info=not_pii())
+    section: Mapped[str | None] = mapped_column(String(64), info=not_pii(holds=Holds.CODE))
     char_start: Mapped[int | None] = mapped_column(Integer, info=not_pii())
     char_end: Mapped[int | None] = mapped_column(Integer, info=not_pii())
     chunk_text: Mapped[str | None] = mapped_column(
         Text, info=pii(DataCategory.EMPLOYMENT, anonymize=Anonymize.NULL)
     )  # the embedded text, kept for highlighting and re-ranking
-    content_hash: Mapped[str] = mapped_column(String(64), info=not_pii(DataCategory.TECHNICAL))
+    content_hash: Mapped[str] = mapped_column(
+        String(64), info=not_pii(DataCategory.TECHNICAL, holds=Holds.REFERENCE)
+    )
     embedding: Mapped[list[float]] = mapped_column(
         Vector(), info=pii(DataCategory.EMPLOYMENT, anonymize=Anonymize.DELETE_ROW)
     )  # a vector of personal text can be partially inverted: personal data
@@ -273,7 +276,7 @@ class MatchResult(TenantMixin, Model):
     )
     score: Mapped[float] = mapped_column(Float, info=not_pii(DataCategory.ASSESSMENT))
     rank: Mapped[int | None] = mapped_column(Integer, info=not_pii(DataCategory.ASSESSMENT))
-    details: Mapped[dict[str, Any]] = mapped_column(info=not_pii())
+    details: Mapped[dict[str, Any]] = mapped_column(info=not_pii(holds=Holds.METRICS))
     task_run_id: Mapped[task_run_ref]
     computed_at: Mapped[created_at_col]
 

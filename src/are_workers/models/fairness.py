@@ -16,7 +16,12 @@ from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, UniqueCons
 from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from are_workers.models.base import Model, TenantMixin, TimestampMixin
-from are_workers.models.classification import DataCategory, not_pii, table_policy
+from are_workers.models.classification import (
+    DataCategory,
+    Holds,
+    not_pii,
+    table_policy,
+)
 from are_workers.models.columns import (
     covered_ref_id,
     encrypted_column,
@@ -54,7 +59,7 @@ class BiasAuditReport(TenantMixin, TimestampMixin, Model):
     period_end: Mapped[datetime] = mapped_column(info=not_pii())
     min_group_size: Mapped[int] = mapped_column(Integer, server_default=text("10"), info=not_pii())
     sample_size: Mapped[int] = mapped_column(Integer, info=not_pii())
-    metrics: Mapped[dict[str, Any]] = mapped_column(info=not_pii())
+    metrics: Mapped[dict[str, Any]] = mapped_column(info=not_pii(holds=Holds.METRICS))
     status: Mapped[BiasReportStatus] = mapped_column(
         pg_enum(BiasReportStatus, "bias_report_status"),
         server_default=BiasReportStatus.DRAFT.value,

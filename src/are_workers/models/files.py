@@ -20,6 +20,7 @@ from are_workers.models.base import Model, TenantMixin, TimestampMixin
 from are_workers.models.classification import (
     Anonymize,
     DataCategory,
+    Holds,
     not_pii,
     pii,
     table_policy,
@@ -69,7 +70,9 @@ class File(TenantMixin, TimestampMixin, Model):
 
     __tablename__ = "files"
 
-    storage_key: Mapped[str] = mapped_column(String(500), info=not_pii(DataCategory.TECHNICAL))
+    storage_key: Mapped[str] = mapped_column(
+        String(500), info=not_pii(DataCategory.TECHNICAL, holds=Holds.REFERENCE)
+    )
     original_filename: Mapped[str] = mapped_column(
         # "Jane_Doe_CV.pdf": filenames routinely carry the person's name.
         String(255),
@@ -78,19 +81,25 @@ class File(TenantMixin, TimestampMixin, Model):
     purpose: Mapped[FilePurpose] = mapped_column(
         pg_enum(FilePurpose, "file_purpose"), info=not_pii()
     )
-    declared_content_type: Mapped[str | None] = mapped_column(String(255), info=not_pii())
+    declared_content_type: Mapped[str | None] = mapped_column(
+        String(255), info=not_pii(holds=Holds.CODE)
+    )
     content_type: Mapped[str | None] = mapped_column(
-        String(255), info=not_pii()
+        String(255), info=not_pii(holds=Holds.CODE)
     )  # detected from the bytes, never trusted from the upload
     size_bytes: Mapped[int] = mapped_column(BigInteger, info=not_pii(DataCategory.TECHNICAL))
-    sha256: Mapped[str] = mapped_column(String(64), info=not_pii(DataCategory.TECHNICAL))
+    sha256: Mapped[str] = mapped_column(
+        String(64), info=not_pii(DataCategory.TECHNICAL, holds=Holds.REFERENCE)
+    )
     status: Mapped[FileStatus] = mapped_column(
         pg_enum(FileStatus, "file_status"),
         server_default=FileStatus.UPLOADED.value,
         info=not_pii(),
     )
-    error_code: Mapped[str | None] = mapped_column(String(64), info=not_pii())
-    error_message: Mapped[str | None] = mapped_column(Text, info=not_pii())
+    error_code: Mapped[str | None] = mapped_column(String(64), info=not_pii(holds=Holds.CODE))
+    error_message: Mapped[str | None] = mapped_column(
+        Text, info=pii(DataCategory.TECHNICAL, anonymize=Anonymize.NULL)
+    )
     candidate_id: Mapped[opt_ref_id]
     uploaded_by_user_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"),
@@ -145,9 +154,11 @@ class FileVersion(TenantMixin, Model):
     file_id: Mapped[covered_ref_id]
     version_number: Mapped[int] = mapped_column(Integer, info=not_pii(DataCategory.TECHNICAL))
     storage_key: Mapped[str] = mapped_column(
-        String(500), unique=True, info=not_pii(DataCategory.TECHNICAL)
+        String(500), unique=True, info=not_pii(DataCategory.TECHNICAL, holds=Holds.REFERENCE)
     )
-    sha256: Mapped[str] = mapped_column(String(64), info=not_pii(DataCategory.TECHNICAL))
+    sha256: Mapped[str] = mapped_column(
+        String(64), info=not_pii(DataCategory.TECHNICAL, holds=Holds.REFERENCE)
+    )
     size_bytes: Mapped[int] = mapped_column(BigInteger, info=not_pii(DataCategory.TECHNICAL))
     created_at: Mapped[datetime] = mapped_column(
         server_default=text("now()"), info=not_pii(DataCategory.TECHNICAL)
@@ -180,7 +191,7 @@ class FileAccessLog(TenantMixin, Model):
         info=not_pii(DataCategory.TECHNICAL),
     )
     actor: Mapped[str] = mapped_column(
-        String(100), info=not_pii(DataCategory.TECHNICAL)
+        String(100), info=not_pii(DataCategory.TECHNICAL, holds=Holds.REFERENCE)
     )  # "user", "worker:<actor name>", "api_key:<prefix>"
     action: Mapped[FileAccessAction] = mapped_column(
         pg_enum(FileAccessAction, "file_access_action"), info=not_pii()

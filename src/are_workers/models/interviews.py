@@ -18,6 +18,7 @@ from are_workers.models.base import Model, TenantMixin, TimestampMixin, created_
 from are_workers.models.classification import (
     Anonymize,
     DataCategory,
+    Holds,
     not_pii,
     pii,
     table_policy,
@@ -88,10 +89,12 @@ class Interview(TenantMixin, TimestampMixin, Model):
     )
     scheduled_start: Mapped[datetime] = mapped_column(info=not_pii())
     scheduled_end: Mapped[datetime] = mapped_column(info=not_pii())
-    timezone: Mapped[str] = mapped_column(String(64), server_default="UTC", info=not_pii())
-    location: Mapped[str | None] = mapped_column(String(500), info=not_pii())
+    timezone: Mapped[str] = mapped_column(
+        String(64), server_default="UTC", info=not_pii(holds=Holds.CODE)
+    )
+    location: Mapped[str | None] = mapped_column(String(500), info=not_pii(holds=Holds.TENANT_TEXT))
     meeting_url: Mapped[str | None] = mapped_column(
-        String(1000), info=not_pii(DataCategory.TECHNICAL)
+        String(1000), info=not_pii(DataCategory.TECHNICAL, holds=Holds.REFERENCE)
     )
     cancelled_at: Mapped[opt_ts]
 
@@ -156,9 +159,9 @@ class ScorecardTemplate(TenantMixin, TimestampMixin, Model):
     __tablename__ = "scorecard_templates"
 
     job_id: Mapped[opt_ref_id]
-    name: Mapped[str] = mapped_column(String(200), info=not_pii())
+    name: Mapped[str] = mapped_column(String(200), info=not_pii(holds=Holds.TENANT_TEXT))
     attributes: Mapped[list[Any]] = mapped_column(
-        server_default=json_default("[]"), info=not_pii()
+        server_default=json_default("[]"), info=not_pii(holds=Holds.TENANT_TEXT)
     )  # [{"key": "communication", "label": "...", "guidance": "..."}]
 
     __table_args__ = (
@@ -216,7 +219,7 @@ class ScorecardRating(TenantMixin, Model):
     __tablename__ = "scorecard_ratings"
 
     feedback_id: Mapped[covered_ref_id]
-    attribute_key: Mapped[str] = mapped_column(String(64), info=not_pii())
+    attribute_key: Mapped[str] = mapped_column(String(64), info=not_pii(holds=Holds.CODE))
     rating: Mapped[int] = mapped_column(SmallInteger, info=not_pii(DataCategory.ASSESSMENT))
     comment: Mapped[str | None] = mapped_column(
         Text, info=pii(DataCategory.ASSESSMENT, anonymize=Anonymize.REDACT)

@@ -31,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from are_workers.models.base import Model, TenantMixin, TimestampMixin, created_at_col
-from are_workers.models.classification import DataCategory, not_pii, table_policy
+from are_workers.models.classification import DataCategory, Holds, not_pii, table_policy
 from are_workers.models.columns import (
     covered_ref_id,
     json_default,
@@ -111,13 +111,13 @@ class JobPosting(TenantMixin, TimestampMixin, Model):
 
     __tablename__ = "job_postings"
 
-    title: Mapped[str] = mapped_column(String(300), info=not_pii())
-    description: Mapped[str] = mapped_column(Text, info=not_pii())
+    title: Mapped[str] = mapped_column(String(300), info=not_pii(holds=Holds.TENANT_TEXT))
+    description: Mapped[str] = mapped_column(Text, info=not_pii(holds=Holds.TENANT_TEXT))
     status: Mapped[JobStatus] = mapped_column(
         pg_enum(JobStatus, "job_status"), server_default=JobStatus.DRAFT.value, info=not_pii()
     )
     department_id: Mapped[opt_ref_id]
-    location: Mapped[str | None] = mapped_column(String(300), info=not_pii())
+    location: Mapped[str | None] = mapped_column(String(300), info=not_pii(holds=Holds.TENANT_TEXT))
     employment_type: Mapped[EmploymentType | None] = mapped_column(
         pg_enum(EmploymentType, "employment_type"), info=not_pii()
     )
@@ -126,13 +126,15 @@ class JobPosting(TenantMixin, TimestampMixin, Model):
     )
     salary_min: Mapped[Decimal | None] = mapped_column(Numeric(12, 2), info=not_pii())
     salary_max: Mapped[Decimal | None] = mapped_column(Numeric(12, 2), info=not_pii())
-    salary_currency: Mapped[str | None] = mapped_column(String(3), info=not_pii())
-    language: Mapped[str] = mapped_column(String(16), server_default="en", info=not_pii())
+    salary_currency: Mapped[str | None] = mapped_column(String(3), info=not_pii(holds=Holds.CODE))
+    language: Mapped[str] = mapped_column(
+        String(16), server_default="en", info=not_pii(holds=Holds.CODE)
+    )
     evaluation_criteria: Mapped[dict[str, Any]] = mapped_column(
-        server_default=json_default(), info=not_pii()
+        server_default=json_default(), info=not_pii(holds=Holds.TENANT_TEXT)
     )
     external_ref: Mapped[str | None] = mapped_column(
-        String(255), info=not_pii(DataCategory.TECHNICAL)
+        String(255), info=not_pii(DataCategory.TECHNICAL, holds=Holds.REFERENCE)
     )  # the upstream ATS's id
     created_by_user_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"),
@@ -190,7 +192,7 @@ class JobRequirement(TenantMixin, TimestampMixin, Model):
     __tablename__ = "job_requirements"
 
     job_id: Mapped[covered_ref_id]
-    text: Mapped[str] = mapped_column(Text, info=not_pii())
+    text: Mapped[str] = mapped_column(Text, info=not_pii(holds=Holds.TENANT_TEXT))
     kind: Mapped[RequirementKind] = mapped_column(
         pg_enum(RequirementKind, "requirement_kind"), info=not_pii()
     )
@@ -228,16 +230,20 @@ class Skill(TimestampMixin, Model):
 
     __tablename__ = "skills"
 
-    name: Mapped[str] = mapped_column(String(200), info=not_pii())
-    slug: Mapped[str] = mapped_column(String(200), unique=True, info=not_pii())
-    category: Mapped[str | None] = mapped_column(String(100), info=not_pii())
-    external_code: Mapped[str | None] = mapped_column(String(255), info=not_pii())
+    name: Mapped[str] = mapped_column(String(200), info=not_pii(holds=Holds.PLATFORM_TEXT))
+    slug: Mapped[str] = mapped_column(
+        String(200), unique=True, info=not_pii(holds=Holds.PLATFORM_TEXT)
+    )
+    category: Mapped[str | None] = mapped_column(String(100), info=not_pii(holds=Holds.CODE))
+    external_code: Mapped[str | None] = mapped_column(
+        String(255), info=not_pii(holds=Holds.PLATFORM_TEXT)
+    )
     parent_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("skills.id", ondelete="SET NULL"),
         index=True,
         info=not_pii(DataCategory.TECHNICAL),
     )
-    description: Mapped[str | None] = mapped_column(Text, info=not_pii())
+    description: Mapped[str | None] = mapped_column(Text, info=not_pii(holds=Holds.PLATFORM_TEXT))
 
     aliases: Mapped[list[SkillAlias]] = relationship(back_populates="skill", passive_deletes=True)
 
@@ -257,7 +263,7 @@ class SkillAlias(Model):
         index=True,
         info=not_pii(DataCategory.TECHNICAL),
     )
-    alias: Mapped[str] = mapped_column(String(200), info=not_pii())
+    alias: Mapped[str] = mapped_column(String(200), info=not_pii(holds=Holds.PLATFORM_TEXT))
     created_at: Mapped[created_at_col]
 
     skill: Mapped[Skill] = relationship(back_populates="aliases")
@@ -299,7 +305,7 @@ class PipelineStage(TenantMixin, TimestampMixin, Model):
     __tablename__ = "pipeline_stages"
 
     job_id: Mapped[covered_ref_id]
-    name: Mapped[str] = mapped_column(String(100), info=not_pii())
+    name: Mapped[str] = mapped_column(String(100), info=not_pii(holds=Holds.TENANT_TEXT))
     kind: Mapped[StageKind] = mapped_column(pg_enum(StageKind, "stage_kind"), info=not_pii())
     position: Mapped[int] = mapped_column(Integer, info=not_pii())
 
@@ -345,13 +351,17 @@ class JobScreeningQuestion(TenantMixin, TimestampMixin, Model):
     __tablename__ = "job_screening_questions"
 
     job_id: Mapped[covered_ref_id]
-    prompt: Mapped[str] = mapped_column(Text, info=not_pii())
+    prompt: Mapped[str] = mapped_column(Text, info=not_pii(holds=Holds.TENANT_TEXT))
     kind: Mapped[QuestionKind] = mapped_column(
         pg_enum(QuestionKind, "question_kind"), info=not_pii()
     )
-    options: Mapped[list[Any]] = mapped_column(server_default=json_default("[]"), info=not_pii())
+    options: Mapped[list[Any]] = mapped_column(
+        server_default=json_default("[]"), info=not_pii(holds=Holds.TENANT_TEXT)
+    )
     required: Mapped[bool] = mapped_column(Boolean, server_default=sql_text("true"), info=not_pii())
-    knockout_answer: Mapped[dict[str, Any] | None] = mapped_column(info=not_pii())
+    knockout_answer: Mapped[dict[str, Any] | None] = mapped_column(
+        info=not_pii(holds=Holds.TENANT_TEXT)
+    )
     position: Mapped[int] = mapped_column(Integer, server_default=sql_text("0"), info=not_pii())
 
     __table_args__ = (

@@ -20,6 +20,7 @@ from are_workers.models.base import Model, TenantMixin, TimestampMixin
 from are_workers.models.classification import (
     Anonymize,
     DataCategory,
+    Holds,
     not_pii,
     pii,
     table_policy,
@@ -67,15 +68,23 @@ class Organization(TimestampMixin, Model):
 
     __tablename__ = "organizations"
 
-    name: Mapped[str] = mapped_column(String(200), info=not_pii(DataCategory.NONE))
-    slug: Mapped[str] = mapped_column(String(100), unique=True, info=not_pii(DataCategory.NONE))
+    name: Mapped[str] = mapped_column(
+        String(200), info=not_pii(DataCategory.NONE, holds=Holds.TENANT_TEXT)
+    )
+    slug: Mapped[str] = mapped_column(
+        String(100), unique=True, info=not_pii(DataCategory.NONE, holds=Holds.TENANT_TEXT)
+    )
     status: Mapped[OrganizationStatus] = mapped_column(
         pg_enum(OrganizationStatus, "organization_status"),
         server_default=OrganizationStatus.ACTIVE.value,
         info=not_pii(),
     )
-    default_language: Mapped[str] = mapped_column(String(16), server_default="en", info=not_pii())
-    settings: Mapped[dict[str, Any]] = mapped_column(server_default=json_default(), info=not_pii())
+    default_language: Mapped[str] = mapped_column(
+        String(16), server_default="en", info=not_pii(holds=Holds.CODE)
+    )
+    settings: Mapped[dict[str, Any]] = mapped_column(
+        server_default=json_default(), info=not_pii(holds=Holds.TENANT_TEXT)
+    )
     closed_at: Mapped[opt_ts]
 
     members: Mapped[list[OrganizationMember]] = relationship(
@@ -135,9 +144,11 @@ class Department(TenantMixin, TimestampMixin, Model):
 
     __tablename__ = "departments"
 
-    name: Mapped[str] = mapped_column(String(200), info=not_pii())
+    name: Mapped[str] = mapped_column(String(200), info=not_pii(holds=Holds.TENANT_TEXT))
     parent_id: Mapped[opt_ref_id]
-    cost_center: Mapped[str | None] = mapped_column(String(64), info=not_pii())
+    cost_center: Mapped[str | None] = mapped_column(
+        String(64), info=not_pii(holds=Holds.TENANT_TEXT)
+    )
 
     __table_args__ = (
         tenant_key(),
@@ -153,7 +164,7 @@ class Team(TenantMixin, TimestampMixin, Model):
 
     __tablename__ = "teams"
 
-    name: Mapped[str] = mapped_column(String(200), info=not_pii())
+    name: Mapped[str] = mapped_column(String(200), info=not_pii(holds=Holds.TENANT_TEXT))
     department_id: Mapped[opt_ref_id]
 
     __table_args__ = (
@@ -197,7 +208,7 @@ class Invitation(TenantMixin, TimestampMixin, Model):
     )
     role: Mapped[MemberRole] = mapped_column(member_role_enum, info=not_pii())
     token_hash: Mapped[str] = mapped_column(
-        String(64), unique=True, info=not_pii(DataCategory.AUTHENTICATION)
+        String(64), unique=True, info=not_pii(DataCategory.AUTHENTICATION, holds=Holds.REFERENCE)
     )
     invited_by_user_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"),
@@ -230,12 +241,16 @@ class ApiKey(TenantMixin, TimestampMixin, Model):
 
     __tablename__ = "api_keys"
 
-    name: Mapped[str] = mapped_column(String(100), info=not_pii())
-    prefix: Mapped[str] = mapped_column(String(16), info=not_pii(DataCategory.TECHNICAL))
-    key_hash: Mapped[str] = mapped_column(
-        String(64), unique=True, info=not_pii(DataCategory.AUTHENTICATION)
+    name: Mapped[str] = mapped_column(String(100), info=not_pii(holds=Holds.TENANT_TEXT))
+    prefix: Mapped[str] = mapped_column(
+        String(16), info=not_pii(DataCategory.TECHNICAL, holds=Holds.REFERENCE)
     )
-    scopes: Mapped[list[Any]] = mapped_column(server_default=json_default("[]"), info=not_pii())
+    key_hash: Mapped[str] = mapped_column(
+        String(64), unique=True, info=not_pii(DataCategory.AUTHENTICATION, holds=Holds.REFERENCE)
+    )
+    scopes: Mapped[list[Any]] = mapped_column(
+        server_default=json_default("[]"), info=not_pii(holds=Holds.CODE)
+    )
     created_by_user_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"),
         index=True,

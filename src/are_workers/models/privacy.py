@@ -26,7 +26,14 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from are_workers.models.base import Model, TenantMixin, TimestampMixin, created_at_col
-from are_workers.models.classification import DataCategory, not_pii, table_policy
+from are_workers.models.classification import (
+    Anonymize,
+    DataCategory,
+    Holds,
+    not_pii,
+    pii,
+    table_policy,
+)
 from are_workers.models.columns import (
     encrypted_column,
     envelope_check,
@@ -109,7 +116,9 @@ class DataSubjectRequest(TenantMixin, TimestampMixin, Model):
         index=True,
         info=not_pii(DataCategory.TECHNICAL),
     )
-    subject_ref: Mapped[str] = mapped_column(String(64), info=not_pii(DataCategory.TECHNICAL))
+    subject_ref: Mapped[str] = mapped_column(
+        String(64), info=not_pii(DataCategory.TECHNICAL, holds=Holds.REFERENCE)
+    )
     requester_email: Mapped[str | None] = encrypted_column(
         "data_subject_requests", "requester_email", DataCategory.CONTACT
     )  # where to answer; nulled once the request is closed
@@ -120,8 +129,12 @@ class DataSubjectRequest(TenantMixin, TimestampMixin, Model):
     extended_until: Mapped[opt_ts]
     completed_at: Mapped[opt_ts]
     export_file_id: Mapped[opt_ref_id]
-    verification_report: Mapped[dict[str, Any] | None] = mapped_column(info=not_pii())
-    rejection_reason: Mapped[str | None] = mapped_column(String(200), info=not_pii())
+    verification_report: Mapped[dict[str, Any] | None] = mapped_column(
+        info=not_pii(holds=Holds.METRICS)
+    )
+    rejection_reason: Mapped[str | None] = mapped_column(
+        String(200), info=pii(DataCategory.TECHNICAL, anonymize=Anonymize.NULL)
+    )
     handled_by_user_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"),
         index=True,
@@ -174,9 +187,9 @@ class ErasureRecord(TenantMixin, Model):
     request_id: Mapped[opt_ref_id]
     retention_run_id: Mapped[opt_ref_id]
     subject_ref: Mapped[str | None] = mapped_column(
-        String(64), info=not_pii(DataCategory.TECHNICAL)
+        String(64), info=not_pii(DataCategory.TECHNICAL, holds=Holds.REFERENCE)
     )
-    table_name: Mapped[str] = mapped_column(String(64), info=not_pii())
+    table_name: Mapped[str] = mapped_column(String(64), info=not_pii(holds=Holds.CODE))
     strategy: Mapped[ErasureStrategy] = mapped_column(
         pg_enum(ErasureStrategy, "erasure_strategy"), info=not_pii()
     )
@@ -201,15 +214,15 @@ class RetentionPolicy(TenantMixin, TimestampMixin, Model):
 
     __tablename__ = "retention_policies"
 
-    table_name: Mapped[str | None] = mapped_column(String(64), info=not_pii())
-    data_category: Mapped[str | None] = mapped_column(String(32), info=not_pii())
+    table_name: Mapped[str | None] = mapped_column(String(64), info=not_pii(holds=Holds.CODE))
+    data_category: Mapped[str | None] = mapped_column(String(32), info=not_pii(holds=Holds.CODE))
     retention_days: Mapped[int] = mapped_column(Integer, info=not_pii())
     action: Mapped[RetentionAction] = mapped_column(
         pg_enum(RetentionAction, "retention_action"),
         server_default=RetentionAction.DELETE.value,
         info=not_pii(),
     )
-    reason: Mapped[str | None] = mapped_column(Text, info=not_pii())
+    reason: Mapped[str | None] = mapped_column(Text, info=not_pii(holds=Holds.TENANT_TEXT))
     created_by_user_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"),
         index=True,
@@ -252,12 +265,14 @@ class RetentionRun(Model):
     )
     dry_run: Mapped[bool] = mapped_column(Boolean, server_default=text("false"), info=not_pii())
     counts: Mapped[dict[str, Any]] = mapped_column(
-        server_default=json_default(), info=not_pii()
+        server_default=json_default(), info=not_pii(holds=Holds.METRICS)
     )  # rows deleted/anonymized per table
     horizons: Mapped[dict[str, Any]] = mapped_column(
-        server_default=json_default(), info=not_pii()
+        server_default=json_default(), info=not_pii(holds=Holds.METRICS)
     )  # the cut-off applied per table, for the record
-    error_message: Mapped[str | None] = mapped_column(Text, info=not_pii())
+    error_message: Mapped[str | None] = mapped_column(
+        Text, info=pii(DataCategory.TECHNICAL, anonymize=Anonymize.NULL)
+    )
     task_run_id: Mapped[task_run_ref]
     started_at: Mapped[created_at_col]
     finished_at: Mapped[opt_ts]
@@ -291,9 +306,11 @@ class LegalHold(TenantMixin, TimestampMixin, Model):
         pg_enum(LegalHoldScope, "legal_hold_scope"), info=not_pii()
     )
     candidate_id: Mapped[opt_ref_id]
-    table_name: Mapped[str | None] = mapped_column(String(64), info=not_pii())
-    reason: Mapped[str] = mapped_column(Text, info=not_pii())
-    reference: Mapped[str | None] = mapped_column(String(200), info=not_pii())  # case number
+    table_name: Mapped[str | None] = mapped_column(String(64), info=not_pii(holds=Holds.CODE))
+    reason: Mapped[str] = mapped_column(Text, info=not_pii(holds=Holds.TENANT_TEXT))
+    reference: Mapped[str | None] = mapped_column(
+        String(200), info=not_pii(holds=Holds.TENANT_TEXT)
+    )  # case number
     placed_by_user_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"),
         index=True,

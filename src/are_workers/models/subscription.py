@@ -26,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from are_workers.models.base import Model, TenantMixin, TimestampMixin, created_at_col
-from are_workers.models.classification import DataCategory, not_pii, table_policy
+from are_workers.models.classification import DataCategory, Holds, not_pii, table_policy
 from are_workers.models.columns import (
     json_default,
     opt_ref_id,
@@ -91,15 +91,15 @@ class Plan(TimestampMixin, Model):
 
     __tablename__ = "plans"
 
-    code: Mapped[str] = mapped_column(String(64), unique=True, info=not_pii())
-    name: Mapped[str] = mapped_column(String(200), info=not_pii())
+    code: Mapped[str] = mapped_column(String(64), unique=True, info=not_pii(holds=Holds.CODE))
+    name: Mapped[str] = mapped_column(String(200), info=not_pii(holds=Holds.PLATFORM_TEXT))
     interval: Mapped[BillingInterval] = mapped_column(
         pg_enum(BillingInterval, "billing_interval"), info=not_pii()
     )
     price_cents: Mapped[int] = mapped_column(BigInteger, info=not_pii(DataCategory.FINANCIAL))
-    currency: Mapped[str] = mapped_column(String(3), info=not_pii())
+    currency: Mapped[str] = mapped_column(String(3), info=not_pii(holds=Holds.CODE))
     limits: Mapped[dict[str, Any]] = mapped_column(
-        server_default=json_default(), info=not_pii()
+        server_default=json_default(), info=not_pii(holds=Holds.METRICS)
     )  # included units per UsageKind and period, e.g. {"evaluation": 500}
     is_active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"), info=not_pii())
 
@@ -127,7 +127,7 @@ class Subscription(TenantMixin, TimestampMixin, Model):
     current_period_end: Mapped[datetime] = mapped_column(info=not_pii())
     cancel_at: Mapped[opt_ts]
     external_ref: Mapped[str | None] = mapped_column(
-        String(255), info=not_pii(DataCategory.FINANCIAL)
+        String(255), info=not_pii(DataCategory.FINANCIAL, holds=Holds.REFERENCE)
     )  # the payment provider's subscription id
 
     __table_args__ = (
@@ -155,14 +155,14 @@ class Invoice(TenantMixin, TimestampMixin, Model):
 
     subscription_id: Mapped[opt_ref_id]
     number: Mapped[str] = mapped_column(
-        String(64), unique=True, info=not_pii(DataCategory.FINANCIAL)
+        String(64), unique=True, info=not_pii(DataCategory.FINANCIAL, holds=Holds.REFERENCE)
     )
     status: Mapped[InvoiceStatus] = mapped_column(
         pg_enum(InvoiceStatus, "invoice_status"),
         server_default=InvoiceStatus.DRAFT.value,
         info=not_pii(),
     )
-    currency: Mapped[str] = mapped_column(String(3), info=not_pii())
+    currency: Mapped[str] = mapped_column(String(3), info=not_pii(holds=Holds.CODE))
     period_start: Mapped[datetime] = mapped_column(info=not_pii())
     period_end: Mapped[datetime] = mapped_column(info=not_pii())
     subtotal_cents: Mapped[int] = mapped_column(BigInteger, info=not_pii(DataCategory.FINANCIAL))
@@ -200,7 +200,7 @@ class InvoiceLineItem(TenantMixin, Model):
     __tablename__ = "invoice_line_items"
 
     invoice_id: Mapped[ref_id]
-    description: Mapped[str] = mapped_column(String(500), info=not_pii())
+    description: Mapped[str] = mapped_column(String(500), info=not_pii(holds=Holds.PLATFORM_TEXT))
     usage_kind: Mapped[UsageKind | None] = mapped_column(usage_kind_enum, info=not_pii())
     quantity: Mapped[Decimal] = mapped_column(Numeric(18, 6), info=not_pii())
     unit_amount_cents: Mapped[int] = mapped_column(BigInteger, info=not_pii(DataCategory.FINANCIAL))

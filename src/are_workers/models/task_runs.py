@@ -34,7 +34,14 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from are_workers.models.base import Model, created_at_col, updated_at_col
-from are_workers.models.classification import DataCategory, not_pii, table_policy
+from are_workers.models.classification import (
+    Anonymize,
+    DataCategory,
+    Holds,
+    not_pii,
+    pii,
+    table_policy,
+)
 from are_workers.models.columns import opt_ts
 
 LEDGER_NOTIFY_CHANNEL = "are_task_runs_done"
@@ -68,22 +75,27 @@ class TaskRun(Model):
 
     __tablename__ = "task_runs"
 
-    actor: Mapped[str] = mapped_column(String(100), info=not_pii(DataCategory.TECHNICAL))
+    actor: Mapped[str] = mapped_column(
+        String(100), info=not_pii(DataCategory.TECHNICAL, holds=Holds.CODE)
+    )
     # What routes the job: the relay maps the class to this deployment's queue name and
     # writes that name into ``queue`` when it publishes. Rows that name only a queue (written
     # before classes existed, or pinned on purpose) go to that queue.
     queue_class: Mapped[str | None] = mapped_column(
-        String(32), info=not_pii(DataCategory.TECHNICAL)
+        String(32), info=not_pii(DataCategory.TECHNICAL, holds=Holds.CODE)
     )
-    queue: Mapped[str | None] = mapped_column(String(64), info=not_pii(DataCategory.TECHNICAL))
+    queue: Mapped[str | None] = mapped_column(
+        String(64), info=not_pii(DataCategory.TECHNICAL, holds=Holds.CODE)
+    )
     args: Mapped[dict[str, Any]] = mapped_column(
-        server_default=text("'{}'::jsonb"), info=not_pii(DataCategory.TECHNICAL)
+        server_default=text("'{}'::jsonb"),
+        info=not_pii(DataCategory.TECHNICAL, holds=Holds.REFERENCE),
     )
     organization_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("organizations.id", ondelete="CASCADE"), info=not_pii(DataCategory.TECHNICAL)
     )
     idempotency_key: Mapped[str | None] = mapped_column(
-        String(200), info=not_pii(DataCategory.TECHNICAL)
+        String(200), info=not_pii(DataCategory.TECHNICAL, holds=Holds.REFERENCE)
     )
     priority: Mapped[int] = mapped_column(
         SmallInteger, server_default=text("0"), info=not_pii(DataCategory.TECHNICAL)
@@ -100,9 +112,11 @@ class TaskRun(Model):
     crashes: Mapped[int] = mapped_column(
         Integer, server_default=text("0"), info=not_pii(DataCategory.TECHNICAL)
     )
-    error_type: Mapped[str | None] = mapped_column(String(200), info=not_pii())
-    error_message: Mapped[str | None] = mapped_column(Text, info=not_pii())
-    result: Mapped[dict[str, Any] | None] = mapped_column(info=not_pii())
+    error_type: Mapped[str | None] = mapped_column(String(200), info=not_pii(holds=Holds.CODE))
+    error_message: Mapped[str | None] = mapped_column(
+        Text, info=pii(DataCategory.TECHNICAL, anonymize=Anonymize.NULL)
+    )
+    result: Mapped[dict[str, Any] | None] = mapped_column(info=not_pii(holds=Holds.METRICS))
     available_at: Mapped[datetime] = mapped_column(
         server_default=func.now(), info=not_pii(DataCategory.TECHNICAL)
     )
@@ -110,12 +124,14 @@ class TaskRun(Model):
     started_at: Mapped[datetime | None] = mapped_column(info=not_pii(DataCategory.TECHNICAL))
     finished_at: Mapped[datetime | None] = mapped_column(info=not_pii(DataCategory.TECHNICAL))
     lease_expires_at: Mapped[datetime | None] = mapped_column(info=not_pii(DataCategory.TECHNICAL))
-    worker_id: Mapped[str | None] = mapped_column(String(200), info=not_pii(DataCategory.TECHNICAL))
+    worker_id: Mapped[str | None] = mapped_column(
+        String(200), info=not_pii(DataCategory.TECHNICAL, holds=Holds.REFERENCE)
+    )
     # The enqueuer's W3C trace context (``00-<trace id>-<span id>-<flags>``), NULL outside a
     # trace: the worker continues that trace (are_workers.tracing). A malformed value only
     # means the job starts a trace of its own.
     traceparent: Mapped[str | None] = mapped_column(
-        String(128), info=not_pii(DataCategory.TECHNICAL)
+        String(128), info=not_pii(DataCategory.TECHNICAL, holds=Holds.REFERENCE)
     )
     created_at: Mapped[created_at_col]
     updated_at: Mapped[updated_at_col]
@@ -191,11 +207,11 @@ class ScheduleOverride(Model):
         index=True,
         info=not_pii(DataCategory.TECHNICAL),
     )
-    schedule_name: Mapped[str] = mapped_column(String(100), info=not_pii())
-    cron: Mapped[str | None] = mapped_column(String(100), info=not_pii())
+    schedule_name: Mapped[str] = mapped_column(String(100), info=not_pii(holds=Holds.CODE))
+    cron: Mapped[str | None] = mapped_column(String(100), info=not_pii(holds=Holds.CODE))
     paused: Mapped[bool] = mapped_column(Boolean, server_default=text("false"), info=not_pii())
     paused_until: Mapped[opt_ts]
-    reason: Mapped[str | None] = mapped_column(Text, info=not_pii())
+    reason: Mapped[str | None] = mapped_column(Text, info=not_pii(holds=Holds.PLATFORM_TEXT))
     updated_by_user_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"),
         index=True,

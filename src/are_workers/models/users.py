@@ -19,6 +19,7 @@ from are_workers.models.base import Model, TimestampMixin, created_at_col
 from are_workers.models.classification import (
     Anonymize,
     DataCategory,
+    Holds,
     not_pii,
     pii,
     table_policy,
@@ -49,8 +50,12 @@ class User(TimestampMixin, Model):
     password_hash: Mapped[str | None] = mapped_column(
         String(255), info=pii(DataCategory.AUTHENTICATION, anonymize=Anonymize.NULL)
     )
-    locale: Mapped[str] = mapped_column(String(16), server_default="en", info=not_pii())
-    timezone: Mapped[str] = mapped_column(String(64), server_default="UTC", info=not_pii())
+    locale: Mapped[str] = mapped_column(
+        String(16), server_default="en", info=not_pii(holds=Holds.CODE)
+    )
+    timezone: Mapped[str] = mapped_column(
+        String(64), server_default="UTC", info=not_pii(holds=Holds.CODE)
+    )
     is_active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"), info=not_pii())
     is_platform_admin: Mapped[bool] = mapped_column(
         Boolean, server_default=text("false"), info=not_pii()
@@ -89,7 +94,7 @@ class UserSession(Model):
         info=not_pii(DataCategory.TECHNICAL),
     )
     token_hash: Mapped[str] = mapped_column(
-        String(64), unique=True, info=not_pii(DataCategory.AUTHENTICATION)
+        String(64), unique=True, info=not_pii(DataCategory.AUTHENTICATION, holds=Holds.REFERENCE)
     )
     ip_address: Mapped[str | None] = mapped_column(
         String(45),
@@ -128,7 +133,9 @@ class MfaFactor(TimestampMixin, Model):
         info=not_pii(DataCategory.TECHNICAL),
     )
     kind: Mapped[MfaKind] = mapped_column(pg_enum(MfaKind, "mfa_kind"), info=not_pii())
-    label: Mapped[str | None] = mapped_column(String(100), info=not_pii())
+    label: Mapped[str | None] = mapped_column(
+        String(100), info=pii(DataCategory.AUTHENTICATION, anonymize=Anonymize.NULL)
+    )
     secret: Mapped[str] = encrypted_column(
         "mfa_factors", "secret", DataCategory.AUTHENTICATION, anonymize=Anonymize.DELETE_ROW
     )

@@ -36,6 +36,7 @@ from are_workers.models.base import Model, TenantMixin, TimestampMixin, created_
 from are_workers.models.classification import (
     Anonymize,
     DataCategory,
+    Holds,
     not_pii,
     pii,
     table_policy,
@@ -90,15 +91,17 @@ class VideoInterview(TenantMixin, TimestampMixin, Model):
         server_default=VideoInterviewStatus.INVITED.value,
         info=not_pii(),
     )
-    language: Mapped[str | None] = mapped_column(String(16), info=not_pii())
+    language: Mapped[str | None] = mapped_column(String(16), info=not_pii(holds=Holds.CODE))
     invited_at: Mapped[datetime] = mapped_column(
         server_default=sql_text("now()"), info=not_pii(DataCategory.TECHNICAL)
     )
     expires_at: Mapped[datetime] = mapped_column(info=not_pii(DataCategory.TECHNICAL))
     submitted_at: Mapped[opt_ts]
     processed_at: Mapped[opt_ts]
-    error_code: Mapped[str | None] = mapped_column(String(64), info=not_pii())
-    error_message: Mapped[str | None] = mapped_column(Text, info=not_pii())
+    error_code: Mapped[str | None] = mapped_column(String(64), info=not_pii(holds=Holds.CODE))
+    error_message: Mapped[str | None] = mapped_column(
+        Text, info=pii(DataCategory.TECHNICAL, anonymize=Anonymize.NULL)
+    )
 
     responses: Mapped[list[VideoResponse]] = relationship(
         back_populates="video_interview",
@@ -120,7 +123,7 @@ class VideoInterviewQuestion(TenantMixin, TimestampMixin, Model):
     __tablename__ = "video_interview_questions"
 
     job_id: Mapped[covered_ref_id]
-    prompt: Mapped[str] = mapped_column(Text, info=not_pii())
+    prompt: Mapped[str] = mapped_column(Text, info=not_pii(holds=Holds.TENANT_TEXT))
     position: Mapped[int] = mapped_column(Integer, info=not_pii())
     think_time_seconds: Mapped[int] = mapped_column(
         Integer, server_default=sql_text("30"), info=not_pii()
@@ -168,8 +171,10 @@ class VideoResponse(TenantMixin, TimestampMixin, Model):
     recorded_at: Mapped[datetime] = mapped_column(
         server_default=sql_text("now()"), info=not_pii(DataCategory.TECHNICAL)
     )
-    error_code: Mapped[str | None] = mapped_column(String(64), info=not_pii())
-    error_message: Mapped[str | None] = mapped_column(Text, info=not_pii())
+    error_code: Mapped[str | None] = mapped_column(String(64), info=not_pii(holds=Holds.CODE))
+    error_message: Mapped[str | None] = mapped_column(
+        Text, info=pii(DataCategory.TECHNICAL, anonymize=Anonymize.NULL)
+    )
 
     video_interview: Mapped[VideoInterview] = relationship(
         back_populates="responses", foreign_keys="VideoResponse.video_interview_id"
@@ -223,7 +228,7 @@ class Transcript(TenantMixin, TimestampMixin, Model):
     text: Mapped[str | None] = mapped_column(
         Text, info=pii(DataCategory.COMMUNICATION, anonymize=Anonymize.NULL)
     )  # assembled when complete
-    language: Mapped[str | None] = mapped_column(String(16), info=not_pii())
+    language: Mapped[str | None] = mapped_column(String(16), info=not_pii(holds=Holds.CODE))
     language_probability: Mapped[float | None] = mapped_column(Float, info=not_pii())
     duration_seconds: Mapped[float | None] = mapped_column(Float, info=not_pii())
     word_count: Mapped[int | None] = mapped_column(Integer, info=not_pii())

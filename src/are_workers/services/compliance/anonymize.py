@@ -122,13 +122,16 @@ def column_anonymizer(column: Column[Any], *, hash_salt: str = "") -> ColumnAnon
         value, holds = null(), column.is_not(None)
     elif strategy is Anonymize.REDACT and _is_jsonb(column):
         value = case(
+            (column.is_(None), null()),  # an absent value stays absent (CHECKs may need it)
             (func.jsonb_typeof(column) == "array", cast(literal("[]"), JSONB)),
             else_=cast(literal("{}"), JSONB),
         )
         holds = and_(column.is_not(None), cast(column, Text).not_in(["{}", "[]"]))
     elif strategy is Anonymize.REDACT:
-        value = type_coerce(literal(REDACTED), column.type)
-        holds = column.is_distinct_from(REDACTED)
+        # NULL stays NULL: a row updated for another column must not gain a value here
+        # (``url`` of a portfolio item is set exactly when the item is a link).
+        value = case((column.is_(None), null()), else_=type_coerce(literal(REDACTED), column.type))
+        holds = and_(column.is_not(None), column != REDACTED)
     elif strategy is Anonymize.FAKE:
         value = _fake(column, cl)
         holds = column.is_distinct_from(value)

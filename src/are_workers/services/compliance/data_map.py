@@ -124,6 +124,12 @@ def build_data_map(metadata: MetaData | None = None) -> dict[str, Any]:
                     ),
                 },
                 "pii_columns": pii,
+                # What each other text/JSON column can hold, and so why it is not personal.
+                "non_personal_text": {
+                    c.name: cl.holds.value
+                    for c in table.columns
+                    if (cl := classification_of(c)) is not None and not cl.pii and cl.holds
+                },
             }
         )
     return {

@@ -434,13 +434,14 @@ def _evidence(
 def _findings(
     session: Session, organization_id: uuid.UUID, ids: list[str]
 ) -> dict[str, list[dict[str, Any]]]:
-    """Each finding's requirement, score and where its evidence is, not the quote itself."""
+    """Each finding's requirement, score and where its evidence is (file and offsets), not the
+    quote itself nor its locator (an archive path can name the person)."""
     out: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in session.execute(
         text(
             """
             SELECT id, deep_evaluation_id, kind::text AS kind, requirement_id, portfolio_item_id,
-                   score, evidence_file_id, evidence_locator, evidence_char_start,
+                   score, evidence_file_id, evidence_char_start,
                    evidence_char_end
             FROM deep_evaluation_findings
             WHERE organization_id = :o AND deep_evaluation_id = ANY(CAST(:ids AS uuid[]))

@@ -199,6 +199,7 @@ def erase_subject(
     ]
     outcome = ErasureOutcome(organization_id, kind, make_subject_ref(subject_id), held=held)
     file_ids, keys = _subject_files(session, scopes, organization_id)
+    _scrub_job_messages(session, organization_id, subject_id, scopes, outcome)
     for scope in scopes:
         with table_access(session, scope.table.name):
             _erase_table(session, scope, outcome)
@@ -260,6 +261,33 @@ def _erase_table(session: Session, scope: SubjectRows, outcome: ErasureOutcome) 
     )
     if result.rowcount:  # type: ignore[attr-defined]
         outcome.anonymized[table.name] = int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _scrub_job_messages(
+    session: Session,
+    organization_id: uuid.UUID,
+    subject_id: uuid.UUID,
+    scopes: list[SubjectRows],
+    outcome: ErasureOutcome,
+) -> None:
+    """The ledger's error messages of the subject's jobs can quote them (an archive path, a
+    file name): clear those of the jobs whose arguments name any of the subject's rows.
+
+    Run before the rows go, while their ids can still be found.
+    """
+    ids = {str(subject_id)}
+    for scope in scopes:
+        ids.update(str(row_id) for row_id in session.scalars(scope.ids))
+    result = session.execute(
+        text(
+            "UPDATE task_runs SET error_message = NULL, updated_at = now() "
+            "WHERE organization_id = :o AND error_message IS NOT NULL AND EXISTS "
+            "(SELECT 1 FROM jsonb_each_text(args) AS a WHERE a.value = ANY(:ids))"
+        ),
+        {"o": organization_id, "ids": sorted(ids)},
+    )
+    if result.rowcount:  # type: ignore[attr-defined]
+        outcome.anonymized["task_runs"] = int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def _retire_files(session: Session, organization_id: uuid.UUID, file_ids: list[uuid.UUID]) -> None:

@@ -143,7 +143,8 @@ def store_passage_vectors(
 
 
 def _where(evidence: Evidence) -> dict[str, Any]:
-    """Where evidence is, for the not-personal ``evidence_locator``.
+    """Where evidence is, for ``evidence_locator`` (personal: an archive member's path can
+    name the person, so erasure clears it).
 
     A document's ``path`` is the upload's original filename, which often carries the
     candidate's name; the finding's ``evidence_file_id`` names that file instead.

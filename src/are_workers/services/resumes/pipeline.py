@@ -47,8 +47,9 @@ from are_workers.services.documents import ExtractionLimits, extract_text
 from are_workers.services.embeddings import EmbeddingContext, upsert_chunk_embeddings
 from are_workers.services.model_registry import record_usage
 from are_workers.services.resumes.chunking import Chunk, chunk_resume
-from are_workers.services.resumes.parsing import ContactInfo, parse_resume
+from are_workers.services.resumes.parsing import ContactInfo, find_contact, parse_resume
 from are_workers.services.resumes.parsing import ParsedResume as ParsedText
+from are_workers.services.resumes.redaction import RedactedText, redact_contact_details
 from are_workers.services.skills import SkillTaxonomy, get_taxonomy, skill_ids
 
 log = structlog.get_logger(__name__)
@@ -120,7 +121,8 @@ def record_file_failure(
             .where(Candidate.id == file.candidate_id, Candidate.organization_id == organization_id)
             .values(
                 processing_status=ProcessingStatus.FAILED,
-                status_message=f"Resume {file.original_filename!r}: {error.user_message}",
+                # The file's name often is the person's: it stays in files.original_filename.
+                status_message=f"A resume could not be processed: {error.user_message}",
             )
         )
 
@@ -172,16 +174,19 @@ def process_resume_file(
         file.storage_key, organization_id, max_bytes=settings.max_file_bytes, settings=settings
     )
     extracted = extract_text(data, limits=ExtractionLimits.from_settings(settings))
+    # Contact details never reach the stored text, its chunks, vectors or the judge.
+    redacted = redact_contact_details(extracted.text)
     taxonomy = get_taxonomy()
     parsed = parse_resume(
-        extracted.text, language=extracted.language, taxonomy=taxonomy, today=today
+        redacted.text, language=extracted.language, taxonomy=taxonomy, today=today
     )
 
     parsed_id = _store_parsed_resume(
-        session, organization_id, candidate_id, file, extracted, parsed
+        session, organization_id, candidate_id, file, extracted, parsed, redacted
     )
     _replace_profile(session, organization_id, candidate_id, parsed_id, parsed, taxonomy)
-    _fill_contact(session, organization_id, candidate_id, parsed.contact)
+    # The contact details go to the encrypted columns, read from the text before masking.
+    _fill_contact(session, organization_id, candidate_id, find_contact(extracted.text))
 
     chunks = chunk_resume(
         parsed, max_tokens=embedding.max_tokens, count_tokens=embedding.count_tokens
@@ -263,6 +268,13 @@ def _status_message(parsed: ParsedText, chunks: list[Chunk]) -> str | None:
     return None
 
 
+def _masked_warning(redacted: RedactedText) -> list[str]:
+    if not redacted.redactions:
+        return []
+    counts = ", ".join(f"{kind} {count}" for kind, count in redacted.counts.items())
+    return [f"contact details masked before storage: {counts}"]
+
+
 def _store_parsed_resume(
     session: Session,
     organization_id: uuid.UUID,
@@ -270,6 +282,7 @@ def _store_parsed_resume(
     file: File,
     extracted: Any,
     parsed: ParsedText,
+    redacted: RedactedText,
 ) -> uuid.UUID:
     sections = [
         {"name": s.name, "text": parsed.text[s.start : s.end], "char_start": s.start,
@@ -286,7 +299,7 @@ def _store_parsed_resume(
         "sections": sections,
         "page_count": extracted.page_count,
         "char_count": extracted.char_count,
-        "warnings": list(extracted.warnings),
+        "warnings": [*extracted.warnings, *_masked_warning(redacted)],
     }
     stmt = insert(ParsedResume).values(**values)
     upsert = stmt.on_conflict_do_update(
