@@ -240,12 +240,15 @@ class WorkerRegistration(Model):
     __tablename__ = "worker_registry"
 
     worker_id: Mapped[str] = mapped_column(
-        String(200), unique=True, info=not_pii(DataCategory.TECHNICAL)
+        String(200), unique=True, info=not_pii(DataCategory.TECHNICAL, holds=Holds.REFERENCE)
     )  # "<host>/<pid>", as task_runs.worker_id names it
-    host: Mapped[str] = mapped_column(String(200), info=not_pii(DataCategory.TECHNICAL))
+    host: Mapped[str] = mapped_column(
+        String(200), info=not_pii(DataCategory.TECHNICAL, holds=Holds.REFERENCE)
+    )
     pid: Mapped[int] = mapped_column(Integer, info=not_pii(DataCategory.TECHNICAL))
     queues: Mapped[list[Any]] = mapped_column(
-        server_default=text("'[]'::jsonb"), info=not_pii(DataCategory.TECHNICAL)
+        server_default=text("'[]'::jsonb"),
+        info=not_pii(DataCategory.TECHNICAL, holds=Holds.CODE),
     )
     threads: Mapped[int] = mapped_column(
         Integer, server_default=text("0"), info=not_pii(DataCategory.TECHNICAL)
