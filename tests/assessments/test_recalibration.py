@@ -319,7 +319,7 @@ def test_graded_items_are_calibrated_drift_flagged_and_pilots_updated(db: Sessio
         text("SELECT method, summary FROM item_calibration_runs WHERE id = :r"),
         {"r": summary["run_id"]},
     ).one()
-    assert run.method == "mml-em-grm"
+    assert run.method == "mml-em-grm" and run.summary["model"] == "GRM"
     graded = run.summary["graded"]
     assert graded["converged"] and GRADED_DRIFTED in graded["linking"]["excluded"]
 

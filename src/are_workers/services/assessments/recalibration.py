@@ -203,7 +203,10 @@ def _calibrate_bank(
         _INSERT_RUN,
         {"org": organization_id, "bank": bank_id, "method": method, "job": job_id},
     ).scalar_one()
-    summary: dict[str, Any] = {"model": model.value, "policy": policy.model_dump(mode="json")}
+    summary: dict[str, Any] = {
+        "model": model.value if dichotomous or not graded else CalibrationModel.GRM.value,
+        "policy": policy.model_dump(mode="json"),
+    }
     exposure = _exposure(db, organization_id, bank_id, policy)
     summary["overexposed"] = exposure
     status, sample_size = "completed", 0
