@@ -241,8 +241,8 @@ def test_assessment_scores_are_audited_by_scoring_rate(
                     CandidateSelfIdentification(
                         organization_id=org.id,
                         candidate_id=candidate.id,
-                        gender=_enc("gender", gender),
-                        ethnicity=_enc("ethnicity", "white" if n % 2 else "asian"),
+                        gender=gender,
+                        ethnicity="white" if n % 2 else "asian",
                     )
                 )
             attempts = [(theta, now - timedelta(days=1))]
