@@ -4,6 +4,7 @@ and the update policy (live parameters untouched, pilot items estimated)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,9 +43,36 @@ class History:
     true_b: dict[str, float]
 
 
-def _simulate(db: Session, org: Organization, bank: Bank, *, n_sessions: int, seed: int) -> None:
-    """Past sessions of 20 random items each, stored as the scoring step stores them."""
+Answers = Callable[[np.random.Generator, float, np.ndarray], np.ndarray]
+
+
+def _dichotomous(bank: Bank) -> Answers:
+    """Right/wrong answers by the 2PL at the items' true difficulties (EASY always right)."""
+    a = np.array([item.a for item in bank.items])
+    b = np.array([_true_b(item) for item in bank.items])
+    easy = np.array([item.code == EASY for item in bank.items])
+
+    def answer(rng: np.random.Generator, theta: float, chosen: np.ndarray) -> np.ndarray:
+        p = 1 / (1 + np.exp(-a[chosen] * (theta - b[chosen])))
+        return ((rng.random(chosen.size) < p) | easy[chosen]).astype(int)
+
+    return answer
+
+
+def _simulate(
+    db: Session,
+    org: Organization,
+    bank: Bank,
+    *,
+    n_sessions: int,
+    seed: int,
+    answers: Answers | None = None,
+    per_session: int = 20,
+) -> None:
+    """Past sessions of ``per_session`` random items each, stored as the scoring step stores
+    them."""
     rng = np.random.default_rng(seed)
+    answer = answers or _dichotomous(bank)
     assessment = make_assessment(db, org, bank)
     candidate = make_candidate(db, org)
     session_ids = [uuid.uuid4() for _ in range(n_sessions)]
@@ -60,17 +88,14 @@ def _simulate(db: Session, org: Organization, bank: Bank, *, n_sessions: int, se
          "ids": [str(s) for s in session_ids]},
     )  # fmt: skip
     items = bank.items
-    a = np.array([item.a for item in items])
-    b = np.array([_true_b(item) for item in items])
     rows: list[tuple[str, str, int, int]] = []
     for session_id in session_ids:
         theta = rng.normal()
-        chosen = rng.choice(len(items), size=20, replace=False)
-        p = 1 / (1 + np.exp(-a[chosen] * (theta - b[chosen])))
-        correct = rng.random(20) < p
-        for position, (j, right) in enumerate(zip(chosen, correct, strict=True)):
-            category = int(right or items[j].code == EASY)
-            rows.append((str(session_id), str(items[j].id), position, category))
+        chosen = rng.choice(len(items), size=per_session, replace=False)
+        for position, (j, category) in enumerate(
+            zip(chosen, answer(rng, theta, chosen), strict=True)
+        ):
+            rows.append((str(session_id), str(items[j].id), position, int(category)))
     sessions_, item_ids, positions, categories = (list(c) for c in zip(*rows, strict=True))
     db.execute(
         text(
@@ -234,3 +259,107 @@ def test_another_organizations_bank_is_not_found(db: Session, history: History) 
     assert calibrate_banks(db, intruder.id, policy=POLICY) == []  # it has no banks
     assert db.execute(text("SELECT count(*) FROM item_calibration_runs")).scalar_one() == 0
     assert audit_rows(db, intruder.id) == []
+
+
+# --- graded items ------------------------------------------------------------------------------
+
+GRADED_DRIFTED = "g003"  # every threshold answered as if 1.0 logit higher
+
+
+def _graded_bank(db: Session, org: Organization) -> tuple[Bank, dict[str, tuple[float, ...]]]:
+    """Twelve active GRM items with four categories, one of them drifted, plus a pilot."""
+    rng = np.random.default_rng(21)
+    bank = make_bank(db, org, n=1, seed=21)
+    db.delete(bank.items.pop())
+    true: dict[str, tuple[float, ...]] = {}
+    for i in range(13):
+        code = "gpilot" if i == 12 else f"g{i:03d}"
+        spread = np.sort(rng.normal(0, 1, 3)) + np.array([-0.3, 0, 0.3])
+        thresholds = tuple(float(t) for t in spread)
+        true[code] = tuple(t + 1.0 for t in thresholds) if code == GRADED_DRIFTED else thresholds
+        item = AssessmentItem(
+            organization_id=org.id, bank_id=bank.id, code=code, content={},
+            model=ItemModel.GRM, a=float(rng.uniform(1.0, 2.0)),
+            thresholds=[0.0, 0.5, 1.0] if code == "gpilot" else list(thresholds),
+            status=ItemStatus.PILOT if code == "gpilot" else ItemStatus.ACTIVE,
+        )  # fmt: skip
+        db.add(item)
+        bank.items.append(item)
+    db.flush()
+    return bank, true
+
+
+def _graded_answers(bank: Bank, true: dict[str, tuple[float, ...]]) -> Answers:
+    a = np.array([item.a for item in bank.items])
+    bounds = np.array([true[item.code] for item in bank.items])
+
+    def answer(rng: np.random.Generator, theta: float, chosen: np.ndarray) -> np.ndarray:
+        above = 1 / (1 + np.exp(-a[chosen, None] * (theta - bounds[chosen])))
+        return (above >= rng.random(chosen.size)[:, None]).sum(axis=1)
+
+    return answer
+
+
+def test_graded_items_are_calibrated_drift_flagged_and_pilots_updated(db: Session) -> None:
+    org = make_org(db)
+    bank, true = _graded_bank(db, org)
+    pilot_a = 1.3
+    bank.item("gpilot").a = pilot_a
+    db.flush()
+    _simulate(
+        db, org, bank, n_sessions=1500, seed=9, answers=_graded_answers(bank, true),
+        per_session=8,
+    )  # fmt: skip
+    drifted = bank.item(GRADED_DRIFTED)
+    stored = list(drifted.thresholds or [])
+    [summary] = calibrate_banks(db, org.id, policy=POLICY)
+    assert summary["status"] == "completed" and summary["sample_size"] == 1500
+    assert summary["drift_flags"] == 1 and summary["pilot_updated"] == 1
+    run = db.execute(
+        text("SELECT method, summary FROM item_calibration_runs WHERE id = :r"),
+        {"r": summary["run_id"]},
+    ).one()
+    assert run.method == "mml-em-grm" and run.summary["model"] == "GRM"
+    graded = run.summary["graded"]
+    assert graded["converged"] and GRADED_DRIFTED in graded["linking"]["excluded"]
+
+    # Recovery on the bank's scale (loose bounds; the drifted item is compared with the
+    # thresholds it was answered by, the pilot with its true slope).
+    estimates = graded["estimates"]
+    slopes = {item.code: item.a for item in bank.items} | {"gpilot": pilot_a}
+    a_error = [estimates[code]["a"] - slopes[code] for code in true]
+    b_error = [
+        e - t
+        for code in true
+        for e, t in zip(estimates[code]["thresholds"], true[code], strict=True)
+    ]
+    assert float(np.sqrt(np.mean(np.square(a_error)))) < 0.25
+    assert float(np.sqrt(np.mean(np.square(b_error)))) < 0.2
+
+    # Drift: one row for the thresholds (the one that moved most), significant, item flagged.
+    [flag] = db.execute(
+        text("SELECT item_id, parameter, previous_value, new_value, statistic "
+             "FROM item_drift_flags WHERE calibration_run_id = :r"), {"r": summary["run_id"]},
+    ).all()  # fmt: skip
+    assert (flag.item_id, flag.parameter) == (drifted.id, "thresholds")
+    assert flag.previous_value in stored and flag.new_value - flag.previous_value > 0.5
+    assert flag.statistic >= POLICY.drift_min_z
+    [entry] = graded["drift"]
+    assert entry["code"] == GRADED_DRIFTED and set(entry["exceeded"]) <= {"b1", "b2", "b3"}
+    row = db.execute(
+        text("SELECT status::text AS status, thresholds FROM assessment_items WHERE id = :i"),
+        {"i": drifted.id},
+    ).one()
+    assert row.status == "flagged" and row.thresholds == stored  # live values untouched
+
+    # The pilot gets its slope and ordered thresholds; it stays a pilot.
+    pilot = db.execute(
+        text("SELECT status::text AS status, a, thresholds, calibrated_at "
+             "FROM assessment_items WHERE code = 'gpilot' AND bank_id = :b"), {"b": bank.id},
+    ).one()  # fmt: skip
+    assert pilot.status == "pilot" and pilot.calibrated_at is not None
+    assert pilot.thresholds == estimates["gpilot"]["thresholds"]
+    assert np.max(np.abs(np.array(pilot.thresholds) - true["gpilot"])) < 0.4
+    (audited,) = audit_rows(db, org.id, AUDIT_ACTION)
+    assert audited.model_name == "are-irt-calibration+mml-em-grm"
+    assert audited.output_refs["drift_flags"] == 1 and audited.output_refs["calibrated"] is True

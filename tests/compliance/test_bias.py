@@ -210,3 +210,80 @@ def test_the_decision_log_links_each_score_to_its_model_and_evidence(db: Session
     assert (criterion["evidence_char_start"], criterion["evidence_char_end"]) == (10, 40)
     assert entry["audit"][0]["action"] == "candidate.evaluated"
     assert "personal text" not in str(entry) and "quoted resume" not in str(entry)
+
+
+def test_assessment_scores_are_audited_by_scoring_rate(
+    owner_engine: Engine, runtime_engine: Engine
+) -> None:
+    """Final assessment scores of a synthetic pool with a known disparity: 20 women of whom
+    4 score above the pool's median, 20 men of whom 15 do, 2 non-binary people (too few for
+    a rate) and 3 who did not answer; an older attempt of the same person is not counted."""
+    from datetime import timedelta
+
+    from are_workers.models.assessments import AssessmentSession, SessionStatus
+    from are_workers.services.compliance.bias_summary import public_summary
+    from tests.assessments.factories import make_assessment, make_bank
+
+    with Session(owner_engine) as owner:
+        org = make_org(owner)
+        assessment = make_assessment(owner, org, make_bank(owner, org, n=5, seed=1))
+        people = (
+            [("female", 1.0 if i < 4 else -1.0) for i in range(20)]
+            + [("male", 1.0 if i < 15 else -1.0) for i in range(20)]
+            + [("non-binary", 1.0) for _ in range(2)]
+            + [(None, 0.0) for _ in range(3)]
+        )
+        now = utcnow()
+        for n, (gender, theta) in enumerate(people):
+            candidate = make_candidate(owner, org)
+            if gender is not None:
+                owner.add(
+                    CandidateSelfIdentification(
+                        organization_id=org.id,
+                        candidate_id=candidate.id,
+                        gender=gender,
+                        ethnicity="white" if n % 2 else "asian",
+                    )
+                )
+            attempts = [(theta, now - timedelta(days=1))]
+            if n == 0:  # an earlier, higher attempt: only the latest one counts
+                attempts.append((3.0, now - timedelta(days=2)))
+            for score, completed in attempts:
+                owner.add(
+                    AssessmentSession(
+                        organization_id=org.id,
+                        assessment_id=assessment.id,
+                        candidate_id=candidate.id,
+                        status=SessionStatus.COMPLETED,
+                        theta=score,
+                        se=0.3,
+                        started_at=completed - timedelta(hours=1),
+                        expires_at=completed + timedelta(hours=1),
+                        completed_at=completed,
+                    )
+                )
+        org_id, key = org.id, f"assessment:{assessment.id}"
+        owner.commit()
+    with Session(runtime_engine) as runtime:
+        run = run_bias_audit(runtime, org_id, settings=SETTINGS)
+        runtime.commit()
+        reports = latest_reports(runtime, org_id)
+    assert run.sample_sizes[key] == 45
+    by_dimension = {
+        r["metrics"]["dimension"]: r for r in reports if r["decision"] == "assessment_score"
+    }
+    gender = BiasAuditMetrics.model_validate(by_dimension["gender"]["metrics"])
+    assert gender.method == "scoring_rate" and gender.median_score == 0.0
+    groups = {g.group: g for g in gender.groups}
+    assert groups["female"].scoring_rate == 0.2 and groups["male"].scoring_rate == 0.75
+    assert groups["female"].impact_ratio == pytest.approx(0.2 / 0.75, abs=1e-3)
+    assert groups["non-binary"].suppressed and groups["non-binary"].scoring_rate is None
+    assert groups["unknown"].count == 3
+    assert {(f["dimension"], f["group"]) for f in run.flagged if f["decision"] == key} >= {
+        ("gender", "female")
+    }
+    intersect = {g["group"] for g in by_dimension["gender_x_ethnicity"]["metrics"]["groups"]}
+    assert {"female / white", "male / asian"} <= intersect
+    [tool] = public_summary(reports)["tools"]
+    assert tool["output"] == "assessment_score" and tool["method"] == "scoring_rate"
+    assert tool["individuals_assessed"] == 45 and tool["categories"][0]["unknown_count"] == 3

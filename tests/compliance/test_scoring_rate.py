@@ -133,7 +133,10 @@ def test_the_public_summary_has_the_required_fields_and_renders() -> None:
     markdown = render_markdown(summary)
     assert "| female | 63 | 0.286 | 0.381 |" in markdown
     assert "too small" in markdown and "<svg" in markdown
+    threshold = f"Smallest category given a rate: {ai['min_group_size']} individuals"
+    assert threshold in markdown
     html = render_html(summary)
+    assert threshold in html
     assert html.startswith("<!doctype html>") and "<script" not in html
     assert html.count("<svg") == 4  # three dimensions of the AI score, one of the assessment
 

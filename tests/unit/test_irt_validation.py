@@ -91,9 +91,9 @@ def test_exposure_cap_holds_in_sequential_sessions() -> None:
     assert result.exposure_rates.max() <= r_max
     assert result.exposure_rates.sum() == pytest.approx(10.0)
     # Capping costs some precision but the test still measures: the running EAP (what the
-    # stopping rule sees) and the reported WLE, which trades some RMSE over an N(0, 1)
-    # population for no shrinkage, on 10 items.
-    assert float(np.sqrt(np.mean((result.theta - theta) ** 2))) < 0.5
+    # stopping rule sees; its wide N(0, 3) selection prior barely shrinks) and the reported
+    # WLE, which trades some RMSE over an N(0, 1) population for no shrinkage, on 10 items.
+    assert float(np.sqrt(np.mean((result.theta - theta) ** 2))) < 0.65
     assert result.rmse(theta) < 0.6
     uncapped = simulate(
         bank,

@@ -88,12 +88,24 @@ class StoppingRule(BaseModel):
         return self
 
 
+#: SD of the N(0, SD) prior of the running EAP that chooses a test's items (the reported
+#: score is the prior-free WLE). Why wide: with a N(0, 1) prior the early estimates of
+#: candidates far from the middle stay near 0 for several answers, so a short test spends
+#: them on items too hard (or too easy) to say much, and with the 3PL's guessing floor the
+#: final score of the weakest candidates kept an inward bias. A weakly informative prior
+#: keeps every estimate finite (all right or all wrong) but lets the answers, not the prior,
+#: steer from the first item; chosen on simulations with other seeds than the bench's.
+SELECTION_PRIOR_SD = 3.0
+
+
 class CatConfig(BaseModel):
     """Everything that defines how one adaptive test behaves (stored with the test)."""
 
     model_config = ConfigDict(frozen=True)
 
-    estimator: EstimatorConfig = Field(default_factory=EstimatorConfig)
+    estimator: EstimatorConfig = Field(
+        default_factory=lambda: EstimatorConfig(prior_sd=SELECTION_PRIOR_SD)
+    )
     selection: SelectionConfig = Field(default_factory=SelectionConfig)
     stopping: StoppingRule = Field(default_factory=StoppingRule)
     scale: ScoreScale = Field(default_factory=ScoreScale)

@@ -28,7 +28,13 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from are_workers.services.assessments.irt import BoolArray, FloatArray, IntArray, ItemBank
+from are_workers.services.assessments.irt import (
+    BoolArray,
+    FloatArray,
+    IntArray,
+    ItemBank,
+    WarmKernel,
+)
 
 #: Newton refinements stop when a step is below this (theta units).
 _NEWTON_TOLERANCE = 1e-9
@@ -314,14 +320,23 @@ _ROOT_ITERATIONS = 60
 _ROOT_TOLERANCE = 1e-12
 
 
-def _warm_equation(
-    bank: ItemBank, items: IntArray, responses: IntArray, theta: FloatArray
-) -> tuple[FloatArray, FloatArray]:
-    """Warm's modified score ``score + J / (2 I)`` and the test information, at ``theta``."""
-    score, information, warm_j = bank.warm_terms(items, responses, theta)
+def _warm_equation(kernel: WarmKernel, theta: FloatArray) -> FloatArray:
+    """Warm's modified score ``score + J / (2 I)`` at ``theta`` (shape ``(E, Q)``)."""
+    score, information, warm_j = kernel(theta)
     with np.errstate(divide="ignore", invalid="ignore"):
         correction = np.where(information > 0, warm_j / (2 * information), 0.0)
-    return score + correction, information
+    return np.asarray(score + correction)
+
+
+def _scalar_equation(kernel: WarmKernel) -> Callable[[float], float]:
+    """Warm's equation of a one-row kernel as a function of one float."""
+
+    def equation(theta: float) -> float:
+        score, information, warm_j = kernel(np.array([[theta]]))
+        info = float(information[0, 0])
+        return float(score[0, 0]) + (float(warm_j[0, 0]) / (2 * info) if info > 0 else 0.0)
+
+    return equation
 
 
 def _illinois(
@@ -365,6 +380,36 @@ def _illinois(
     return np.asarray(x)
 
 
+def _illinois_one(
+    function: Callable[[float], float], lo: float, hi: float, f_lo: float, f_hi: float
+) -> float:
+    """:func:`_illinois` for one row in plain floats.
+
+    Why a second copy: a reported score is one examinee, and there the dozen array
+    operations per iteration of the batch version cost more than the equation itself.
+    """
+    if not (f_lo > 0 > f_hi):
+        return lo if abs(f_lo) <= abs(f_hi) else hi
+    side = 0
+    x = 0.5 * (lo + hi)
+    for _ in range(_ROOT_ITERATIONS):
+        x = hi - f_hi * (hi - lo) / (f_hi - f_lo) if f_lo != f_hi else 0.5 * (lo + hi)
+        if not lo < x < hi:
+            x = 0.5 * (lo + hi)
+        f_x = function(x)
+        if f_x > 0:
+            if side == 1:
+                f_hi *= 0.5
+            lo, f_lo, side = x, f_x, 1
+        else:
+            if side == -1:
+                f_lo *= 0.5
+            hi, f_hi, side = x, f_x, -1
+        if hi - lo < _ROOT_TOLERANCE or abs(f_x) < _ROOT_TOLERANCE:
+            break
+    return x
+
+
 def wle_batch(
     bank: ItemBank, items: npt.ArrayLike, responses: npt.ArrayLike, config: EstimatorConfig
 ) -> BatchEstimate:
@@ -389,9 +434,8 @@ def wle_batch(
         rows = slice(start, start + _WLE_BLOCK)
         block_items, block_responses = item_arr[rows], response_arr[rows]
         e = block_items.shape[0]
-        modified, _ = _warm_equation(
-            bank, block_items, block_responses, np.broadcast_to(grid, (e, grid.shape[0]))
-        )
+        kernel = bank.warm_kernel(block_items, block_responses)
+        modified = _warm_equation(kernel, np.broadcast_to(grid, (e, grid.shape[0])))
         steps = 0.5 * (modified[:, 1:] + modified[:, :-1]) * np.diff(grid)
         weighted = np.concatenate([np.zeros((e, 1)), np.cumsum(steps, axis=1)], axis=1)
         best = np.argmax(weighted, axis=1)
@@ -402,14 +446,18 @@ def wle_batch(
         # (the trapezoid rises into ``best`` and falls out of it), so the root is bracketed.
         left = np.clip(np.where(modified[index, best] > 0, best, best - 1), 0, last - 1)
 
-        def equation(
-            at: FloatArray, i: IntArray = block_items, r: IntArray = block_responses
-        ) -> FloatArray:
-            return _warm_equation(bank, i, r, at[:, None])[0][:, 0]
+        lo, hi = grid[left], grid[left + 1]
+        f_lo, f_hi = modified[index, left], modified[index, left + 1]
+        if e == 1:
+            found = np.array(
+                [_illinois_one(_scalar_equation(kernel), lo[0], hi[0], f_lo[0], f_hi[0])]
+            )
+        else:
 
-        found = _illinois(
-            equation, grid[left], grid[left + 1], modified[index, left], modified[index, left + 1]
-        )
+            def equation(at: FloatArray, kernel: WarmKernel = kernel) -> FloatArray:
+                return _warm_equation(kernel, at[:, None])[:, 0]
+
+            found = _illinois(equation, lo, hi, f_lo, f_hi)
         theta[rows] = np.where(lower, config.theta_min, np.where(upper, config.theta_max, found))
         at_bound[rows] = lower | upper
     information = bank.test_information(item_arr, theta, valid)

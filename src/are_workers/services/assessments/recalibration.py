@@ -3,7 +3,7 @@ drift and over-exposure flags.
 
 The policy, in order:
 
-1. **Data.** Scored answers of the window (default: a year) to the bank's dichotomous items
+1. **Data.** Scored answers of the window (default: a year) to the bank's items
    that are ``active`` (answers the engine accepted) or ``pilot`` (answers the ATS scored),
    gathered by one query into an examinee x item matrix (NaN = not administered). A bank
    with fewer than ``min_sessions`` examinees is not calibrated; an item with fewer than
@@ -33,6 +33,14 @@ The policy, in order:
    items above the bank's exposure cap (the tightest ``max_exposure_rate`` of its
    assessments, else ``max_exposure_rate`` here) over at least ``min_exposure_sessions``
    sessions are listed on the run with a suggested Sympson-Hetter ``k`` (not applied).
+
+**Graded items** (GRM) go through the same steps on their own category matrix
+(``graded.calibrate_graded``, MML/EM) and land under ``summary["graded"]``: the GRM cannot
+hold anchors yet, so the scale is a mean/sigma link over the active items' thresholds,
+redone without the items the first link flagged; a flag is kept when a move beyond the
+``b`` (thresholds) or ``a`` tolerance is also ``drift_min_z`` cross-product standard
+errors; moved thresholds share one ``item_drift_flags`` row (``parameter = 'thresholds'``,
+the threshold that moved most); pilot items get their slope and thresholds.
 
 Every estimate, skip and flag is stored on the ``item_calibration_runs`` row, so a run can be
 reviewed without re-running it. Each run is also an automated decision in the audit log
@@ -72,6 +80,7 @@ from are_workers.services.assessments.calibration import (
     drift_flags,
     overexposure_flags,
 )
+from are_workers.services.assessments.graded import calibrate_graded
 from are_workers.services.assessments.irt import ItemModel, ItemSpec
 from are_workers.services.compliance import audit
 
@@ -137,11 +146,11 @@ def calibrate_banks(
 
 _ITEMS = text(
     """
-    SELECT id, code, model::text AS model, status::text AS status, a, b, c,
+    SELECT id, code, model::text AS model, status::text AS status, a, b, c, thresholds,
            content_area, sympson_hetter_k
     FROM assessment_items
     WHERE organization_id = :org AND bank_id = :bank
-      AND status IN ('active', 'pilot') AND model <> 'GRM'
+      AND status IN ('active', 'pilot')
     ORDER BY code
     """
 )
@@ -153,7 +162,7 @@ _RESPONSES = text(
     FROM assessment_responses r
     JOIN assessment_items i ON i.organization_id = r.organization_id AND i.id = r.item_id
     WHERE r.organization_id = :org AND i.id = ANY(CAST(:ids AS uuid[]))
-      AND r.category IN (0, 1)
+      AND r.category IS NOT NULL
       AND (r.theta_after IS NOT NULL OR i.status = 'pilot')
       AND (CAST(:days AS int) IS NULL
            OR r.answered_at >= now() - make_interval(days => CAST(:days AS int)))
@@ -184,29 +193,46 @@ def _calibrate_bank(
     policy: RecalibrationPolicy,
 ) -> dict[str, Any]:
     items = list(db.execute(_ITEMS, {"org": organization_id, "bank": bank_id}))
-    model = _bank_model([row.model for row in items if row.status == "active"])
+    graded = [row for row in items if row.model == ItemModel.GRM.value]
+    dichotomous = [row for row in items if row.model != ItemModel.GRM.value]
+    model = _bank_model([row.model for row in dichotomous if row.status == "active"])
     config = policy.calibration.model_copy(update={"model": model})
-    method = f"mml-em-{model.value.lower()}"
+    methods = [f"mml-em-{model.value.lower()}"] if dichotomous or not graded else []
+    method = "+".join([*methods, "mml-em-grm"] if graded else methods)
     run_id = db.execute(
         _INSERT_RUN,
         {"org": organization_id, "bank": bank_id, "method": method, "job": job_id},
     ).scalar_one()
-    summary: dict[str, Any] = {"model": model.value, "policy": policy.model_dump(mode="json")}
+    summary: dict[str, Any] = {
+        "model": model.value if dichotomous or not graded else CalibrationModel.GRM.value,
+        "policy": policy.model_dump(mode="json"),
+    }
     exposure = _exposure(db, organization_id, bank_id, policy)
     summary["overexposed"] = exposure
     status, sample_size = "completed", 0
     try:
-        matrix, n_sessions = _response_matrix(db, organization_id, items, policy.window_days)
-        sample_size = n_sessions
-        if n_sessions < policy.min_sessions:
-            summary["skipped"] = (
-                f"only {n_sessions} examinees answered in the window; "
-                f"at least {policy.min_sessions} are needed"
-            )
+        matrix, n_sessions = _response_matrix(db, organization_id, dichotomous, policy.window_days)
+        graded_matrix, graded_sessions = _response_matrix(
+            db, organization_id, graded, policy.window_days
+        )
+        sample_size = max(n_sessions, graded_sessions)
+        if sample_size < policy.min_sessions:
+            summary["skipped"] = _too_few(sample_size, policy)
         else:
-            summary |= _estimate_and_flag(
-                db, organization_id, run_id, items, matrix, config, policy
-            )
+            if dichotomous and n_sessions >= policy.min_sessions:
+                summary |= _estimate_and_flag(
+                    db, organization_id, run_id, dichotomous, matrix, config, policy
+                )
+            elif dichotomous:
+                summary["skipped"] = _too_few(n_sessions, policy)
+            if graded:
+                summary["graded"] = (
+                    _estimate_and_flag_graded(
+                        db, organization_id, run_id, graded, graded_matrix, policy
+                    )
+                    if graded_sessions >= policy.min_sessions
+                    else {"skipped": _too_few(graded_sessions, policy)}
+                )
     except InvalidInputError as exc:
         status = "failed"
         summary["error"] = exc.user_message
@@ -220,7 +246,10 @@ def _calibrate_bank(
             "summary": json.dumps(summary),
         },
     )
-    drift = summary.get("drift", [])
+    drift = summary.get("drift", []) + summary.get("graded", {}).get("drift", [])
+    pilot_updated = summary.get("pilot_updated", []) + summary.get("graded", {}).get(
+        "pilot_updated", []
+    )
     audit.record(
         db,
         organization_id=organization_id,
@@ -239,9 +268,9 @@ def _calibrate_bank(
         output_refs={
             "calibration_run_id": str(run_id),
             "status": status,
-            "calibrated": "estimates" in summary,
+            "calibrated": "estimates" in summary or "estimates" in summary.get("graded", {}),
             "drift_flags": len(drift),
-            "pilot_updated": len(summary.get("pilot_updated", [])),
+            "pilot_updated": len(pilot_updated),
             "overexposed": len(exposure),
             "summary_sha256": json_sha256(summary, default=str),
         },
@@ -261,8 +290,15 @@ def _calibrate_bank(
         "sample_size": sample_size,
         "drift_flags": len(drift),
         "overexposed": len(exposure),
-        "pilot_updated": len(summary.get("pilot_updated", [])),
+        "pilot_updated": len(pilot_updated),
     }
+
+
+def _too_few(n_sessions: int, policy: RecalibrationPolicy) -> str:
+    return (
+        f"only {n_sessions} examinees answered in the window; "
+        f"at least {policy.min_sessions} are needed"
+    )
 
 
 def _bank_model(models: list[str]) -> CalibrationModel:
@@ -278,6 +314,8 @@ def _response_matrix(
     db: Session, organization_id: uuid.UUID, items: list[Any], window_days: int | None
 ) -> tuple[np.ndarray, int]:
     """Examinees x items, NaN where an item was not administered; built in one query."""
+    if not items:
+        return np.full((0, 0), np.nan), 0
     ids = [str(row.id) for row in items]
     rows = db.execute(_RESPONSES, {"org": organization_id, "ids": ids, "days": window_days}).all()
     if not rows:
@@ -390,7 +428,15 @@ def _mean_sigma(stored: dict[str, ItemSpec], estimates: list[ItemEstimate]) -> t
 
 def _linked(result: CalibrationResult, slope: float, intercept: float) -> CalibrationResult:
     linked = [
-        item.model_copy(update={"a": item.a / slope, "b": slope * item.b + intercept})
+        item.model_copy(
+            update={
+                "a": item.a / slope,
+                "b": slope * item.b + intercept,
+                "thresholds": None
+                if item.thresholds is None
+                else [slope * t + intercept for t in item.thresholds],
+            }
+        )
         for item in result.items
     ]
     return result.model_copy(update={"items": linked})
@@ -505,17 +551,25 @@ def _write_drift(
     by_code: dict[str, Any],
     z_scores: dict[str, dict[str, float | None]],
 ) -> None:
-    rows = [
-        (
-            str(by_code[flag.item_id].id),
-            name,
-            flag.stored[name],
-            flag.estimated[name],
-            z_scores[flag.item_id][name],
-        )
-        for flag in flags
-        for name in flag.exceeded
-    ]
+    # One row per item and column parameter: a graded item's moved thresholds (b1, b2, ...)
+    # share the row "thresholds", which shows the one that moved most.
+    chosen: dict[tuple[str, str], tuple[str, str, float, float, float | None]] = {}
+    for flag in flags:
+        for name in flag.exceeded:
+            parameter = name if name in {"a", "b", "c"} else "thresholds"
+            if name not in flag.stored:  # a changed number of categories has no value
+                continue
+            row = (
+                str(by_code[flag.item_id].id),
+                parameter,
+                flag.stored[name],
+                flag.estimated[name],
+                z_scores[flag.item_id][name],
+            )
+            key = (row[0], parameter)
+            if key not in chosen or abs(row[3] - row[2]) > abs(chosen[key][3] - chosen[key][2]):
+                chosen[key] = row
+    rows = list(chosen.values())
     if not rows:
         return
     items, parameters, previous, new, statistics = (
@@ -568,6 +622,217 @@ def _update_pilots(
                 "a": [item.a for item in pilots],
                 "b": [item.b for item in pilots],
                 "c": [item.c for item in pilots],
+            },
+        )
+    return sorted(item.item_id for item in pilots)
+
+
+# --- graded items ---------------------------------------------------------------------------------
+
+
+def _estimate_and_flag_graded(
+    db: Session,
+    organization_id: uuid.UUID,
+    run_id: uuid.UUID,
+    items: list[Any],
+    matrix: np.ndarray,
+    policy: RecalibrationPolicy,
+) -> dict[str, Any]:
+    """The graded items of a bank: GRM by MML/EM, linked, drift-flagged, pilots updated.
+
+    The same policy as the dichotomous path, with one difference of scale: the GRM
+    calibration cannot hold anchors yet, so the estimates are linked by mean/sigma over the
+    thresholds of the active items, and then linked again without the items that the first
+    link flagged (a drifted item must not drag the scale of the others). Categories come
+    from the stored thresholds, so a category nobody chose skips the item instead of
+    silently merging it.
+    """
+    codes = [row.code for row in items]
+    by_code = {row.code: row for row in items}
+    stored = {
+        row.code: ItemSpec(
+            item_id=row.code,
+            model=ItemModel.GRM,
+            a=row.a,
+            thresholds=tuple(float(t) for t in row.thresholds),
+            content_area=row.content_area,
+        )
+        for row in items
+        if row.status == "active"
+    }
+    categories = [len(row.thresholds) + 1 for row in items]
+    config = policy.calibration.model_copy(update={"model": CalibrationModel.GRM})
+    raw = calibrate_graded(matrix, codes, config, n_categories=categories)
+    slope, intercept = _graded_mean_sigma(stored, raw.items)
+    suspects = {
+        flag.item_id
+        for flag in drift_flags(list(stored.values()), _linked(raw, slope, intercept), policy.drift)
+    }
+    if suspects:
+        stable = {code: spec for code, spec in stored.items() if code not in suspects}
+        slope, intercept = _graded_mean_sigma(stable, raw.items)
+    final = _linked(raw, slope, intercept)
+    errors = _graded_standard_errors(raw, matrix, codes, config, slope)
+    flags, z_scores = _significant(
+        drift_flags(list(stored.values()), final, policy.drift), errors, policy.drift_min_z
+    )
+    _write_drift(db, organization_id, run_id, flags, by_code, z_scores)
+    pilot_updated = _update_graded_pilots(db, organization_id, final, by_code)
+    return {
+        "scale": "mean-sigma",
+        "linking": {"slope": slope, "intercept": intercept, "excluded": sorted(suspects)},
+        "converged": final.converged,
+        "iterations": final.iterations,
+        "log_likelihood": final.log_likelihood,
+        "n_examinees": final.n_examinees,
+        "estimates": {
+            item.item_id: {
+                "item_id": str(by_code[item.item_id].id),
+                "a": item.a,
+                "thresholds": item.thresholds,
+                "n_responses": item.n_responses,
+                "mean_category_share": item.proportion_correct,
+                "at_bound": item.at_bound,
+                "se": errors.get(item.item_id),
+            }
+            for item in final.items
+        },
+        "skipped": [skip.model_dump() for skip in final.skipped],
+        "drift": [
+            {
+                "code": flag.item_id,
+                "exceeded": flag.exceeded,
+                "stored": flag.stored,
+                "estimated": flag.estimated,
+                "z": z_scores[flag.item_id],
+            }
+            for flag in flags
+        ],
+        "pilot_updated": pilot_updated,
+    }
+
+
+def _graded_mean_sigma(
+    stored: dict[str, ItemSpec], estimates: list[ItemEstimate]
+) -> tuple[float, float]:
+    """Mean/sigma linking constants over every threshold of the common items."""
+    pairs = [
+        (old, new)
+        for e in estimates
+        if e.item_id in stored and not e.at_bound
+        for old, new in zip(stored[e.item_id].thresholds or (), e.thresholds or (), strict=True)
+    ]
+    if len(pairs) < 2:
+        return 1.0, 0.0
+    old, new = np.asarray(pairs).T
+    spread = float(new.std())
+    slope = float(old.std()) / spread if spread > 1e-9 else 1.0
+    if not math.isfinite(slope) or slope <= 0:
+        slope = 1.0
+    return slope, float(old.mean() - slope * new.mean())
+
+
+def _graded_standard_errors(
+    result: CalibrationResult,
+    matrix: np.ndarray,
+    codes: list[str],
+    config: CalibrationConfig,
+    slope: float,
+) -> dict[str, dict[str, float | None]]:
+    """Standard errors of ``a`` and each threshold from the cross-product information.
+
+    The same construction as the dichotomous :func:`_standard_errors`: per examinee, the
+    posterior-weighted derivative of the log-probability of the chosen category with
+    respect to ``(a, d_1..d_m)`` (``P(X >= k) = logistic(a theta + d_k)``), summed as outer
+    products; thresholds ``b_k = -d_k / a`` by the delta method, then put on the linked
+    scale (``a / slope``, ``slope * b``).
+    """
+    if not result.items:
+        return {}
+    columns = [codes.index(item.item_id) for item in result.items]
+    data = matrix[:, columns]
+    observed = ~np.isnan(data)
+    width = max(len(item.thresholds or ()) for item in result.items) + 1
+    one_hot = np.zeros((*data.shape, width))
+    rows, cols = np.nonzero(observed)
+    one_hot[rows, cols, data[rows, cols].astype(np.int64)] = 1.0
+    nodes = np.linspace(config.theta_min, config.theta_max, config.quadrature_points)
+    # Per item: P(X = x | node) and d log P / d(a, d_1..d_m), padded to ``width``.
+    log_p = np.zeros((len(result.items), nodes.shape[0], width))
+    scores = np.zeros((len(result.items), nodes.shape[0], width, width))
+    for j, item in enumerate(result.items):
+        d = -item.a * np.asarray(item.thresholds or ())
+        m = d.shape[0]
+        star = np.ones((nodes.shape[0], m + 2))
+        star[:, 1 : m + 1] = expit(item.a * nodes[:, None] + d)
+        star[:, m + 1] = 0.0
+        prob = np.maximum(star[:, :-1] - star[:, 1:], 1e-300)
+        w = star * (1 - star)  # dP*/d(logit); 0 at both ends
+        log_p[j, :, : m + 1] = np.log(prob)
+        log_p[j, :, m + 1 :] = 0.0
+        for x in range(m + 1):
+            scores[j, :, x, 0] = nodes * (w[:, x] - w[:, x + 1]) / prob[:, x]
+            if x >= 1:
+                scores[j, :, x, x] = w[:, x] / prob[:, x]
+            if x < m:
+                scores[j, :, x, x + 1] = -w[:, x + 1] / prob[:, x]
+    loglik = np.einsum("eiw,iqw->eq", one_hot, log_p) - 0.5 * nodes**2
+    posterior = np.exp(loglik - loglik.max(axis=1, keepdims=True))
+    posterior /= posterior.sum(axis=1, keepdims=True)
+    marginal = np.einsum("eq,eiw,iqwp->eip", posterior, one_hot, scores)
+    errors: dict[str, dict[str, float | None]] = {}
+    for j, item in enumerate(result.items):
+        m = len(item.thresholds or ())
+        info = marginal[:, j, : m + 1].T @ marginal[:, j, : m + 1]
+        try:
+            cov = np.linalg.inv(info)
+        except np.linalg.LinAlgError:
+            errors[item.item_id] = dict.fromkeys(["a", *(f"b{k + 1}" for k in range(m))])
+            continue
+        d = -item.a * np.asarray(item.thresholds or ())
+        se_a = math.sqrt(cov[0, 0]) / slope if cov[0, 0] > 0 else math.inf
+        entry: dict[str, float | None] = {"a": _finite_or_none(se_a)}
+        for k in range(m):
+            gradient = np.zeros(m + 1)
+            gradient[0], gradient[k + 1] = d[k] / item.a**2, -1.0 / item.a
+            variance = float(gradient @ cov @ gradient)
+            entry[f"b{k + 1}"] = _finite_or_none(
+                slope * math.sqrt(variance) if variance > 0 else math.inf
+            )
+        errors[item.item_id] = entry
+    return errors
+
+
+_UPDATE_GRADED_PILOTS = text(
+    """
+    UPDATE assessment_items AS i
+    SET a = v.a, thresholds = v.thresholds, calibrated_at = now(), updated_at = now()
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:a AS float8[]), CAST(:thresholds AS jsonb[]))
+         AS v(id, a, thresholds)
+    WHERE i.organization_id = :org AND i.id = v.id AND i.status = 'pilot' AND i.model = 'GRM'
+    """
+)
+
+
+def _update_graded_pilots(
+    db: Session, organization_id: uuid.UUID, result: CalibrationResult, by_code: dict[str, Any]
+) -> list[str]:
+    """Write slopes and thresholds of graded pilot items (never of live items)."""
+    pilots = [
+        item
+        for item in result.items
+        if by_code[item.item_id].status == "pilot"
+        and not item.at_bound
+        and all(hi > lo for lo, hi in itertools.pairwise(item.thresholds or ()))
+    ]
+    if pilots:
+        db.execute(
+            _UPDATE_GRADED_PILOTS,
+            {
+                "org": organization_id,
+                "ids": [str(by_code[item.item_id].id) for item in pilots],
+                "a": [item.a for item in pilots],
+                "thresholds": [json.dumps(item.thresholds) for item in pilots],
             },
         )
     return sorted(item.item_id for item in pilots)

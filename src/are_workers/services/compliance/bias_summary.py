@@ -170,6 +170,7 @@ def render_markdown(summary: dict[str, Any]) -> str:
             f"- Data: {tool['data_source']}",
             f"- Period: {tool['period_start'][:10]} to {tool['period_end'][:10]}",
             f"- Individuals assessed: {tool['individuals_assessed']}",
+            f"- Smallest category given a rate: {tool['min_group_size']} individuals",
         ]
         if tool["median_score"] is not None:
             lines.append(f"- Median score of the sample: {_fmt(tool['median_score'])}")
@@ -215,6 +216,7 @@ def render_html(summary: dict[str, Any]) -> str:
             f"<li>Period: {escape(tool['period_start'][:10])} to "
             f"{escape(tool['period_end'][:10])}</li>",
             f"<li>Individuals assessed: {tool['individuals_assessed']}</li>",
+            f"<li>Smallest category given a rate: {tool['min_group_size']} individuals</li>",
         ]
         if tool["median_score"] is not None:
             body.append(f"<li>Median score of the sample: {_fmt(tool['median_score'])}</li>")
