@@ -139,6 +139,13 @@ DEFAULT_SCHEDULES: tuple[Schedule, ...] = (
         "Create the coming months' audit partitions; drop expired months (chain re-anchored).",
     ),
     Schedule(
+        "item-calibration",
+        "assessments.calibrate_items",
+        "10 3 * * 0",
+        "organization",
+        "Re-estimate the organization's item banks (1-3PL and GRM) and flag drifted items.",
+    ),
+    Schedule(
         "tenant-index-sync",
         "matching.sync_tenant_index",
         "20 1 * * *",

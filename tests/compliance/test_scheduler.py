@@ -71,6 +71,8 @@ def test_every_default_schedule_names_a_job_kind_and_a_valid_cron() -> None:
     index = schedule_named("tenant-index-sync")
     assert (index.actor, index.scope) == ("matching.sync_tenant_index", "organization")
     assert croniter(index.cron).get_next(float) - croniter(index.cron).get_prev(float) == 86400
+    calibration = schedule_named("item-calibration")
+    assert (calibration.actor, calibration.scope) == ("assessments.calibrate_items", "organization")
 
 
 def _jobs(db: Session, actor: str, orgs: list[uuid.UUID | None]) -> list[tuple[object, ...]]:
