@@ -196,6 +196,8 @@ class Settings(BaseSettings):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True
+    #: Append log lines to this file instead of writing them to stderr.
+    log_file: Path | None = None
 
     @field_validator("broker_url")
     @classmethod
