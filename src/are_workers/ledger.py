@@ -431,7 +431,7 @@ _IN_FLIGHT = (
 NO_ORGANIZATION = uuid.UUID(int=0)
 
 # The classes present in the outbox, by a skip scan over the index's first column (a few
-# index probes, however long the backlog). Rows that pin a queue (no class) are not listed.
+# index probes, however long the backlog), and NULL if rows that pin a queue are there too.
 _OUTBOX_CLASSES = text(
     f"""
     WITH RECURSIVE classes(queue_class) AS (
@@ -445,6 +445,8 @@ _OUTBOX_CLASSES = text(
         FROM classes WHERE classes.queue_class IS NOT NULL
     )
     SELECT queue_class FROM classes WHERE queue_class IS NOT NULL
+    UNION ALL
+    SELECT NULL WHERE EXISTS (SELECT FROM task_runs WHERE queue_class IS NULL AND {_OUTBOX})
     """  # noqa: S608 - module constants only
 )
 _WAITING = text(
@@ -535,8 +537,9 @@ _DUE_OF_CLASS = text(
 _TRY_LOCK_QUEUE = text("SELECT pg_try_advisory_xact_lock(hashtext('are-relay:' || :queue))")
 
 
-def outbox_classes(conn: Connection) -> list[str]:
-    """The queue classes that have unpublished jobs (due now or later)."""
+def outbox_classes(conn: Connection) -> list[str | None]:
+    """The queue classes that have unpublished jobs (due now or later); None stands for
+    jobs that pin a queue instead of naming a class."""
     return list(conn.execute(_OUTBOX_CLASSES).scalars())
 
 

@@ -153,6 +153,9 @@ def _take_fair_shares(
     held_back = False
     waiting = ledger.waiting_in_broker(conn) if policy.backlog else {}
     for queue_class in ledger.outbox_classes(conn):
+        if queue_class is None:
+            rows += ledger.lock_due_pinned(conn, batch_size)
+            continue
         queue = queue_names.get(queue_class)
         if queue is None:  # nobody serves it: fail its due rows (see publish_batch)
             rows += ledger.lock_due_of_class(conn, queue_class, batch_size)
@@ -161,7 +164,9 @@ def _take_fair_shares(
         cap = policy.backlog.get(queue_class)
         if cap is not None:
             room = min(room, cap - waiting.get(queue, 0))
-            if room <= 0:
+            # Refill a capped queue once half of it is free, not job by job: a pass costs
+            # the same few statements and a commit whether it publishes 1 job or 64.
+            if room < max(1, min(batch_size, cap) // 2):
                 held_back = True
                 continue
         if not ledger.try_lock_queue(conn, queue):
@@ -177,7 +182,6 @@ def _take_fair_shares(
             # An organization at its cap may have more due work: a completion frees room.
             held_back = held_back or any(n >= org_cap for n in in_flight.values())
         rows += taken
-    rows += ledger.lock_due_pinned(conn, batch_size)
     return rows, held_back
 
 

@@ -51,7 +51,6 @@ ARGUMENTS: dict[str, Callable[[Place], list[str]]] = {
         str(ROOT / "samples" / "jobs" / "backend_engineer.md"),
     ],
     "media analyze": lambda p: [str(FIXTURES / "no_audio.mp4")],
-    "matching train-judge": lambda p: ["--out", str(p.data_dir / "judge_model.json")],
     "compliance data-map": lambda p: [],
     "compliance reapply-erasures": lambda p: [],
     "compliance verify-audit": lambda p: [],
@@ -61,8 +60,8 @@ ARGUMENTS: dict[str, Callable[[Place], list[str]]] = {
     "compliance retention dry-run": lambda p: ["--org", str(p.organization_id)],
     "compliance bias-audit run": lambda p: ["--org", str(p.organization_id)],
 }
-#: Run end to end with workers, in their own test (the pipeline and its shortlist).
-PIPELINE = {"demo", "match"}
+#: Minutes of CPU: run in the slow test below (the pipeline with workers; a judge training).
+SLOW = {"demo", "match", "matching train-judge"}
 
 
 def json_commands() -> set[str]:
@@ -123,12 +122,37 @@ def place(
 
 
 def test_every_json_command_is_run_here() -> None:
-    assert json_commands() == set(ARGUMENTS) | PIPELINE
+    assert json_commands() == set(ARGUMENTS) | SLOW
 
 
 @pytest.mark.parametrize("command", sorted(ARGUMENTS))
 def test_json_output_is_exactly_one_document(place: Place, command: str) -> None:
     run_json(place, command, ARGUMENTS[command](place))
+
+
+def _small_labelled_set(root: Path) -> Path:
+    """The matching eval set with two development postings (one per fold), so that a
+    training takes a minute, not ten; the labels and resumes are the real ones."""
+    source = ROOT / "eval" / "matching"
+    root.mkdir()
+    for entry in source.iterdir():
+        if entry.name != "split.json":
+            (root / entry.name).symlink_to(entry)
+    split = json.loads((source / "split.json").read_text())
+    split |= {"dev": ["nursing-p1", "software-p2"],
+              "dev_folds": {"train": ["nursing"], "calibrate": ["software"]}}  # fmt: skip
+    (root / "split.json").write_text(json.dumps(split))
+    return root
+
+
+@pytest.mark.slow
+def test_train_judge_prints_one_document(place: Place) -> None:
+    labelled = _small_labelled_set(place.data_dir / "eval")
+    out = place.data_dir / "judge_model.json"
+    report, _ = run_json(
+        place, "matching train-judge", ["--eval", str(labelled), "--out", str(out)]
+    )
+    assert report["written"] == str(out) and out.exists()
 
 
 @pytest.mark.slow
