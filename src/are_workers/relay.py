@@ -249,11 +249,7 @@ class Relay:
                 if time.monotonic() - last_sweep >= self.sweep_interval:
                     sweep(self.engine, self.broker, self.settings)
                     last_sweep = time.monotonic()
-                # Sleep until an insert notifies us (or, while a cap holds work back, a job
-                # ends and frees room), or the poll interval passes; then let a burst of
-                # notifications gather so one commit publishes many rows.
-                for _ in listener.notifies(timeout=self.settings.relay_poll_seconds, stop_after=1):
-                    self.stop_event.wait(self.settings.relay_gather_seconds)
+                self._wait_for_work(listener)
             except Exception:
                 log.warning("relay_error_retrying", exc_info=True)
                 if listener is not None:
@@ -265,6 +261,22 @@ class Relay:
                 self.stop_event.wait(1.0)
         if listener is not None:
             listener.close()
+
+    def _wait_for_work(self, listener: Any) -> None:
+        """Sleep until an insert notifies us (or, while a cap holds work back, a job ends and
+        frees room), or the poll interval passes; then let a burst of notifications gather
+        and take them all, so that one pass serves them all.
+
+        Why drain: completions notify one row at a time, hundreds a second; waiting the
+        gather time once per notification left the relay asleep while the broker ran dry.
+        """
+        woken = False
+        for _ in listener.notifies(timeout=self.settings.relay_poll_seconds, stop_after=1):
+            woken = True
+        if woken:
+            self.stop_event.wait(self.settings.relay_gather_seconds)
+            for _ in listener.notifies(timeout=0):
+                pass
 
     def _publish_until_drained(self, listener: Any, was_held_back: bool) -> bool:
         """Publish full batches until the outbox has no more due work that may go now;

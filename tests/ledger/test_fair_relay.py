@@ -7,11 +7,13 @@ import uuid
 
 from dramatiq import Message
 from dramatiq.brokers.stub import StubBroker
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from are_workers import ledger
-from are_workers.relay import Published, SharePolicy, publish_batch
+from are_workers.config import Settings
+from are_workers.models.task_runs import LEDGER_NOTIFY_CHANNEL
+from are_workers.relay import Published, Relay, SharePolicy, publish_batch
 from tests.factories import make_org
 
 NAMES = {"default": "default", "ml": "ml-cpu", "media": "media", "compliance": "compliance"}
@@ -173,3 +175,20 @@ def test_the_fair_relay_reads_through_indexes(db: Session) -> None:
         assert "Index" in plan, f"{name}:\n{plan}"
         # The batch locks its chosen rows by primary key, not by reading the whole outbox.
         assert "ix_task_runs_outbox" not in plan, f"{name}:\n{plan}"
+
+
+def test_one_wake_takes_a_whole_burst_of_completions(engine: Engine) -> None:
+    """Completions notify row by row; the relay must take a burst in one wake, not sleep
+    its gather time once per notification while the broker runs dry."""
+    relay = Relay(engine, StubBroker(), Settings(relay_poll_seconds=5, relay_gather_seconds=0))
+    listener = relay._listen()
+    try:
+        listener.execute(f"LISTEN {LEDGER_NOTIFY_CHANNEL}")
+        with engine.begin() as conn:
+            for i in range(200):
+                conn.execute(text("SELECT pg_notify(:c, :p)"),
+                             {"c": LEDGER_NOTIFY_CHANNEL, "p": str(i)})  # fmt: skip
+        relay._wait_for_work(listener)
+        assert list(listener.notifies(timeout=0)) == []
+    finally:
+        listener.close()
