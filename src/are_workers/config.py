@@ -133,8 +133,9 @@ class Settings(BaseSettings):
     relay_fair: bool = True
     #: Published jobs no worker has claimed yet, per queue, at most this many (0: no cap).
     #: Why: a job published behind a long broker queue waits for all of it, whatever order
-    #: the relay chose; keep it near the pool's prefetch (processes x threads x 2).
-    relay_backlog: int = Field(default=64, ge=0)
+    #: the relay chose. Keep it above what the pool prefetches (processes x threads x 4):
+    #: below that, threads starve (64 cost an 8-thread no-op pool ~15 %; 128 nothing).
+    relay_backlog: int = Field(default=128, ge=0)
     #: Per queue class, instead of relay_backlog: JSON, e.g. {"ml": 4} for a GPU pool.
     relay_backlog_by_class: dict[str, int] = Field(default_factory=dict)
     #: Per queue class, how many jobs one organization may have in flight (published or
