@@ -82,7 +82,9 @@ def worker_env(database_url: str, broker_url: str, data_dir: Path, **extra: str)
         ARE_RELAY_POLL_SECONDS="0.2",
         ARE_RETRY_BACKOFF_SECONDS="0.2",
         ARE_LOG_JSON="true",
-        PYTHONPATH=str(ROOT),
+        # This tree's source first: in a git worktree the venv's editable install may point
+        # at another checkout, and the processes must run the code under test.
+        PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
     )
     env.update(extra)
     return env
