@@ -8,11 +8,12 @@ in a subprocess on a migrated database of its own, stdout captured apart from st
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -149,8 +150,10 @@ def _small_labelled_set(root: Path) -> Path:
 def test_train_judge_prints_one_document(place: Place) -> None:
     labelled = _small_labelled_set(place.data_dir / "eval")
     out = place.data_dir / "judge_model.json"
+    # The vectors are cached under the data dir: the test session's, so a rerun is quick.
+    session_data = replace(place, env=place.env | {"ARE_DATA_DIR": os.environ["ARE_DATA_DIR"]})
     report, _ = run_json(
-        place, "matching train-judge", ["--eval", str(labelled), "--out", str(out)]
+        session_data, "matching train-judge", ["--eval", str(labelled), "--out", str(out)]
     )
     assert report["written"] == str(out) and out.exists()
 
