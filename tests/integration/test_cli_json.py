@@ -167,9 +167,9 @@ def test_demo_and_match_print_one_document_and_keep_worker_logs_off_stdout(place
     assert "processing" in stderr  # the progress went to stderr
     log_file = place.data_dir / "logs" / "demo.log"
     assert "worker_child_started" in log_file.read_text()  # the workers' logs: in the file
-    env = place.env | {"ARE_DATA_DIR": str(place.data_dir / "pool")}
-    env["ARE_STORAGE_DIR"] = place.env["ARE_STORAGE_DIR"]
-    pool = start_worker(env, queues="default,ml-cpu", threads=2)
+    # The demo's data dir (its development keys decrypt what it stored); its own pool is gone.
+    (place.data_dir / "run" / "worker.ready").unlink(missing_ok=True)
+    pool = start_worker(place.env, queues="default,ml-cpu", threads=2)
     try:
         matched, _ = run_json(place, "match", [demo["job_id"], "--top", "3"])
     finally:
