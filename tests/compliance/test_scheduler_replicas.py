@@ -81,7 +81,7 @@ def test_three_replicas_enqueue_each_run_exactly_once(
         ARE_RUNTIME_DATABASE_URL=runtime_url,
         ARE_DATA_DIR=str(tmp_path / "data"),
         ARE_LOG_JSON="true",
-        PYTHONPATH=str(ROOT),
+        PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]),  # this tree's code
     )
     logs = [tmp_path / f"replica{i}.log" for i in range(3)]
     replicas = [_start(env, log) for log in logs]
