@@ -1,7 +1,7 @@
 """``task_runs.traceparent``: the enqueuer's trace context, continued by the worker.
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-06
 
 Why: a job runs later, in another process, maybe enqueued from another language; the W3C
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011"
-down_revision: str | None = "0009"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -128,6 +128,19 @@ class Settings(BaseSettings):
     relay_gather_seconds: float = Field(
         default=0.005, ge=0, description="After a wake-up, wait this long for more inserts."
     )
+    #: Publish round-robin across the organizations with due work on a queue class (false:
+    #: one global priority order and no caps, the relay before fair sharing).
+    relay_fair: bool = True
+    #: Published jobs no worker has claimed yet, per queue, at most this many (0: no cap).
+    #: Why: a job published behind a long broker queue waits for all of it, whatever order
+    #: the relay chose. Keep it above what the pool prefetches (processes x threads x 4):
+    #: below that, threads starve (64 cost an 8-thread no-op pool ~15 %; 128 nothing).
+    relay_backlog: int = Field(default=128, ge=0)
+    #: Per queue class, instead of relay_backlog: JSON, e.g. {"ml": 4} for a GPU pool.
+    relay_backlog_by_class: dict[str, int] = Field(default_factory=dict)
+    #: Per queue class, how many jobs one organization may have in flight (published or
+    #: running) at once: JSON, e.g. {"ml": 2} so that a GPU pool is shared. Absent: no cap.
+    org_max_in_flight: dict[str, int] = Field(default_factory=dict)
     db_pool_size: int = Field(default=10, ge=1, description="Connections per process.")
     worker_max_jobs: int = Field(default=0, ge=0, description="Recycle a child after N jobs.")
     worker_max_memory_mb: int = Field(default=0, ge=0, description="Recycle a child above this.")
@@ -204,6 +217,8 @@ class Settings(BaseSettings):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True
+    #: Append log lines to this file instead of writing them to stderr.
+    log_file: Path | None = None
 
     @field_validator("broker_url")
     @classmethod
@@ -220,6 +235,23 @@ class Settings(BaseSettings):
         if value and not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL (OTLP/HTTP)")
         return value or None
+
+    @field_validator("relay_backlog_by_class", "org_max_in_flight")
+    @classmethod
+    def _per_queue_class(cls, value: dict[str, int]) -> dict[str, int]:
+        from typing import get_args
+
+        from are_workers.catalog import QueueClass
+
+        known = set(get_args(QueueClass))
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise ValueError(
+                f"unknown queue class(es) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
+        if any(limit < 1 for limit in value.values()):
+            raise ValueError("every limit must be at least 1")
+        return value
 
     @field_validator("database_url", "runtime_database_url")
     @classmethod
@@ -303,6 +335,11 @@ class Settings(BaseSettings):
 
     def queue_for_class(self, queue_class: str) -> str | None:
         return self.queue_names.get(queue_class)
+
+    def backlog_for_class(self, queue_class: str) -> int | None:
+        """The broker backlog cap of a queue class's queue; None when uncapped."""
+        cap = self.relay_backlog_by_class.get(queue_class, self.relay_backlog)
+        return cap or None
 
     @property
     def all_queues(self) -> list[str]:

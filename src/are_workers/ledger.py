@@ -429,6 +429,193 @@ def lock_due(conn: Connection, limit: int) -> list[Row[Any]]:
     return list(conn.execute(_DUE, {"limit": limit}))
 
 
+# The fair relay works one queue class at a time. Its statements share the outbox condition
+# of ``ix_task_runs_fair_outbox`` and the in-flight condition of ``ix_task_runs_in_flight``,
+# written exactly as in the index definitions so that the planner can prove them.
+_OUTBOX = "published_at IS NULL AND status IN ('queued', 'retrying')"
+_IN_FLIGHT = (
+    "(status = 'running' OR (status IN ('queued', 'retrying') AND published_at IS NOT NULL))"
+)
+#: Stands for "no organization" (platform jobs) where SQL needs a value to compare.
+NO_ORGANIZATION = uuid.UUID(int=0)
+
+# The classes present in the outbox, by a skip scan over the index's first column (a few
+# index probes, however long the backlog), and NULL if rows that pin a queue are there too.
+_OUTBOX_CLASSES = text(
+    f"""
+    WITH RECURSIVE classes(queue_class) AS (
+        (SELECT queue_class FROM task_runs WHERE queue_class IS NOT NULL AND {_OUTBOX}
+         ORDER BY queue_class LIMIT 1)
+        UNION ALL
+        SELECT (SELECT t.queue_class FROM task_runs t
+                WHERE t.queue_class > classes.queue_class
+                  AND t.published_at IS NULL AND t.status IN ('queued', 'retrying')
+                ORDER BY t.queue_class LIMIT 1)
+        FROM classes WHERE classes.queue_class IS NOT NULL
+    )
+    SELECT queue_class FROM classes WHERE queue_class IS NOT NULL
+    UNION ALL
+    SELECT NULL WHERE EXISTS (SELECT FROM task_runs WHERE queue_class IS NULL AND {_OUTBOX})
+    """  # noqa: S608 - module constants only
+)
+_WAITING = text(
+    """
+    SELECT queue, count(*) AS waiting FROM task_runs
+    WHERE status IN ('queued', 'retrying') AND published_at IS NOT NULL
+    GROUP BY queue
+    """
+)
+_IN_FLIGHT_BY_ORG = text(
+    f"""
+    SELECT COALESCE(organization_id, CAST(:none AS uuid)) AS org, count(*) AS n
+    FROM task_runs WHERE queue = :queue AND {_IN_FLIGHT}
+    GROUP BY organization_id
+    """  # noqa: S608 - module constants only
+)
+# Round-robin: each organization with due work on the class offers its next jobs in
+# priority order (at most ``allowance`` of them: its room under ARE_ORG_MAX_IN_FLIGHT); the
+# batch takes every organization's first job, then every second one, and so on. Locked in
+# that order, skipping rows another relay holds, and re-checked after the lock (inside CASE,
+# so that the lock reads the chosen rows by primary key, not the whole outbox by its index).
+_DUE_FAIR = text(
+    f"""
+    WITH RECURSIVE orgs(org) AS (
+        (SELECT organization_id FROM task_runs
+         WHERE queue_class = :class AND organization_id IS NOT NULL AND {_OUTBOX}
+         ORDER BY organization_id LIMIT 1)
+        UNION ALL
+        SELECT (SELECT t.organization_id FROM task_runs t
+                WHERE t.queue_class = :class AND t.organization_id > orgs.org
+                  AND t.published_at IS NULL AND t.status IN ('queued', 'retrying')
+                ORDER BY t.organization_id LIMIT 1)
+        FROM orgs WHERE orgs.org IS NOT NULL
+    ),
+    offered AS (
+        SELECT j.* FROM orgs CROSS JOIN LATERAL (
+            SELECT t.id, t.organization_id AS org, t.priority, t.available_at
+            FROM task_runs t
+            WHERE t.queue_class = :class AND t.organization_id = orgs.org
+              AND t.published_at IS NULL AND t.status IN ('queued', 'retrying')
+              AND t.available_at <= now()
+            ORDER BY t.priority, t.available_at LIMIT :limit
+        ) j
+        WHERE orgs.org IS NOT NULL
+        UNION ALL
+        (SELECT id, CAST(:none AS uuid), priority, available_at FROM task_runs
+         WHERE queue_class = :class AND organization_id IS NULL AND {_OUTBOX}
+           AND available_at <= now()
+         ORDER BY priority, available_at LIMIT :limit)
+    ),
+    ranked AS (
+        SELECT o.id, o.priority, o.available_at,
+               row_number() OVER (PARTITION BY o.org ORDER BY o.priority, o.available_at) AS turn,
+               COALESCE(a.allowance, :default_allowance) AS allowance
+        FROM offered o
+        LEFT JOIN unnest(CAST(:orgs AS uuid[]), CAST(:allowances AS int[])) AS a(org, allowance)
+            ON a.org = o.org
+    ),
+    chosen AS MATERIALIZED (
+        SELECT id, turn, priority, available_at FROM ranked WHERE turn <= allowance
+        ORDER BY turn, priority, available_at LIMIT :limit
+    )
+    SELECT t.id, t.actor, t.queue_class, t.queue, t.args, t.priority, t.organization_id
+    FROM chosen c JOIN task_runs t ON t.id = c.id
+    WHERE CASE WHEN t.published_at IS NULL THEN t.status IN ('queued', 'retrying') ELSE false END
+    ORDER BY c.turn, c.priority, c.available_at
+    FOR UPDATE OF t SKIP LOCKED
+    """  # noqa: S608 - module constants only
+)
+# Rows that pin a queue instead of naming a class: published in priority order, uncapped.
+_DUE_PINNED = text(
+    f"""
+    SELECT id, actor, queue_class, queue, args, priority, organization_id FROM task_runs
+    WHERE queue_class IS NULL AND {_OUTBOX} AND available_at <= now()
+    ORDER BY priority, available_at
+    LIMIT :limit
+    FOR UPDATE SKIP LOCKED
+    """  # noqa: S608 - module constants only
+)
+_DUE_OF_CLASS = text(
+    f"""
+    SELECT id, actor, queue_class, queue, args, priority, organization_id FROM task_runs
+    WHERE queue_class = :class AND {_OUTBOX} AND available_at <= now()
+    LIMIT :limit
+    FOR UPDATE SKIP LOCKED
+    """  # noqa: S608 - module constants only
+)
+_TRY_LOCK_QUEUE = text("SELECT pg_try_advisory_xact_lock(hashtext('are-relay:' || :queue))")
+
+
+def outbox_classes(conn: Connection) -> list[str | None]:
+    """The queue classes that have unpublished jobs (due now or later); None stands for
+    jobs that pin a queue instead of naming a class."""
+    return list(conn.execute(_OUTBOX_CLASSES).scalars())
+
+
+def waiting_in_broker(conn: Connection) -> dict[str, int]:
+    """Published jobs no worker has claimed yet, per queue: the broker backlog as we sent it."""
+    return {row.queue: int(row.waiting) for row in conn.execute(_WAITING)}
+
+
+def in_flight_by_organization(conn: Connection, queue: str) -> dict[uuid.UUID, int]:
+    """A queue's published-but-unclaimed and running jobs per organization
+    (:data:`NO_ORGANIZATION` for platform jobs)."""
+    rows = conn.execute(_IN_FLIGHT_BY_ORG, {"queue": queue, "none": NO_ORGANIZATION})
+    return {uuid.UUID(str(row.org)): int(row.n) for row in rows}
+
+
+def try_lock_queue(conn: Connection, queue: str) -> bool:
+    """Take this transaction's turn at publishing to ``queue``; False if another relay has it.
+
+    Why: each relay sizes its batch by the room under the queue's backlog cap; two relays
+    filling the same queue at once would each take all of it.
+    """
+    return bool(conn.execute(_TRY_LOCK_QUEUE, {"queue": queue}).scalar_one())
+
+
+def lock_due_fair(
+    conn: Connection,
+    queue_class: str,
+    limit: int,
+    *,
+    org_cap: int | None = None,
+    in_flight: dict[uuid.UUID, int] | None = None,
+) -> list[Row[Any]]:
+    """Up to ``limit`` due jobs of ``queue_class``, round-robin across organizations, locked.
+
+    With ``org_cap`` (ARE_ORG_MAX_IN_FLIGHT), an organization gets at most its cap less its
+    jobs ``in_flight`` (see :func:`in_flight_by_organization`).
+    """
+    if limit <= 0:
+        return []
+    allowances = {
+        org: max(0, org_cap - n) for org, n in (in_flight or {}).items() if org_cap is not None
+    }
+    return list(
+        conn.execute(
+            _DUE_FAIR,
+            {
+                "class": queue_class,
+                "limit": limit,
+                "none": NO_ORGANIZATION,
+                "orgs": [str(org) for org in allowances],
+                "allowances": list(allowances.values()),
+                "default_allowance": min(limit, org_cap) if org_cap is not None else limit,
+            },
+        )
+    )
+
+
+def lock_due_pinned(conn: Connection, limit: int) -> list[Row[Any]]:
+    """Due jobs that pin a queue instead of naming a class, in priority order, locked."""
+    return list(conn.execute(_DUE_PINNED, {"limit": limit}))
+
+
+def lock_due_of_class(conn: Connection, queue_class: str, limit: int) -> list[Row[Any]]:
+    """Due jobs of one class, in no particular order (for a class nobody serves)."""
+    return list(conn.execute(_DUE_OF_CLASS, {"class": queue_class, "limit": limit}))
+
+
 def route(row: Row[Any], queue_names: dict[str, str]) -> str | None:
     """The queue a ledger row goes to: its class mapped by this deployment's settings, or
     the queue it names (rows written before queue classes); None if it names neither."""

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
+from typing import TextIO
 
 import structlog
 
@@ -17,7 +19,13 @@ def _drop_results_warning(record: logging.LogRecord) -> bool:
     return "Results middleware" not in record.getMessage()
 
 
-def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
+def configure_logging(level: str = "INFO", *, json: bool = True, file: Path | None = None) -> None:
+    """Log to stderr, or (``file``, ``ARE_LOG_FILE``) append to that file: the demo sends
+    its workers' log lines there so that they do not interleave with its own output."""
+    stream: TextIO = sys.stderr
+    if file is not None:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        stream = file.open("a", buffering=1, encoding="utf-8")
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -31,11 +39,11 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     structlog.configure(
         processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=stream),
         cache_logger_on_first_use=True,
     )
     # Dramatiq and SQLAlchemy use stdlib logging: route it through the same format.
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared[:4],

@@ -10,14 +10,25 @@ the broker or a worker lost:
 * a published job that no worker claimed for ``republish_after_seconds`` is handed back to
   the relay when the broker shows it does not hold it (Redis restarted empty, a flush).
 
+Fair sharing: per queue class, the relay publishes round-robin across the organizations
+with due work (each one's first job, then each one's second, …; priority orders jobs within
+a turn), and keeps at most ``ARE_RELAY_BACKLOG`` published-but-unclaimed jobs per queue, so
+that a bulk upload cannot put thousands of messages in front of another organization's
+first job. ``ARE_ORG_MAX_IN_FLIGHT`` optionally caps one organization's jobs in flight
+(published or running) per class, so a GPU pool is shared. While a cap holds due work back,
+the relay also wakes on job completions, which free room.
+
 Several relays may run at once (one per worker pool): ``FOR UPDATE SKIP LOCKED`` keeps them
-from publishing the same row twice, and a duplicate message is dropped at claim anyway.
+from publishing the same row twice, a transaction-scoped advisory lock per queue keeps two
+of them from filling the same queue's backlog at once, and a duplicate message is dropped at
+claim anyway.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import dramatiq
@@ -27,9 +38,38 @@ from sqlalchemy import Connection, Engine
 from are_workers import ledger, tracing
 from are_workers.config import Settings
 from are_workers.errors import PermanentError
-from are_workers.models.task_runs import OUTBOX_NOTIFY_CHANNEL
+from are_workers.models.task_runs import LEDGER_NOTIFY_CHANNEL, OUTBOX_NOTIFY_CHANNEL
 
 log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class SharePolicy:
+    """How the relay shares each queue: per queue class, the broker backlog cap and one
+    organization's cap on jobs in flight (absent: uncapped). ``fair=False`` is the relay
+    before fair sharing: one global priority order, no caps."""
+
+    fair: bool = True
+    backlog: dict[str, int] = field(default_factory=dict)
+    org_max_in_flight: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SharePolicy:
+        backlogs = {c: settings.backlog_for_class(c) for c in settings.queue_names}
+        return cls(
+            fair=settings.relay_fair,
+            backlog={c: cap for c, cap in backlogs.items() if cap is not None},
+            org_max_in_flight=dict(settings.org_max_in_flight),
+        )
+
+
+@dataclass(frozen=True)
+class Published:
+    """One relay pass: how many jobs it took off the outbox, and whether due work is held
+    back by a cap (then a completion, which frees room, is worth waking up for)."""
+
+    count: int
+    held_back: bool = False
 
 
 def publish_due(
@@ -38,8 +78,9 @@ def publish_due(
     *,
     batch_size: int,
     queue_names: dict[str, str] | None = None,
-) -> int:
-    """Publish one batch of due jobs; returns how many were taken off the outbox.
+    policy: SharePolicy | None = None,
+) -> Published:
+    """Publish one batch of due jobs.
 
     A row's queue class is mapped to a queue name by ``queue_names`` (this deployment's
     settings), so an enqueuer never mirrors queue names. A row whose class this deployment
@@ -47,25 +88,40 @@ def publish_due(
     """
     from are_workers.config import get_settings
 
-    names = queue_names if queue_names is not None else get_settings().queue_names
+    if queue_names is None or policy is None:
+        settings = get_settings()
+        queue_names = settings.queue_names if queue_names is None else queue_names
+        policy = SharePolicy.from_settings(settings) if policy is None else policy
     with engine.begin() as conn:
-        return publish_batch(conn, broker, batch_size=batch_size, queue_names=names)
+        return publish_batch(
+            conn, broker, batch_size=batch_size, queue_names=queue_names, policy=policy
+        )
 
 
 def publish_batch(
-    conn: Connection, broker: dramatiq.Broker, *, batch_size: int, queue_names: dict[str, str]
-) -> int:
+    conn: Connection,
+    broker: dramatiq.Broker,
+    *,
+    batch_size: int,
+    queue_names: dict[str, str],
+    policy: SharePolicy | None = None,
+) -> Published:
     """:func:`publish_due` inside the caller's transaction (it must commit it)."""
-    rows = ledger.lock_due(conn, batch_size)
+    policy = policy or SharePolicy()
+    if policy.fair:
+        rows, held_back = _take_fair_shares(conn, batch_size, queue_names, policy)
+    else:
+        rows, held_back = ledger.lock_due(conn, batch_size), False
     if not rows:
-        return 0
+        return Published(0, held_back)
     with tracing.span("relay.publish", **{"are.jobs": len(rows)}):
-        return _publish_rows(conn, broker, rows, queue_names)
+        _publish_rows(conn, broker, rows, queue_names)
+    return Published(len(rows), held_back)
 
 
 def _publish_rows(
     conn: Connection, broker: dramatiq.Broker, rows: list[Any], queue_names: dict[str, str]
-) -> int:
+) -> None:
     from are_workers.broker import enqueue_many
 
     routed = [(row, ledger.route(row, queue_names)) for row in rows]
@@ -90,7 +146,50 @@ def _publish_rows(
     # If the commit fails the rows are published again later: the duplicate messages find
     # the job claimed or done and are dropped.
     ledger.mark_published(conn, [(row.id, queue) for row, queue in sendable])
-    return len(rows)
+
+
+def _take_fair_shares(
+    conn: Connection, batch_size: int, queue_names: dict[str, str], policy: SharePolicy
+) -> tuple[list[Any], bool]:
+    """Lock this pass's rows: per queue class with room, round-robin across organizations.
+
+    A class's room is its backlog cap less the jobs already waiting in its broker queue; an
+    organization's allowance is its in-flight cap less its jobs in flight on that queue.
+    """
+    rows: list[Any] = []
+    held_back = False
+    waiting = ledger.waiting_in_broker(conn) if policy.backlog else {}
+    for queue_class in ledger.outbox_classes(conn):
+        if queue_class is None:
+            rows += ledger.lock_due_pinned(conn, batch_size)
+            continue
+        queue = queue_names.get(queue_class)
+        if queue is None:  # nobody serves it: fail its due rows (see publish_batch)
+            rows += ledger.lock_due_of_class(conn, queue_class, batch_size)
+            continue
+        room = batch_size
+        cap = policy.backlog.get(queue_class)
+        if cap is not None:
+            room = min(room, cap - waiting.get(queue, 0))
+            # Refill a capped queue once half of it is free, not job by job: a pass costs
+            # the same few statements and a commit whether it publishes 1 job or 64.
+            if room < max(1, min(batch_size, cap) // 2):
+                held_back = True
+                continue
+        if not ledger.try_lock_queue(conn, queue):
+            continue  # another relay is filling this queue right now
+        org_cap = policy.org_max_in_flight.get(queue_class)
+        in_flight = ledger.in_flight_by_organization(conn, queue) if org_cap else {}
+        taken = ledger.lock_due_fair(conn, queue_class, room, org_cap=org_cap, in_flight=in_flight)
+        held_back = held_back or (cap is not None and len(taken) == room)
+        if org_cap is not None:
+            for row in taken:
+                org = row.organization_id or ledger.NO_ORGANIZATION
+                in_flight[org] = in_flight.get(org, 0) + 1
+            # An organization at its cap may have more due work: a completion frees room.
+            held_back = held_back or any(n >= org_cap for n in in_flight.values())
+        rows += taken
+    return rows, held_back
 
 
 def _unroutable(row: Any, names: dict[str, str]) -> PermanentError:
@@ -148,6 +247,7 @@ class Relay:
         self.broker = broker
         self.settings = settings
         self.sweep_interval = sweep_interval or max(1.0, settings.heartbeat_seconds)
+        self.policy = SharePolicy.from_settings(settings)
         self.stop_event = threading.Event()
         self.published = 0
         self._thread: threading.Thread | None = None
@@ -155,28 +255,16 @@ class Relay:
     def run(self) -> None:
         last_sweep = 0.0
         listener = None
+        held_back = False
         while not self.stop_event.is_set():
             try:
                 if listener is None:
-                    listener = self._listen()
-                while (
-                    n := publish_due(
-                        self.engine,
-                        self.broker,
-                        batch_size=self.settings.relay_batch_size,
-                        queue_names=self.settings.queue_names,
-                    )
-                ) > 0:
-                    self.published += n
-                    if n < self.settings.relay_batch_size:
-                        break
+                    listener, held_back = self._listen(), False
+                held_back = self._publish_until_drained(listener, held_back)
                 if time.monotonic() - last_sweep >= self.sweep_interval:
                     sweep(self.engine, self.broker, self.settings)
                     last_sweep = time.monotonic()
-                # Sleep until an insert notifies us, or the poll interval passes; then let a
-                # burst of inserts gather so one commit publishes many rows.
-                for _ in listener.notifies(timeout=self.settings.relay_poll_seconds, stop_after=1):
-                    self.stop_event.wait(self.settings.relay_gather_seconds)
+                self._wait_for_work(listener)
             except Exception:
                 log.warning("relay_error_retrying", exc_info=True)
                 if listener is not None:
@@ -188,6 +276,41 @@ class Relay:
                 self.stop_event.wait(1.0)
         if listener is not None:
             listener.close()
+
+    def _wait_for_work(self, listener: Any) -> None:
+        """Sleep until an insert notifies us (or, while a cap holds work back, a job ends and
+        frees room), or the poll interval passes; then let a burst of notifications gather
+        and take them all, so that one pass serves them all.
+
+        Why drain: completions notify one row at a time, hundreds a second; waiting the
+        gather time once per notification left the relay asleep while the broker ran dry.
+        """
+        woken = False
+        for _ in listener.notifies(timeout=self.settings.relay_poll_seconds, stop_after=1):
+            woken = True
+        if woken:
+            self.stop_event.wait(self.settings.relay_gather_seconds)
+            for _ in listener.notifies(timeout=0):
+                pass
+
+    def _publish_until_drained(self, listener: Any, was_held_back: bool) -> bool:
+        """Publish full batches until the outbox has no more due work that may go now;
+        returns whether a cap holds work back (and listens for completions while it does)."""
+        while True:
+            result = publish_due(
+                self.engine,
+                self.broker,
+                batch_size=self.settings.relay_batch_size,
+                queue_names=self.settings.queue_names,
+                policy=self.policy,
+            )
+            self.published += result.count
+            if result.count < self.settings.relay_batch_size:
+                break
+        if result.held_back != was_held_back:
+            verb = "LISTEN" if result.held_back else "UNLISTEN"
+            listener.execute(f"{verb} {LEDGER_NOTIFY_CHANNEL}")
+        return result.held_back
 
     def _listen(self) -> Any:
         import psycopg

@@ -40,7 +40,7 @@ def run_child(
     from are_workers.tasks import base, registry
 
     settings = get_settings()
-    configure_logging(settings.log_level, json=settings.log_json)
+    configure_logging(settings.log_level, json=settings.log_json, file=settings.log_file)
     tracing.configure(settings, process="worker")
     broker = get_broker()
     registry.load_all()

@@ -178,3 +178,26 @@ def test_compliance_settings_are_checked_and_name_their_variable(
             get_settings()
     finally:
         get_settings.cache_clear()
+
+
+def test_fair_sharing_caps_are_read_per_queue_class(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ARE_ORG_MAX_IN_FLIGHT", '{"ml": 2}')
+    monkeypatch.setenv("ARE_RELAY_BACKLOG_BY_CLASS", '{"ml": 4}')
+    monkeypatch.setenv("ARE_RELAY_BACKLOG", "32")
+    settings = Settings()
+    assert settings.org_max_in_flight == {"ml": 2}
+    assert settings.backlog_for_class("ml") == 4 and settings.backlog_for_class("media") == 32
+    monkeypatch.setenv("ARE_RELAY_BACKLOG", "0")
+    assert Settings().backlog_for_class("media") is None  # 0: no cap
+
+
+def test_a_cap_for_an_unknown_queue_class_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ARE_ORG_MAX_IN_FLIGHT", '{"gpu": 2}')
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(ConfigurationError, match=r"ARE_ORG_MAX_IN_FLIGHT.*unknown queue class"):
+            get_settings()
+    finally:
+        get_settings.cache_clear()

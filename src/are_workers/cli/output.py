@@ -5,6 +5,7 @@ cycle)."""
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -17,8 +18,27 @@ from are_workers.errors import AreWorkersError, PermanentError
 if TYPE_CHECKING:
     from are_workers.config import Settings
 
-console = Console()
+#: Where stdout is not a terminal (a pipe, a file, a script) tables are printed as wide as
+#: their content: a width of 80 would cut ids and messages short.
+UNBOUNDED_WIDTH = 100_000
+console = Console(width=None if sys.stdout.isatty() else UNBOUNDED_WIDTH)
 err_console = Console(stderr=True)
+
+
+def json_output_mode(enabled: bool) -> None:
+    """With ``--json``, stdout carries exactly one JSON document (:func:`print_json`):
+    everything this module's ``console`` would have shown people (progress bars, panels,
+    notes) goes to stderr instead."""
+    if enabled:
+        console.file = sys.stderr
+
+
+def cell_limits(max_width: int) -> dict[str, Any]:
+    """Column options: clipped to ``max_width`` with an ellipsis on a terminal, whole
+    otherwise (a script reading the table gets every character)."""
+    if console.is_terminal:
+        return {"no_wrap": True, "overflow": "ellipsis", "max_width": max_width}
+    return {"no_wrap": True, "overflow": "ignore"}
 
 
 def cli_settings(*, service: bool = False, process: str | None = None) -> Settings:
@@ -31,7 +51,9 @@ def cli_settings(*, service: bool = False, process: str | None = None) -> Settin
     from are_workers.logs import configure_logging
 
     settings = get_settings()
-    configure_logging(settings.log_level, json=service and settings.log_json)
+    configure_logging(
+        settings.log_level, json=service and settings.log_json, file=settings.log_file
+    )
     if process is not None:
         from are_workers import tracing
 

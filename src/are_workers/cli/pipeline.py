@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 import time
 import uuid
@@ -20,7 +21,15 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from are_workers.cli.output import cli_settings, console, err_console, friendly_errors, print_json
+from are_workers.cli.output import (
+    cell_limits,
+    cli_settings,
+    console,
+    err_console,
+    friendly_errors,
+    json_output_mode,
+    print_json,
+)
 
 resume_app = typer.Typer(help="Resume tools that need no database.")
 ingest_app = typer.Typer(help="Bulk ingestion.")
@@ -279,9 +288,9 @@ def print_shortlist(data: dict[str, Any]) -> None:
         console.print(f"\n[bold]#{entry['rank']} {entry['name']}[/]  overall "
                       f"[bold]{entry['overall']:.0f}[/]/100  {flag}")  # fmt: skip
         table = Table(box=None, show_header=False, padding=(0, 1))
-        table.add_column("requirement", no_wrap=True, overflow="ellipsis", max_width=40)
+        table.add_column("requirement", **cell_limits(40))
         table.add_column("P(met)", justify="right")
-        table.add_column("evidence", no_wrap=True, overflow="ellipsis", max_width=80)
+        table.add_column("evidence", **cell_limits(80))
         for req in entry["requirements"]:
             mark = "[green]✔[/]" if req["met"] else "[red]✘[/]"
             must = "*" if req["must_have"] else " "
@@ -307,6 +316,7 @@ def match_command(
     from are_workers.models.engine import session_scope
     from are_workers.models.jobs import JobPosting
 
+    json_output_mode(json_output)
     cli_settings()
     with session_scope() as session:
         job = session.get(JobPosting, uuid.UUID(job_id))
@@ -333,10 +343,18 @@ def demo_command(
     ] = "backend_engineer",
     json_output: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """The main job on the embedded defaults: sample resumes → workers → explained shortlist."""
+    """The main job on the embedded defaults: sample resumes → workers → explained shortlist.
+
+    The workers' log lines go to a file (``ARE_LOG_FILE``, else ``<data dir>/logs/demo.log``)
+    so that they do not interleave with the demo's own output."""
+    from are_workers.logs import configure_logging
     from are_workers.supervisor import Supervisor, health_file
 
+    json_output_mode(json_output)
     settings = cli_settings()
+    log_file = settings.log_file or settings.data_dir / "logs" / "demo.log"
+    os.environ["ARE_LOG_FILE"] = str(log_file)  # the worker children inherit it
+    configure_logging(settings.log_level, json=settings.log_json, file=log_file)
     job_path = SAMPLES / "jobs" / f"{job}.md"
     if not job_path.exists():
         raise typer.BadParameter(f"no sample job {job!r}")
@@ -347,6 +365,7 @@ def demo_command(
         "consented to AI evaluation."
     )
     console.print(Panel.fit(intro))
+    console.print(f"[dim]worker logs: {log_file}[/]")
     supervisor = Supervisor(settings, queues=settings.all_queues, processes=processes,
                             threads=threads)  # fmt: skip
     runner = threading.Thread(target=supervisor.run, name="demo-workers", daemon=True)

@@ -21,7 +21,9 @@ def _configure(*, service: bool) -> None:
     from are_workers.logs import configure_logging
 
     settings = get_settings()
-    configure_logging(settings.log_level, json=service and settings.log_json)
+    configure_logging(
+        settings.log_level, json=service and settings.log_json, file=settings.log_file
+    )
     if service:
         from are_workers import tracing
 

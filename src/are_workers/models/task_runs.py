@@ -159,6 +159,27 @@ class TaskRun(Model):
             "available_at",
             postgresql_where=text("published_at IS NULL AND status IN ('queued', 'retrying')"),
         ),
+        # The fair relay: the organizations with work on a queue class (a skip scan), and
+        # each one's next jobs in priority order.
+        Index(
+            "ix_task_runs_fair_outbox",
+            "queue_class",
+            "organization_id",
+            "priority",
+            "available_at",
+            postgresql_where=text("published_at IS NULL AND status IN ('queued', 'retrying')"),
+        ),
+        # Jobs in flight per queue and organization (published but unclaimed, or running):
+        # the relay's backlog cap and ARE_ORG_MAX_IN_FLIGHT count them. Small by design.
+        Index(
+            "ix_task_runs_in_flight",
+            "queue",
+            "organization_id",
+            postgresql_where=text(
+                "status = 'running' OR (status IN ('queued', 'retrying') "
+                "AND published_at IS NOT NULL)"
+            ),
+        ),
         # The sweeper's scans: expired leases, and published-but-never-claimed jobs.
         Index(
             "ix_task_runs_lease",
