@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, Uuid, cast, func, select
 from sqlalchemy.orm import Session
 
 from are_workers.errors import InvalidInputError
@@ -180,6 +180,16 @@ def test_evidence_ranking_beats_whole_resume_cosine_and_stuffing_does_not_pay(
             select(func.count()).select_from(MatchResult).where(MatchResult.job_id == job.id)
         )
         assert matches == len(ours)
+        # Each rank names the evaluation it shows, also when that evaluation was made by the
+        # earlier run (the second run changed nothing; the shortlist must still read it).
+        linked = session.scalar(
+            select(func.count()).select_from(MatchResult)
+            .join(AIEvaluation, (AIEvaluation.id == cast(
+                MatchResult.details["evaluation_id"].astext, Uuid))
+                & (AIEvaluation.candidate_id == MatchResult.candidate_id))
+            .where(MatchResult.job_id == job.id)
+        )  # fmt: skip
+        assert linked == len(ours)
     finally:
         nested.rollback()
 

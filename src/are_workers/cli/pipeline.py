@@ -222,7 +222,7 @@ def _run_match(org_id: uuid.UUID, job_id: uuid.UUID, top: int, timeout: float) -
 
 def shortlist(job_id: uuid.UUID, top: int) -> dict[str, Any]:
     """The stored, ranked shortlist with its evidence (read back from the database)."""
-    from sqlalchemy import select
+    from sqlalchemy import Uuid, cast, or_, select
 
     from are_workers.models.ai_evaluations import AIEvaluation, EvaluationCriterionScore
     from are_workers.models.candidates import Candidate
@@ -235,9 +235,14 @@ def shortlist(job_id: uuid.UUID, top: int) -> dict[str, Any]:
         rows = session.execute(
             select(MatchResult.rank, Candidate.id, Candidate.full_name, AIEvaluation)
             .join(Candidate, Candidate.id == MatchResult.candidate_id)
+            # The evaluation the rank was computed from (a re-run with unchanged inputs
+            # keeps an earlier job's evaluation); rows from before that was recorded match
+            # by job.
             .join(AIEvaluation, (AIEvaluation.candidate_id == MatchResult.candidate_id)
                   & (AIEvaluation.job_id == MatchResult.job_id)
-                  & (AIEvaluation.task_run_id == MatchResult.task_run_id))
+                  & or_(AIEvaluation.id == cast(MatchResult.details["evaluation_id"].astext,
+                                                 Uuid),
+                        AIEvaluation.task_run_id == MatchResult.task_run_id))
             .where(MatchResult.job_id == job_id)
             .order_by(MatchResult.rank).limit(top)
         ).all()  # fmt: skip

@@ -143,17 +143,31 @@ class NormThetas(RootModel[list[float]]):
 
 
 class RequirementMatch(_Shape):
+    """Version 1 (the rule scorer): the requirement's best chunk similarity."""
+
     requirement_id: uuid.UUID
     similarity: float = Field(ge=-1, le=1)
     best_chunk_embedding_id: uuid.UUID | None = None
 
 
-class MatchDetails(_Shape):
-    """``match_results.details``: per-requirement similarities (ids only, never text)."""
+class RequirementProbability(_Shape):
+    """Version 2 (the evidence judge): the calibrated P(requirement met)."""
 
-    version: Literal[1] = 1
+    requirement_id: uuid.UUID
+    probability: float = Field(ge=0, le=1)
+
+
+class MatchDetails(_Shape):
+    """``match_results.details`` (ids and numbers only, never text). Version 1: per-requirement
+    similarities of the rule scorer; version 2: the judge's per-requirement probabilities and
+    the evaluation (``ai_evaluations.id``) the rank comes from."""
+
+    version: Literal[1, 2] = 1
     method: str = "cosine-max"
-    requirements: list[RequirementMatch] = Field(default_factory=list)
+    requirements: list[RequirementMatch] | list[RequirementProbability] = Field(
+        default_factory=list
+    )
+    evaluation_id: uuid.UUID | None = None
 
 
 # --- compliance --------------------------------------------------------------------------

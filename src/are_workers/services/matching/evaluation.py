@@ -41,7 +41,7 @@ from are_workers.models.candidates import (
 )
 from are_workers.models.embeddings import MatchResult
 from are_workers.models.jobs import JobPosting, JobRequirement
-from are_workers.models.schemas import EvaluationCriteria
+from are_workers.models.schemas import EvaluationCriteria, MatchDetails
 from are_workers.models.subscription import UsageKind, UsageUnit
 from are_workers.services import consent
 from are_workers.services.compliance.audit import record_ai_decision
@@ -97,6 +97,7 @@ class CandidateEvaluation:
     summary: str = ""
     retrieval_similarity: float = 0.0
     judge: dict[str, Any] | None = None  # the judge's verdicts, as stored
+    evaluation_id: uuid.UUID | None = None  # the stored evaluation the ranking shows
 
 
 # --- the job-level run -------------------------------------------------------------------
@@ -324,7 +325,17 @@ def _store(
     )  # fmt: skip
     evaluation_id = session.scalar(stmt)
     if evaluation_id is None:
-        return  # already evaluated with exactly these inputs
+        # Already evaluated with exactly these inputs (an earlier run): the ranking shows
+        # that evaluation.
+        result.evaluation_id = session.scalar(
+            select(AIEvaluation.id).where(
+                AIEvaluation.candidate_id == result.candidate_id,
+                AIEvaluation.job_id == job.id,
+                AIEvaluation.input_hash == digest,
+            )
+        )
+        return
+    result.evaluation_id = evaluation_id
     record_ai_decision(
         session,
         organization_id=organization_id,
@@ -396,12 +407,16 @@ def _store_match(
     details = {
         "version": 2,
         "method": "evidence-judge",
+        # The evaluation (verdicts, quotes) this rank comes from: a re-run with unchanged
+        # inputs keeps the earlier evaluation, made by an earlier job.
+        "evaluation_id": str(result.evaluation_id) if result.evaluation_id else None,
         "requirements": [
             {"requirement_id": str(s.requirement_id), "probability": round(s.score, 4)}
             for s in result.requirements if s.requirement_id and s.evidence
         ],
     }  # fmt: skip
     similarity = round(max(-1.0, min(1.0, result.retrieval_similarity)), 6)
+    details = MatchDetails.model_validate(details).model_dump(mode="json")
     stmt = insert(MatchResult).values(
         organization_id=organization_id, job_id=job_id, candidate_id=result.candidate_id,
         embedding_model_id=model_id, score=similarity,
