@@ -106,7 +106,7 @@ def _join_parts(parts: list[Path], target: Path, expected_sha256: str) -> None:
         with temporary.open("wb") as writer:
             for part in parts:
                 with part.open("rb") as reader:
-                    for block in iter(lambda reader=reader: reader.read(1 << 20), b""):
+                    while block := reader.read(1 << 20):
                         digest.update(block)
                         writer.write(block)
             writer.flush()
