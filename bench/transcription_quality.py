@@ -96,12 +96,16 @@ def main() -> None:
     parser.add_argument("--set", type=Path, default=ROOT / "eval" / "speech")
     parser.add_argument("--audio", type=Path, default=None, help="default: <data_dir>/eval-speech")
     parser.add_argument("--limit", type=int, default=0, help="first N clips only (a smoke run)")
+    parser.add_argument(
+        "--every", type=int, default=1, help="every Nth clip (a sample across all voices)"
+    )
     parser.add_argument("--verbatim", action="store_true", help="keep fillers in the WER")
     parser.add_argument("--show", type=float, default=0.0, help="print clips worse by this")
     args = parser.parse_args()
 
     audio_dir = args.audio or get_settings().data_dir / "eval-speech"
     clips = load_clips(args.set, audio_dir, args.split)
+    clips = clips[:: args.every]
     if args.limit:
         clips = clips[: args.limit]
     audio_seconds = sum(c["duration_s"] for c in clips)
