@@ -78,7 +78,7 @@ FRAME_SAMPLES = round(FRAME_SECONDS * SAMPLE_RATE)
 _SMOOTHING_FRAMES = 15  # 300 ms: about one syllable, so a cut never lands inside a word
 _NEAR_QUIETEST_DB = 3.0
 _SILENCE_FLOOR_DB = -100.0
-PLAN_VERSION = 3
+PLAN_VERSION = 4
 """Bump when the planning or decoding logic changes: stored chunks then become stale."""
 
 __all__ = [
@@ -93,6 +93,7 @@ __all__ = [
     "TranscriptionPlan",
     "Word",
     "assemble_transcript",
+    "join_words",
     "normalize_for_wer",
     "plan_chunks",
     "plan_transcription",
@@ -437,7 +438,26 @@ _SENTENCE_END = (".", "?", "!", "…")
 SENTENCE_GAP_SECONDS = 1.0
 
 
-def split_sentences(segments: Sequence[Segment]) -> tuple[Segment, ...]:
+_UNSPACED_LANGUAGES = frozenset({"zh", "ja", "th", "lo", "my", "yue", "bo"})
+"""Written without spaces between words: Whisper's words there are characters."""
+_JOINS_BEFORE = ("'", "\u2019", "-")
+
+
+def join_words(words: Sequence[Word], language: str = "en") -> str:
+    """The text of ``words`` as Whisper wrote it. Its word times split "c'est" into "c" and
+    "'est" and "là-bas" into "là" and "-bas" (the apostrophe and hyphen go with the next
+    word), so a word starting or a word ending with one joins without a space; in languages
+    written without spaces nothing is spaced."""
+    if language in _UNSPACED_LANGUAGES:
+        return "".join(w.text for w in words)
+    text = ""
+    for word in words:
+        joined = not text or word.text.startswith(_JOINS_BEFORE) or text.endswith(_JOINS_BEFORE)
+        text += word.text if joined else f" {word.text}"
+    return text
+
+
+def split_sentences(segments: Sequence[Segment], language: str = "en") -> tuple[Segment, ...]:
     """Split each window-long segment after sentence-final punctuation or a pause of a
     second or more: a chunk decodes as one segment, but people read transcripts by phrase.
     The window's confidence values are kept on every piece."""
@@ -457,7 +477,7 @@ def split_sentences(segments: Sequence[Segment]) -> tuple[Segment, ...]:
                         segment,
                         start=current[0].start,
                         end=current[-1].end,
-                        text=" ".join(w.text for w in current),
+                        text=join_words(current, language),
                         words=tuple(current),
                     )
                 )
@@ -510,7 +530,7 @@ def transcribe_chunks(
             segments = recognition.segments
             if options.refine_word_times:
                 segments = refine_words(segments, envelope, threshold)
-            segments = split_sentences(segments)
+            segments = split_sentences(segments, recognition.language)
             result = ChunkResult(
                 index=span.index,
                 total=len(plan.chunks),
