@@ -96,6 +96,7 @@ def main() -> None:
     parser.add_argument("--set", type=Path, default=ROOT / "eval" / "speech")
     parser.add_argument("--audio", type=Path, default=None, help="default: <data_dir>/eval-speech")
     parser.add_argument("--limit", type=int, default=0, help="first N clips only (a smoke run)")
+    parser.add_argument("--voices", default="", help="only these voices (comma-separated)")
     parser.add_argument(
         "--every", type=int, default=1, help="every Nth clip (a sample across all voices)"
     )
@@ -105,6 +106,8 @@ def main() -> None:
 
     audio_dir = args.audio or get_settings().data_dir / "eval-speech"
     clips = load_clips(args.set, audio_dir, args.split)
+    if args.voices:
+        clips = [c for c in clips if c["voice"] in args.voices.split(",")]
     clips = clips[:: args.every]
     if args.limit:
         clips = clips[: args.limit]
