@@ -106,9 +106,9 @@ def main() -> None:
 
     audio_dir = args.audio or get_settings().data_dir / "eval-speech"
     clips = load_clips(args.set, audio_dir, args.split)
+    clips = clips[:: args.every]  # before the voice filter: the same sample either way
     if args.voices:
         clips = [c for c in clips if c["voice"] in args.voices.split(",")]
-    clips = clips[:: args.every]
     if args.limit:
         clips = clips[: args.limit]
     audio_seconds = sum(c["duration_s"] for c in clips)
