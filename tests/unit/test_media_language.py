@@ -54,14 +54,13 @@ def test_the_notice_an_answer_keeps(silent: bool, probability: float | None, cod
 
 
 def test_the_prompt_follows_the_chunk_language() -> None:
-    filler = DecodingOptions(initial_prompt=FILLER_PROMPT)
-    assert _prompt(DecodingOptions(), "en", None) is None
+    filler = DecodingOptions(initial_prompt=FILLER_PROMPT, condition_on_previous_chunk=True)
+    context = DecodingOptions(condition_on_previous_chunk=True)
+    assert _prompt(DecodingOptions(), "en", ("en", "Before.")) is None  # the defaults
     assert _prompt(filler, "de", None) is None  # never an English prompt on German speech
     assert _prompt(filler, "en", ("en", "Before.")) == f"{FILLER_PROMPT} Before."
-    assert _prompt(DecodingOptions(), "de", ("en", "Before.")) is None
-    assert _prompt(DecodingOptions(), "de", ("de", "Vorher.")) == "Vorher."
-    no_context = DecodingOptions(condition_on_previous_chunk=False)
-    assert _prompt(no_context, "de", ("de", "Vorher.")) is None
+    assert _prompt(context, "de", ("en", "Before.")) is None
+    assert _prompt(context, "de", ("de", "Vorher.")) == "Vorher."
 
 
 def test_fillers_in_german_and_french_are_counted() -> None:

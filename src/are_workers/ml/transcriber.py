@@ -14,10 +14,10 @@ audio array into typed segments and words. Chunking, checkpoints and the transcr
 How each chunk is decoded, and why: the caller hands over at most 30 s of audio, from the
 start of its first VAD range to the end of its last, pauses inside kept, and it is decoded
 as plain faster-whisper decodes a recording (``WhisperModel.transcribe``: timestamp tokens,
-beam search, each window conditioned on the text before it), prompted with the previous
-chunk's text. Two earlier shortcuts cost accuracy against plain faster-whisper on the same
-audio and model, and were removed (``docs/media.md`` has the figures): cutting the pauses
-out of the speech, and decoding one window without timestamp tokens. Word times come from
+beam search, each window conditioned on the text before it inside the chunk). Two
+earlier shortcuts cost accuracy against plain faster-whisper on the same audio and model,
+and were removed (``docs/media.md`` has examples): cutting the pauses out of the speech,
+and decoding one window without timestamp tokens. Word times come from
 the cross-attention alignment, shifted by the chunk's start.
 
 ``faster_whisper`` and ``ctranslate2`` are imported inside functions, so importing this module
@@ -126,9 +126,11 @@ class DecodingOptions:
     faster-whisper on the blind set's dev split."""
     language: str | None = None
     """None: detect per chunk with a multilingual model; always "en" with an ``.en`` model."""
-    condition_on_previous_chunk: bool = True
+    condition_on_previous_chunk: bool = False
     """Prompt each chunk with the previous chunk's text (as stored, so a resumed run gives
-    the same prompt), like faster-whisper's ``condition_on_previous_text`` across windows."""
+    the same prompt), like faster-whisper's ``condition_on_previous_text`` across windows.
+    Off: with base it made the second chunk of the speech fixture repeat the first
+    ("In my last role I was able to use a single-large application...")."""
     vad_min_silence_ms: int = 500
     """Silences shorter than this stay inside a speech range (Silero VAD)."""
     drop_hallucinations: bool = True

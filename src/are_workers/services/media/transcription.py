@@ -18,9 +18,9 @@ the limit (energy envelope).
 Why a resumed run equals an uninterrupted one:
 
 - the plan (VAD ranges, cuts) depends only on the audio, never on timing or state;
-- every chunk is decoded at temperature 0 with no sampling fallback, prompted with the
-  previous chunk's text as stored, so its words are a pure function of its audio and of
-  what was committed before it;
+- every chunk is decoded at temperature 0 with no sampling fallback, and prompted with the
+  previous chunk's text only as stored (``condition_on_previous_chunk``, off by default),
+  so its words are a pure function of its audio and of what was committed before it;
 - word-time refinement uses thresholds computed from the *whole* recording;
 - a fingerprint of the plan (model, compute type, options, ranges, cuts) is stored with each
   chunk; stored chunks from another plan raise :class:`StaleCheckpointError` instead of
