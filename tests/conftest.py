@@ -23,6 +23,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ARE_ENVIRONMENT", "test")
 os.environ.setdefault("ARE_DATA_DIR", f"/var/tmp/are-workers-test-{os.getuid()}")
 os.environ.setdefault("ARE_LOG_JSON", "false")
+#: Tests run on tiny.en for speed; one smoke test loads the default, base.
+os.environ.setdefault("ARE_WHISPER_MODEL_PATH", "tiny.en")
 
 import psycopg
 from sqlalchemy import Engine, text

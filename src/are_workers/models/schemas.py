@@ -93,6 +93,16 @@ class TranscriptWords(RootModel[list[TranscriptWord]]):
     """``transcript_segments.words``: word timings (in the segment's media time base)."""
 
 
+class ChunkLanguage(_Shape):
+    language: str = Field(min_length=2, max_length=8)
+    probability: float = Field(ge=0, le=1)
+
+
+class ChunkLanguages(RootModel[list[ChunkLanguage]]):
+    """``transcription_checkpoints.chunk_languages``: the language heard in each committed
+    chunk, by chunk index, so a resumed transcription restores every chunk exactly."""
+
+
 # --- assessments -------------------------------------------------------------------------
 
 

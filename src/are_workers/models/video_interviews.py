@@ -51,7 +51,7 @@ from are_workers.models.columns import (
     tenant_fk,
     tenant_key,
 )
-from are_workers.models.schemas import TranscriptWords, validated
+from are_workers.models.schemas import ChunkLanguages, TranscriptWords, validated
 
 RAW_VIDEO_RETENTION_DAYS = 90
 FACE_ANALYSIS_RETENTION_DAYS = 180
@@ -314,12 +314,19 @@ class TranscriptionCheckpoint(TenantMixin, Model):
     carry_text: Mapped[str | None] = mapped_column(
         Text, info=pii(DataCategory.COMMUNICATION, anonymize=Anonymize.NULL)
     )  # the previous chunk's tail, used as the next chunk's prompt
+    chunk_languages: Mapped[list[Any]] = mapped_column(
+        server_default=json_default("[]"), info=not_pii()
+    )  # [{language, probability}] of chunks 0..chunk_index_done
     task_run_id: Mapped[task_run_ref]
     updated_at: Mapped[datetime] = mapped_column(
         server_default=sql_text("now()"),
         onupdate=sql_text("now()"),
         info=not_pii(DataCategory.TECHNICAL),
     )
+
+    @validates("chunk_languages")
+    def _validate_chunk_languages(self, _key: str, value: Any) -> Any:
+        return validated(ChunkLanguages, value)
 
     __table_args__ = (
         tenant_fk("video_response_id", "video_responses"),

@@ -12,7 +12,6 @@ it, which would count as a crash.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from typing import Any
 
 from are_workers.errors import ConfigurationError
@@ -32,25 +31,21 @@ def _job() -> store.JobRef:
     return store.JobRef(job.job_id, job.claim.attempt)
 
 
-def _embed(texts: Sequence[str]) -> Any:
-    """The process's sentence embedder, loaded on first use (not at warm-up: most media
-    workers should not pay for a second model before their first answer with speech)."""
-    from are_workers.services.embeddings import default_embedding_context
+def _encoder() -> Any:
+    """The process's multilingual text model, loaded on first use (not at warm-up: most
+    media workers should not pay for a second model before their first answer with speech)."""
+    from are_workers.ml.multilingual import get_encoder
 
-    return default_embedding_context().embed(texts)
+    return get_encoder()
 
 
-def _embedder_key() -> str | None:
-    """``name@version`` of the embedder ``_embed`` loads, for the audit row, without loading
-    it: the version is the weights' fingerprint, exactly as the loaded embedder reports it.
-    None without a model; the analysis then says the embedder was unavailable."""
-    from are_workers.config import get_settings
-    from are_workers.ml.embedder import model_fingerprint, resolve_model_dir
+def _encoder_key() -> str | None:
+    """``name@version`` of the text model ``_encoder`` loads, for the audit row, without
+    loading it. None without the model; the analysis then says it was unavailable."""
+    from are_workers.ml.multilingual import encoder_key
 
-    settings = get_settings()
     try:
-        model_dir = resolve_model_dir(settings.embedding_model_path)
-        return f"{settings.embedding_model_name}@{model_fingerprint(model_dir)}"
+        return encoder_key()
     except (ConfigurationError, OSError):
         return None
 
@@ -89,8 +84,8 @@ def analyze_response(response_id: uuid.UUID) -> dict[str, Any]:
         response_id=response_id,
         transactions=store.committed_transaction,
         job=_job(),
-        similarity=answer_analysis.embedding_similarity(_embed),
-        similarity_model=_embedder_key(),
+        similarity=answer_analysis.encoder_similarity(_encoder),
+        similarity_model=_encoder_key(),
     )
     return outcome.as_result()
 

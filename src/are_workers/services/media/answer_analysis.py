@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import structlog
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -24,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from are_workers.config import Settings, get_settings
 from are_workers.errors import ConfigurationError, InvalidInputError
+from are_workers.ml.multilingual import Encoder
 from are_workers.ml.transcriber import Word
 from are_workers.models.subscription import UsageKind, UsageUnit
 from are_workers.models.video_interviews import (
@@ -40,8 +40,8 @@ from are_workers.services.compliance import audit
 from are_workers.services.consent import Activity, load_consents
 from are_workers.services.media import signals_to_dict
 from are_workers.services.media.answers import (
-    NO_SPEECH_MESSAGE,
     Answer,
+    answer_notice,
     begin_attempt,
     load_answer,
     recording_path,
@@ -80,19 +80,18 @@ SPEECH_METRICS_VERSION = 1
 """Bump when what ``speech_analytics.metrics`` holds, or how it is computed, changes."""
 
 
-def embedding_similarity(embed: Callable[[Sequence[str]], Any]) -> Similarity:
-    """``similarity(question, answer)``: the cosine of the two texts' sentence embeddings.
+def encoder_similarity(encoder: Callable[[], Encoder]) -> Similarity:
+    """``similarity(question, answer)``: the cosine of the question read as a query and the
+    answer as a passage by a multilingual encoder (E5), so an answer given in German or
+    French is compared with an English question on its meaning.
 
-    ``embed`` is called only when there is something to compare, so a worker whose answers
-    are all silent never loads the embedding model.
+    ``encoder`` is called only when there is something to compare, so a worker whose answers
+    are all silent never loads the text model.
     """
 
     def similarity(question: str, answer: str) -> float:
-        vectors = np.asarray(embed([question, answer]), dtype=np.float64)
-        norms = np.linalg.norm(vectors, axis=1)
-        if not norms.all():
-            return 0.0
-        return float(vectors[0] @ vectors[1] / (norms[0] * norms[1]))
+        model = encoder()
+        return float(model.queries([question])[0] @ model.passages([answer])[0])
 
     return similarity
 
@@ -147,6 +146,8 @@ def analyze_response(
         select(
             Transcript.id,
             Transcript.text,
+            Transcript.language,
+            Transcript.language_probability,
             Transcript.duration_seconds,
             Transcript.model_version_id,
         )
@@ -223,13 +224,18 @@ def analyze_response(
         model_version_id=vision_version_id if refusal is None else None,
     )
     silent = not words
+    error_code, error_message = answer_notice(
+        silent=silent,
+        language=transcript.language,
+        language_probability=transcript.language_probability,
+    )
     session.execute(
         update(VideoResponse)
         .where(VideoResponse.id == response_id, VideoResponse.organization_id == organization_id)
         .values(
             status=VideoResponseStatus.PROCESSED,
-            error_code="no_speech" if silent else None,
-            error_message=NO_SPEECH_MESSAGE if silent else None,
+            error_code=error_code,
+            error_message=error_message,
         )
     )
     settle_interview(session, organization_id, answer.interview_id)

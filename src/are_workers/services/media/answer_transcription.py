@@ -38,8 +38,8 @@ from are_workers.models.video_interviews import (
 from are_workers.services import consent
 from are_workers.services.consent import Activity, load_consents
 from are_workers.services.media.answers import (
-    NO_SPEECH_MESSAGE,
     Answer,
+    answer_notice,
     begin_attempt,
     drop_partial_transcripts,
     load_answer,
@@ -86,25 +86,40 @@ TRANSCRIPT_AUDIT_ACTION = "transcript.completed"
 
 @dataclass
 class _LanguageTally:
-    """Speech seconds per language, as ``assemble_transcript`` weighs them."""
+    """Each chunk's language, and speech seconds per language as ``assemble_transcript``
+    weighs them."""
 
+    chunks: list[tuple[str, float]] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
-    probabilities: list[tuple[float, float]] = field(default_factory=list)
+    probabilities: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     new_chunks: int = 0
 
     def add(self, chunk: ChunkResult, *, new: bool) -> None:
         self.new_chunks += new
+        self.chunks.append((chunk.language, chunk.language_probability))
         spoken = sum(s.end - s.start for s in chunk.segments)
         if spoken > 0:
             self.seconds[chunk.language] = self.seconds.get(chunk.language, 0.0) + spoken
-            if new:
-                self.probabilities.append((chunk.language_probability, spoken))
+            self.probabilities.setdefault(chunk.language, []).append(
+                (chunk.language_probability, spoken)
+            )
 
     @property
     def language(self) -> str:
         if not self.seconds:
             return "und"
         return max(sorted(self.seconds), key=lambda code: self.seconds[code])
+
+    @property
+    def probability(self) -> float | None:
+        """How sure the detection of the answer's language is: the speech-weighted mean
+        probability over the chunks heard in it, times the share of speech in it (an answer
+        whose chunks disagree is less certain than any of them)."""
+        if not self.seconds:
+            return None
+        share = self.seconds[self.language] / sum(self.seconds.values())
+        mean = _weighted(self.probabilities[self.language])
+        return None if mean is None else round(mean * share, 4)
 
 
 def _transcribe_resumably(
@@ -130,7 +145,7 @@ def _transcribe_resumably(
 
         def on_chunk_done(chunk: ChunkResult, tally: _LanguageTally = tally) -> None:
             tally.add(chunk, new=True)
-            checkpoints.save(chunk, language=tally.language)
+            checkpoints.save(chunk, language=tally.language, languages=tally.chunks)
 
         try:
             with gpu_memory_errors_as_transient("transcription"):
@@ -199,6 +214,10 @@ class TranscriptionOutcome:
     transcript_id: uuid.UUID
     model: str
     language: str
+    language_probability: float | None
+    """None for an English-only model (it cannot tell languages apart) or no speech."""
+    notice: str | None
+    """``no_speech`` or ``language_uncertain`` (see ``answers.answer_notice``), else None."""
     duration_seconds: float
     words: int
     chunks: int
@@ -211,6 +230,8 @@ class TranscriptionOutcome:
             "transcript_id": str(self.transcript_id),
             "model": self.model,
             "language": self.language,
+            "language_probability": self.language_probability,
+            "notice": self.notice,
             "duration_seconds": self.duration_seconds,
             "words": self.words,
             "chunks": self.chunks,
@@ -245,8 +266,8 @@ def transcribe_response(
     path = recording_path(session, answer, settings)
     model_version_id, model_name = asr_model_version(transactions, settings, options)
     done = session.execute(
-        select(Transcript.id, Transcript.language, Transcript.duration_seconds,
-               Transcript.word_count)
+        select(Transcript.id, Transcript.language, Transcript.language_probability,
+               Transcript.duration_seconds, Transcript.word_count)
         .where(Transcript.video_response_id == response_id,
                Transcript.organization_id == organization_id,
                Transcript.model_version_id == model_version_id,
@@ -257,6 +278,12 @@ def transcribe_response(
             transcript_id=done.id,
             model=model_name,
             language=done.language or "und",
+            language_probability=done.language_probability,
+            notice=answer_notice(
+                silent=not done.word_count,
+                language=done.language,
+                language_probability=done.language_probability,
+            )[0],
             duration_seconds=done.duration_seconds or 0.0,
             words=done.word_count or 0,
             chunks=0,
@@ -282,7 +309,7 @@ def transcribe_response(
         organization_id,
         response_id,
         model_version_id,
-        chunk_seconds=options.chunking.max_speech_seconds,
+        chunk_seconds=options.chunking.max_chunk_seconds,
         job=job,
     )
     transcript, restored, tally = _transcribe_resumably(path, media, checkpoints, options, settings)
@@ -298,22 +325,23 @@ def transcribe_response(
         ),
     )
 
+    language_probability = tally.probability if multilingual else None
     transcript_id = _store_transcript(
-        session,
-        answer,
-        model_version_id,
-        transcript,
-        language_probability=_weighted(tally.probabilities) if multilingual else None,
+        session, answer, model_version_id, transcript, language_probability=language_probability
     )
-    silent = transcript.is_empty
+    error_code, error_message = answer_notice(
+        silent=transcript.is_empty,
+        language=transcript.language,
+        language_probability=language_probability,
+    )
     session.execute(
         update(VideoResponse)
         .where(VideoResponse.id == response_id, VideoResponse.organization_id == organization_id)
         .values(
             status=VideoResponseStatus.ANALYZING,
             duration_seconds=media.duration,
-            error_code="no_speech" if silent else None,
-            error_message=NO_SPEECH_MESSAGE if silent else None,
+            error_code=error_code,
+            error_message=error_message,
         )
     )
     record_usage(
@@ -337,6 +365,8 @@ def transcribe_response(
             "words": len(transcript.words),
             "chunks": restored + tally.new_chunks,
             "restored_chunks": restored,
+            "language": transcript.language,
+            "language_probability": language_probability,
         },
         task_run_id=job.id if job else None,
     )
@@ -344,6 +374,8 @@ def transcribe_response(
         transcript_id=transcript_id,
         model=model_name,
         language=transcript.language,
+        language_probability=language_probability,
+        notice=error_code,
         duration_seconds=transcript.duration,
         words=len(transcript.words),
         chunks=restored + tally.new_chunks,

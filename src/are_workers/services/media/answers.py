@@ -51,6 +51,28 @@ NO_SPEECH_MESSAGE = (
     "muted or too far away. The video can still be watched."
 )
 
+LANGUAGE_MIN_PROBABILITY = 0.5
+"""Below this the answer's language was not identified with confidence (see
+``answer_notice``); Whisper base gives 0.9 or more on clear speech in one language."""
+
+
+def answer_notice(
+    *, silent: bool, language: str | None, language_probability: float | None
+) -> tuple[str | None, str | None]:
+    """(error_code, error_message) an answer keeps once transcribed: no speech, a language
+    identified without confidence (the transcript is kept, and the reviewer told to check
+    it against the recording), or nothing to say."""
+    if silent:
+        return "no_speech", NO_SPEECH_MESSAGE
+    if language_probability is not None and language_probability < LANGUAGE_MIN_PROBABILITY:
+        return "language_uncertain", (
+            f"The spoken language could not be identified with confidence (best guess "
+            f"'{language}', {language_probability:.0%}): the answer may mix languages or be "
+            "too short, noisy or unclear, so the transcript may be wrong. Please check it "
+            "against the recording."
+        )
+    return None, None
+
 
 # --- loading -----------------------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from are_workers.errors import AreWorkersError
 from are_workers.ml.transcriber import Segment, Word
-from are_workers.models.schemas import TranscriptWords, validated
+from are_workers.models.schemas import ChunkLanguages, TranscriptWords, validated
 from are_workers.models.video_interviews import (
     Transcript,
     TranscriptionCheckpoint,
@@ -125,23 +125,23 @@ class StoredChunks:
     done: int
     total: int | None
     chunk_seconds: float
-    language: str | None
+    languages: list[tuple[str, float]]
+    """(language, probability) of chunks ``0..done``, by index."""
     segments: dict[int, list[Segment]]
 
     def restore(
         self, plan: TranscriptionPlan, options: TranscriptionOptions
     ) -> list[ChunkResult] | None:
         """Chunk results for ``plan``, or ``None`` if they cannot have come from it (another
-        recording, other options): then the caller starts over.
-
-        Chunk languages are not stored one by one: every restored chunk takes the
-        transcript's language so far, which is exact for English-only models (the default)
-        and for answers in one language.
+        recording, other options) or lack a chunk's language (a checkpoint written before
+        languages were kept): then the caller starts over. Each restored chunk gets exactly
+        the language and probability its first run detected.
         """
         if (
             self.total != len(plan.chunks)
             or self.done >= len(plan.chunks)
-            or not math.isclose(self.chunk_seconds, options.chunking.max_speech_seconds)
+            or len(self.languages) != self.done + 1
+            or not math.isclose(self.chunk_seconds, options.chunking.max_chunk_seconds)
             or any(index > self.done for index in self.segments)
         ):
             return None
@@ -156,8 +156,8 @@ class StoredChunks:
                     total=len(plan.chunks),
                     start=span.start,
                     end=span.end,
-                    language=self.language or "en",
-                    language_probability=1.0,
+                    language=self.languages[span.index][0],
+                    language_probability=self.languages[span.index][1],
                     segments=tuple(segments),
                     plan_fingerprint=plan.fingerprint,
                 )
@@ -183,10 +183,11 @@ class ChunkCheckpoints:
                     TranscriptionCheckpoint.chunk_index_done,
                     TranscriptionCheckpoint.total_chunks,
                     TranscriptionCheckpoint.chunk_seconds,
+                    TranscriptionCheckpoint.chunk_languages,
                 ).where(*self._checkpoint_key())
             ).one_or_none()
             transcript = session.execute(
-                select(Transcript.id, Transcript.language).where(
+                select(Transcript.id).where(
                     *self._transcript_key(), Transcript.status == TranscriptStatus.PARTIAL
                 )
             ).one_or_none()
@@ -206,12 +207,15 @@ class ChunkCheckpoints:
             done=checkpoint.chunk_index_done,
             total=checkpoint.total_chunks,
             chunk_seconds=checkpoint.chunk_seconds,
-            language=transcript.language,
+            languages=[(c["language"], c["probability"]) for c in checkpoint.chunk_languages],
             segments=by_chunk,
         )
 
-    def save(self, chunk: ChunkResult, *, language: str) -> None:
-        """Commit one chunk (idempotent), then tell the hooks."""
+    def save(
+        self, chunk: ChunkResult, *, language: str, languages: Sequence[tuple[str, float]]
+    ) -> None:
+        """Commit one chunk (idempotent), then tell the hooks. ``language`` is the
+        transcript's so far; ``languages`` those of chunks ``0..chunk.index``."""
         with self.transactions() as session:
             self._fence(session)
             stmt = insert(Transcript).values(
@@ -247,6 +251,10 @@ class ChunkCheckpoints:
                 "chunk_seconds": self.chunk_seconds,
                 "total_chunks": chunk.total,
                 "chunk_index_done": chunk.index,
+                "chunk_languages": validated(
+                    ChunkLanguages,
+                    [{"language": code, "probability": p} for code, p in languages],
+                ),
                 "task_run_id": self.job.id if self.job else None,
             }
             upsert = insert(TranscriptionCheckpoint).values(

@@ -2,22 +2,25 @@
 
 Why chunks: a 30-minute recording takes minutes of CPU, and a worker can be SIGKILLed at any
 point (deploys, OOM killer, spot instances); Dramatiq's time limit cannot even interrupt
-native code. So the recording is cut into chunks of at most 30 s of *speech*, each chunk's
+native code. So the recording is cut into chunks of at most 30 s of audio, each chunk's
 words are handed to ``on_chunk_done`` (the actor persists them), and a restarted job passes
 the stored chunks back in ``completed`` and continues with the next one.
 
 How chunks are cut: Silero VAD finds the speech once for the whole recording; speech ranges
-are packed greedily into chunks of at most ``max_speech_seconds`` (30 s = one Whisper
-window, see ``ml/transcriber.py``), and each boundary goes in the middle of the silence
-between two ranges, so no word is cut. A single run of speech longer than a chunk (nobody
-paused for half a second) is split at its quietest 300 ms near the limit (energy envelope).
-Packing whole windows is also what makes this as fast as one plain faster-whisper call.
+are packed greedily into chunks whose audio, from the first range's start to the last one's
+end, lasts at most ``max_chunk_seconds`` (30 s = one Whisper window, see
+``ml/transcriber.py``); each boundary goes in the middle of the silence between two ranges,
+so no word is cut. The pauses *inside* a chunk are kept: Whisper reads speech with its
+pauses in place better than the same speech with the pauses cut out. A single run of speech
+longer than a chunk (nobody paused for half a second) is split at its quietest 300 ms near
+the limit (energy envelope).
 
 Why a resumed run equals an uninterrupted one:
 
 - the plan (VAD ranges, cuts) depends only on the audio, never on timing or state;
-- every chunk is decoded on its own (no text carried over from the previous chunk) at
-  temperature 0 with no sampling fallback, so its words are a pure function of its audio;
+- every chunk is decoded at temperature 0 with no sampling fallback, and prompted with the
+  previous chunk's text only as stored (``condition_on_previous_chunk``, off by default),
+  so its words are a pure function of its audio and of what was committed before it;
 - word-time refinement uses thresholds computed from the *whole* recording;
 - a fingerprint of the plan (model, compute type, options, ranges, cuts) is stored with each
   chunk; stored chunks from another plan raise :class:`StaleCheckpointError` instead of
@@ -75,7 +78,7 @@ FRAME_SAMPLES = round(FRAME_SECONDS * SAMPLE_RATE)
 _SMOOTHING_FRAMES = 15  # 300 ms: about one syllable, so a cut never lands inside a word
 _NEAR_QUIETEST_DB = 3.0
 _SILENCE_FLOOR_DB = -100.0
-PLAN_VERSION = 2
+PLAN_VERSION = 4
 """Bump when the planning or decoding logic changes: stored chunks then become stale."""
 
 __all__ = [
@@ -90,6 +93,7 @@ __all__ = [
     "TranscriptionPlan",
     "Word",
     "assemble_transcript",
+    "join_words",
     "normalize_for_wer",
     "plan_chunks",
     "plan_transcription",
@@ -110,18 +114,19 @@ class StaleCheckpointError(AreWorkersError):
 
 @dataclass(frozen=True, slots=True)
 class ChunkingOptions:
-    max_speech_seconds: float = WINDOW_SECONDS
-    """Most speech per chunk (silences not counted). 30 s fills one Whisper window; less
-    means more frequent checkpoints at some cost in speed."""
+    max_chunk_seconds: float = WINDOW_SECONDS
+    """Most audio per chunk, from its first speech to its last (pauses inside included).
+    30 s fills one Whisper window; less means more frequent checkpoints at some cost in
+    speed and accuracy (less context per window)."""
     split_search_seconds: float = 10.0
     """For speech running longer than a chunk without a pause: how far before the limit to
     look for the quietest point to cut at."""
 
     def __post_init__(self) -> None:
-        if not 0 < self.max_speech_seconds <= WINDOW_SECONDS:
-            raise ValueError(f"max_speech_seconds must be in (0, {WINDOW_SECONDS:g}]")
-        if not 0 < self.split_search_seconds < self.max_speech_seconds:
-            raise ValueError("need 0 < split_search_seconds < max_speech_seconds")
+        if not 0 < self.max_chunk_seconds <= WINDOW_SECONDS:
+            raise ValueError(f"max_chunk_seconds must be in (0, {WINDOW_SECONDS:g}]")
+        if not 0 < self.split_search_seconds < self.max_chunk_seconds:
+            raise ValueError("need 0 < split_search_seconds < max_chunk_seconds")
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +160,13 @@ class ChunkSpan:
     def speech_seconds(self) -> float:
         return round(sum(end - start for start, end in self.speech) / SAMPLE_RATE, 3)
 
+    @property
+    def window_seconds(self) -> float:
+        """What Whisper hears: from the first speech to the last, pauses included."""
+        if not self.speech:
+            return 0.0
+        return round((self.speech[-1][1] - self.speech[0][0]) / SAMPLE_RATE, 3)
+
 
 @dataclass(frozen=True, slots=True)
 class TranscriptionPlan:
@@ -178,6 +190,11 @@ class ChunkResult:
     language_probability: float
     segments: tuple[Segment, ...]
     plan_fingerprint: str
+
+    @property
+    def text(self) -> str:
+        """The chunk's words as the next chunk is prompted with them."""
+        return " ".join(segment.text for segment in self.segments)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready; ``ChunkResult.from_dict(json.loads(json.dumps(d)))`` equals ``self``."""
@@ -272,7 +289,7 @@ def _split_long_ranges(
     speech: Sequence[SpeechRange], smoothed: npt.NDArray[np.float64], options: ChunkingOptions
 ) -> list[SpeechRange]:
     """Cut any range longer than a chunk at its quietest point near the limit."""
-    limit = round(options.max_speech_seconds * SAMPLE_RATE)
+    limit = round(options.max_chunk_seconds * SAMPLE_RATE)
     search = round(options.split_search_seconds * SAMPLE_RATE)
     pieces: list[SpeechRange] = []
     for range_start, end in speech:
@@ -296,16 +313,12 @@ def plan_chunks(
     options = options or ChunkingOptions()
     if not speech:
         return (ChunkSpan(index=0, start_sample=0, end_sample=len(audio), speech=()),)
-    limit = round(options.max_speech_seconds * SAMPLE_RATE)
+    limit = round(options.max_chunk_seconds * SAMPLE_RATE)
     groups: list[list[SpeechRange]] = [[]]
-    filled = 0
     for piece in _split_long_ranges(speech, _smoothed(energy_envelope(audio)), options):
-        length = piece[1] - piece[0]
-        if groups[-1] and filled + length > limit:
+        if groups[-1] and piece[1] - groups[-1][0][0] > limit:
             groups.append([])
-            filled = 0
         groups[-1].append(piece)
-        filled += length
     edges = [0]
     for before, after in itertools.pairwise(groups):
         edges.append((before[-1][1] + after[0][0]) // 2)  # the middle of the silence
@@ -425,7 +438,26 @@ _SENTENCE_END = (".", "?", "!", "…")
 SENTENCE_GAP_SECONDS = 1.0
 
 
-def split_sentences(segments: Sequence[Segment]) -> tuple[Segment, ...]:
+_UNSPACED_LANGUAGES = frozenset({"zh", "ja", "th", "lo", "my", "yue", "bo"})
+"""Written without spaces between words: Whisper's words there are characters."""
+_JOINS_BEFORE = ("'", "\u2019", "-")
+
+
+def join_words(words: Sequence[Word], language: str = "en") -> str:
+    """The text of ``words`` as Whisper wrote it. Its word times split "c'est" into "c" and
+    "'est" and "là-bas" into "là" and "-bas" (the apostrophe and hyphen go with the next
+    word), so a word starting or a word ending with one joins without a space; in languages
+    written without spaces nothing is spaced."""
+    if language in _UNSPACED_LANGUAGES:
+        return "".join(w.text for w in words)
+    text = ""
+    for word in words:
+        joined = not text or word.text.startswith(_JOINS_BEFORE) or text.endswith(_JOINS_BEFORE)
+        text += word.text if joined else f" {word.text}"
+    return text
+
+
+def split_sentences(segments: Sequence[Segment], language: str = "en") -> tuple[Segment, ...]:
     """Split each window-long segment after sentence-final punctuation or a pause of a
     second or more: a chunk decodes as one segment, but people read transcripts by phrase.
     The window's confidence values are kept on every piece."""
@@ -445,7 +477,7 @@ def split_sentences(segments: Sequence[Segment]) -> tuple[Segment, ...]:
                         segment,
                         start=current[0].start,
                         end=current[-1].end,
-                        text=" ".join(w.text for w in current),
+                        text=join_words(current, language),
                         words=tuple(current),
                     )
                 )
@@ -488,11 +520,17 @@ def transcribe_chunks(
         envelope = energy_envelope(audio)
         threshold = voiced_threshold(envelope)
         for span in plan.chunks[len(results) :]:
-            recognition = transcriber.recognize(audio, span.speech, options=options.decoding)
+            previous = results[-1] if results else None
+            recognition = transcriber.recognize(
+                audio,
+                span.speech,
+                options=options.decoding,
+                context=(previous.language, previous.text) if previous else None,
+            )
             segments = recognition.segments
             if options.refine_word_times:
                 segments = refine_words(segments, envelope, threshold)
-            segments = split_sentences(segments)
+            segments = split_sentences(segments, recognition.language)
             result = ChunkResult(
                 index=span.index,
                 total=len(plan.chunks),

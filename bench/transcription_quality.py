@@ -1,0 +1,199 @@
+"""Transcription quality on the blind speech set: our pipeline vs raw faster-whisper.
+
+For each model (tiny.en, base) and each clip of one split of ``eval/speech`` (written blind,
+see its README; the audio is rebuilt by its ``generate.py``), in one run on the same loaded
+model and compute type:
+
+- raw: ``WhisperModel.transcribe(audio, beam_size=5)`` with faster-whisper's defaults (no
+  VAD, language detected by a multilingual model, temperature fallback, previous text);
+- pipeline: ``transcribe_file`` (probe, VAD, chunk plan, per-chunk language, prompts,
+  hallucination filter, word-time refinement), what a worker stores.
+
+It prints WER per language and voice (pooled: word errors over reference words, after the
+project's ``normalize_for_wer``, which drops non-lexical fillers; ``--verbatim`` keeps them),
+pipeline minus raw against the goal (<= +0.005), the language identification accuracy on the
+de/fr/es clips, what tiny.en's refusal rule does with them, and the real-time factor
+(processing seconds per audio second, lower is faster). Not run in CI.
+
+    python bench/transcription_quality.py --split test
+    python bench/transcription_quality.py --split dev --models base --limit 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parents[1]
+
+from are_workers.config import Settings, get_settings  # noqa: E402
+from are_workers.errors import InvalidInputError  # noqa: E402
+from are_workers.ml.transcriber import decode_audio, get_transcriber  # noqa: E402
+from are_workers.services.media.answer_transcription import check_understood  # noqa: E402
+from are_workers.services.media.transcription import (  # noqa: E402
+    normalize_for_wer,
+    plan_transcription,
+    transcribe_file,
+)
+
+GOAL = 0.005
+VOICE_ORDER = ("en-us", "en-gb", "en-sc", "de", "fr", "es")
+
+
+@dataclass
+class Tally:
+    words: int = 0
+    errors: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+    def wer(self, system: str) -> float:
+        return self.errors[system] / self.words if self.words else float("nan")
+
+
+def edit_distance(ref: list[str], hyp: list[str]) -> int:
+    previous = list(range(len(hyp) + 1))
+    for i, ref_token in enumerate(ref, start=1):
+        current = [i] + [0] * len(hyp)
+        for j, hyp_token in enumerate(hyp, start=1):
+            current[j] = min(
+                previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ref_token != hyp_token)
+            )
+        previous = current
+    return previous[-1]
+
+
+def tokens(text: str, *, verbatim: bool) -> list[str]:
+    if not verbatim:
+        return normalize_for_wer(text)
+    import re
+
+    return [t.strip("'") for t in re.sub(r"[^\w\s']", " ", text.lower()).split() if t.strip("'")]
+
+
+def load_clips(set_dir: Path, audio_dir: Path, split: str) -> list[dict[str, Any]]:
+    manifest = audio_dir / "manifest.jsonl"
+    if not manifest.is_file():
+        print(f"generating the audio into {audio_dir} (eval/speech/generate.py) ...", flush=True)
+        subprocess.run(
+            [sys.executable, str(set_dir / "generate.py"), str(audio_dir), "--check"], check=True
+        )
+    clips = [json.loads(line) for line in (set_dir / "manifest.jsonl").read_text().splitlines()]
+    return [dict(c, path=audio_dir / c["file"]) for c in clips if c["split"] == split]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--split", choices=("dev", "test"), default="test")
+    parser.add_argument("--models", default="tiny.en,base")
+    parser.add_argument("--set", type=Path, default=ROOT / "eval" / "speech")
+    parser.add_argument("--audio", type=Path, default=None, help="default: <data_dir>/eval-speech")
+    parser.add_argument("--limit", type=int, default=0, help="first N clips only (a smoke run)")
+    parser.add_argument("--voices", default="", help="only these voices (comma-separated)")
+    parser.add_argument(
+        "--every", type=int, default=1, help="every Nth clip (a sample across all voices)"
+    )
+    parser.add_argument("--verbatim", action="store_true", help="keep fillers in the WER")
+    parser.add_argument("--show", type=float, default=0.0, help="print clips worse by this")
+    args = parser.parse_args()
+
+    audio_dir = args.audio or get_settings().data_dir / "eval-speech"
+    clips = load_clips(args.set, audio_dir, args.split)
+    clips = clips[:: args.every]  # before the voice filter: the same sample either way
+    if args.voices:
+        clips = [c for c in clips if c["voice"] in args.voices.split(",")]
+    if args.limit:
+        clips = clips[: args.limit]
+    audio_seconds = sum(c["duration_s"] for c in clips)
+    print(f"{len(clips)} {args.split} clips, {audio_seconds / 60:.1f} min of audio")
+
+    for model_name in args.models.split(","):
+        settings = Settings(whisper_model_path=model_name)
+        transcriber = get_transcriber(settings)
+        model = transcriber._model  # the very model (and compute type) the pipeline uses
+        config = transcriber.config
+        by_voice: dict[str, Tally] = defaultdict(Tally)
+        by_noise: dict[str, Tally] = defaultdict(Tally)
+        seconds = {"raw": 0.0, "pipeline": 0.0}
+        language_id = {"raw": [0, 0], "pipeline": [0, 0]}
+        refused = [0, 0, 0, 0]  # non-English refused / seen, English refused / seen
+        for clip in clips:
+            started = time.perf_counter()
+            audio = decode_audio(clip["path"])
+            segments, info = model.transcribe(audio, beam_size=5)
+            raw_text = " ".join(s.text.strip() for s in segments)
+            seconds["raw"] += time.perf_counter() - started
+            started = time.perf_counter()
+            transcript = transcribe_file(clip["path"], settings=settings)
+            seconds["pipeline"] += time.perf_counter() - started
+
+            reference = tokens(clip["reference"], verbatim=args.verbatim)
+            errors = {
+                "raw": edit_distance(reference, tokens(raw_text, verbatim=args.verbatim)),
+                "pipeline": edit_distance(
+                    reference, tokens(transcript.text, verbatim=args.verbatim)
+                ),
+            }
+            noise = "clean" if clip["noise"] == "none" else f"{clip['noise']} {clip['snr_db']}"
+            for tally in (by_voice[clip["voice"]], by_noise[noise]):
+                tally.words += len(reference)
+                for system, count in errors.items():
+                    tally.errors[system] += count
+            if args.show and (errors["pipeline"] - errors["raw"]) / len(reference) > args.show:
+                print(f"  {clip['clip_id']}: raw {errors['raw']} pipeline {errors['pipeline']}")
+                print(f"    REF {clip['reference']}\n    RAW {raw_text}\n    OUR {transcript.text}")
+            if transcriber.is_multilingual and clip["language"] != "en":
+                for system, heard in (("raw", info.language), ("pipeline", transcript.language)):
+                    language_id[system][0] += heard == clip["language"]
+                    language_id[system][1] += 1
+            if not transcriber.is_multilingual:
+                slot = 0 if clip["language"] != "en" else 2
+                refused[slot + 1] += 1
+                try:
+                    check_understood(
+                        transcript,
+                        english_only=True,
+                        speech_seconds=lambda path=clip["path"], settings=settings: sum(
+                            chunk.speech_seconds
+                            for chunk in plan_transcription(path, settings=settings).chunks
+                        ),
+                    )
+                except InvalidInputError:
+                    refused[slot] += 1
+
+        print()
+        print(
+            f"== {config.model_name} ({config.device}/{config.compute_type}, "
+            f"{config.cpu_threads} threads), WER {'verbatim' if args.verbatim else 'normalised'}"
+        )
+        print(f"{'voice':<12}{'words':>7}{'raw':>9}{'pipeline':>10}{'diff':>9}  goal <= +{GOAL}")
+        groups = [(v, by_voice[v]) for v in VOICE_ORDER if v in by_voice]
+        for name, tally in [*groups, *sorted(by_noise.items())]:
+            raw, ours = tally.wer("raw"), tally.wer("pipeline")
+            verdict = "ok" if ours <= raw + GOAL else "MISSES"
+            print(
+                f"{name:<12}{tally.words:>7}{raw:>9.3f}{ours:>10.3f}{ours - raw:>+9.3f}  {verdict}"
+            )
+        if transcriber.is_multilingual:
+            for system, (right, seen) in language_id.items():
+                if seen:
+                    print(f"language id on de/fr/es, {system}: {right}/{seen} = {right / seen:.3f}")
+        else:
+            print(
+                f"English-only refusal (unsupported_language): de/fr/es {refused[0]}/{refused[1]}, "
+                f"English {refused[2]}/{refused[3]}"
+            )
+        for system, spent in seconds.items():
+            print(f"real-time factor, {system}: {spent / audio_seconds:.3f}")
+        print(f"pipeline / raw time: {seconds['pipeline'] / seconds['raw']:.2f}x", flush=True)
+
+
+if __name__ == "__main__":
+    main()

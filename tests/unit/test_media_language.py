@@ -1,0 +1,83 @@
+"""The answer's language from its chunks, and the notice a doubtful language leaves (pure
+logic: chunk results are built here, as the transcriber would return them)."""
+
+from __future__ import annotations
+
+import pytest
+
+from are_workers.ml.transcriber import FILLER_PROMPT, DecodingOptions, Segment, Word, _prompt
+from are_workers.services.media.answer_transcription import _LanguageTally
+from are_workers.services.media.answers import LANGUAGE_MIN_PROBABILITY, answer_notice
+from are_workers.services.media.speech_analytics import is_filler
+from are_workers.services.media.transcription import ChunkResult
+
+
+def _chunk(index: int, language: str, probability: float, seconds: float) -> ChunkResult:
+    words = (Word(0.0, seconds, "word", 0.9),) if seconds else ()
+    segments = (Segment(0.0, seconds, "word", words, -0.2, 0.01),) if seconds else ()
+    return ChunkResult(index, 3, 0.0, 30.0, language, probability, segments, "plan")
+
+
+def test_the_answer_language_is_the_one_with_most_speech_and_its_certainty_is_shared() -> None:
+    tally = _LanguageTally()
+    tally.add(_chunk(0, "de", 0.9, 20.0), new=False)  # restored chunks count like new ones
+    tally.add(_chunk(1, "de", 0.7, 20.0), new=True)
+    tally.add(_chunk(2, "en", 0.99, 10.0), new=True)
+    assert tally.language == "de"
+    assert tally.chunks == [("de", 0.9), ("de", 0.7), ("en", 0.99)]
+    assert tally.probability == pytest.approx(0.8 * 40 / 50)
+    assert tally.new_chunks == 2
+
+
+def test_silent_chunks_keep_their_language_on_the_checkpoint_but_do_not_vote() -> None:
+    tally = _LanguageTally()
+    tally.add(_chunk(0, "und", 0.0, 0.0), new=True)
+    assert (tally.language, tally.probability, tally.chunks) == ("und", None, [("und", 0.0)])
+
+
+@pytest.mark.parametrize(
+    ("silent", "probability", "code"),
+    [
+        (True, None, "no_speech"),
+        (False, None, None),  # an English-only model: no detection to doubt
+        (False, 0.93, None),
+        (False, LANGUAGE_MIN_PROBABILITY - 0.01, "language_uncertain"),
+    ],
+)
+def test_the_notice_an_answer_keeps(silent: bool, probability: float | None, code: str) -> None:
+    got, message = answer_notice(silent=silent, language="fr", language_probability=probability)
+    assert got == code
+    if code == "language_uncertain":
+        assert "'fr', 49%" in (message or "") and "check it against the recording" in (
+            message or ""
+        )
+
+
+def test_the_prompt_follows_the_chunk_language() -> None:
+    filler = DecodingOptions(initial_prompt=FILLER_PROMPT, condition_on_previous_chunk=True)
+    context = DecodingOptions(condition_on_previous_chunk=True)
+    assert _prompt(DecodingOptions(), "en", ("en", "Before.")) is None  # the defaults
+    assert _prompt(filler, "de", None) is None  # never an English prompt on German speech
+    assert _prompt(filler, "en", ("en", "Before.")) == f"{FILLER_PROMPT} Before."
+    assert _prompt(context, "de", ("en", "Before.")) is None
+    assert _prompt(context, "de", ("de", "Vorher.")) == "Vorher."
+
+
+def test_fillers_in_german_and_french_are_counted() -> None:
+    assert all(is_filler(w) for w in ["äh", "Ähm,", "euh", "Heu...", "um", "uh"])
+    assert not any(is_filler(w) for w in ["also", "bueno", "eher", "euro", "ah-ha-moment"])
+
+
+def test_words_join_as_whisper_wrote_them() -> None:
+    """French elisions and hyphens come as separate words ("c", "'est"); spacing them made
+    "c 'est", which cost the pipeline a third of its French words against plain Whisper."""
+    from are_workers.services.media.transcription import join_words, normalize_for_wer
+
+    def words(*texts: str) -> tuple[Word, ...]:
+        return tuple(Word(float(i), i + 0.5, t, 0.9) for i, t in enumerate(texts))
+
+    french = join_words(words("Bon,", "c", "'est", "là", "-bas,", "l", "'occasion."), "fr")
+    assert french == "Bon, c'est là-bas, l'occasion."
+    assert normalize_for_wer(french) == normalize_for_wer("Bon, c'est là-bas, l'occasion.")
+    assert join_words(words("We", "don't", "know."), "en") == "We don't know."
+    assert join_words(words("我", "们", "好"), "zh") == "我们好"
