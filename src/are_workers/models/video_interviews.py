@@ -315,7 +315,7 @@ class TranscriptionCheckpoint(TenantMixin, Model):
         Text, info=pii(DataCategory.COMMUNICATION, anonymize=Anonymize.NULL)
     )  # the previous chunk's tail, used as the next chunk's prompt
     chunk_languages: Mapped[list[Any]] = mapped_column(
-        server_default=json_default("[]"), info=not_pii()
+        server_default=json_default("[]"), info=not_pii(holds=Holds.METRICS)
     )  # [{language, probability}] of chunks 0..chunk_index_done
     task_run_id: Mapped[task_run_ref]
     updated_at: Mapped[datetime] = mapped_column(
