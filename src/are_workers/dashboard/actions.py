@@ -11,6 +11,7 @@ goes on the platform chain (``audit.PLATFORM_ORGANIZATION_ID``).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,24 +65,42 @@ def _job_org(conn: Connection, job_id: uuid.UUID) -> tuple[bool, uuid.UUID | Non
     return (row is not None, row.organization_id if row else None)
 
 
-def replay_job(conn: Connection, who: Identity, job_id: uuid.UUID) -> Outcome:
+def _job_action(
+    conn: Connection,
+    who: Identity,
+    job_id: uuid.UUID,
+    change: Callable[[Connection, uuid.UUID], bool],
+    *,
+    refused: str,
+    action: str,
+    done: str,
+) -> Outcome:
+    """One ledger change on one job, audited with the operator's pseudonym."""
     exists, org = _job_org(conn, job_id)
     if not exists:
         return Outcome(False, f"No job {job_id}.")
-    if not ledger.replay(conn, job_id):
-        return Outcome(False, "Only a dead, failed or cancelled job can be replayed.")
-    _audit(conn, who, org, "dashboard.job_replayed", entity_type="task_run", entity_id=job_id)
-    return Outcome(True, "Re-queued: the relay publishes it to a worker.")
+    if not change(conn, job_id):
+        return Outcome(False, refused)
+    _audit(conn, who, org, action, entity_type="task_run", entity_id=job_id)
+    return Outcome(True, done)
+
+
+def replay_job(conn: Connection, who: Identity, job_id: uuid.UUID) -> Outcome:
+    return _job_action(
+        conn, who, job_id, ledger.replay,
+        refused="Only a dead, failed or cancelled job can be replayed.",
+        action="dashboard.job_replayed",
+        done="Re-queued: the relay publishes it to a worker.",
+    )  # fmt: skip
 
 
 def cancel_job(conn: Connection, who: Identity, job_id: uuid.UUID) -> Outcome:
-    exists, org = _job_org(conn, job_id)
-    if not exists:
-        return Outcome(False, f"No job {job_id}.")
-    if not ledger.cancel(conn, job_id):
-        return Outcome(False, "Only a queued, retrying or running job can be cancelled.")
-    _audit(conn, who, org, "dashboard.job_cancelled", entity_type="task_run", entity_id=job_id)
-    return Outcome(True, "Cancelled: a running attempt's result will not commit.")
+    return _job_action(
+        conn, who, job_id, ledger.cancel,
+        refused="Only a queued, retrying or running job can be cancelled.",
+        action="dashboard.job_cancelled",
+        done="Cancelled: a running attempt's result will not commit.",
+    )  # fmt: skip
 
 
 def bulk_preview(conn: Connection, job_filter: JobFilter) -> int:

@@ -395,18 +395,25 @@ def _estimate_and_flag(
             for item in final.items
         },
         "skipped": [skip.model_dump() for skip in final.skipped],
-        "drift": [
-            {
-                "code": flag.item_id,
-                "exceeded": flag.exceeded,
-                "stored": flag.stored,
-                "estimated": flag.estimated,
-                "z": z_scores[flag.item_id],
-            }
-            for flag in flags
-        ],
+        "drift": _drift_report(flags, z_scores),
         "pilot_updated": pilot_updated,
     }
+
+
+def _drift_report(
+    flags: list[DriftFlag], z_scores: dict[str, dict[str, float | None]]
+) -> list[dict[str, Any]]:
+    """The drift flags of a run's summary (dichotomous and graded alike)."""
+    return [
+        {
+            "code": flag.item_id,
+            "exceeded": flag.exceeded,
+            "stored": flag.stored,
+            "estimated": flag.estimated,
+            "z": z_scores[flag.item_id],
+        }
+        for flag in flags
+    ]
 
 
 def _mean_sigma(stored: dict[str, ItemSpec], estimates: list[ItemEstimate]) -> tuple[float, float]:
@@ -698,16 +705,7 @@ def _estimate_and_flag_graded(
             for item in final.items
         },
         "skipped": [skip.model_dump() for skip in final.skipped],
-        "drift": [
-            {
-                "code": flag.item_id,
-                "exceeded": flag.exceeded,
-                "stored": flag.stored,
-                "estimated": flag.estimated,
-                "z": z_scores[flag.item_id],
-            }
-            for flag in flags
-        ],
+        "drift": _drift_report(flags, z_scores),
         "pilot_updated": pilot_updated,
     }
 
