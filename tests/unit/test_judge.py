@@ -121,3 +121,26 @@ def test_the_overall_score_is_the_weighted_mean_of_the_probabilities() -> None:
     assert overall == pytest.approx(100 * (2 * 0.9 + 2 * 0.5 + 0.2) / 5, abs=0.01)
     assert coverage == pytest.approx(0.7)
     assert rank == pytest.approx(overall * ((1 - model.rank_alpha) + model.rank_alpha * 0.7))
+
+
+INTERN = """Experience
+Software Engineering Intern, Harbour Labs, Jun 2024 - Sep 2024
+- Built a Flask REST API for the booking service and deployed it to production.
+"""
+
+
+def test_a_requirement_for_years_is_not_met_by_a_short_role(encoder) -> None:  # type: ignore[no-untyped-def]
+    requirement = "4+ years of professional backend software development"
+    short = _judge(encoder, requirement, INTERN)
+    assert not short.met and short.probability < judge.MET
+    assert "years" in short.rationale
+
+
+def test_a_masked_contact_line_is_never_quoted(encoder) -> None:  # type: ignore[no-untyped-def]
+    resume = (
+        "Jo Doe\n" + "\u2588" * 18 + "\n" + "\u2588" * 14 + "\n\nExperience\n"
+        "Warehouse Lead, Nordhafen Logistics, 2019 - 2024\n"
+        "- Ran the night shift of 12 pickers.\n"
+    )
+    verdict = _judge(encoder, "Experience with AWS", resume)
+    assert verdict.passage is None or "\u2588" not in verdict.passage.text

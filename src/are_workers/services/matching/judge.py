@@ -152,7 +152,7 @@ def passages_of(parsed: ParsedResume) -> list[Passage]:
             offset = line_start
             for piece in pieces:
                 stripped = piece.strip(_STRIP)
-                if len(stripped) < 3:
+                if len(stripped) < 3 or _masked(stripped):
                     offset += len(piece)
                     continue
                 start = text.find(stripped, offset)
@@ -171,6 +171,16 @@ def passages_of(parsed: ParsedResume) -> list[Passage]:
                 )
                 offset = start + len(stripped)
     return found
+
+
+#: The mask the resume redaction writes over contact details (``services/resumes/redaction``).
+MASK = "\u2588"
+
+
+def _masked(text: str) -> bool:
+    """A line that is (almost) all redaction mask: a contact detail, nothing to judge."""
+    visible = [ch for ch in text if not ch.isspace()]
+    return sum(ch != MASK for ch in visible) < 3
 
 
 def _role_for(periods: Sequence[Any], position: int) -> int | None:
@@ -675,8 +685,9 @@ def judge_requirement(
     years = _evidence_years(resume, supporting) if supporting else None
     needed = view.years
     if probability >= MET and needed and (years or 0.0) < needed:
-        # The line shows the work; the dated roles show too little of it (or none does).
-        probability = min(probability, MET - 0.01 + 0.49 * (years or 0.0) / needed)
+        # The line shows the work; the dated roles show too little of it (or none does):
+        # not met, just below the line (a shorter tenure still ranks above no evidence).
+        probability = min(probability, MET - 0.01)
     met = probability >= MET
     passage = resume.passages[best_i]
     if met:
