@@ -158,9 +158,7 @@ def passages_of(parsed: ParsedResume) -> list[Passage]:
                 start = text.find(stripped, offset)
                 if start < 0:
                     continue
-                # By the passage's end: a role's header line carries its own dates at the
-                # end of the line ("Intern, CodeBridge - Jun 2024 - Sep 2024").
-                role = _role_for(periods, start + len(stripped))
+                role = _role_for(periods, start)
                 found.append(
                     Passage(
                         stripped,
