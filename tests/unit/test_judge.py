@@ -144,3 +144,15 @@ def test_a_masked_contact_line_is_never_quoted(encoder) -> None:  # type: ignore
     )
     verdict = _judge(encoder, "Experience with AWS", resume)
     assert verdict.passage is None or "\u2588" not in verdict.passage.text
+
+
+def test_a_role_header_line_belongs_to_its_own_dates(encoder) -> None:  # type: ignore[no-untyped-def]
+    resume = """Experience
+Barista, Blue Harbour Coffee - 2015 - 2023
+- Trained new staff; handled opening and closing shifts.
+Software Engineering Intern, Quaybridge - Jun 2024 - Sep 2024
+- Fixed bugs in a Django admin; wrote unit tests with pytest.
+"""
+    view = judge.read_resume(resume, encoder.passages, today=TODAY)
+    header = next(p for p in view.passages if p.text.startswith("Software Engineering Intern"))
+    assert header.role_months is not None and header.role_months <= 4

@@ -158,7 +158,9 @@ def passages_of(parsed: ParsedResume) -> list[Passage]:
                 start = text.find(stripped, offset)
                 if start < 0:
                     continue
-                role = _role_for(periods, start)
+                # By the passage's end: a role's header line carries its own dates at the
+                # end of the line ("Intern, CodeBridge - Jun 2024 - Sep 2024").
+                role = _role_for(periods, start + len(stripped))
                 found.append(
                     Passage(
                         stripped,
