@@ -243,3 +243,32 @@ def test_heading_names(heading: str, name: str) -> None:
     for line in lines:
         text = f"Alex Doe\nalex@example.com\n+44 7700 900456\n\n{line}\nSome content here\n"
         assert [s.name for s in find_sections(text)] == ["header", name], line
+
+
+def test_a_resume_without_headings_at_its_top_keeps_only_its_identity_block_as_header() -> None:
+    text = """\
+Tomasz Wieczorek - Night Shift Manager
+Leeds · open to relocation · t.wieczorek@example.com
+2021-now: Night Shift Manager, Northgate Parcels. 180 staff across inbound and despatch.
+Run the labour plan for peak with two agencies and a weekly forecast.
+
+QUALIFICATIONS
+IOSH Managing Safely (2022)
+"""
+    outline = _outline(text)
+    assert [name for name, _, _ in outline] == ["header", "body", "education"]
+    assert outline[0][2] == "Tomasz Wieczorek - Night Shift Manager"
+    assert outline[1][2].startswith("2021-now: Night Shift Manager")
+    header = find_sections(text)[0]
+    assert "labour plan" not in header.text and "t.wieczorek" in header.text
+
+
+def test_a_summary_sentence_under_the_name_is_not_header() -> None:
+    text = """\
+Amélie Roux
+Experienced secondary French teacher who plans lessons for mixed-ability groups every week.
+Education
+PGCE, University of Bristol
+"""
+    names = [name for name, _, _ in _outline(text)]
+    assert names == ["header", "body", "education"]

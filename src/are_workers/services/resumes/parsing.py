@@ -466,6 +466,27 @@ def _iter_lines(text: str) -> Iterable[tuple[int, int, str]]:
         offset += len(line) + 1
 
 
+_IDENTITY_MAX_WORDS = 8
+
+
+def _identity_end(text: str, stop: int) -> int:
+    """Where the identity block (name, title, contact lines) at the top of a resume ends:
+    at the first line after the first that names a year or reads as a sentence of
+    substance (eight words or more), whichever comes first; ``stop`` at the latest."""
+    seen = 0
+    for start, _end, line in _iter_lines(text[:stop]):
+        stripped = line.strip()
+        if not stripped:
+            continue
+        seen += 1
+        if seen == 1:
+            continue
+        words = re.findall(r"[^\W\d_][\w'’.-]*", stripped)
+        if re.search(rf"(?<!\d){_YEAR}(?!\d)", stripped) or len(words) >= _IDENTITY_MAX_WORDS:
+            return start
+    return stop
+
+
 def find_sections(text: str) -> list[Section]:
     """Split ``text`` at its headings (multi-lingual, case-insensitive).
 
@@ -521,7 +542,14 @@ def find_sections(text: str) -> list[Section]:
     sections: list[Section] = []
     first_heading = marks[0][2]
     if text[:first_heading].strip():
-        sections.append(Section("header", None, 0, first_heading, text[:first_heading]))
+        identity_end = _identity_end(text, first_heading)
+        sections.append(Section("header", None, 0, identity_end, text[:identity_end]))
+        if text[identity_end:first_heading].strip():
+            # A resume without headings at its top: what follows the name and contact
+            # lines is its substance (dated roles, a summary), not a header.
+            sections.append(
+                Section("body", None, identity_end, first_heading, text[identity_end:first_heading])
+            )
     for index, (name, heading, _heading_start, content_start) in enumerate(marks):
         content_end = marks[index + 1][2] if index + 1 < len(marks) else len(text)
         content_end = max(content_end, content_start)
