@@ -481,7 +481,7 @@ def _identity_end(text: str, stop: int) -> int:
         seen += 1
         if seen == 1:
             continue
-        words = re.findall(r"[^\W\d_][\w'’.-]*", stripped)
+        words = re.findall(r"[^\W\d_][\w'\u2019.-]*", stripped)
         if re.search(rf"(?<!\d){_YEAR}(?!\d)", stripped) or len(words) >= _IDENTITY_MAX_WORDS:
             return start
     return stop
