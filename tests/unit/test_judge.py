@@ -156,3 +156,54 @@ Software Engineering Intern, Quaybridge - Jun 2024 - Sep 2024
     view = judge.read_resume(resume, encoder.passages, today=TODAY)
     header = next(p for p in view.passages if p.text.startswith("Software Engineering Intern"))
     assert header.role_months is not None and header.role_months <= 4
+
+
+def test_a_credential_still_in_progress_is_not_met(encoder) -> None:  # type: ignore[no-untyped-def]
+    resume = """Summary
+Final-year adult nursing student; NMC registration pending, due to qualify in summer 2027.
+Experience
+Student nurse placements on a respiratory ward and in a GP surgery (2024 - 2026).
+"""
+    verdict = _judge(encoder, "A Registered Nurse (Adult) with an active NMC PIN", resume)
+    assert not verdict.met
+    assert verdict.probability < judge.MET
+
+
+def test_working_under_supervision_reads_as_describing_not_doing() -> None:
+    for line in (
+        "Administered IV medications under the direct supervision of my mentor.",
+        "Practised documenting care while supervised.",
+        "Wrote the magazine's explainer on group consolidation.",
+        "Bachelorarbeit: Qualifizierungsmethoden im Vertrieb.",
+    ):
+        assert judge._DESCRIBING.search(line), line
+    for line in ("Registrierung beim NMC beantragt.", "Qualification ACCA en cours."):
+        assert judge._NOT_YET.search(line), line
+
+
+def test_pool_norms_place_a_passage_among_the_other_candidates(encoder) -> None:  # type: ignore[no-untyped-def]
+    from are_workers.services.embeddings import default_embedding_context
+
+    aux = default_embedding_context().embed
+    req = judge.Requirement("req:0", "Operating Kafka clusters in production", must_have=True)
+    texts = [
+        OPERATOR,
+        WRITER,
+        COURSE,
+        KEYWORDS,
+        "Experience\nBaked bread at night for a village bakery.\n",
+    ]
+    views = [judge.read_resume(t, encoder.passages, today=TODAY, encode_aux=aux) for t in texts]
+    (wanted,) = judge.prepare_requirements([req], encoder.queries, encode_aux=aux)
+    judge.pool_norms([wanted], views[:4])
+    assert wanted.pool_sim is None  # four resumes are not a pool
+    judge.pool_norms([wanted], views)
+    assert wanted.pool_sim is not None and wanted.pool_aux is not None
+    column = judge.FEATURES.index("sim_pool_z")
+    assert wanted.query is not None
+    best = {
+        i: max(f[column] for _, f in judge.candidate_pairs(wanted, view, wanted.query))
+        for i, view in enumerate(views)
+    }
+    assert best[0] > 0 > best[4]
+    assert best[0] == max(best.values())

@@ -254,6 +254,7 @@ def evaluate_job(
         )
         readable.append((result, resume, view))
     idf = judge.pool_idf([view for _, _, view in readable])
+    judge.pool_norms(wanted, [view for _, _, view in readable])
     for result, resume, view in readable:
         judged = judge.judge_resume(view, wanted, model=model, idf=idf)
         result.requirements = _scores(judged, requirements)

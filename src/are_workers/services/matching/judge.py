@@ -232,12 +232,19 @@ DESCRIBING = (
     r"supported the|support to|interested in|passion for|familiar with|exposure to|"
     r"basic knowledge|introduction to|in progress|working towards|currently pursuing|"
     r"planning to|aspiring|volunteer\w*|hobby|personal project|"
+    # writing for readers, not doing the work
+    r"explainer|guide to|newsletter|magazine|journalis\w*|for readers|survey of|thesis|"
+    r"dissertation|"
+    # under someone else's direction
+    r"under (?:the )?(?:direct |close )?supervision|while supervised|supervised by|"
+    r"as directed by|help(?:s|ing)? (?:the|with)|support(?:s|ing)? the|"
     # German
     r"kurs|weiterbildung|schulung|studium|studiert|praktikum|hospitation|unterstützt|"
-    r"assistiert|in ausbildung|grundkenntnisse|interesse an|"
+    r"assistiert|in ausbildung|grundkenntnisse|interesse an|bachelorarbeit|masterarbeit|"
+    r"unter anleitung|"
     # French
     r"formation en ligne|cours|stage|stagiaire|étudiant\w*|assisté|aidé|notions|"
-    r"en cours|sensibilisation|initiation)\b"
+    r"en cours|sensibilisation|initiation|mémoire|sous (?:la )?supervision)\b"
 )
 _DOING = re.compile(DOING, re.IGNORECASE)
 _DESCRIBING = re.compile(DESCRIBING, re.IGNORECASE)
@@ -250,7 +257,10 @@ _HELD = re.compile(
 )
 _NOT_YET = re.compile(
     r"(working towards|in progress|pending|expected|studying for|part[- ]qualified|"
-    r"trainee|student|level [i1] |en cours|in ausbildung|angestrebt|candidat)",
+    r"trainee|student|level [i1] |due to (?:complete|qualify|finish|join|sit)|applied for|"
+    r"awaiting|final[- ]year|"
+    r"en cours|en attente|en préparation|candidat|"
+    r"in ausbildung|angestrebt|beantragt|ausstehend|in vorbereitung)",
     re.IGNORECASE,
 )
 _LICENCE_REQ = re.compile(
@@ -278,6 +288,8 @@ FEATURES = (
     "anchor",
     "sim_en",
     "sim_en_z",
+    "sim_pool_z",
+    "sim_en_pool_z",
     "foreign",
     "foreign_sim_z",
     "skill_overlap",
@@ -350,6 +362,10 @@ class RequirementView:
     years: float | None
     query: np.ndarray | None = None  # the multilingual model's vector ("query:")
     aux_query: np.ndarray | None = None  # the English sentence model's vector
+    # Over the resumes judged together: mean and spread of each one's closest passage
+    # (multilingual, English); set by :func:`pool_norms`.
+    pool_sim: tuple[float, float] | None = None
+    pool_aux: tuple[float, float] | None = None
 
 
 def pair_features(
@@ -368,6 +384,8 @@ def pair_features(
     sim_en_z: float = 0.0,
 ) -> np.ndarray:
     text = passage.text
+    pool_z = _pool_z(sim, view.pool_sim)
+    pool_en_z = _pool_z(sim_en, view.pool_aux)
     weights = idf or {}
     wanted = sum(weights.get(t, 1.0) for t in view.terms)
     found = sum(weights.get(t, 1.0) for t in view.terms & passage_terms)
@@ -398,6 +416,8 @@ def pair_features(
         "anchor": 1.0 if anchor_term is not None and anchor_term in passage_terms else 0.0,
         "sim_en": sim_en,
         "sim_en_z": sim_en_z,
+        "sim_pool_z": pool_z,
+        "sim_en_pool_z": pool_en_z,
         "foreign": 1.0 if _foreign(text) else 0.0,
         "foreign_sim_z": ((sim - mean_sim) / (std_sim + 1e-3)) if _foreign(text) else 0.0,
         "skill_overlap": skill_overlap,
@@ -573,6 +593,38 @@ def pool_idf(resumes: Sequence[ResumeView]) -> dict[str, float]:
     return {t: math.log(1 + (total - n + 0.5) / (n + 0.5)) for t, n in counts.items()}
 
 
+#: Pool statistics need a pool: fewer resumes than this leave the pool features at 0.
+POOL_MIN = 5
+POOL_MIN_SPREAD = 0.02
+
+
+def _pool_z(sim: float, norms: tuple[float, float] | None) -> float:
+    if norms is None:
+        return 0.0
+    mean, std = norms
+    return max(-4.0, min(4.0, (sim - mean) / max(std, POOL_MIN_SPREAD)))
+
+
+def pool_norms(requirements: Sequence[RequirementView], resumes: Sequence[ResumeView]) -> None:
+    """How close the pool's resumes come to each requirement, for comparing a passage with
+    the other candidates' best ones: some requirements are written so that every
+    similarity is low ("leading a team of three or more"), others so that every one is
+    high. Sets ``pool_sim`` and ``pool_aux`` on each requirement view; a pool under
+    ``POOL_MIN`` resumes says nothing about that (the features stay 0, "typical")."""
+    readable = [r for r in resumes if r.passages]
+    if len(readable) < POOL_MIN:
+        return
+    for view in requirements:
+        if view.query is not None and readable:
+            best = np.array([float((r.vectors @ view.query).max()) for r in readable])
+            view.pool_sim = (float(best.mean()), float(best.std()))
+        if view.aux_query is not None:
+            aux = [r.aux_vectors for r in readable if r.aux_vectors is not None]
+            if aux:
+                best = np.array([float((vectors @ view.aux_query).max()) for vectors in aux])
+                view.pool_aux = (float(best.mean()), float(best.std()))
+
+
 def candidate_pairs(
     view: RequirementView,
     resume: ResumeView,
@@ -648,6 +700,8 @@ def _evidence_years(resume: ResumeView, supporting: Sequence[int]) -> float | No
 CREDENTIAL_SECTIONS = frozenset({"certifications", "education", "languages"})
 #: The most a listed-only mention can count for: a keyword in a list shows nothing done.
 LISTED_ONLY_CAP = 0.05
+#: The most a credential quoted as not yet held can count for (chosen on development postings).
+NOT_YET_CAP = 0.3
 
 
 def listed_only(view: RequirementView, passage: Passage) -> bool:
@@ -690,8 +744,13 @@ def judge_requirement(
         # The line shows the work; the dated roles show too little of it (or none does):
         # not met, just below the line (a shorter tenure still ranks above no evidence).
         probability = min(probability, MET - 0.01)
-    met = probability >= MET
     passage = resume.passages[best_i]
+    not_yet = bool(view.licence and _NOT_YET.search(passage.text))
+    if probability >= MET and not_yet:
+        # A credential asked for, quoted as not yet held ("registration pending", "en
+        # cours de qualification"): the quote shows it is missing.
+        probability = min(probability, NOT_YET_CAP)
+    met = probability >= MET
     if met:
         rationale = "Evidenced in the " + passage.section + " section"
         if years is not None:
@@ -700,6 +759,8 @@ def judge_requirement(
             rationale += f" (asked: {needed:g})"
     elif capped:
         rationale = "Only listed (a keyword, not shown in the work history)"
+    elif not_yet:
+        rationale = "Not yet held: the quoted passage says it is in progress"
     else:
         rationale = "Not evidenced; the closest passage is quoted, it does not show it"
         if needed:
@@ -808,6 +869,7 @@ def evaluate(
         for resume_id, text in resumes.items()
     }
     idf = pool_idf(list(views.values()))
+    pool_norms(wanted, list(views.values()))
     return {
         resume_id: judge_resume(view, wanted, model=model, idf=idf)
         for resume_id, view in views.items()

@@ -195,9 +195,16 @@ def prepare(
                     encode_aux=encode_aux,
                 )
         idf = judge.pool_idf([views[r] for r in pool])
+        req_views = {}
+        for requirement in posting.requirements:
+            req_view = judge.requirement_view(requirement, taxonomy)
+            req_view.query = query_of[requirement.key]
+            req_view.aux_query = aux_of.get(requirement.key)
+            req_views[requirement.key] = req_view
+        judge.pool_norms(list(req_views.values()), [views[r] for r in pool])
         for pair in posting.pairs:
             resume = views[pair.resume]
-            view = judge.requirement_view(pair.requirement, taxonomy)
+            view = req_views[pair.requirement.key]
             candidates = judge.candidate_pairs(
                 view,
                 resume,
