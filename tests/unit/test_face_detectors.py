@@ -13,8 +13,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+import are_workers.ml.vision as vision
 from are_workers.ml.vision import (
     BLAZEFACE_DETECTOR_NAME,
+    BLAZEFACE_METHOD,
     BLAZEFACE_MODEL,
     HAAR_DETECTOR_NAME,
     FrameAnalysisOptions,
@@ -59,6 +61,7 @@ def test_blazeface_loads_from_the_package_files() -> None:
     assert model.is_file() and model.stat().st_size > 100_000
     assert detector.info.name == BLAZEFACE_DETECTOR_NAME
     assert detector.info.version.startswith(f"mediapipe-{mediapipe.__version__}/")
+    assert detector.info.version.endswith(f"/{BLAZEFACE_METHOD}")
 
 
 def test_blazeface_finds_the_face_in_a_photograph() -> None:
@@ -93,6 +96,103 @@ def test_blazeface_counts_two_faces() -> None:
     seen = make_face_detector("blazeface").observe(_two_faces(), timestamp=0, options=OPTIONS)
     assert len(seen.faces) == 2
     assert {round(f.center_x) for f in seen.faces} == {0, 1}  # one on each side
+
+
+def _wall(height: int = 480, width: int = 640) -> Any:
+    """A plain wall lit from one side (a horizontal luma ramp): not a uniform frame."""
+    ramp = np.linspace(70, 190, width).astype(np.uint8)
+    return np.repeat(np.repeat(ramp[None, :, None], height, axis=0), 3, axis=2)
+
+
+def _two_small_lfw_faces(side: int) -> Any:
+    """Two grey Labeled-Faces-in-the-Wild crops (scikit-image), ``side`` px square, on a wall:
+    people far from a 640x480 camera."""
+    import cv2
+    from skimage import data
+
+    frame = _wall()
+    for face, (x, y) in zip(data.lfw_subset()[:2], ((120, 150), (420, 260)), strict=True):
+        grey = np.asarray(face * 255, dtype=np.uint8)
+        grey = cv2.resize(grey, (side, side), interpolation=cv2.INTER_CUBIC)
+        frame[y : y + side, x : x + side] = grey[:, :, None]
+    return frame
+
+
+def test_blazeface_finds_faces_a_twelfth_of_the_frame_high(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    frame = _two_small_lfw_faces(40)  # 40 px of 480: 20 px at the 320-px analysis width
+    detector = make_face_detector("blazeface")
+    seen = detector.observe(frame, timestamp=0, options=OPTIONS)
+    assert len(seen.faces) == 2
+    assert sorted(round(f.center_x, 2) for f in seen.faces) == pytest.approx(
+        [140 / 640, 440 / 640], abs=0.03
+    )
+    # the finer tile level is what brings them within the model's reach
+    monkeypatch.setattr(vision, "BLAZEFACE_TILE_LEVELS", vision.BLAZEFACE_TILE_LEVELS[:1])
+    assert len(detector.observe(frame, timestamp=0, options=OPTIONS).faces) < 2
+
+
+def _coins_frame(gain: float = 1.0, noise: float = 0.0) -> Any:
+    """scikit-image's Greek coins (a texture of small round reliefs) filling a 640x480
+    frame; optionally darkened and with sensor noise, as a webcam's gain gives."""
+    import cv2
+    from skimage import data
+
+    grey = cv2.resize(data.coins(), (640, 480), interpolation=cv2.INTER_LINEAR).astype(float)
+    grey = grey * gain + np.random.default_rng(3).normal(0, noise, grey.shape)
+    grey = np.clip(grey, 0, 255).astype(np.uint8)
+    return cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
+
+
+@pytest.mark.parametrize(
+    ("gain", "noise"), [pytest.param(1.0, 0.0, id="lit"), pytest.param(0.4, 9.0, id="dark-noisy")]
+)
+def test_a_textured_frame_never_shows_several_faces(gain: float, noise: float) -> None:
+    """Texture fires BlazeFace on many boxes of similar score: none stands out from the
+    others, so the frame never raises the multiple-faces flag."""
+    seen = make_face_detector("blazeface").observe(
+        _coins_frame(gain, noise), timestamp=0, options=OPTIONS
+    )
+    assert len(seen.faces) <= 1
+
+
+def test_haar_cross_check_agrees_on_a_face_and_not_on_a_coin() -> None:
+    import cv2
+    from skimage import data
+
+    detector = make_face_detector("blazeface")
+    assert isinstance(detector, vision.BlazeFaceDetector)
+    gray = cv2.cvtColor(_astronaut_bgr(), cv2.COLOR_BGR2GRAY)
+    # the astronaut's face: x 174-274, y 74-190; the crop is twice its size around it
+    assert detector._haar_agrees(vision._centred_crop(gray, 224, 132, 232, replicate=True))
+    coins = data.coins()
+    assert not detector._haar_agrees(vision._centred_crop(coins, 80, 60, 80, replicate=True))
+
+
+@pytest.mark.parametrize(
+    ("scores", "count"),
+    [
+        pytest.param([], 0, id="nothing"),
+        pytest.param([0.55, 0.3], 0, id="below-face-score"),
+        pytest.param([0.62], 1, id="one"),
+        pytest.param([0.93, 0.82, 0.45], 2, id="two-standing-out"),
+        pytest.param([0.93, 0.66], 1, id="second-too-weak"),
+        pytest.param([0.93, 0.74, 0.74, 0.71, 0.66], 1, id="burst-of-similar-boxes"),
+        pytest.param([0.91, 0.89, 0.64, 0.63, 0.58], 2, id="two-faces-over-clutter"),
+        pytest.param([0.9, 0.88, 0.86, 0.5], 3, id="three"),
+        pytest.param([0.9] * 6 + [0.2], 1, id="more-than-max-faces-is-clutter"),
+    ],
+)
+def test_face_count_rule(scores: list[float], count: int) -> None:
+    verdicts = [(score, True) for score in scores]  # every box confirmed by Haar
+    assert vision._face_count(verdicts, FrameAnalysisOptions()) == count
+
+
+def test_a_second_face_needs_the_haar_cascades_agreement() -> None:
+    options = FrameAnalysisOptions()
+    assert vision._face_count([(0.93, False), (0.85, True), (0.4, False)], options) == 2
+    assert vision._face_count([(0.93, True), (0.85, False), (0.4, False)], options) == 1
 
 
 def test_falls_back_to_haar_when_mediapipe_cannot_be_imported(

