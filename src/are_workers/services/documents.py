@@ -231,6 +231,17 @@ def clean_text(text: str) -> str:
     return _BLANK_LINES_RE.sub("\n\n", text).strip()
 
 
+#: What redaction writes over a contact detail, one per masked character (█): no tokenizer
+#: or skill list reads it as a word, and offsets stay those of the extracted text.
+MASK = "\u2588"
+
+
+def is_masked(text: str) -> bool:
+    """A line that is (almost) all redaction mask: a contact detail, nothing to read."""
+    visible = [ch for ch in text if not ch.isspace()]
+    return sum(ch != MASK for ch in visible) < 3
+
+
 def _decode_text(data: bytes) -> str | None:
     """Decode a plain-text file, or None when the bytes are not text."""
     for bom, encoding in (

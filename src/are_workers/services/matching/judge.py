@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from are_workers.services.documents import is_masked
 from are_workers.services.matching.postings import min_years
 from are_workers.services.resumes.parsing import ParsedResume, parse_resume
 from are_workers.services.skills import SkillTaxonomy, get_taxonomy
@@ -152,7 +153,7 @@ def passages_of(parsed: ParsedResume) -> list[Passage]:
             offset = line_start
             for piece in pieces:
                 stripped = piece.strip(_STRIP)
-                if len(stripped) < 3 or _masked(stripped):
+                if len(stripped) < 3 or is_masked(stripped):
                     offset += len(piece)
                     continue
                 start = text.find(stripped, offset)
@@ -173,16 +174,6 @@ def passages_of(parsed: ParsedResume) -> list[Passage]:
                 )
                 offset = start + len(stripped)
     return found
-
-
-#: The mask the resume redaction writes over contact details (``services/resumes/redaction``).
-MASK = "\u2588"
-
-
-def _masked(text: str) -> bool:
-    """A line that is (almost) all redaction mask: a contact detail, nothing to judge."""
-    visible = [ch for ch in text if not ch.isspace()]
-    return sum(ch != MASK for ch in visible) < 3
 
 
 def _role_for(periods: Sequence[Any], position: int) -> int | None:

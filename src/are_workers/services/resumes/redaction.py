@@ -22,7 +22,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Literal
 
-MASK = "\u2588"  # █: no tokenizer or skill list reads it as a word
+from are_workers.services.documents import MASK
 
 Kind = Literal["email", "phone", "url", "address"]
 
