@@ -207,3 +207,20 @@ def test_pool_norms_place_a_passage_among_the_other_candidates(encoder) -> None:
     }
     assert best[0] > 0 > best[4]
     assert best[0] == max(best.values())
+
+
+def test_a_wrapped_fragment_is_read_with_the_line_it_continues() -> None:
+    from are_workers.services.resumes.parsing import parse_resume
+
+    resume = """Experience
+Deputy editor, Ledger Weekly (2018 - present)
+Wrote the explainer "Group accounts without tears: intercompany eliminations and foreign currency
+translation under IFRS" and the month-end close checklist for readers.
+Run the annual survey of audit committees.
+"""
+    passages = judge.passages_of(parse_resume(resume, today=TODAY))
+    fragment = next(p for p in passages if p.text.startswith("translation under IFRS"))
+    assert fragment.lead.startswith("Wrote the explainer")
+    standalone = next(p for p in passages if p.text.startswith("Run the annual survey"))
+    assert standalone.lead == ""  # the line before it ends a sentence
+    assert judge._DESCRIBING.search(f"{fragment.lead} {fragment.text}")

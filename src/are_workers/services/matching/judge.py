@@ -73,6 +73,9 @@ class Passage:
     section: str
     role_months: int | None = None  # length of the dated role the line belongs to
     role_index: int | None = None
+    # The line a wrapped fragment continues ("translation under IFRS" after "Wrote the
+    # explainer ..."): what the sentence says it is (doing, describing) is read there.
+    lead: str = ""
 
 
 @dataclass(frozen=True)
@@ -146,9 +149,13 @@ def passages_of(parsed: ParsedResume) -> list[Passage]:
     found: list[Passage] = []
     for section in parsed.sections:
         position = section.start
+        previous = ""
         for raw in text[section.start : section.end].splitlines(keepends=True):
             line_start = position
             position += len(raw)
+            lead = previous if _continues(previous, raw) else ""
+            if raw.strip():
+                previous = lead + " " + raw.strip() if lead else raw.strip()
             pieces = _SENTENCE.split(raw) if len(raw) > 160 else [raw]
             offset = line_start
             for piece in pieces:
@@ -170,10 +177,24 @@ def passages_of(parsed: ParsedResume) -> list[Passage]:
                         section.name,
                         role_months=periods[role].months if role is not None else None,
                         role_index=role,
+                        lead=lead if piece is pieces[0] else "",
                     )
                 )
                 offset = start + len(stripped)
     return found
+
+
+_CONTINUES = re.compile(r"^\s*[a-zäöüßéèêàçôû)\"”']")
+
+
+def _continues(previous: str, line: str) -> bool:
+    """Whether ``line`` is the layout's wrap of ``previous`` (a long line that stops
+    without a sentence's end, then one that starts in lower case or closes a bracket)."""
+    return (
+        len(previous) >= 60
+        and not previous.endswith((".", "!", "?", ":", ";"))
+        and bool(_CONTINUES.match(line))
+    )
 
 
 def _role_for(periods: Sequence[Any], position: int) -> int | None:
@@ -225,7 +246,7 @@ DESCRIBING = (
     r"planning to|aspiring|volunteer\w*|hobby|personal project|"
     # writing for readers, not doing the work
     r"explainer|guide to|newsletter|magazine|journalis\w*|for readers|survey of|thesis|"
-    r"dissertation|"
+    r"dissertation|published|podcast|keynote|panel|"
     # under someone else's direction
     r"under (?:the )?(?:direct |close )?supervision|while supervised|supervised by|"
     r"as directed by|help(?:s|ing)? (?:the|with)|support(?:s|ing)? the|"
@@ -375,6 +396,7 @@ def pair_features(
     sim_en_z: float = 0.0,
 ) -> np.ndarray:
     text = passage.text
+    sentence = f"{passage.lead} {text}" if passage.lead else text
     pool_z = _pool_z(sim, view.pool_sim)
     pool_en_z = _pool_z(sim_en, view.pool_aux)
     weights = idf or {}
@@ -383,14 +405,14 @@ def pair_features(
     anchor_term = max(view.terms, key=lambda t: (weights.get(t, 1.0), t)) if view.terms else None
     overlap = len(view.terms & passage_terms) / max(1, len(view.terms))
     skill_overlap = len(view.skills & passage_skills) / len(view.skills) if view.skills else 0.0
-    doing = 1.0 if _DOING.search(text) else 0.0
-    describing = 1.0 if _DESCRIBING.search(text) else 0.0
+    doing = 1.0 if _DOING.search(sentence) else 0.0
+    describing = 1.0 if _DESCRIBING.search(sentence) else 0.0
     in_list = 1.0 if passage.section in LIST_SECTIONS else 0.0
     in_study = 1.0 if passage.section in STUDY_SECTIONS else 0.0
     in_cert = 1.0 if passage.section == "certifications" else 0.0
     in_work = 1.0 if passage.section in WORK_SECTIONS else 0.0
-    held = 1.0 if _HELD.search(text) else 0.0
-    not_yet = 1.0 if _NOT_YET.search(text) else 0.0
+    held = 1.0 if _HELD.search(sentence) else 0.0
+    not_yet = 1.0 if _NOT_YET.search(sentence) else 0.0
     licence = 1.0 if view.licence else 0.0
     experience = 1.0 if view.experience else 0.0
     years_fit = 0.0
@@ -736,7 +758,7 @@ def judge_requirement(
         # not met, just below the line (a shorter tenure still ranks above no evidence).
         probability = min(probability, MET - 0.01)
     passage = resume.passages[best_i]
-    not_yet = bool(view.licence and _NOT_YET.search(passage.text))
+    not_yet = bool(view.licence and _NOT_YET.search(f"{passage.lead} {passage.text}"))
     if probability >= MET and not_yet:
         # A credential asked for, quoted as not yet held ("registration pending", "en
         # cours de qualification"): the quote shows it is missing.
