@@ -247,6 +247,8 @@ DESCRIBING = (
     # writing for readers, not doing the work
     r"explainer|guide to|newsletter|magazine|journalis\w*|for readers|survey of|thesis|"
     r"dissertation|published|podcast|keynote|panel|"
+    # advising others on the work (a consultant, an auditor, a reviewer)
+    r"advis\w*|consultan\w*|for (?:our |\w+ )?clients|beratung|berater\w*|conseil\w*|"
     # under someone else's direction
     r"under (?:the )?(?:direct |close )?supervision|while supervised|supervised by|"
     r"as directed by|help(?:s|ing)? (?:the|with)|support(?:s|ing)? the|"
