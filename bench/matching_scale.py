@@ -128,6 +128,15 @@ def main() -> None:
     from are_workers.services.matching.postings import create_job, parse_job_markdown
     from are_workers.services.resumes.pipeline import process_resume_file
 
+    from alembic import command
+    from alembic.config import Config
+
+    from are_workers.embedded import ensure_database_url
+
+    # The schema is Alembic's to make: a fresh data dir is migrated to head first.
+    config = Config(str(ROOT / "alembic.ini"))
+    config.attributes["database_url"] = ensure_database_url()
+    command.upgrade(config, "head")
     engine = get_engine()
     embedding = default_embedding_context()
     encoder = get_encoder()
