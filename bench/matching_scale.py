@@ -106,9 +106,12 @@ def main() -> None:
     args = parser.parse_args()
 
     import numpy as np
+    from alembic import command
+    from alembic.config import Config
     from sqlalchemy import select
     from sqlalchemy.orm import Session
 
+    from are_workers.embedded import ensure_database_url
     from are_workers.job_context import as_job
     from are_workers.ml.multilingual import get_encoder
     from are_workers.models.candidates import (
@@ -127,11 +130,6 @@ def main() -> None:
     from are_workers.services.matching.evaluation import evaluate_job
     from are_workers.services.matching.postings import create_job, parse_job_markdown
     from are_workers.services.resumes.pipeline import process_resume_file
-
-    from alembic import command
-    from alembic.config import Config
-
-    from are_workers.embedded import ensure_database_url
 
     # The schema is Alembic's to make: a fresh data dir is migrated to head first.
     config = Config(str(ROOT / "alembic.ini"))
