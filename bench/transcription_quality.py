@@ -126,6 +126,8 @@ def build_long_clips(
     long_clips: list[dict[str, Any]] = []
     for voice in VOICE_ORDER:
         own = sorted((c for c in clips if c["voice"] == voice), key=lambda c: c["clip_id"])
+        if not own:
+            continue
         rng.shuffle(own)
         groups: list[list[dict[str, Any]]] = [[]]
         for clip in own:

@@ -78,7 +78,7 @@ FRAME_SAMPLES = round(FRAME_SECONDS * SAMPLE_RATE)
 _SMOOTHING_FRAMES = 15  # 300 ms: about one syllable, so a cut never lands inside a word
 _NEAR_QUIETEST_DB = 3.0
 _SILENCE_FLOOR_DB = -100.0
-PLAN_VERSION = 4
+PLAN_VERSION = 5
 """Bump when the planning or decoding logic changes: stored chunks then become stale."""
 
 __all__ = [
@@ -533,6 +533,7 @@ def transcribe_chunks(
                 span.speech,
                 options=options.decoding,
                 context=(previous.language, previous.text) if previous else None,
+                until=span.end_sample,
             )
             segments = recognition.segments
             if options.refine_word_times:
