@@ -15,8 +15,22 @@ pipeline minus raw against the goal (<= +0.005), the language identification acc
 de/fr/es clips, what tiny.en's refusal rule does with them, and the real-time factor
 (processing seconds per audio second, lower is faster). Not run in CI.
 
+Two more measures, meant for the dev split:
+
+- ``--long SECONDS``: multi-chunk answers. The eval clips last 5-14 s (one chunk each), so
+  chunk boundaries go unmeasured; this joins the split's clips of one voice (a fixed shuffle)
+  with pauses of 0.4-1.5 s of faint noise (-60 dBFS white, deterministic) until each answer
+  lasts at least SECONDS, writes them next to the audio, and scores them like the clips;
+  it also prints how many chunks the pipeline cut each answer into.
+- ``--languages``: each clip's language as the pipeline detects it (VAD, then one encoder
+  pass over the chunk's window, as ``WhisperTranscriber.recognize``) with its probability,
+  and how many right and wrong detections fall under each threshold of
+  ``answers.LANGUAGE_MIN_PROBABILITY`` (``language_uncertain``). No decoding.
+
     python bench/transcription_quality.py --split test
     python bench/transcription_quality.py --split dev --models base --limit 20
+    python bench/transcription_quality.py --split dev --models base --long 75
+    python bench/transcription_quality.py --split dev --models base --languages
 """
 
 from __future__ import annotations
@@ -24,6 +38,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import subprocess
 import sys
 import time
@@ -89,6 +104,110 @@ def load_clips(set_dir: Path, audio_dir: Path, split: str) -> list[dict[str, Any
     return [dict(c, path=audio_dir / c["file"]) for c in clips if c["split"] == split]
 
 
+LONG_SEED = 20261206
+PAUSE_SECONDS = (0.4, 1.5)
+PAUSE_DBFS = -60.0
+
+
+def build_long_clips(
+    clips: list[dict[str, Any]], audio_dir: Path, split: str, seconds: float
+) -> list[dict[str, Any]]:
+    """Join the clips of each voice (shuffled with ``LONG_SEED``) into answers of at least
+    ``seconds``, with a pause of faint white noise between two clips; a remainder shorter
+    than half of ``seconds`` joins the last answer. Deterministic: same files every run."""
+    import numpy as np
+    from scipy.io import wavfile
+
+    out_dir = audio_dir / f"long-{split}-{seconds:g}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(LONG_SEED)
+    noise_rng = np.random.default_rng(LONG_SEED)
+    pause_amplitude = 10 ** (PAUSE_DBFS / 20)
+    long_clips: list[dict[str, Any]] = []
+    for voice in VOICE_ORDER:
+        own = sorted((c for c in clips if c["voice"] == voice), key=lambda c: c["clip_id"])
+        if not own:
+            continue
+        rng.shuffle(own)
+        groups: list[list[dict[str, Any]]] = [[]]
+        for clip in own:
+            if sum(c["duration_s"] for c in groups[-1]) >= seconds:
+                groups.append([])
+            groups[-1].append(clip)
+        if len(groups) > 1 and sum(c["duration_s"] for c in groups[-1]) < seconds / 2:
+            groups[-2].extend(groups.pop())
+        for number, group in enumerate(groups):
+            parts: list[Any] = []
+            for index, clip in enumerate(group):
+                if index:
+                    pause = round(rng.uniform(*PAUSE_SECONDS) * 16_000)
+                    parts.append(noise_rng.standard_normal(pause) * pause_amplitude)
+                parts.append(decode_audio(clip["path"]).astype(np.float64))
+            audio = np.concatenate(parts)
+            clip_id = f"{voice}_long{number}"
+            path = out_dir / f"{clip_id}.wav"
+            pcm = np.clip(np.round(audio * 32767), -32768, 32767).astype(np.int16)
+            wavfile.write(path, 16_000, pcm)
+            long_clips.append(
+                {
+                    "clip_id": clip_id,
+                    "path": path,
+                    "voice": voice,
+                    "language": group[0]["language"],
+                    "noise": "long",
+                    "snr_db": None,
+                    "reference": " ".join(c["reference"] for c in group),
+                    "duration_s": len(audio) / 16_000,
+                    "parts": [c["clip_id"] for c in group],
+                }
+            )
+    return long_clips
+
+
+def language_table(clips: list[dict[str, Any]], settings: Settings) -> None:
+    """Per clip, the language the pipeline detects and its probability; then a sweep of the
+    ``language_uncertain`` threshold (see the module docstring)."""
+    from are_workers.services.media.answers import LANGUAGE_MIN_PROBABILITY
+
+    transcriber = get_transcriber(settings)
+    if not transcriber.is_multilingual:
+        raise SystemExit("--languages needs a multilingual model")
+    rows: list[tuple[dict[str, Any], str, float]] = []
+    print(f"{'clip':<16}{'noise':<11}{'heard':>6}{'prob':>8}")
+    for clip in clips:
+        audio = decode_audio(clip["path"])
+        plan = plan_transcription(clip["path"], settings=settings)
+        speech = [r for chunk in plan.chunks for r in chunk.speech]
+        if not speech:
+            print(f"{clip['clip_id']:<16}no speech found")
+            continue
+        language, probability = transcriber._detect_language(audio[speech[0][0] : speech[-1][1]])
+        rows.append((clip, language, probability))
+        noise = "clean" if clip["noise"] == "none" else f"{clip['noise']} {clip['snr_db']}"
+        mark = "" if language == clip["language"] else "  WRONG"
+        print(f"{clip['clip_id']:<16}{noise:<11}{language:>6}{probability:>8.3f}{mark}")
+    right = sorted(p for c, lang, p in rows if lang == c["language"])
+    wrong = sorted(p for c, lang, p in rows if lang != c["language"])
+    print(f"\n{len(right)} right, {len(wrong)} wrong detections")
+    for language in sorted({c["language"] for c, _, _ in rows}):
+        probabilities = sorted(p for c, lang, p in rows if c["language"] == language)
+        hits = sum(lang == c["language"] for c, lang, _ in rows if c["language"] == language)
+        print(
+            f"  {language}: {hits}/{len(probabilities)} right; probability min "
+            f"{probabilities[0]:.3f}, median {probabilities[len(probabilities) // 2]:.3f}"
+        )
+    print("  wrong ones at " + ", ".join(f"{p:.3f}" for p in wrong))
+    print("threshold  right flagged (false language_uncertain)  wrong flagged (caught)")
+    for threshold in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
+        current = "  <- current" if threshold == LANGUAGE_MIN_PROBABILITY else ""
+        false_flags = sum(p < threshold for p in right)
+        caught = sum(p < threshold for p in wrong)
+        print(
+            f"{threshold:>9.2f}  {false_flags:>3}/{len(right)}{'':>36}"
+            f"{caught:>3}/{len(wrong)}{current}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--split", choices=("dev", "test"), default="test")
@@ -102,6 +221,12 @@ def main() -> None:
     )
     parser.add_argument("--verbatim", action="store_true", help="keep fillers in the WER")
     parser.add_argument("--show", type=float, default=0.0, help="print clips worse by this")
+    parser.add_argument(
+        "--long", type=float, default=0.0, help="join clips into answers of >= this many s"
+    )
+    parser.add_argument(
+        "--languages", action="store_true", help="detected language per clip, no decoding"
+    )
     args = parser.parse_args()
 
     audio_dir = args.audio or get_settings().data_dir / "eval-speech"
@@ -109,8 +234,14 @@ def main() -> None:
     clips = clips[:: args.every]  # before the voice filter: the same sample either way
     if args.voices:
         clips = [c for c in clips if c["voice"] in args.voices.split(",")]
+    if args.long:
+        clips = build_long_clips(clips, audio_dir, args.split, args.long)
     if args.limit:
         clips = clips[: args.limit]
+    if args.languages:
+        for model_name in args.models.split(","):
+            language_table(clips, Settings(whisper_model_path=model_name))
+        return
     audio_seconds = sum(c["duration_s"] for c in clips)
     print(f"{len(clips)} {args.split} clips, {audio_seconds / 60:.1f} min of audio")
 
@@ -133,6 +264,11 @@ def main() -> None:
             started = time.perf_counter()
             transcript = transcribe_file(clip["path"], settings=settings)
             seconds["pipeline"] += time.perf_counter() - started
+            if args.long:
+                chunks = len(plan_transcription(clip["path"], settings=settings).chunks)
+                print(
+                    f"  {clip['clip_id']}: {clip['duration_s']:.1f} s, {chunks} chunks", flush=True
+                )
 
             reference = tokens(clip["reference"], verbatim=args.verbatim)
             errors = {

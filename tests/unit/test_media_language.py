@@ -81,3 +81,8 @@ def test_words_join_as_whisper_wrote_them() -> None:
     assert normalize_for_wer(french) == normalize_for_wer("Bon, c'est là-bas, l'occasion.")
     assert join_words(words("We", "don't", "know."), "en") == "We don't know."
     assert join_words(words("我", "们", "好"), "zh") == "我们好"
+    # numbers as base wrote them in German and Spanish multi-chunk answers of the dev split
+    german = join_words(words("ungefähr", "52", ".000", "Euro,", "fast", "10", "%."), "de")
+    assert german == "ungefähr 52.000 Euro, fast 10%."
+    assert join_words(words("1", ",5", "Jahre"), "de") == "1,5 Jahre"
+    assert join_words(words("Well,", ".NET", "and", "%", "signs"), "en") == "Well, .NET and % signs"

@@ -13,7 +13,7 @@ import pytest
 
 from are_workers.config import Settings
 from are_workers.errors import ConfigurationError, InvalidInputError
-from are_workers.ml.transcriber import decode_audio, detect_speech
+from are_workers.ml.transcriber import DecodingOptions, decode_audio, detect_speech
 from are_workers.services.media.transcription import (
     ChunkingOptions,
     ChunkResult,
@@ -303,3 +303,53 @@ def _raise(error: Exception) -> Any:
         raise error
 
     return fail
+
+
+def _module(path: Path) -> Any:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_chunk_keeps_its_last_words(tmp_path: Path) -> None:
+    """Whisper hears a chunk's speech followed by zero padding, and base ended the window
+    early there, dropping the chunk's last phrase ("técnicas a personas que no son
+    técnicas") that plain faster-whisper, hearing the recording go on, wrote. The lost tail
+    is decoded again (``DecodingOptions.repair_tail``), and no word of the next chunk comes
+    with it."""
+    root = Path(__file__).resolve().parents[2]
+    bench = _module(root / "bench" / "transcription_quality.py")
+    audio_dir = tmp_path / "eval-speech"
+    clips = bench.load_clips(root / "eval" / "speech", audio_dir, "dev")  # espeak-ng, sox
+    answers = bench.build_long_clips(clips, audio_dir, "dev", 60)
+    (answer,) = [a for a in answers if a["clip_id"] == "es_long0"]
+    first, second = (next(c for c in clips if c["clip_id"] == p) for p in answer["parts"][:2])
+    spoken = f"{first['reference']} {second['reference']}"  # the first chunk's speech
+    assert spoken.endswith("a personas que no son técnicas.")
+    base = Settings(whisper_model_path="base")
+
+    def first_chunk(options: TranscriptionOptions) -> ChunkResult:
+        chunks: list[ChunkResult] = []
+        transcribe_chunks(
+            answer["path"], settings=base, options=options, on_chunk_done=chunks.append
+        )
+        assert len(chunks) == 3
+        return chunks[0]
+
+    lost = first_chunk(TranscriptionOptions(decoding=DecodingOptions(repair_tail=False)))
+    assert normalize_for_wer(lost.text)[-1] != "técnicas", lost.text  # the loss guarded against
+    repaired = first_chunk(TranscriptionOptions())
+    heard = normalize_for_wer(repaired.text)
+    tail = ["a", "personas", "que", "no", "son"]  # base writes "técnicas" as "te clicas" there
+    assert any(heard[i : i + 5] == tail for i in range(len(heard))), repaired.text
+    assert word_error_rate(spoken, repaired.text) < word_error_rate(spoken, lost.text)
+    assert all(repaired.start <= w.start and w.end <= repaired.end for w in _words(repaired))
+
+
+def _words(chunk: ChunkResult) -> list[Any]:
+    return [w for s in chunk.segments for w in s.words]

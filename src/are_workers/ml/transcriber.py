@@ -73,6 +73,11 @@ HALLUCINATION_COMPRESSION_RATIO = 2.4
 HALLUCINATION_NO_SPEECH_PROB = 0.6
 HALLUCINATION_MAX_AVG_LOGPROB = -0.7
 
+TAIL_GAP_SECONDS = 1.5
+"""Speech (by VAD) left after a chunk's last word that counts as lost: VAD pads a range by
+0.4 s and Whisper's word ends run early by up to about 0.3 s, so less is normal."""
+TAIL_CONTEXT_SECONDS = 5.0
+
 SpeechRange = tuple[int, int]
 """[start, end) in samples at ``SAMPLE_RATE``."""
 
@@ -133,6 +138,11 @@ class DecodingOptions:
     ("In my last role I was able to use a single-large application...")."""
     vad_min_silence_ms: int = 500
     """Silences shorter than this stay inside a speech range (Silero VAD)."""
+    repair_tail: bool = True
+    """When a chunk's words stop ``TAIL_GAP_SECONDS`` or more before the end of its speech,
+    decode its last phrase again from that phrase's start, hearing ``TAIL_CONTEXT_SECONDS``
+    of the audio after the chunk, and keep the words before the chunk's end (see
+    ``WhisperTranscriber.recognize``)."""
     drop_hallucinations: bool = True
 
 
@@ -291,9 +301,21 @@ class WhisperTranscriber:
         *,
         options: DecodingOptions,
         context: Context | None = None,
+        until: int | None = None,
     ) -> Recognition:
         """Transcribe ``audio`` from the first ``speech`` range's start to the last one's end
-        (at most ``WINDOW_SECONDS``); times are seconds from the start of ``audio``. With a
+        (at most ``WINDOW_SECONDS``); times are seconds from the start of ``audio``.
+
+        A lost tail is decoded again: inside a chunk Whisper hears the end of the speech
+        followed by the window's zero padding, and it can end its window early or skip a
+        short last window as "no speech", dropping the chunk's last words (base lost
+        "técnicas a personas que no son técnicas" at the end of a 24 s Spanish chunk that
+        plain faster-whisper, hearing the recording go on, wrote). When the words stop
+        ``TAIL_GAP_SECONDS`` before the speech does, the last phrase is decoded again from its
+        start with up to ``TAIL_CONTEXT_SECONDS`` of the audio after the chunk, as plain
+        faster-whisper's next window would hear it, and its words whose middle lies before
+        sample ``until`` (the chunk's end; default the last range's end) replace the
+        phrase when they reach further. Deterministic, so resumes are unchanged. With a
         multilingual model and no fixed language, the language is detected on that audio
         and the words are decoded in it. ``context``, the previous chunk's language and
         text, is Whisper's prompt when this chunk is heard in the same language, as plain
@@ -313,7 +335,12 @@ class WhisperTranscriber:
         for attempt in (1, 2):
             try:
                 return self._recognize(
-                    audio, speech, options=options, language=language, context=context
+                    audio,
+                    speech,
+                    options=options,
+                    language=language,
+                    context=context,
+                    until=speech[-1][1] if until is None else until,
                 )
             except RuntimeError as exc:
                 if not _is_cuda_oom(exc):
@@ -336,6 +363,7 @@ class WhisperTranscriber:
         options: DecodingOptions,
         language: str | None,
         context: Context | None,
+        until: int,
     ) -> Recognition:
         offset = speech[0][0]
         clip = audio[offset : speech[-1][1]]
@@ -357,39 +385,22 @@ class WhisperTranscriber:
             s.compression_ratio > HALLUCINATION_COMPRESSION_RATIO for s in raw_segments
         ):
             raw_segments = self._decode(clip, {**kwargs, "no_repeat_ngram_size": 3})
-        shift = offset / SAMPLE_RATE
-        segments: list[Segment] = []
-        for raw in raw_segments:
-            if options.drop_hallucinations and (
-                raw.no_speech_prob >= HALLUCINATION_NO_SPEECH_PROB
-                and raw.avg_logprob <= HALLUCINATION_MAX_AVG_LOGPROB
-            ):
-                continue
-            words: list[Word] = []
-            for w in raw.words or ():
-                if not w.word.strip():
-                    continue
-                words.append(
-                    Word(
-                        start=round(float(w.start) + shift, 3),
-                        end=round(float(w.end) + shift, 3),
-                        text=w.word.strip(),
-                        probability=round(float(w.probability), 4),
-                    )
-                )
-            text = raw.text.strip()
-            if not text or not words:
-                continue
-            segments.append(
-                Segment(
-                    start=words[0].start,
-                    end=words[-1].end,
-                    text=text,
-                    words=tuple(words),
-                    avg_logprob=round(float(raw.avg_logprob), 4),
-                    no_speech_prob=round(float(raw.no_speech_prob), 4),
-                )
+        segments = _segments(raw_segments, offset / SAMPLE_RATE, options, until / SAMPLE_RATE)
+        speech_end = speech[-1][1] / SAMPLE_RATE
+        if options.repair_tail and segments and speech_end - segments[-1].end >= TAIL_GAP_SECONDS:
+            start = max(offset, round((segments[-1].start - 0.2) * SAMPLE_RATE))
+            context_end = speech[-1][1] + round(TAIL_CONTEXT_SECONDS * SAMPLE_RATE)
+            redo = _segments(
+                self._decode(audio[start:context_end], kwargs),
+                start / SAMPLE_RATE,
+                options,
+                until / SAMPLE_RATE,
             )
+            if redo and redo[-1].end > segments[-1].end:
+                logger.info(
+                    "whisper_tail_repaired", lost_seconds=round(speech_end - segments[-1].end, 2)
+                )
+                segments = [*segments[:-1], *redo]
         return Recognition(
             segments=tuple(segments),
             language=language,
@@ -415,6 +426,51 @@ class WhisperTranscriber:
         """
         segments, _ = self._model.transcribe(clip, **kwargs)
         return list(segments)  # lazy: decoding (and any OOM) happens while iterating
+
+
+def _segments(
+    raw_segments: Sequence[Any], shift: float, options: DecodingOptions, until: float
+) -> list[Segment]:
+    """faster-whisper's segments as ours, times shifted by ``shift`` seconds: without
+    hallucinations, empty words and the words whose middle lies at or after ``until``."""
+    segments: list[Segment] = []
+    for raw in raw_segments:
+        if options.drop_hallucinations and (
+            raw.no_speech_prob >= HALLUCINATION_NO_SPEECH_PROB
+            and raw.avg_logprob <= HALLUCINATION_MAX_AVG_LOGPROB
+        ):
+            continue
+        spoken = [w for w in raw.words or () if w.word.strip()]
+        kept = [w for w in spoken if (w.start + w.end) / 2 + shift < until]
+        words: list[Word] = []
+        for w in kept:
+            words.append(
+                Word(
+                    start=round(float(w.start) + shift, 3),
+                    end=round(float(w.end) + shift, 3),
+                    text=w.word.strip(),
+                    probability=round(float(w.probability), 4),
+                )
+            )
+        text = raw.text.strip() if len(kept) == len(spoken) else _joined(kept)
+        if not text or not words:
+            continue
+        segments.append(
+            Segment(
+                start=words[0].start,
+                end=words[-1].end,
+                text=text,
+                words=tuple(words),
+                avg_logprob=round(float(raw.avg_logprob), 4),
+                no_speech_prob=round(float(raw.no_speech_prob), 4),
+            )
+        )
+    return segments
+
+
+def _joined(words: Sequence[Any]) -> str:
+    """The text of some of a segment's words, as Whisper spaced them."""
+    return "".join(str(w.word) for w in words).strip()
 
 
 _transcribers: dict[WhisperConfig, WhisperTranscriber] = {}

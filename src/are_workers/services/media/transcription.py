@@ -78,7 +78,7 @@ FRAME_SAMPLES = round(FRAME_SECONDS * SAMPLE_RATE)
 _SMOOTHING_FRAMES = 15  # 300 ms: about one syllable, so a cut never lands inside a word
 _NEAR_QUIETEST_DB = 3.0
 _SILENCE_FLOOR_DB = -100.0
-PLAN_VERSION = 4
+PLAN_VERSION = 5
 """Bump when the planning or decoding logic changes: stored chunks then become stale."""
 
 __all__ = [
@@ -441,18 +441,25 @@ SENTENCE_GAP_SECONDS = 1.0
 _UNSPACED_LANGUAGES = frozenset({"zh", "ja", "th", "lo", "my", "yue", "bo"})
 """Written without spaces between words: Whisper's words there are characters."""
 _JOINS_BEFORE = ("'", "\u2019", "-")
+_JOINS_NUMBER = re.compile(r"[.,]\d|%")
 
 
 def join_words(words: Sequence[Word], language: str = "en") -> str:
     """The text of ``words`` as Whisper wrote it. Its word times split "c'est" into "c" and
     "'est" and "là-bas" into "là" and "-bas" (the apostrophe and hyphen go with the next
-    word), so a word starting or a word ending with one joins without a space; in languages
-    written without spaces nothing is spaced."""
+    word), and "52.000" into "52" and ".000", "10%" into "10" and "%", so a word starting or a
+    word ending with one joins without a space; in languages written without spaces nothing
+    is spaced."""
     if language in _UNSPACED_LANGUAGES:
         return "".join(w.text for w in words)
     text = ""
     for word in words:
-        joined = not text or word.text.startswith(_JOINS_BEFORE) or text.endswith(_JOINS_BEFORE)
+        joined = (
+            not text
+            or word.text.startswith(_JOINS_BEFORE)
+            or text.endswith(_JOINS_BEFORE)
+            or (text[-1].isdigit() and _JOINS_NUMBER.match(word.text) is not None)
+        )
         text += word.text if joined else f" {word.text}"
     return text
 
@@ -526,6 +533,7 @@ def transcribe_chunks(
                 span.speech,
                 options=options.decoding,
                 context=(previous.language, previous.text) if previous else None,
+                until=span.end_sample,
             )
             segments = recognition.segments
             if options.refine_word_times:
