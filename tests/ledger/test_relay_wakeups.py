@@ -157,3 +157,30 @@ def _busy_lock_free(conn: psycopg.Connection[Any]) -> bool:
     if free:
         conn.execute("SELECT pg_advisory_unlock_shared(%s, %s)", BUSY_LOCK)
     return free
+
+
+def test_a_relay_held_back_by_its_cap_sleeps_and_wakes_on_a_completion(
+    engine: Engine, relay_session: psycopg.Connection[Any], clean_sql: None
+) -> None:
+    """Slow jobs fill the backlog: the relay stops polling (no busy lock) and the job that
+    ends frees room that is refilled at once, not at the idle poll (30 s)."""
+    broker = StubBroker()
+    broker.declare_queue("default")
+    settings = Settings(relay_poll_seconds=30, relay_busy_poll_seconds=0.01, relay_backlog=2)
+    relay = Relay(engine, broker, settings, sweep_interval=3600)
+    jobs = [_enqueue_committed(engine, i) for i in range(5)]
+    relay.start()
+    try:
+        _wait_until(lambda: len(_published(broker)) == 2, timeout=5)
+        _wait_until(lambda: _busy_lock_free(relay_session), timeout=5)
+        time.sleep(0.2)
+        assert len(_published(broker)) == 2
+        first = next(j for j in jobs if j in _published(broker))
+        with engine.begin() as conn:
+            claim = ledger.claim(conn, first, worker_id="w", lease_seconds=60, crash_cap=3)
+            assert claim is not None
+        with engine.begin() as conn:
+            assert ledger.mark_succeeded(conn, first, claim.attempt)
+        assert _wait_until(lambda: len(_published(broker)) == 3, timeout=5) < 1.0
+    finally:
+        relay.stop()
