@@ -38,44 +38,34 @@ depends_on: str | Sequence[str] | None = None
 LOCK_SPACE = 1095910743
 
 
+#: The trigger body: skip the NOTIFY while a relay is busy. Inlined in both trigger functions
+#: (no helper function): a trigger runs under the inserting session's search_path.
+_WAKE_RELAY_UNLESS_BUSY = f"""
+        BEGIN
+            IF pg_try_advisory_lock_shared({LOCK_SPACE}, 1) THEN
+                PERFORM pg_advisory_unlock_shared({LOCK_SPACE}, 1);   -- no relay is busy
+            -- A relay polls. Hold "unannounced" until this transaction ends, then look again:
+            -- if the relay still polls, it will wait for this commit before it stops. When
+            -- the lock is not to be had, the relay is stopping right now: notify.
+            ELSIF pg_try_advisory_xact_lock_shared({LOCK_SPACE}, 2) THEN
+                IF NOT pg_try_advisory_lock_shared({LOCK_SPACE}, 1) THEN
+                    RETURN NULL;                                        -- still busy: skip
+                END IF;
+                PERFORM pg_advisory_unlock_shared({LOCK_SPACE}, 1);   -- it stopped meanwhile
+            END IF;
+            PERFORM pg_notify('are_task_runs_new', '');
+            RETURN NULL;
+        END"""
+
+
 def upgrade() -> None:
     op.execute(
         f"""
-        CREATE FUNCTION are_relay_needs_notify() RETURNS boolean LANGUAGE plpgsql AS $$
-        BEGIN
-            IF pg_try_advisory_lock_shared({LOCK_SPACE}, 1) THEN
-                PERFORM pg_advisory_unlock_shared({LOCK_SPACE}, 1);
-                RETURN true;   -- no relay is busy: wake one
-            END IF;
-            -- A relay polls. Hold "unannounced" until this transaction ends, then look again:
-            -- if the relay still polls, it will wait for this commit before it stops.
-            IF NOT pg_try_advisory_xact_lock_shared({LOCK_SPACE}, 2) THEN
-                RETURN true;   -- a relay is stopping right now: notify
-            END IF;
-            IF pg_try_advisory_lock_shared({LOCK_SPACE}, 1) THEN
-                PERFORM pg_advisory_unlock_shared({LOCK_SPACE}, 1);
-                RETURN true;   -- it stopped meanwhile
-            END IF;
-            RETURN false;
-        END $$;
-
         CREATE OR REPLACE FUNCTION are_task_runs_notify_new() RETURNS trigger
-        LANGUAGE plpgsql AS $$
-        BEGIN
-            IF are_relay_needs_notify() THEN
-                PERFORM pg_notify('are_task_runs_new', '');
-            END IF;
-            RETURN NULL;
-        END $$;
+        LANGUAGE plpgsql AS $${_WAKE_RELAY_UNLESS_BUSY} $$;
 
         CREATE OR REPLACE FUNCTION are_task_runs_notify_requeued() RETURNS trigger
-        LANGUAGE plpgsql AS $$
-        BEGIN
-            IF are_relay_needs_notify() THEN
-                PERFORM pg_notify('are_task_runs_new', '');
-            END IF;
-            RETURN NULL;
-        END $$;
+        LANGUAGE plpgsql AS $${_WAKE_RELAY_UNLESS_BUSY} $$;
         """
     )
 
@@ -96,7 +86,5 @@ def downgrade() -> None:
             PERFORM pg_notify('are_task_runs_new', '');
             RETURN NULL;
         END $$;
-
-        DROP FUNCTION IF EXISTS are_relay_needs_notify();
         """
     )

@@ -65,7 +65,7 @@ class SharePolicy:
         )
 
 
-#: The advisory locks the insert trigger reads (migration 0013, ``are_relay_needs_notify``):
+#: The advisory locks the insert trigger reads (migration 0013):
 #: a relay that polls holds BUSY; an enqueue that skipped its NOTIFY holds UNANNOUNCED (shared)
 #: until its transaction ends.
 LOCK_SPACE = 1095910743
