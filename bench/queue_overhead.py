@@ -22,6 +22,9 @@ Scenarios (--scenarios, all by default):
 * ``caller1``: the same at one job per caller transaction (a request that saves one thing
   and enqueues one job).
 
+With ``--lone N``, also the latency of a lone job on the idle full stack (N jobs one at a
+time): from its caller's commit to its claim (``started_at``), on the database's clock.
+
 Also prints the ledger's per-queue depth and the age of the oldest ready job (what an
 autoscaler reads), measured with a backlog in place.
 
@@ -140,6 +143,54 @@ def run_ledger(jobs: int, threads: int, batch: int, caller_rows: bool, log: Any)
         proc.wait()
 
 
+def run_lone(count: int, threads: int, log: Any) -> list[float]:
+    """Latency of a lone job with the stack idle: from its caller's commit to the moment its
+    worker claimed it (``started_at``), both on the database's clock; ``count`` jobs, one at
+    a time, 0.3 to 0.8 s apart so that the relay has gone back to sleep."""
+    import random
+
+    from sqlalchemy import text
+
+    from are_workers import ledger
+    from are_workers.models.engine import get_engine
+    from are_workers.models.task_runs import LEDGER_NOTIFY_CHANNEL
+
+    engine = get_engine()
+    with engine.begin() as conn:
+        conn.execute(text("TRUNCATE task_runs"))
+    data_dir = tempfile.mkdtemp(prefix="are-bench-")
+    env = dict(os.environ, ARE_DATA_DIR=data_dir, ARE_LOG_LEVEL="WARNING")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "are_workers.cli.main", "worker", "--queues", "default",
+         "--processes", "1", "--threads", str(threads)],
+        env=env, stdout=log, stderr=log,
+    )  # fmt: skip
+    listener = _listen(engine, LEDGER_NOTIFY_CHANNEL)
+    latencies = []
+    try:
+        ready = os.path.join(data_dir, "run", "worker.ready")
+        while not os.path.exists(ready):
+            time.sleep(0.1)
+        rng = random.Random(15)
+        for i in range(count):
+            time.sleep(rng.uniform(0.3, 0.8))
+            with engine.connect() as conn:
+                with conn.begin():
+                    job = ledger.enqueue(conn, "system.noop", {"n": i})
+                committed = conn.execute(text("SELECT clock_timestamp()")).scalar_one()
+            assert sum(1 for _ in listener.notifies(timeout=10, stop_after=1)) == 1
+            with engine.connect() as conn:
+                started = conn.execute(
+                    text("SELECT started_at FROM task_runs WHERE id = :id"), {"id": job}
+                ).scalar_one()
+            latencies.append((started - committed).total_seconds() * 1000)
+        return latencies
+    finally:
+        listener.close()
+        proc.terminate()
+        proc.wait()
+
+
 def _listen(engine: Any, channel: str) -> Any:
     import psycopg
 
@@ -174,8 +225,11 @@ def child(mode: str, jobs: int, threads: int, batch: int, caller_rows: bool) -> 
     from are_workers.logs import configure_logging
 
     configure_logging("WARNING")  # the same quiet logging for both modes
-    run = run_bare if mode == "bare" else run_ledger
     with open(os.path.join(tempfile.gettempdir(), f"bench-{mode}.log"), "ab") as log:
+        if mode == "lone":
+            print(json.dumps({"mode": mode, "latencies_ms": run_lone(jobs, threads, log)}))
+            return
+        run = run_bare if mode == "bare" else run_ledger
         rate = run(jobs, threads, batch, caller_rows, log)
     print(json.dumps({"mode": mode, "jobs_per_s": rate}))
 
@@ -233,7 +287,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--batch", type=int, default=100, help="Jobs per caller transaction.")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
-    parser.add_argument("--child", choices=["bare", "ledger"])
+    parser.add_argument(
+        "--lone", type=int, default=0, help="Also time this many lone jobs (commit to start)."
+    )
+    parser.add_argument("--child", choices=["bare", "ledger", "lone"])
     parser.add_argument("--caller-rows", action="store_true")
     args = parser.parse_args()
     os.environ.setdefault("ARE_LOG_LEVEL", "WARNING")
@@ -269,6 +326,16 @@ def main() -> None:
             f"full stack {ours:6.0f} jobs/s  ratio {ours / bare:5.2f}x"
         )
     print("goals: >= 0.8x batched, >= 0.7x at one job per caller transaction (caller1)")
+    if args.lone:
+        command = [sys.executable, __file__, "--child", "lone", "--jobs", str(args.lone),
+                   "--threads", str(args.threads)]  # fmt: skip
+        out = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+        lat = sorted(json.loads(out.stdout.strip().splitlines()[-1])["latencies_ms"])
+        print(
+            f"\nlone job, commit to start, idle stack ({len(lat)} jobs): median "
+            f"{statistics.median(lat):.1f} ms, p95 {lat[int(0.95 * (len(lat) - 1))]:.1f} ms, "
+            f"max {lat[-1]:.1f} ms"
+        )
 
     print("\nautoscaler view with a 500-job backlog:")
     for row in autoscaler_figures(500):

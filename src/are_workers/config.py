@@ -130,6 +130,9 @@ class Settings(BaseSettings):
     relay_gather_seconds: float = Field(
         default=0.005, ge=0, description="After a wake-up, wait this long for more inserts."
     )
+    #: While jobs keep coming, the relay holds the "busy" lock and polls the outbox this often
+    #: instead of being woken by a NOTIFY per enqueue (which serialises enqueue commits).
+    relay_busy_poll_seconds: float = Field(default=0.01, gt=0)
     #: Publish round-robin across the organizations with due work on a queue class (false:
     #: one global priority order and no caps, the relay before fair sharing).
     relay_fair: bool = True

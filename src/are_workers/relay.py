@@ -2,7 +2,9 @@
 
 Why a relay: an enqueue is just an INSERT in the caller's transaction, so a job exists if and
 only if the caller committed. The relay publishes committed rows in batches (woken by a
-``NOTIFY`` from the insert trigger, or by its poll interval), and the sweeper repairs what
+``NOTIFY`` from the insert trigger, or by its poll interval; while jobs keep coming it polls
+every ``relay_busy_poll_seconds`` instead and the trigger skips the ``NOTIFY``, whose commit
+lock would serialise enqueues: see ``Relay._next_mode``), and the sweeper repairs what
 the broker or a worker lost:
 
 * a running job whose lease expired (its worker died) is re-queued, or marked dead at the
@@ -63,6 +65,25 @@ class SharePolicy:
         )
 
 
+#: The advisory locks the insert trigger reads (migration 0013):
+#: a relay that polls holds BUSY; an enqueue that skipped its NOTIFY holds UNANNOUNCED (shared)
+#: until its transaction ends.
+LOCK_SPACE = 1095910743
+BUSY_LOCK = (LOCK_SPACE, 1)
+UNANNOUNCED_LOCK = (LOCK_SPACE, 2)
+_IDLE, _BUSY, _DRAINING, _LOOK_AGAIN = "idle", "busy", "draining", "look again"
+#: A busy relay stops polling after this many polls in a row that published nothing.
+BUSY_LINGER_POLLS = 10
+
+
+def _try_lock(conn: Any, key: tuple[int, int]) -> bool:
+    return bool(conn.execute("SELECT pg_try_advisory_lock(%s, %s)", key).fetchone()[0])
+
+
+def _unlock(conn: Any, key: tuple[int, int]) -> None:
+    conn.execute("SELECT pg_advisory_unlock(%s, %s)", key)
+
+
 @dataclass(frozen=True)
 class Published:
     """One relay pass: how many jobs it took off the outbox, and whether due work is held
@@ -93,6 +114,11 @@ def publish_due(
         queue_names = settings.queue_names if queue_names is None else queue_names
         policy = SharePolicy.from_settings(settings) if policy is None else policy
     with engine.begin() as conn:
+        # The pass need not wait for its WAL flush: if a crash loses it, its rows are
+        # published again and the duplicates dropped at claim; and a worker's claim, a durable
+        # commit that comes after it in the WAL, flushes it anyway. One fsync fewer per pass
+        # for the callers' and workers' commits to queue behind.
+        conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
         return publish_batch(
             conn, broker, batch_size=batch_size, queue_names=queue_names, policy=policy
         )
@@ -255,27 +281,75 @@ class Relay:
     def run(self) -> None:
         last_sweep = 0.0
         listener = None
-        held_back = False
+        mode, on_completions = _IDLE, False
+        last_published = -1e9
         while not self.stop_event.is_set():
             try:
                 if listener is None:
-                    listener, held_back = self._listen(), False
-                held_back = self._publish_until_drained(listener, held_back)
+                    listener, mode, on_completions = self._listen(), _IDLE, False
+                published = self.published
+                held_back = self._publish_until_drained()
                 if time.monotonic() - last_sweep >= self.sweep_interval:
                     sweep(self.engine, self.broker, self.settings)
                     last_sweep = time.monotonic()
-                self._wait_for_work(listener)
+                if self.published > published:
+                    last_published = time.monotonic()
+                linger = BUSY_LINGER_POLLS * self.settings.relay_busy_poll_seconds
+                mode = self._next_mode(listener, mode, time.monotonic() - last_published < linger)
+                # Held back by a cap and not polling: a completion frees room, wake on it.
+                if (held_back and mode != _BUSY) != on_completions:
+                    on_completions = not on_completions
+                    verb = "LISTEN" if on_completions else "UNLISTEN"
+                    listener.execute(f"{verb} {LEDGER_NOTIFY_CHANNEL}")
+                if mode == _LOOK_AGAIN:
+                    mode = _IDLE
+                    continue
+                if mode == _IDLE:
+                    self._wait_for_work(listener)
+                else:
+                    self._pause(listener)
             except Exception:
                 log.warning("relay_error_retrying", exc_info=True)
                 if listener is not None:
                     try:
-                        listener.close()
+                        listener.close()  # its session locks go with it
                     except Exception:  # the connection is already gone
                         log.debug("relay_listener_close_failed")
                 listener = None
                 self.stop_event.wait(1.0)
         if listener is not None:
             listener.close()
+
+    def _next_mode(self, listener: Any, mode: str, active: bool) -> str:
+        """Poll while jobs keep coming, be woken by ``NOTIFY`` otherwise.
+
+        Busy (``active``: a pass published jobs within the last ``BUSY_LINGER_POLLS`` polls):
+        hold the busy lock, so enqueues skip their ``NOTIFY``, and poll every
+        ``relay_busy_poll_seconds``. (A queue held back by its cap with no room freed for
+        that long, slow jobs, is not busy: the relay sleeps and wakes on completions.) No
+        longer busy: release the lock, then wait until every transaction that skipped its
+        ``NOTIFY`` has ended (the "unannounced" lock, taken exclusively only with ``try``: a
+        caller never waits in line behind us), polling meanwhile; then look at the outbox
+        once more before sleeping (``_LOOK_AGAIN``). Only one relay is busy at a time; the
+        others are woken as before, or poll at ``relay_poll_seconds``.
+        """
+        if active:
+            if mode != _BUSY and _try_lock(listener, BUSY_LOCK):
+                return _BUSY
+            return mode
+        if mode == _BUSY:
+            _unlock(listener, BUSY_LOCK)
+            mode = _DRAINING
+        if mode == _DRAINING and _try_lock(listener, UNANNOUNCED_LOCK):
+            _unlock(listener, UNANNOUNCED_LOCK)
+            return _LOOK_AGAIN
+        return mode
+
+    def _pause(self, listener: Any) -> None:
+        """Sleep one busy poll interval; take the notifications that came meanwhile."""
+        self.stop_event.wait(self.settings.relay_busy_poll_seconds)
+        for _ in listener.notifies(timeout=0):
+            pass
 
     def _wait_for_work(self, listener: Any) -> None:
         """Sleep until an insert notifies us (or, while a cap holds work back, a job ends and
@@ -293,9 +367,9 @@ class Relay:
             for _ in listener.notifies(timeout=0):
                 pass
 
-    def _publish_until_drained(self, listener: Any, was_held_back: bool) -> bool:
+    def _publish_until_drained(self) -> bool:
         """Publish full batches until the outbox has no more due work that may go now;
-        returns whether a cap holds work back (and listens for completions while it does)."""
+        returns whether a cap holds work back."""
         while True:
             result = publish_due(
                 self.engine,
@@ -306,11 +380,7 @@ class Relay:
             )
             self.published += result.count
             if result.count < self.settings.relay_batch_size:
-                break
-        if result.held_back != was_held_back:
-            verb = "LISTEN" if result.held_back else "UNLISTEN"
-            listener.execute(f"{verb} {LEDGER_NOTIFY_CHANNEL}")
-        return result.held_back
+                return result.held_back
 
     def _listen(self) -> Any:
         import psycopg
