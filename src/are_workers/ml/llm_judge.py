@@ -257,8 +257,9 @@ class LlmJudge:
     info = LlmInfo(MODEL_NAME, MODEL_SHA256)
 
     def __init__(self, path: Path, *, n_threads: int = 2, n_ctx: int = N_CTX) -> None:
-        llama_cpp = _llama_cpp()
-        self._llm: Any = llama_cpp.Llama(
+        self._lib: Any = _llama_cpp()
+        self._llm: Any = _load(
+            self._lib,
             model_path=str(path),
             n_ctx=n_ctx,
             n_threads=n_threads,
@@ -291,7 +292,8 @@ class LlmJudge:
             else:
                 llm.reset()
                 llm.eval(self._prefix + suffix)
-            logits = llm.scores[llm.n_tokens - 1]
+            # the last token's logits (only the last one is computed: logits_all=False)
+            logits = self._lib.llama_get_logits_ith(llm.ctx, -1)
             yes = _logsumexp([float(logits[t]) for t in self._yes])
             no = _logsumexp([float(logits[t]) for t in self._no])
         return 1.0 / (1.0 + math.exp(no - yes))
@@ -300,6 +302,30 @@ class LlmJudge:
 def _logsumexp(values: Sequence[float]) -> float:
     top = max(values)
     return top + math.log(sum(math.exp(v - top) for v in values))
+
+
+_LOAD_LOCK = threading.Lock()
+
+
+def _load(lib: Any, **kwargs: Any) -> Any:
+    """``llama_cpp.Llama(**kwargs)`` without llama.cpp's "extra buffer types" (weights
+    repacked for AMX): on this project's CPUs (AMX in a VM) the first decode with them
+    segfaults. llama-cpp-python 0.3.36 has no argument for ``use_extra_bufts``, so the
+    default model parameters it starts from are swapped for the load only."""
+    bindings = lib.llama_cpp
+    default = bindings.llama_model_default_params
+
+    def without_extra_buffers() -> Any:
+        params = default()
+        params.use_extra_bufts = False
+        return params
+
+    with _LOAD_LOCK:
+        bindings.llama_model_default_params = without_extra_buffers
+        try:
+            return lib.Llama(**kwargs)
+        finally:
+            bindings.llama_model_default_params = default
 
 
 _JUDGE: LlmJudge | None = None
