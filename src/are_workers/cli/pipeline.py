@@ -497,6 +497,10 @@ def teach_command(
     per_requirement: Annotated[
         int, typer.Option(min=1, help="Candidate passages per (resume, requirement).")
     ] = 2,
+    posting: Annotated[
+        list[str] | None,
+        typer.Option(help="Only this development posting (repeatable; default: all of them)."),
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Label development pairs with the LLM teacher (the 'llm' extra) and compare it with the
@@ -513,9 +517,13 @@ def teach_command(
         llm = get_judge(settings)
         encoder, english = cached_encoders(settings.data_dir / "cache")
         err_console.print(f"reading the development postings of {eval_dir} …")
-        pairs = teacher.dev_pairs(
-            eval_dir, encoder=encoder, encode_aux=english.passages, per_requirement=per_requirement
-        )
+        try:
+            pairs = teacher.dev_pairs(
+                eval_dir, encoder=encoder, encode_aux=english.passages,
+                per_requirement=per_requirement, only=posting or (),
+            )  # fmt: skip
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--posting") from None
         already = teacher.read_labels(path)
         todo = sum(pair.key not in already for pair in pairs[:limit])
         seconds: list[float] = []
@@ -523,12 +531,16 @@ def teach_command(
                    TimeElapsedColumn())  # fmt: skip
         with Progress(*columns, console=err_console) as progress:
             task = progress.add_task("teach", total=todo)
-            for _, _, took in teacher.label(
-                pairs, path, llm.p_yes, model=llm.info.key, limit=limit
-            ):
-                seconds.append(took)
-                progress.advance(task)
+            try:
+                for _, _, took in teacher.label(
+                    pairs, path, llm.p_yes, model=llm.info.key, limit=limit
+                ):
+                    seconds.append(took)
+                    progress.advance(task)
+            except KeyboardInterrupt:  # stopped by hand: what was labelled is kept and measured
+                err_console.print("interrupted; measuring what was labelled")
         report = teacher.compare(pairs, path) | {
+            "postings": sorted({pair.posting for pair in pairs}),
             "model": llm.info.key,
             "threads": settings.llm_threads,
             "labelled_now": len(seconds),

@@ -15,6 +15,7 @@ already in it is not judged again).
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -55,13 +56,19 @@ def dev_pairs(
     encoder: Any,
     encode_aux: Any = None,
     per_requirement: int = 2,
+    only: Sequence[str] = (),
     today: date | None = None,
 ) -> list[TeacherPair]:
-    """Every candidate pair of the development postings, in a fixed-seed order."""
+    """Every candidate pair of the development postings (or of ``only``, which must be
+    development postings), in a fixed-seed order."""
     split = json.loads((root / "split.json").read_text())
     dev = set(split["dev"])
     if dev & set(split["test"]):
         raise ValueError("split.json puts a posting in both dev and test")
+    if only:
+        if not set(only) <= dev:
+            raise ValueError(f"not development postings: {sorted(set(only) - dev)}")
+        dev = set(only)
     fold_of_family = {f: name for name, families in split["dev_folds"].items() for f in families}
     postings = judge_training.load_postings(root, dev)
     texts = judge_training.resume_texts(root, [p.resume for q in postings for p in q.pairs])
@@ -69,11 +76,13 @@ def dev_pairs(
         postings, texts, encoder, get_taxonomy(), today or date(2026, 12, 6), encode_aux
     )
     fold_of = {id(item): fold_of_family[item.posting.family] for item in items}
-    other_fold: dict[str, judge.JudgeModel] = {}
+    other_fold: dict[str, judge.JudgeModel | None] = {}
     for fold in ("train", "calibrate"):
-        weights, mean, scale, _ = judge_training._fit_pairs(
-            [item for item in items if fold_of[id(item)] != fold]
-        )
+        others = [item for item in items if fold_of[id(item)] != fold and item.candidates]
+        if not others:  # only one fold's postings were asked for
+            other_fold[fold] = None
+            continue
+        weights, mean, scale, _ = judge_training._fit_pairs(others)
         other_fold[fold] = judge.JudgeModel(f"oof-{fold}", weights, mean, scale, 1.0, 0.0)
     pairs: list[TeacherPair] = []
     for item in items:
@@ -94,11 +103,15 @@ def dev_pairs(
                     fold_of[id(item)],
                     bool(label),
                     features,
-                    float(other_fold[fold_of[id(item)]].pair_logit(features[None, :])[0]),
+                    _logit(other_fold[fold_of[id(item)]], features),
                 )
             )
     order = np.random.default_rng(SEED).permutation(len(pairs))
     return [pairs[i] for i in order]
+
+
+def _logit(model: judge.JudgeModel | None, features: np.ndarray) -> float:
+    return math.nan if model is None else float(model.pair_logit(features[None, :])[0])
 
 
 def read_labels(path: Path) -> dict[tuple[str, str, str, str], dict[str, Any]]:
@@ -175,13 +188,16 @@ def compare(pairs: Sequence[TeacherPair], path: Path) -> dict[str, Any]:
     labels = [pair.supported for pair, _ in judged]
     features = np.stack([pair.features for pair, _ in judged])
     out_of_fold = [pair.out_of_fold_logit for pair, _ in judged]
+    has_out_of_fold = not any(math.isnan(v) for v in out_of_fold)
     teacher = auc([p for _, p in judged], labels)
     return {
         "pairs": len(judged),
         "positives": int(sum(labels)),
         "teacher_auc": _round(teacher),
         "pair_scorer_auc_shipped": _round(auc(list(shipped.pair_logit(features)), labels)),
-        "pair_scorer_auc_out_of_fold": _round(auc(out_of_fold, labels)),
+        "pair_scorer_auc_out_of_fold": (
+            _round(auc(out_of_fold, labels)) if has_out_of_fold else None
+        ),
         "teacher_accuracy_at_0_5": round(
             float(np.mean([(p >= 0.5) == y for (_, p), y in zip(judged, labels, strict=True)])), 4
         ),
