@@ -133,3 +133,10 @@ def test_doing_is_yes_and_describing_is_no(real_judge: llm_judge.LlmJudge) -> No
         "experience",
     )
     assert doing > 0.5 > describing
+
+
+def test_teach_refuses_any_posting_outside_the_development_split() -> None:
+    eval_dir = Path(__file__).resolve().parents[2] / "eval" / "matching"
+    split = json.loads((eval_dir / "split.json").read_text())
+    with pytest.raises(ValueError, match="not development postings"):
+        teacher.dev_pairs(eval_dir, encoder=None, only=[split["test"][0]])
