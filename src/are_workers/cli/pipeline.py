@@ -513,17 +513,18 @@ def teach_command(
     json_output_mode(json_output)
     settings = cli_settings()
     path = out or eval_dir / teacher.LABELS_PATH
+    try:
+        teacher.development_postings(eval_dir, posting or ())
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--posting") from None
     with friendly_errors():
         llm = get_judge(settings)
         encoder, english = cached_encoders(settings.data_dir / "cache")
         err_console.print(f"reading the development postings of {eval_dir} …")
-        try:
-            pairs = teacher.dev_pairs(
-                eval_dir, encoder=encoder, encode_aux=english.passages,
-                per_requirement=per_requirement, only=posting or (),
-            )  # fmt: skip
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc), param_hint="--posting") from None
+        pairs = teacher.dev_pairs(
+            eval_dir, encoder=encoder, encode_aux=english.passages,
+            per_requirement=per_requirement, only=posting or (),
+        )  # fmt: skip
         already = teacher.read_labels(path)
         todo = sum(pair.key not in already for pair in pairs[:limit])
         seconds: list[float] = []

@@ -50,6 +50,20 @@ class TeacherPair:
         return (self.posting, self.resume, self.requirement, self.passage)
 
 
+def development_postings(root: Path, only: Sequence[str] = ()) -> set[str]:
+    """The development postings of ``root/split.json`` (or ``only``, refused unless every
+    one of them is a development posting)."""
+    split = json.loads((root / "split.json").read_text())
+    dev = set(split["dev"])
+    if dev & set(split["test"]):
+        raise ValueError("split.json puts a posting in both dev and test")
+    if only:
+        if not set(only) <= dev:
+            raise ValueError(f"not development postings: {sorted(set(only) - dev)}")
+        dev = set(only)
+    return dev
+
+
 def dev_pairs(
     root: Path,
     *,
@@ -62,13 +76,7 @@ def dev_pairs(
     """Every candidate pair of the development postings (or of ``only``, which must be
     development postings), in a fixed-seed order."""
     split = json.loads((root / "split.json").read_text())
-    dev = set(split["dev"])
-    if dev & set(split["test"]):
-        raise ValueError("split.json puts a posting in both dev and test")
-    if only:
-        if not set(only) <= dev:
-            raise ValueError(f"not development postings: {sorted(set(only) - dev)}")
-        dev = set(only)
+    dev = development_postings(root, only)
     fold_of_family = {f: name for name, families in split["dev_folds"].items() for f in families}
     postings = judge_training.load_postings(root, dev)
     texts = judge_training.resume_texts(root, [p.resume for q in postings for p in q.pairs])
