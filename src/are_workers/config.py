@@ -108,6 +108,9 @@ class Settings(BaseSettings):
     )
     whisper_device: Literal["auto", "cpu", "cuda"] = "auto"
     whisper_compute_type: str = "auto"
+    llm_threads: int = Field(
+        default=2, ge=1, description="CPU threads of the LLM judge (the 'llm' extra; offline only)."
+    )
 
     # --- queues and workers ---------------------------------------------------------------
     queue_default: str = "default"

@@ -445,7 +445,9 @@ def embeddings_backfill(
                   f"current{'; now the default' if activate else ''}")  # fmt: skip
 
 
-matching_app = typer.Typer(help="The evidence judge: train it from a labelled set.")
+matching_app = typer.Typer(
+    help="The evidence judge: train it from a labelled set; label pairs with the LLM teacher."
+)
 
 
 @matching_app.command("train-judge")
@@ -478,6 +480,84 @@ def train_judge_command(
         console.print(
             f"wrote {out}: out-of-fold ECE {report['out_of_fold_ece']}, rank_alpha "
             f"{report['rank_alpha']}, {report['requirements']} requirements"
+        )
+
+
+@matching_app.command("teach")
+def teach_command(
+    eval_dir: Annotated[Path, typer.Option("--eval", help="A labelled set (SPEC.md).")] = Path(
+        "eval/matching"
+    ),
+    out: Annotated[
+        Path | None, typer.Option(help="The labels file (<eval>/teacher/dev-labels.jsonl).")
+    ] = None,
+    limit: Annotated[
+        int, typer.Option(min=0, help="Label the first N pairs of the fixed-seed order.")
+    ] = 200,
+    per_requirement: Annotated[
+        int, typer.Option(min=1, help="Candidate passages per (resume, requirement).")
+    ] = 2,
+    posting: Annotated[
+        list[str] | None,
+        typer.Option(help="Only this development posting (repeatable; default: all of them)."),
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Label development pairs with the LLM teacher (the 'llm' extra) and compare it with the
+    pair scorer against the human labels. Only the set's development postings are read
+    (never its test postings); pairs already in the labels file are not judged again."""
+    from are_workers.ml.llm_judge import get_judge
+    from are_workers.services.matching import teacher
+    from are_workers.services.matching.judge_training import cached_encoders
+
+    json_output_mode(json_output)
+    settings = cli_settings()
+    path = out or eval_dir / teacher.LABELS_PATH
+    try:
+        teacher.development_postings(eval_dir, posting or ())
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--posting") from None
+    with friendly_errors():
+        llm = get_judge(settings)
+        encoder, english = cached_encoders(settings.data_dir / "cache")
+        err_console.print(f"reading the development postings of {eval_dir} …")
+        pairs = teacher.dev_pairs(
+            eval_dir, encoder=encoder, encode_aux=english.passages,
+            per_requirement=per_requirement, only=posting or (),
+        )  # fmt: skip
+        already = teacher.read_labels(path)
+        todo = sum(pair.key not in already for pair in pairs[:limit])
+        seconds: list[float] = []
+        columns = (TextColumn("teaching"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn())  # fmt: skip
+        with Progress(*columns, console=err_console) as progress:
+            task = progress.add_task("teach", total=todo)
+            try:
+                for _, _, took in teacher.label(
+                    pairs, path, llm.p_yes, model=llm.info.key, limit=limit
+                ):
+                    seconds.append(took)
+                    progress.advance(task)
+            except KeyboardInterrupt:  # stopped by hand: what was labelled is kept and measured
+                err_console.print("interrupted; measuring what was labelled")
+        report = teacher.compare(pairs, path) | {
+            "postings": sorted({pair.posting for pair in pairs}),
+            "model": llm.info.key,
+            "threads": settings.llm_threads,
+            "labelled_now": len(seconds),
+            "seconds_per_pair": round(sum(seconds) / len(seconds), 3) if seconds else None,
+            "candidate_pairs": len(pairs),
+            "written": str(path),
+        }
+    if json_output:
+        print_json(report)
+    else:
+        console.print(
+            f"{report['pairs']} pairs labelled in {path} ({report.get('positives')} supported): "
+            f"teacher AUC {report.get('teacher_auc')}, pair scorer AUC "
+            f"{report.get('pair_scorer_auc_shipped')} (shipped, fitted on these postings) / "
+            f"{report.get('pair_scorer_auc_out_of_fold')} (out of fold); "
+            f"{report['seconds_per_pair']} s per pair"
         )
 
 
