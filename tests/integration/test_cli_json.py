@@ -7,6 +7,7 @@ in a subprocess on a migrated database of its own, stdout captured apart from st
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -63,6 +64,8 @@ ARGUMENTS: dict[str, Callable[[Place], list[str]]] = {
 }
 #: Minutes of CPU: run in the slow test below (the pipeline with workers; a judge training).
 SLOW = {"demo", "match", "matching train-judge"}
+#: Needs the optional ``llm`` extra (never installed by the tests): run below without it.
+NEEDS_LLM = {"matching teach"}
 
 
 def json_commands() -> set[str]:
@@ -123,7 +126,21 @@ def place(
 
 
 def test_every_json_command_is_run_here() -> None:
-    assert json_commands() == set(ARGUMENTS) | SLOW
+    assert json_commands() == set(ARGUMENTS) | SLOW | NEEDS_LLM
+
+
+def test_teach_without_the_llm_extra_says_how_to_install_it(place: Place) -> None:
+    if importlib.util.find_spec("llama_cpp") is not None:
+        pytest.skip("the llm extra is installed here: tests/unit/test_llm_judge.py -m llm")
+    argv = [sys.executable, "-m", "are_workers.cli.main", "matching", "teach", "--limit", "0",
+            "--json"]  # fmt: skip
+    out = subprocess.run(argv, env=place.env, cwd=ROOT, capture_output=True, text=True,
+                         timeout=600, check=False)  # fmt: skip
+    assert out.returncode == 1, out.stderr[-3000:]
+    assert out.stdout == ""  # no half document for a script to misread
+    said = " ".join(out.stderr.split())  # the console wraps long lines
+    assert "'llm' extra" in said and "pip install -c constraints.txt 'are-workers[llm]'" in said
+    assert "Traceback" not in out.stderr
 
 
 @pytest.mark.parametrize("command", sorted(ARGUMENTS))

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from are_workers.errors import AreWorkersError, PermanentError
 
@@ -67,12 +68,13 @@ def print_json(data: Any) -> None:
 
 @contextmanager
 def friendly_errors() -> Iterator[None]:
-    """Show our errors as one clear line (exit 1) instead of a traceback."""
+    """Show our errors as one clear line (exit 1) instead of a traceback. The message is
+    printed as written: brackets in it ("are-workers[llm]") are text, not markup."""
     try:
         yield
     except PermanentError as exc:
-        err_console.print(f"[bold red]error[/]: {exc.user_message}")
+        err_console.print(f"[bold red]error[/]: {escape(exc.user_message)}")
         raise typer.Exit(1) from None
     except AreWorkersError as exc:
-        err_console.print(f"[bold red]error[/]: {exc}")
+        err_console.print(f"[bold red]error[/]: {escape(str(exc))}")
         raise typer.Exit(1) from None
