@@ -178,12 +178,12 @@ def prepare(
     views: dict[str, judge.ResumeView] = {}
     out: list[_Prepared] = []
     for posting in postings:
-        queries = encoder.queries([r.text for r in posting.requirements])
-        query_of = {r.key: queries[i] for i, r in enumerate(posting.requirements)}
-        aux = encode_aux([r.text for r in posting.requirements]) if encode_aux else None
-        aux_of = (
-            {r.key: aux[i] for i, r in enumerate(posting.requirements)} if aux is not None else {}
-        )
+        req_views = {
+            view.requirement.key: view
+            for view in judge.prepare_requirements(
+                posting.requirements, encoder.queries, taxonomy=taxonomy, encode_aux=encode_aux
+            )
+        }
         pool = sorted({pair.resume for pair in posting.pairs})
         for resume_id in pool:
             if resume_id not in views:
@@ -195,22 +195,13 @@ def prepare(
                     encode_aux=encode_aux,
                 )
         idf = judge.pool_idf([views[r] for r in pool])
-        req_views = {}
-        for requirement in posting.requirements:
-            req_view = judge.requirement_view(requirement, taxonomy)
-            req_view.query = query_of[requirement.key]
-            req_view.aux_query = aux_of.get(requirement.key)
-            req_views[requirement.key] = req_view
         judge.pool_norms(list(req_views.values()), [views[r] for r in pool])
         for pair in posting.pairs:
             resume = views[pair.resume]
             view = req_views[pair.requirement.key]
+            assert view.query is not None
             candidates = judge.candidate_pairs(
-                view,
-                resume,
-                query_of[pair.requirement.key],
-                idf=idf,
-                aux_query=aux_of.get(pair.requirement.key),
+                view, resume, view.query, idf=idf, aux_query=view.aux_query
             )
             out.append(_Prepared(posting, pair, resume, candidates))
     return out
