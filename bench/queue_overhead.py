@@ -41,6 +41,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -101,6 +103,60 @@ def run_ledger(jobs: int, threads: int, batch: int, caller_rows: bool, log: Any)
     from sqlalchemy import text
 
     from are_workers import ledger
+
+    with _full_stack(threads, log) as (engine, listener):
+        insert = text(_CALLER_ROW)
+        started = time.perf_counter()
+        for first in range(0, jobs, batch):
+            with engine.begin() as conn:  # one durable caller transaction per batch
+                for i in range(first, min(jobs, first + batch)):
+                    if caller_rows:
+                        conn.execute(insert, {"n": i})
+                    ledger.enqueue(conn, "system.noop", {"n": i})
+        # Stop at the last completion, not at a timeout after it.
+        finished = sum(1 for _ in listener.notifies(timeout=300, stop_after=jobs))
+        elapsed = time.perf_counter() - started
+        with engine.connect() as conn:
+            statuses = ledger.status_counts(conn)
+        if finished != jobs or statuses != {"succeeded": jobs}:
+            raise RuntimeError(f"not every job succeeded: {finished} notified, {statuses}")
+        return jobs / elapsed
+
+
+def run_lone(count: int, threads: int, log: Any) -> list[float]:
+    """Latency of a lone job with the stack idle: from its caller's commit to the moment its
+    worker claimed it (``started_at``), both on the database's clock; ``count`` jobs, one at
+    a time, 0.3 to 0.8 s apart so that the relay has gone back to sleep."""
+    import random
+
+    from sqlalchemy import text
+
+    from are_workers import ledger
+
+    latencies = []
+    with _full_stack(threads, log) as (engine, listener):
+        rng = random.Random(15)
+        for i in range(count):
+            time.sleep(rng.uniform(0.3, 0.8))
+            with engine.connect() as conn:
+                with conn.begin():
+                    job = ledger.enqueue(conn, "system.noop", {"n": i})
+                committed = conn.execute(text("SELECT clock_timestamp()")).scalar_one()
+            assert sum(1 for _ in listener.notifies(timeout=10, stop_after=1)) == 1
+            with engine.connect() as conn:
+                started = conn.execute(
+                    text("SELECT started_at FROM task_runs WHERE id = :id"), {"id": job}
+                ).scalar_one()
+            latencies.append((started - committed).total_seconds() * 1000)
+        return latencies
+
+
+@contextmanager
+def _full_stack(threads: int, log: Any) -> Iterator[tuple[Any, Any]]:
+    """An empty ledger, ``are-workers worker`` (supervisor + relay + one child) started and
+    ready, and a connection listening for completions: (engine, listener)."""
+    from sqlalchemy import text
+
     from are_workers.models.engine import get_engine
     from are_workers.models.task_runs import LEDGER_NOTIFY_CHANNEL
 
@@ -121,70 +177,7 @@ def run_ledger(jobs: int, threads: int, batch: int, caller_rows: bool, log: Any)
         ready = os.path.join(data_dir, "run", "worker.ready")
         while not os.path.exists(ready):
             time.sleep(0.1)
-        insert = text(_CALLER_ROW)
-        started = time.perf_counter()
-        for first in range(0, jobs, batch):
-            with engine.begin() as conn:  # one durable caller transaction per batch
-                for i in range(first, min(jobs, first + batch)):
-                    if caller_rows:
-                        conn.execute(insert, {"n": i})
-                    ledger.enqueue(conn, "system.noop", {"n": i})
-        # Stop at the last completion, not at a timeout after it.
-        finished = sum(1 for _ in listener.notifies(timeout=300, stop_after=jobs))
-        elapsed = time.perf_counter() - started
-        with engine.connect() as conn:
-            statuses = ledger.status_counts(conn)
-        if finished != jobs or statuses != {"succeeded": jobs}:
-            raise RuntimeError(f"not every job succeeded: {finished} notified, {statuses}")
-        return jobs / elapsed
-    finally:
-        listener.close()
-        proc.terminate()
-        proc.wait()
-
-
-def run_lone(count: int, threads: int, log: Any) -> list[float]:
-    """Latency of a lone job with the stack idle: from its caller's commit to the moment its
-    worker claimed it (``started_at``), both on the database's clock; ``count`` jobs, one at
-    a time, 0.3 to 0.8 s apart so that the relay has gone back to sleep."""
-    import random
-
-    from sqlalchemy import text
-
-    from are_workers import ledger
-    from are_workers.models.engine import get_engine
-    from are_workers.models.task_runs import LEDGER_NOTIFY_CHANNEL
-
-    engine = get_engine()
-    with engine.begin() as conn:
-        conn.execute(text("TRUNCATE task_runs"))
-    data_dir = tempfile.mkdtemp(prefix="are-bench-")
-    env = dict(os.environ, ARE_DATA_DIR=data_dir, ARE_LOG_LEVEL="WARNING")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "are_workers.cli.main", "worker", "--queues", "default",
-         "--processes", "1", "--threads", str(threads)],
-        env=env, stdout=log, stderr=log,
-    )  # fmt: skip
-    listener = _listen(engine, LEDGER_NOTIFY_CHANNEL)
-    latencies = []
-    try:
-        ready = os.path.join(data_dir, "run", "worker.ready")
-        while not os.path.exists(ready):
-            time.sleep(0.1)
-        rng = random.Random(15)
-        for i in range(count):
-            time.sleep(rng.uniform(0.3, 0.8))
-            with engine.connect() as conn:
-                with conn.begin():
-                    job = ledger.enqueue(conn, "system.noop", {"n": i})
-                committed = conn.execute(text("SELECT clock_timestamp()")).scalar_one()
-            assert sum(1 for _ in listener.notifies(timeout=10, stop_after=1)) == 1
-            with engine.connect() as conn:
-                started = conn.execute(
-                    text("SELECT started_at FROM task_runs WHERE id = :id"), {"id": job}
-                ).scalar_one()
-            latencies.append((started - committed).total_seconds() * 1000)
-        return latencies
+        yield engine, listener
     finally:
         listener.close()
         proc.terminate()
