@@ -224,3 +224,50 @@ Run the annual survey of audit committees.
     standalone = next(p for p in passages if p.text.startswith("Run the annual survey"))
     assert standalone.lead == ""  # the line before it ends a sentence
     assert judge._DESCRIBING.search(f"{fragment.lead} {fragment.text}")
+
+
+def test_a_requirement_s_examples_are_read_from_its_wording() -> None:
+    examples = judge.alternatives(
+        "A food hygiene certificate (CIEH Level 2, REHIS Elementary or similar)"
+    )
+    # Name-like tokens stand for their example; "or similar" names nothing.
+    assert examples == (frozenset({"cieh"}), frozenset({"rehis"}))
+    tools = judge.alternatives("Experience with a rostering tool such as Deputy or RotaCloud")
+    assert frozenset({"deputy"}) in tools and frozenset({"rotacl"}) in tools
+    assert judge.alternatives("Experience leading a kitchen brigade") == ()
+
+
+def test_a_line_naming_an_example_is_judged_even_when_far_in_wording() -> None:
+    view = judge.requirement_view(
+        judge.Requirement("req:0", "A food hygiene certificate (CIEH Level 2 or equivalent)"),
+        judge.get_taxonomy(),
+    )
+    assert judge.names_alternative(view, judge._terms("Tickets: CIEH L2 (2021), first aid"))
+    assert not judge.names_alternative(view, judge._terms("Food safety supervisor, 2021"))
+
+
+def test_a_long_run_of_short_items_is_a_list_even_with_a_noun_of_doing() -> None:
+    line = (
+        "Strengths: knife skills · menu costing · allergen control · stock rotation · "
+        "exam preparation · HACCP · rota planning · supplier management"
+    )
+    assert judge._is_list(line)
+    sentence = "Managed ordering, rotas, allergens, costings, deliveries and hygiene for 3 sites"
+    assert not judge._is_list(sentence)
+
+
+def test_a_passage_knows_the_role_it_was_written_in() -> None:
+    resume = """Jonas Brandt
+Contributing Editor, Kitchen Trade Magazine, 2019 - present
+Interviewed head chefs about running a brigade of twenty in a hotel kitchen.
+Head Chef, Hotel Alder, 2012 - 2019
+Ran a brigade of twenty and the banqueting kitchen.
+"""
+    parsed = judge.parse_resume(resume, today=TODAY)
+    passages = {p.text: p for p in judge.passages_of(parsed)}
+    written = passages[
+        "Interviewed head chefs about running a brigade of twenty in a hotel kitchen."
+    ]
+    done = passages["Ran a brigade of twenty and the banqueting kitchen."]
+    assert written.role_line.startswith("Contributing Editor, Kitchen Trade Magazine")
+    assert done.role_line.startswith("Head Chef, Hotel Alder")

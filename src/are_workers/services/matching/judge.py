@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import statistics
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -76,6 +77,9 @@ class Passage:
     # The line a wrapped fragment continues ("translation under IFRS" after "Wrote the
     # explainer ..."): what the sentence says it is (doing, describing) is read there.
     lead: str = ""
+    # The line that heads the passage's dated role ("Deputy Editor, … magazine … since 2020"):
+    # work described inside a role of writing, advising or assisting is not that work done.
+    role_line: str = ""
 
 
 @dataclass(frozen=True)
@@ -146,6 +150,7 @@ def passages_of(parsed: ParsedResume) -> list[Passage]:
     section and the dated role each line sits under."""
     text = parsed.text
     periods = dated_roles(parsed)
+    role_lines = [_line_at(text, period.start) for period in periods]
     found: list[Passage] = []
     for section in parsed.sections:
         position = section.start
@@ -178,10 +183,17 @@ def passages_of(parsed: ParsedResume) -> list[Passage]:
                         role_months=periods[role].months if role is not None else None,
                         role_index=role,
                         lead=lead if piece is pieces[0] else "",
+                        role_line=role_lines[role] if role is not None else "",
                     )
                 )
                 offset = start + len(stripped)
     return found
+
+
+def _line_at(text: str, position: int) -> str:
+    start = text.rfind("\n", 0, position) + 1
+    end = text.find("\n", position)
+    return text[start : end if end >= 0 else len(text)].strip()
 
 
 _CONTINUES = re.compile(r"^\s*[a-zäöüßéèêàçôû)\"”']")
@@ -307,6 +319,7 @@ FEATURES = (
     "foreign",
     "foreign_sim_z",
     "skill_overlap",
+    "alternative",
     "doing",
     "describing",
     "in_work",
@@ -320,6 +333,7 @@ FEATURES = (
     "licence_held",
     "exp_req_study",
     "exp_req_describing",
+    "role_describing",
     "has_role",
     "role_years",
     "years_fit",
@@ -354,14 +368,72 @@ def _foreign(text: str) -> bool:
 
 
 def _is_list(text: str) -> bool:
-    """A keyword list: many separators, few words between them, no verb of doing."""
+    """A keyword list: many separators, few words between them, no verb of doing; or a
+    long run of short items that does not open with one ("Key skills: French (C2) ·
+    German · … · Exam preparation · …": a noun like "preparation" does not make it work)."""
     separators = len(_SEPARATORS.findall(text))
     words = len(text.split())
-    return separators >= 3 and separators * 3 >= words and not _DOING.search(text)
+    if separators >= 3 and separators * 3 >= words and not _DOING.search(text):
+        return True
+    items = [item for item in _SEPARATORS.split(text) if item.strip()]
+    return (
+        len(items) >= 6
+        and statistics.median(len(item.split()) for item in items) <= 3
+        and not _DOING.search(items[0])
+    )
 
 
 def _skills(taxonomy: SkillTaxonomy, text: str) -> set[str]:
     return {m.name for m in taxonomy.find(text)}
+
+
+# The examples a posting gives for a requirement: "(ACA, ACCA or CIMA)", "such as MEDDICC or
+# Challenger", "(IOSH Managing Safely, NEBOSH General Certificate or equivalent)". A line that
+# names one of them speaks to the requirement even when its wording is far away.
+_ALT_INTRO = re.compile(
+    r"\((?P<paren>[^()]{2,160})\)|\b(?:such as|e\.g\.|for example|for instance|like|including|"
+    r"namely|z\.\s?b\.|wie|par exemple|comme|notamment)\s+(?P<tail>[^.;:()]{2,160})",
+    re.IGNORECASE,
+)
+_ALT_SPLIT = re.compile(r",|;|\s+(?:or|and|oder|und|ou|et)\s+|\s/\s", re.IGNORECASE)
+_ALT_LEAD = re.compile(
+    r"^(?:for example|for instance|e\.g\.|such as|the|a|an|any|our|we use|we run|we have|"
+    r"z\.\s?b\.|par exemple|ideally|preferably)\s+",
+    re.IGNORECASE,
+)
+_ALT_VAGUE = re.compile(
+    r"\b(similar|equivalent|other|others|comparable|etc|related|relevant|vergleichbar|"
+    r"équivalent|similaire)\b",
+    re.IGNORECASE,
+)
+#: A name-like token: two capitals ("IOSH", "FP&A", "TS") or a letter and a digit ("S/4HANA").
+_NAME_TOKEN = re.compile(r"^(?:(?=(?:.*[A-Z]){2})|(?=.*[A-Za-z])(?=.*\d))\S+$")
+
+
+def alternatives(text: str) -> tuple[frozenset[str], ...]:
+    """The examples a requirement names, each as the terms (:func:`_terms`) a line must
+    contain to name it: its name-like tokens when it has any ("IOSH Managing Safely" needs
+    "IOSH"), else all its words. Vague ones ("or similar", "or equivalent") are dropped."""
+    found: list[frozenset[str]] = []
+    for match in _ALT_INTRO.finditer(text):
+        for raw in _ALT_SPLIT.split(match.group("paren") or match.group("tail")):
+            part = raw.strip(" .-\u2013'\"")
+            while (shorter := _ALT_LEAD.sub("", part)) != part:
+                part = shorter
+            if len(part) < 2 or len(part.split()) > 4 or _ALT_VAGUE.search(part):
+                continue
+            names = [t for t in part.split() if _NAME_TOKEN.match(t.strip(".,"))]
+            needed = (
+                frozenset().union(*(_terms(t) for t in names)) if names else frozenset(_terms(part))
+            )
+            if needed and needed not in found:
+                found.append(needed)
+    return tuple(found)
+
+
+def names_alternative(view: RequirementView, terms: set[str]) -> bool:
+    """Whether a line's terms name one of the requirement's examples (a plural counts)."""
+    return any(all(t in terms or f"{t}s" in terms for t in needed) for needed in view.alternatives)
 
 
 @dataclass
@@ -380,6 +452,7 @@ class RequirementView:
     # (multilingual, English); set by :func:`pool_norms`.
     pool_sim: tuple[float, float] | None = None
     pool_aux: tuple[float, float] | None = None
+    alternatives: tuple[frozenset[str], ...] = ()
 
 
 def pair_features(
@@ -436,6 +509,7 @@ def pair_features(
         "foreign": 1.0 if _foreign(text) else 0.0,
         "foreign_sim_z": ((sim - mean_sim) / (std_sim + 1e-3)) if _foreign(text) else 0.0,
         "skill_overlap": skill_overlap,
+        "alternative": 1.0 if names_alternative(view, passage_terms) else 0.0,
         "doing": doing,
         "describing": describing,
         "in_work": in_work,
@@ -449,6 +523,7 @@ def pair_features(
         "licence_held": licence * held * (1.0 - not_yet),
         "exp_req_study": experience * (in_study + describing > 0),
         "exp_req_describing": experience * describing * (1.0 - doing),
+        "role_describing": 1.0 if _DESCRIBING.search(passage.role_line) else 0.0,
         "has_role": 1.0 if passage.role_months is not None else 0.0,
         "role_years": min(10.0, role_years or 0.0) / 10.0,
         "years_fit": years_fit,
@@ -568,6 +643,7 @@ def requirement_view(requirement: Requirement, taxonomy: SkillTaxonomy) -> Requi
         bool(_LICENCE_REQ.search(text)),
         bool(_EXPERIENCE_REQ.search(text)),
         requirement.min_years if requirement.min_years is not None else min_years(text),
+        alternatives=alternatives(text),
     )
 
 
@@ -660,9 +736,12 @@ def candidate_pairs(
         aux = aux_z = np.zeros(len(resume.passages))
     order = np.argsort(-sims, kind="stable")
     chosen = list(order[:top])
-    # A passage naming a required skill is read even when its wording is far away.
+    # A passage naming a required skill, or one of the requirement's examples, is read even
+    # when its wording is far away.
     if view.skills:
         chosen += [i for i in range(len(resume.passages)) if resume.skills[i] & view.skills]
+    if view.alternatives:
+        chosen += [i for i, terms in enumerate(resume.terms) if names_alternative(view, terms)]
     chosen = list(dict.fromkeys(int(i) for i in chosen))
     best, mean, std = float(sims[order[0]]), float(sims.mean()), float(sims.std())
     return [
