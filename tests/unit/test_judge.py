@@ -271,3 +271,26 @@ Ran a brigade of twenty and the banqueting kitchen.
     done = passages["Ran a brigade of twenty and the banqueting kitchen."]
     assert written.role_line.startswith("Contributing Editor, Kitchen Trade Magazine")
     assert done.role_line.startswith("Head Chef, Hotel Alder")
+
+
+LINGUIST = """Languages
+Portuguese (native), English (C1), Spanish (B1)
+
+Experience
+Account Manager, Vale Foods, 2019 - present
+Managed 40 retail accounts across Portugal and Spain.
+"""
+
+
+def test_a_language_below_the_level_asked_is_not_met(encoder) -> None:  # type: ignore[no-untyped-def]
+    verdict = _judge(encoder, "Native or near-native Spanish (C2)", LINGUIST)
+    assert not verdict.met
+    assert verdict.probability <= judge.LEVEL_SHORT_CAP
+    assert verdict.passage is not None and "Spanish (B1)" in verdict.passage.text
+    assert "Spanish at B1, below the C2 or native asked" in verdict.rationale
+
+
+def test_a_language_line_at_the_level_asked_is_evidence_not_a_keyword(encoder) -> None:  # type: ignore[no-untyped-def]
+    verdict = _judge(encoder, "Working proficiency in Portuguese", LINGUIST)
+    assert "Only listed" not in verdict.rationale
+    assert verdict.passage is not None and "Portuguese (native)" in verdict.passage.text

@@ -41,6 +41,12 @@ from typing import Any
 import numpy as np
 
 from are_workers.services.documents import is_masked
+from are_workers.services.matching.language_levels import (
+    LEVEL_NAMES,
+    LanguageAsk,
+    language_ask,
+    level_shown,
+)
 from are_workers.services.matching.postings import min_years
 from are_workers.services.resumes.parsing import ParsedResume, parse_resume
 from are_workers.services.skills import SkillTaxonomy, get_taxonomy
@@ -453,6 +459,7 @@ class RequirementView:
     pool_sim: tuple[float, float] | None = None
     pool_aux: tuple[float, float] | None = None
     alternatives: tuple[frozenset[str], ...] = ()
+    language: LanguageAsk | None = None  # a spoken language asked for, with its level
 
 
 def pair_features(
@@ -644,6 +651,7 @@ def requirement_view(requirement: Requirement, taxonomy: SkillTaxonomy) -> Requi
         bool(_EXPERIENCE_REQ.search(text)),
         requirement.min_years if requirement.min_years is not None else min_years(text),
         alternatives=alternatives(text),
+        language=language_ask(text),
     )
 
 
@@ -742,6 +750,9 @@ def candidate_pairs(
         chosen += [i for i in range(len(resume.passages)) if resume.skills[i] & view.skills]
     if view.alternatives:
         chosen += [i for i, terms in enumerate(resume.terms) if names_alternative(view, terms)]
+    if view.language:
+        asked = view.language.languages
+        chosen += [i for i, p in enumerate(resume.passages) if level_shown(p.text, asked)]
     chosen = list(dict.fromkeys(int(i) for i in chosen))
     best, mean, std = float(sims[order[0]]), float(sims.mean()), float(sims.std())
     return [
@@ -802,7 +813,32 @@ def listed_only(view: RequirementView, passage: Passage) -> bool:
     """A bare listing: a skills/interests line or a keyword list. It evidences a credential
     in a credentials section, and nothing else (keyword stuffing earns nothing)."""
     listed = passage.section in {"skills", "interests", "header"} or _is_list(passage.text)
+    if listed and view.language:
+        # "German B2 (Goethe-Zertifikat)" in a languages line is the evidence itself.
+        shown = level_shown(passage.text, view.language.languages)
+        return shown is None or shown[0] < view.language.level
     return listed and not (view.licence and passage.section in CREDENTIAL_SECTIONS)
+
+
+#: The most a language stated below the level asked can count for.
+LEVEL_SHORT_CAP = 0.3
+
+
+def _language_level(view: RequirementView, resume: ResumeView) -> tuple[int, str, int] | None:
+    """(level, language, passage): the best level the resume states for a language the
+    requirement asks for, or ``None`` (none asked, or no level stated)."""
+    if view.language is None:
+        return None
+    found = [
+        (shown[0], passage.section in CREDENTIAL_SECTIONS, -i, shown[1])
+        for i, passage in enumerate(resume.passages)
+        if (shown := level_shown(passage.text, view.language.languages))
+    ]
+    if not found:
+        return None
+    # The highest level; at equal levels the languages (or credentials) line, then the first.
+    level, _, index, language = max(found)
+    return level, language, -index
 
 
 def judge_requirement(
@@ -844,6 +880,17 @@ def judge_requirement(
         # A credential asked for, quoted as not yet held ("registration pending", "en
         # cours de qualification"): the quote shows it is missing.
         probability = min(probability, NOT_YET_CAP)
+    stated = _language_level(view, resume)
+    shortfall = None
+    if stated is not None and view.language is not None:
+        # The resume says how well it speaks the language: that line is the evidence, at
+        # the level asked or below it.
+        passage = resume.passages[stated[2]]
+        if stated[0] < view.language.level:
+            shortfall = stated
+            probability = min(probability, LEVEL_SHORT_CAP)
+        else:
+            probability = max(probability, MET)
     met = probability >= MET
     if met:
         rationale = "Evidenced in the " + passage.section + " section"
@@ -853,6 +900,12 @@ def judge_requirement(
             rationale += f" (asked: {needed:g})"
     elif capped:
         rationale = "Only listed (a keyword, not shown in the work history)"
+    elif shortfall is not None and view.language is not None:
+        level, language, _ = shortfall
+        rationale = (
+            f"{language} at {LEVEL_NAMES[level]}, below the "
+            f"{LEVEL_NAMES[view.language.level]} asked"
+        )
     elif not_yet:
         rationale = "Not yet held: the quoted passage says it is in progress"
     else:
