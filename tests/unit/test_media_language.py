@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import pytest
 
+from are_workers.errors import InvalidInputError
 from are_workers.ml.transcriber import FILLER_PROMPT, DecodingOptions, Segment, Word, _prompt
-from are_workers.services.media.answer_transcription import _LanguageTally
+from are_workers.services.media.answer_transcription import _LanguageTally, check_understood
 from are_workers.services.media.answers import LANGUAGE_MIN_PROBABILITY, answer_notice
 from are_workers.services.media.speech_analytics import is_filler
 from are_workers.services.media.transcription import ChunkResult
+from are_workers.services.media.transcription import Transcript as SpokenTranscript
 
 
 def _chunk(index: int, language: str, probability: float, seconds: float) -> ChunkResult:
@@ -86,3 +88,35 @@ def test_words_join_as_whisper_wrote_them() -> None:
     assert german == "ungefähr 52.000 Euro, fast 10%."
     assert join_words(words("1", ",5", "Jahre"), "de") == "1,5 Jahre"
     assert join_words(words("Well,", ".NET", "and", "%", "signs"), "en") == "Well, .NET and % signs"
+
+
+def _english_model_heard(*phrases: tuple[str, float]) -> SpokenTranscript:
+    segments = []
+    for i, (text, avg_logprob) in enumerate(phrases):
+        words = tuple(
+            Word(i * 3.0 + k * 0.2, i * 3.0 + k * 0.2 + 0.2, w, 0.6)
+            for k, w in enumerate(text.split())
+        )
+        segments.append(Segment(i * 3.0, i * 3.0 + 2.9, text, words, avg_logprob, 0.01))
+    return SpokenTranscript("en", 3.0 * len(phrases), "tiny.en", tuple(segments))
+
+
+def test_an_english_only_model_looping_on_foreign_speech_stores_nothing() -> None:
+    # Confidence and coverage alone would keep it (-0.7, word probability 0.6, full
+    # coverage); the looping phrase is what the model makes of another language.
+    looping = _english_model_heard(
+        ("In my midst I am still having a steam glide.", -0.7),
+        (
+            "I'm having a high-end, high-end, high-end, high-end, high-end, high-end, high-end.",
+            -0.7,
+        ),
+    )
+    with pytest.raises(InvalidInputError) as caught:
+        check_understood(looping, english_only=True, speech_seconds=lambda: 6.0)
+    assert caught.value.code == "unsupported_language"
+    # Noisy English at the same confidence, without a loop, is kept.
+    noisy = _english_model_heard(
+        ("In my last role I led a small team that rebuilt the billing service.", -0.7),
+        ("The hardest part was the data migration, we could not lose one invoice.", -0.7),
+    )
+    check_understood(noisy, english_only=True, speech_seconds=lambda: 6.0)

@@ -14,6 +14,7 @@ complete transcript's row names the same transcript and counts the chunks.)
 from __future__ import annotations
 
 import uuid
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,6 +80,17 @@ clean English -0.10 to -0.23 / 0.84-0.94 / coverage 0.85-0.97; English with nois
 SNR -0.53 to -0.69 / 0.60-0.67 / 0.96 (kept); seven other languages -0.72 to -1.44 /
 0.20-0.58, each caught by one rule or the other. It is a heuristic: heavily accented or very
 noisy English can be refused too, and the message says so."""
+UNDERSTOOD_MAX_COMPRESSION = 2.4
+"""Whisper's own bound for a failed decode: a phrase whose text compresses better than this
+repeats itself ("a high-end, high-end, high-end, ..."). Among suspect transcripts (at or
+below ``UNDERSTOOD_SUSPECT_AVG_LOGPROB``) such a loop marks another language too: the
+German fixture answer read -0.70 / 0.58 / coverage 0.79 on an AVX2-only CPU, just inside
+the other bounds, with its last phrase looping (ratio 2.48)."""
+
+
+def compression_ratio(text: str) -> float:
+    data = text.encode()
+    return len(data) / len(zlib.compress(data)) if data else 0.0
 
 
 TRANSCRIPT_AUDIT_ACTION = "transcript.completed"
@@ -188,7 +200,10 @@ def check_understood(
     if avg_logprob > UNDERSTOOD_SUSPECT_AVG_LOGPROB:
         return
     word_probability = float(np.mean([w.probability for w in transcript.words]))
-    low_confidence = (
+    looping = any(
+        compression_ratio(s.text) > UNDERSTOOD_MAX_COMPRESSION for s in transcript.segments
+    )
+    low_confidence = looping or (
         avg_logprob <= UNDERSTOOD_MIN_AVG_LOGPROB
         and word_probability <= UNDERSTOOD_MIN_WORD_PROBABILITY
     )
@@ -199,6 +214,7 @@ def check_understood(
             "transcript_not_understood",
             avg_logprob=round(avg_logprob, 3),
             word_probability=round(word_probability, 3),
+            looping=looping,
             coverage=round(coverage, 3) if speech else None,
         )
         raise InvalidInputError(
