@@ -237,6 +237,28 @@ def test_a_doubtful_face_both_detectors_agree_on_is_a_face() -> None:
     assert 140 / 480 < face.center_y < 340 / 480
 
 
+def test_an_out_of_focus_face_is_found_once_sharpened() -> None:
+    """The astronaut's head behind a strong Gaussian blur (sigma 6 px of 640): the model
+    misses it as it is, finds it on the unsharp-masked frame."""
+    import cv2
+
+    frame = np.full((480, 640, 3), 128, dtype=np.uint8)
+    frame[120:360, 215:425] = _astronaut_bgr()[20:260, 120:330]
+    blurred = cv2.GaussianBlur(frame, (0, 0), 6)
+    detector = make_face_detector("blazeface")
+    as_is = FrameAnalysisOptions(detector="blazeface", sharpen_below=0.0)
+    assert detector.observe(blurred, timestamp=0, options=as_is).faces == ()
+    seen = detector.observe(blurred, timestamp=0, options=OPTIONS)
+    assert seen.sharpness < OPTIONS.sharpen_below
+    (face,) = seen.faces
+    assert 215 / 640 < face.center_x < 425 / 640 and 120 / 480 < face.center_y < 360 / 480
+    # a sharp frame is searched as it is
+    assert (
+        make_face_detector("blazeface").observe(frame, timestamp=0, options=OPTIONS).sharpness
+        > OPTIONS.sharpen_below
+    )
+
+
 def test_confirmed_face_checks_only_doubtful_candidates_haar_has_not_seen() -> None:
     import cv2
 
