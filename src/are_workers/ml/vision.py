@@ -109,12 +109,20 @@ class FrameAnalysisOptions:
     blocked_max_contrast: float = 6.0
     """Luma standard deviation below this, and no face found: a uniform frame (lens covered
     by a finger, tape or paper, or a frozen/blank camera feed)."""
+    search_min_contrast: float = 3.0
+    """Luma standard deviation below this: so flat that no face is looked for (a covered
+    lens: the labelled fixture's shows 1.3-1.4, only the encoder's residue of the scene, in
+    which BlazeFace would still make out a face). Between this and ``blocked_max_contrast``
+    faces are looked for: a dim, flat room keeps sensor noise and the scene (4.4-5.0 in the
+    dimmest eval/faces dev-pool frames with a face)."""
     sharpen_below: float = 30.0
     """BlazeFace: a frame whose ``sharpness`` is below this (out of focus or shaken) is
     sharpened (unsharp mask, sigma 2 px at ``analysis_width``) before faces are looked for:
     blur lowers the model's scores on real faces more than on textures. On dev frames of
     ``eval/faces``, 38 of 48 Gaussian-blurred and 20 of 48 motion-blurred frames are below
-    it, and 1 of 91 plain ones; sharpening every frame instead loses sharp faces."""
+    it, and 1 of 91 plain ones; sharpening every frame instead loses sharp faces. A uniform
+    frame (``blocked_max_contrast``) is never sharpened: it is flat, not blurred (a covered
+    lens's faint residue of the scene would turn into a face)."""
     confirmed_face_score: float = 0.35
     """BlazeFace: when no candidate reaches ``face_score``, one whose score (before the
     cross-check bonus) reaches this and that the Haar cascade confirms is a face. A blurred
@@ -220,12 +228,14 @@ class FaceDetector:
         mean_luminance, luminance_std = float(mean[0][0]), float(std[0][0])
         sharpness = float(cv2.Laplacian(gray, cv2.CV_64F).var())
         uniform = luminance_std < options.blocked_max_contrast
-        found, profiles = self._faces(bgr, gray, options)
-        faces = tuple(found)
+        faces: tuple[FaceBox, ...] = ()
+        profiles = 0
+        if luminance_std >= options.search_min_contrast:
+            found, profiles = self._faces(bgr, gray, options)
+            faces = tuple(found)
         # A uniform or very dark frame counts as a blocked camera only when no face is seen
         # in it: a dim room with a visible face is a lighting problem (dark_frame_ratio), not
-        # an absent one. Faces are looked for in a uniform frame too: a dark, flat room at
-        # 320 px can fall below ``blocked_max_contrast`` with a face in it (eval/faces).
+        # an absent one.
         blocked = (uniform or mean_luminance < options.blocked_max_luminance) and not (
             faces or profiles
         )
@@ -409,7 +419,7 @@ class BlazeFaceDetector(FaceDetector):
         import cv2
 
         rgb = cv2.cvtColor(bgr, cv2.COLOR_GRAY2RGB if bgr.ndim == 2 else cv2.COLOR_BGR2RGB)
-        if cv2.Laplacian(gray, cv2.CV_64F).var() < options.sharpen_below:
+        if _out_of_focus(gray, options):
             rgb, gray = _sharpened(rgb), _sharpened(gray)
         height, width = rgb.shape[:2]
         merged = [c for c in _merge(self._candidates(rgb)) if c[3] > 0 and c[4] > 0]
@@ -486,6 +496,16 @@ class BlazeFaceDetector(FaceDetector):
             abs(x + w / 2 - size / 2) < size / 4 and abs(y + h / 2 - size / 2) < size / 4
             for x, y, w, h in found
         )
+
+
+def _out_of_focus(gray: MatLike, options: FrameAnalysisOptions) -> bool:
+    """Low sharpness in a frame with contrast: blur. A uniform frame (a covered lens) is
+    flat, not blurred, and sharpening would only raise its noise and residue."""
+    import cv2
+
+    if float(cv2.meanStdDev(gray)[1][0][0]) < options.blocked_max_contrast:
+        return False
+    return float(cv2.Laplacian(gray, cv2.CV_64F).var()) < options.sharpen_below
 
 
 def _sharpened(image: Any) -> Any:
