@@ -127,8 +127,9 @@ class FrameAnalysisOptions:
     """BlazeFace: when no candidate reaches ``face_score``, one whose score (before the
     cross-check bonus) reaches this and that the Haar cascade confirms is a face. A blurred
     or dim face lowers BlazeFace's confidence, yet the two detectors rarely agree on the same
-    texture (in the 0.35-0.5 band, 3 of 488 dev candidates off a face). Chosen on dev frames
-    of ``eval/faces`` only (0.3 adds a false face there, 0.4 loses a face)."""
+    texture (in the 0.35-0.5 band, 3 of 488 dev candidates off a face with a tile score of
+    at least 0.35). Chosen on dev frames of ``eval/faces`` only (0.3 adds a false face
+    there, 0.4 loses a face)."""
 
 
 @dataclass(frozen=True, slots=True)
