@@ -25,6 +25,8 @@ The frames are not committed: build them once with the set's own generator and v
 
     python eval/faces/generate.py /var/tmp/faces --check
     python bench/face_detection.py /var/tmp/faces [--split test] [--json]
+
+More dev-only frames for tuning: ``bench/face_dev_extra.py`` (then ``--manifest``).
 """
 
 from __future__ import annotations
@@ -139,8 +141,14 @@ def main() -> None:
     parser.add_argument("frames", type=Path, help="OUTDIR of eval/faces/generate.py")
     parser.add_argument("--split", default="test", choices=["dev", "test", "all"])
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    parser.add_argument(
+        "--manifest",
+        type=Path,
+        default=Path(__file__).resolve().parents[1] / "eval" / "faces" / "manifest.jsonl",
+        help="labels (default: the blind set's; bench/face_dev_extra.py writes its own)",
+    )
     args = parser.parse_args()
-    manifest = Path(__file__).resolve().parents[1] / "eval" / "faces" / "manifest.jsonl"
+    manifest = args.manifest
     frames = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
     if args.split != "all":
         frames = [f for f in frames if f["split"] == args.split]

