@@ -22,10 +22,12 @@ Two more measures, meant for the dev split:
   with pauses of 0.4-1.5 s of faint noise (-60 dBFS white, deterministic) until each answer
   lasts at least SECONDS, writes them next to the audio, and scores them like the clips;
   it also prints how many chunks the pipeline cut each answer into.
-- ``--languages``: each clip's language as the pipeline detects it (VAD, then one encoder
-  pass over the chunk's window, as ``WhisperTranscriber.recognize``) with its probability,
+- ``--languages``: each clip's language as the pipeline identifies it (VAD, then
+  ``WhisperTranscriber.identify_language`` on the chunk's window: one encoder pass, and
+  when that is uncertain a decoding in each of the top languages) with its probability,
   and how many right and wrong detections fall under each threshold of
-  ``answers.LANGUAGE_MIN_PROBABILITY`` (``language_uncertain``). No decoding.
+  ``answers.LANGUAGE_MIN_PROBABILITY`` (``language_uncertain``). Decodes only the
+  uncertain clips.
 
     python bench/transcription_quality.py --split test
     python bench/transcription_quality.py --split dev --models base --limit 20
@@ -52,7 +54,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 from are_workers.config import Settings, get_settings  # noqa: E402
 from are_workers.errors import InvalidInputError  # noqa: E402
-from are_workers.ml.transcriber import decode_audio, get_transcriber  # noqa: E402
+from are_workers.ml.transcriber import (  # noqa: E402
+    DecodingOptions,
+    decode_audio,
+    get_transcriber,
+)
 from are_workers.services.media.answer_transcription import check_understood  # noqa: E402
 from are_workers.services.media.transcription import (  # noqa: E402
     normalize_for_wer,
@@ -61,6 +67,14 @@ from are_workers.services.media.transcription import (  # noqa: E402
 )
 
 GOAL = 0.005
+RAW_SEED = 0
+"""Raw faster-whisper falls back to sampling (temperature 0.2-1.0, best of 5) on a window
+that fails its compression or log-probability checks, and CTranslate2 seeds its sampler
+from ``std::random_device`` unless told otherwise: unseeded, the same answers gave raw
+0.02 apart per voice between runs. Its generator is per thread and seeded once, at the
+thread's first draw, so ``ctranslate2.set_random_seed`` is called once, before any model
+runs: the same clips in the same order then get the same draws, run after run (another
+subset or order draws differently). The pipeline never samples."""
 VOICE_ORDER = ("en-us", "en-gb", "en-sc", "de", "fr", "es")
 
 
@@ -181,10 +195,16 @@ def language_table(clips: list[dict[str, Any]], settings: Settings) -> None:
         if not speech:
             print(f"{clip['clip_id']:<16}no speech found")
             continue
-        language, probability = transcriber._detect_language(audio[speech[0][0] : speech[-1][1]])
+        window = audio[speech[0][0] : speech[-1][1]]
+        detected, _ = transcriber._detect_language(window)
+        language, probability, decoded = transcriber.identify_language(
+            window, options=DecodingOptions()
+        )
         rows.append((clip, language, probability))
         noise = "clean" if clip["noise"] == "none" else f"{clip['noise']} {clip['snr_db']}"
         mark = "" if language == clip["language"] else "  WRONG"
+        if decoded is not None:
+            mark += f"  (picked by decoding; the token said {detected})"
         print(f"{clip['clip_id']:<16}{noise:<11}{language:>6}{probability:>8.3f}{mark}")
     right = sorted(p for c, lang, p in rows if lang == c["language"])
     wrong = sorted(p for c, lang, p in rows if lang != c["language"])
@@ -227,6 +247,10 @@ def main() -> None:
     parser.add_argument(
         "--languages", action="store_true", help="detected language per clip, no decoding"
     )
+    parser.add_argument(
+        "--seed", type=int, default=RAW_SEED, help="CTranslate2's sampling seed (raw's fallback)"
+    )
+    parser.add_argument("--dump", type=Path, default=None, help="per-clip results as JSON lines")
     args = parser.parse_args()
 
     audio_dir = args.audio or get_settings().data_dir / "eval-speech"
@@ -242,6 +266,10 @@ def main() -> None:
         for model_name in args.models.split(","):
             language_table(clips, Settings(whisper_model_path=model_name))
         return
+    import ctranslate2
+
+    ctranslate2.set_random_seed(args.seed)  # before the first draw of any thread: see RAW_SEED
+    dump = args.dump.open("w", encoding="utf-8") if args.dump else None
     audio_seconds = sum(c["duration_s"] for c in clips)
     print(f"{len(clips)} {args.split} clips, {audio_seconds / 60:.1f} min of audio")
 
@@ -259,6 +287,7 @@ def main() -> None:
             started = time.perf_counter()
             audio = decode_audio(clip["path"])
             segments, info = model.transcribe(audio, beam_size=5)
+            segments = list(segments)
             raw_text = " ".join(s.text.strip() for s in segments)
             seconds["raw"] += time.perf_counter() - started
             started = time.perf_counter()
@@ -278,6 +307,22 @@ def main() -> None:
                 ),
             }
             noise = "clean" if clip["noise"] == "none" else f"{clip['noise']} {clip['snr_db']}"
+            if dump is not None:
+                record = {
+                    "model": config.model_name,
+                    "clip_id": clip["clip_id"],
+                    "voice": clip["voice"],
+                    "noise": noise,
+                    "words": len(reference),
+                    "errors": errors,
+                    "raw": raw_text,
+                    "pipeline": transcript.text,
+                    "raw_language": [info.language, round(info.language_probability, 4)],
+                    "raw_temperatures": [s.temperature for s in segments],
+                    "pipeline_language": transcript.language,
+                }
+                dump.write(json.dumps(record, ensure_ascii=False) + "\n")
+                dump.flush()
             for tally in (by_voice[clip["voice"]], by_noise[noise]):
                 tally.words += len(reference)
                 for system, count in errors.items():

@@ -120,3 +120,27 @@ def test_an_english_only_model_looping_on_foreign_speech_stores_nothing() -> Non
         ("The hardest part was the data migration, we could not lose one invoice.", -0.7),
     )
     check_understood(noisy, english_only=True, speech_seconds=lambda: 6.0)
+
+
+def test_an_uncertain_language_is_picked_by_decoding_never_by_a_loop() -> None:
+    """The decoding in the spoken language wins on mean token log-probability, a decoding
+    that repeats one phrase loses whatever its score, and when every one loops (or none has
+    words) the language token's first choice stays."""
+    from types import SimpleNamespace
+
+    from are_workers.ml.transcriber import (
+        HALLUCINATION_COMPRESSION_RATIO,
+        DecodingOptions,
+        _decoding_score,
+    )
+
+    def decoding(logprob: float, tokens: int, ratio: float = 1.5) -> list[SimpleNamespace]:
+        return [SimpleNamespace(avg_logprob=logprob, tokens=[0] * tokens, compression_ratio=ratio)]
+
+    spoken = _decoding_score(decoding(-0.4, 30) + decoding(-0.2, 10))
+    assert spoken == (True, pytest.approx(-0.35))
+    loop = _decoding_score(decoding(-0.05, 80, HALLUCINATION_COMPRESSION_RATIO + 1))
+    assert spoken > loop == _decoding_score([]) == (False, 0.0)
+    assert _decoding_score(decoding(-0.3, 20)) > spoken
+    # the same bound as the answer's language_uncertain notice
+    assert DecodingOptions().uncertain_language_below == LANGUAGE_MIN_PROBABILITY

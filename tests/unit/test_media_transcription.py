@@ -14,6 +14,7 @@ import pytest
 from are_workers.config import Settings
 from are_workers.errors import ConfigurationError, InvalidInputError
 from are_workers.ml.transcriber import DecodingOptions, decode_audio, detect_speech
+from are_workers.services.media.answers import LANGUAGE_MIN_PROBABILITY
 from are_workers.services.media.transcription import (
     ChunkingOptions,
     ChunkResult,
@@ -353,3 +354,29 @@ def test_a_chunk_keeps_its_last_words(tmp_path: Path) -> None:
 
 def _words(chunk: ChunkResult) -> list[Any]:
     return [w for s in chunk.segments for w in s.words]
+
+
+def test_an_uncertain_language_is_picked_by_what_the_model_writes(tmp_path: Path) -> None:
+    """German under 10 dB of babble (six espeak-ng talkers, three of them English) from the
+    blind set's dev split: base's language token said Latin (0.37, German 0.20). Decoded
+    in each of the three most probable languages, the German words are the most probable,
+    so the answer is written in German; its probability stays the token's, below the
+    ``language_uncertain`` bound, so the answer is still flagged for a check."""
+    root = Path(__file__).resolve().parents[2]
+    bench = _module(root / "bench" / "transcription_quality.py")
+    clips = bench.load_clips(root / "eval" / "speech", tmp_path / "eval-speech", "dev")
+    (clip,) = [c for c in clips if c["clip_id"] == "de_150_de03"]
+    assert (clip["noise"], clip["snr_db"]) == ("babble", 10)
+    base = Settings(whisper_model_path="base")
+    token_only = DecodingOptions(uncertain_language_below=0.0)
+    guessed = transcribe_file(
+        clip["path"], settings=base, options=TranscriptionOptions(decoding=token_only)
+    )
+    assert guessed.language != "de"  # what the language token alone says
+    chunks: list[ChunkResult] = []
+    picked = transcribe_chunks(clip["path"], settings=base, on_chunk_done=chunks.append)
+    assert picked.language == "de" and chunks[0].language == "de"
+    assert chunks[0].language_probability < LANGUAGE_MIN_PROBABILITY
+    assert word_error_rate(clip["reference"], picked.text) < word_error_rate(
+        clip["reference"], guessed.text
+    )

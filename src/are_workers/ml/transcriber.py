@@ -136,6 +136,13 @@ class DecodingOptions:
     the same prompt), like faster-whisper's ``condition_on_previous_text`` across windows.
     Off: with base it made the second chunk of the speech fixture repeat the first
     ("In my last role I was able to use a single-large application...")."""
+    uncertain_language_below: float = 0.5
+    """A detected language less probable than this is uncertain (the same bound as
+    ``answers.LANGUAGE_MIN_PROBABILITY``, which flags such an answer): the chunk is then
+    decoded in each of its ``language_candidates`` most probable languages, and the language
+    whose words the model finds most probable is kept (see
+    ``WhisperTranscriber._pick_language``). 0 turns this off."""
+    language_candidates: int = 3
     vad_min_silence_ms: int = 500
     """Silences shorter than this stay inside a speech range (Silero VAD)."""
     repair_tail: bool = True
@@ -368,19 +375,13 @@ class WhisperTranscriber:
         offset = speech[0][0]
         clip = audio[offset : speech[-1][1]]
         probability = 1.0
+        decoded: list[Any] | None = None
         if language is None:
-            language, probability = self._detect_language(clip)
-        kwargs: dict[str, Any] = {
-            "language": language,
-            "beam_size": options.beam_size,
-            "temperature": 0.0,
-            "initial_prompt": _prompt(options, language, context),
-            "without_timestamps": False,
-            "condition_on_previous_text": True,  # within the chunk only
-            "word_timestamps": True,
-            "vad_filter": False,  # done by the caller, once for the whole recording
-        }
-        raw_segments = self._decode(clip, kwargs)
+            language, probability, decoded = self.identify_language(
+                clip, options=options, context=context
+            )
+        kwargs = _decoding_kwargs(options, language, context)
+        raw_segments = decoded if decoded is not None else self._decode(clip, kwargs)
         if options.drop_hallucinations and any(
             s.compression_ratio > HALLUCINATION_COMPRESSION_RATIO for s in raw_segments
         ):
@@ -407,12 +408,72 @@ class WhisperTranscriber:
             language_probability=round(probability, 4),
         )
 
+    def identify_language(
+        self,
+        clip: npt.NDArray[np.float32],
+        *,
+        options: DecodingOptions,
+        context: Context | None = None,
+    ) -> tuple[str, float, list[Any] | None]:
+        """A chunk's language, the probability Whisper's language token gave it, and, when
+        the detection was uncertain and the language was picked by decoding
+        (``_pick_language``), that decoding (else None). The chunk's words are decoded in
+        this language."""
+        probabilities = self._language_probabilities(clip)
+        language, probability = probabilities[0]
+        if probability >= options.uncertain_language_below:
+            return language, probability, None
+        candidates = [code for code, _ in probabilities[: options.language_candidates]]
+        language, decoded = self._pick_language(clip, candidates, options, context)
+        return language, dict(probabilities)[language], decoded
+
     def _detect_language(self, clip: npt.NDArray[np.float32]) -> tuple[str, float]:
         """The most likely language of a chunk's speech (one encoder pass over its window)
-        and its probability. The chunk is then decoded in that language, so the detection
-        is what the words are written in, and a resumed run detects the same."""
-        language, probability, _ = self._model.detect_language(clip)
-        return str(language), float(probability)
+        and its probability, before any decoding."""
+        return self._language_probabilities(clip)[0]
+
+    def _language_probabilities(self, clip: npt.NDArray[np.float32]) -> list[tuple[str, float]]:
+        """Every language's probability for a chunk's speech, most probable first: Whisper's
+        language token after one encoder pass over the chunk's window. Deterministic, so a
+        resumed run detects the same."""
+        _, _, probabilities = self._model.detect_language(clip)
+        return [(str(code), float(p)) for code, p in probabilities]
+
+    def _pick_language(
+        self,
+        clip: npt.NDArray[np.float32],
+        candidates: Sequence[str],
+        options: DecodingOptions,
+        context: Context | None,
+    ) -> tuple[str, list[Any]]:
+        """The candidate language whose decoding the model finds most probable, with that
+        decoding (reused, not decoded again).
+
+        Why: the language token is one prediction from a window where a short answer is
+        followed by zero padding, and background talkers in other languages pull it
+        around (base heard German under 10 dB babble as Latin at 0.37, German 0.20). A
+        whole decoding weighs every word: in the spoken language the words come out
+        probable, in another language the model has to guess, translate or loop. The mean
+        token log-probability decides; a decoding that loops (compression ratio above
+        ``HALLUCINATION_COMPRESSION_RATIO``: a wrong language often comes out as one
+        phrase repeated, with a high score) loses to one that does not, and when every
+        decoding loops the detection's first choice stays. Only run on uncertain detections
+        (``DecodingOptions.uncertain_language_below``), so confident ones cost nothing.
+        """
+        best: tuple[tuple[bool, float], str, list[Any]] | None = None
+        for language in candidates:
+            segments = self._decode(clip, _decoding_kwargs(options, language, context))
+            score = _decoding_score(segments)
+            if best is None or score > best[0]:
+                best = (score, language, segments)
+        assert best is not None
+        logger.info(
+            "whisper_language_picked",
+            candidates=list(candidates),
+            picked=best[1],
+            mean_logprob=round(best[0][1], 3),
+        )
+        return best[1], best[2]
 
     def _decode(self, clip: npt.NDArray[np.float32], kwargs: dict[str, Any]) -> list[Any]:
         """One chunk, decoded by ``WhisperModel.transcribe`` exactly as plain faster-whisper
@@ -466,6 +527,32 @@ def _segments(
             )
         )
     return segments
+
+
+def _decoding_kwargs(
+    options: DecodingOptions, language: str, context: Context | None
+) -> dict[str, Any]:
+    """``WhisperModel.transcribe``'s arguments for one chunk decoded in ``language``."""
+    return {
+        "language": language,
+        "beam_size": options.beam_size,
+        "temperature": 0.0,
+        "initial_prompt": _prompt(options, language, context),
+        "without_timestamps": False,
+        "condition_on_previous_text": True,  # within the chunk only
+        "word_timestamps": True,
+        "vad_filter": False,  # done by the caller, once for the whole recording
+    }
+
+
+def _decoding_score(segments: Sequence[Any]) -> tuple[bool, float]:
+    """(neither empty nor looping, mean token log-probability) of a decoding: larger is
+    better; every empty or looping decoding scores the same, so the earlier one stays."""
+    tokens = sum(len(s.tokens) for s in segments)
+    loops = any(s.compression_ratio > HALLUCINATION_COMPRESSION_RATIO for s in segments)
+    if not tokens or loops:
+        return (False, 0.0)
+    return (True, sum(s.avg_logprob * len(s.tokens) for s in segments) / tokens)
 
 
 def _joined(words: Sequence[Any]) -> str:

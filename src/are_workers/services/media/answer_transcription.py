@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from are_workers.config import Settings, get_settings
 from are_workers.errors import InvalidInputError
+from are_workers.ml.transcriber import HALLUCINATION_COMPRESSION_RATIO
 from are_workers.models.subscription import UsageKind, UsageUnit
 from are_workers.models.video_interviews import (
     Transcript,
@@ -80,7 +81,7 @@ clean English -0.10 to -0.23 / 0.84-0.94 / coverage 0.85-0.97; English with nois
 SNR -0.53 to -0.69 / 0.60-0.67 / 0.96 (kept); seven other languages -0.72 to -1.44 /
 0.20-0.58, each caught by one rule or the other. It is a heuristic: heavily accented or very
 noisy English can be refused too, and the message says so."""
-UNDERSTOOD_MAX_COMPRESSION = 2.4
+UNDERSTOOD_MAX_COMPRESSION = HALLUCINATION_COMPRESSION_RATIO
 """Whisper's own bound for a failed decode: a phrase whose text compresses better than this
 repeats itself ("a high-end, high-end, high-end, ..."). Among suspect transcripts (at or
 below ``UNDERSTOOD_SUSPECT_AVG_LOGPROB``) such a loop marks another language too: the

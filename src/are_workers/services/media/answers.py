@@ -58,7 +58,10 @@ LANGUAGE_MIN_PROBABILITY = 0.5
 (Spanish under babble at 10 dB) to 0.993, with medians 0.92 (en), 0.97 (de), 0.86 (fr) and
 0.81 (es), so clear speech is not always at 0.9; the one wrong detection (German under
 babble, heard as Latin) was at 0.296. 0.5 flags none of the right ones and the wrong one;
-0.6 would flag 4 right ones, 0.7 nine. Kept at 0.5, on only one wrong detection to set it by."""
+0.6 would flag 4 right ones, 0.7 nine. Kept at 0.5, on only one wrong detection to set it by.
+Below the same bound the transcriber picks the chunk's language by decoding it in the token's
+three most probable languages (``DecodingOptions.uncertain_language_below``), which put that
+German clip right; the probability stored stays the token's, so the answer is still flagged."""
 
 
 def answer_notice(

@@ -78,7 +78,7 @@ FRAME_SAMPLES = round(FRAME_SECONDS * SAMPLE_RATE)
 _SMOOTHING_FRAMES = 15  # 300 ms: about one syllable, so a cut never lands inside a word
 _NEAR_QUIETEST_DB = 3.0
 _SILENCE_FLOOR_DB = -100.0
-PLAN_VERSION = 5
+PLAN_VERSION = 6
 """Bump when the planning or decoding logic changes: stored chunks then become stale."""
 
 __all__ = [
