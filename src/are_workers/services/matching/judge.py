@@ -87,6 +87,12 @@ class Passage:
     # work described inside a role of writing, advising or assisting is not that work done.
     role_line: str = ""
 
+    @property
+    def sentence(self) -> str:
+        """The passage read with the line it continues: where doing, describing and
+        not-yet wording are looked for."""
+        return f"{self.lead} {self.text}" if self.lead else self.text
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -478,7 +484,7 @@ def pair_features(
     sim_en_z: float = 0.0,
 ) -> np.ndarray:
     text = passage.text
-    sentence = f"{passage.lead} {text}" if passage.lead else text
+    sentence = passage.sentence
     pool_z = _pool_z(sim, view.pool_sim)
     pool_en_z = _pool_z(sim_en, view.pool_aux)
     weights = idf or {}
@@ -875,7 +881,7 @@ def judge_requirement(
         # not met, just below the line (a shorter tenure still ranks above no evidence).
         probability = min(probability, MET - 0.01)
     passage = resume.passages[best_i]
-    not_yet = bool(view.licence and _NOT_YET.search(f"{passage.lead} {passage.text}"))
+    not_yet = bool(view.licence and _NOT_YET.search(passage.sentence))
     if probability >= MET and not_yet:
         # A credential asked for, quoted as not yet held ("registration pending", "en
         # cours de qualification"): the quote shows it is missing.
