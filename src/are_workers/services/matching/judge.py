@@ -162,7 +162,6 @@ def passages_of(parsed: ParsedResume) -> list[Passage]:
     section and the dated role each line sits under."""
     text = parsed.text
     periods = dated_roles(parsed)
-    role_lines = [_line_at(text, period.start) for period in periods]
     found: list[Passage] = []
     for section in parsed.sections:
         position = section.start
@@ -195,17 +194,11 @@ def passages_of(parsed: ParsedResume) -> list[Passage]:
                         role_months=periods[role].months if role is not None else None,
                         role_index=role,
                         lead=lead if piece is pieces[0] else "",
-                        role_line=role_lines[role] if role is not None else "",
+                        role_line=periods[role].line if role is not None else "",
                     )
                 )
                 offset = start + len(stripped)
     return found
-
-
-def _line_at(text: str, position: int) -> str:
-    start = text.rfind("\n", 0, position) + 1
-    end = text.find("\n", position)
-    return text[start : end if end >= 0 else len(text)].strip()
 
 
 _CONTINUES = re.compile(r"^\s*[a-zäöüßéèêàçôû)\"”']")
