@@ -880,16 +880,13 @@ def judge_requirement(
         # cours de qualification"): the quote shows it is missing.
         probability = min(probability, NOT_YET_CAP)
     stated = _language_level(view, resume)
-    shortfall = None
-    if stated is not None and view.language is not None:
+    asked = view.language.level if view.language is not None else 0
+    short = stated is not None and stated[0] < asked
+    if stated is not None:
         # The resume says how well it speaks the language: that line is the evidence, at
         # the level asked or below it.
         passage = resume.passages[stated[2]]
-        if stated[0] < view.language.level:
-            shortfall = stated
-            probability = min(probability, LEVEL_SHORT_CAP)
-        else:
-            probability = max(probability, MET)
+        probability = min(probability, LEVEL_SHORT_CAP) if short else max(probability, MET)
     met = probability >= MET
     if met:
         rationale = "Evidenced in the " + passage.section + " section"
@@ -899,12 +896,9 @@ def judge_requirement(
             rationale += f" (asked: {needed:g})"
     elif capped:
         rationale = "Only listed (a keyword, not shown in the work history)"
-    elif shortfall is not None and view.language is not None:
-        level, language, _ = shortfall
-        rationale = (
-            f"{language} at {LEVEL_NAMES[level]}, below the "
-            f"{LEVEL_NAMES[view.language.level]} asked"
-        )
+    elif short and stated is not None:
+        level, language, _ = stated
+        rationale = f"{language} at {LEVEL_NAMES[level]}, below the {LEVEL_NAMES[asked]} asked"
     elif not_yet:
         rationale = "Not yet held: the quoted passage says it is in progress"
     else:
