@@ -196,14 +196,14 @@ def language_table(clips: list[dict[str, Any]], settings: Settings) -> None:
             print(f"{clip['clip_id']:<16}no speech found")
             continue
         window = audio[speech[0][0] : speech[-1][1]]
-        detected, _ = transcriber._detect_language(window)
         language, probability, decoded = transcriber.identify_language(
             window, options=DecodingOptions()
         )
         rows.append((clip, language, probability))
         noise = "clean" if clip["noise"] == "none" else f"{clip['noise']} {clip['snr_db']}"
         mark = "" if language == clip["language"] else "  WRONG"
-        if decoded is not None:
+        if decoded is not None:  # only then is the token's own first choice worth a pass
+            detected = transcriber._language_probabilities(window)[0][0]
             mark += f"  (picked by decoding; the token said {detected})"
         print(f"{clip['clip_id']:<16}{noise:<11}{language:>6}{probability:>8.3f}{mark}")
     right = sorted(p for c, lang, p in rows if lang == c["language"])

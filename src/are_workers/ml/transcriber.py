@@ -427,11 +427,6 @@ class WhisperTranscriber:
         language, decoded = self._pick_language(clip, candidates, options, context)
         return language, dict(probabilities)[language], decoded
 
-    def _detect_language(self, clip: npt.NDArray[np.float32]) -> tuple[str, float]:
-        """The most likely language of a chunk's speech (one encoder pass over its window)
-        and its probability, before any decoding."""
-        return self._language_probabilities(clip)[0]
-
     def _language_probabilities(self, clip: npt.NDArray[np.float32]) -> list[tuple[str, float]]:
         """Every language's probability for a chunk's speech, most probable first: Whisper's
         language token after one encoder pass over the chunk's window. Deterministic, so a
