@@ -229,10 +229,13 @@ class FaceDetector:
         mean_luminance, luminance_std = float(mean[0][0]), float(std[0][0])
         sharpness = float(cv2.Laplacian(gray, cv2.CV_64F).var())
         uniform = luminance_std < options.blocked_max_contrast
+        # Low sharpness in a frame with contrast is blur; a uniform frame (a covered lens)
+        # is flat, not blurred.
+        out_of_focus = not uniform and sharpness < options.sharpen_below
         faces: tuple[FaceBox, ...] = ()
         profiles = 0
         if luminance_std >= options.search_min_contrast:
-            found, profiles = self._faces(bgr, gray, options)
+            found, profiles = self._faces(bgr, gray, options, out_of_focus=out_of_focus)
             faces = tuple(found)
         # A uniform or very dark frame counts as a blocked camera only when no face is seen
         # in it: a dim room with a visible face is a lighting problem (dark_frame_ratio), not
@@ -251,10 +254,11 @@ class FaceDetector:
         )
 
     def _faces(
-        self, bgr: MatLike, gray: MatLike, options: FrameAnalysisOptions
+        self, bgr: MatLike, gray: MatLike, options: FrameAnalysisOptions, *, out_of_focus: bool
     ) -> tuple[list[FaceBox], int]:
         """(faces, profile faces seen when no frontal one was) in a frame already scaled to
-        ``analysis_width``; ``bgr`` is grey when the input was."""
+        ``analysis_width``; ``bgr`` is grey when the input was. ``out_of_focus``: the frame
+        is blurred (``FrameAnalysisOptions.sharpen_below``), as :meth:`observe` measured."""
         raise NotImplementedError
 
 
@@ -275,7 +279,7 @@ class HaarFaceDetector(FaceDetector):
         self.version = f"opencv-{cv2.__version__}"
 
     def _faces(
-        self, bgr: MatLike, gray: MatLike, options: FrameAnalysisOptions
+        self, bgr: MatLike, gray: MatLike, options: FrameAnalysisOptions, *, out_of_focus: bool
     ) -> tuple[list[FaceBox], int]:
         import cv2
 
@@ -415,12 +419,12 @@ class BlazeFaceDetector(FaceDetector):
         return candidates
 
     def _faces(
-        self, bgr: MatLike, gray: MatLike, options: FrameAnalysisOptions
+        self, bgr: MatLike, gray: MatLike, options: FrameAnalysisOptions, *, out_of_focus: bool
     ) -> tuple[list[FaceBox], int]:
         import cv2
 
         rgb = cv2.cvtColor(bgr, cv2.COLOR_GRAY2RGB if bgr.ndim == 2 else cv2.COLOR_BGR2RGB)
-        if _out_of_focus(gray, options):
+        if out_of_focus:
             rgb, gray = _sharpened(rgb), _sharpened(gray)
         height, width = rgb.shape[:2]
         merged = [c for c in _merge(self._candidates(rgb)) if c[3] > 0 and c[4] > 0]
@@ -497,16 +501,6 @@ class BlazeFaceDetector(FaceDetector):
             abs(x + w / 2 - size / 2) < size / 4 and abs(y + h / 2 - size / 2) < size / 4
             for x, y, w, h in found
         )
-
-
-def _out_of_focus(gray: MatLike, options: FrameAnalysisOptions) -> bool:
-    """Low sharpness in a frame with contrast: blur. A uniform frame (a covered lens) is
-    flat, not blurred, and sharpening would only raise its noise and residue."""
-    import cv2
-
-    if float(cv2.meanStdDev(gray)[1][0][0]) < options.blocked_max_contrast:
-        return False
-    return float(cv2.Laplacian(gray, cv2.CV_64F).var()) < options.sharpen_below
 
 
 def _sharpened(image: Any) -> Any:
