@@ -245,7 +245,9 @@ def main() -> None:
         "--long", type=float, default=0.0, help="join clips into answers of >= this many s"
     )
     parser.add_argument(
-        "--languages", action="store_true", help="detected language per clip, no decoding"
+        "--languages",
+        action="store_true",
+        help="identified language per clip (decodes only the uncertain ones)",
     )
     parser.add_argument(
         "--seed", type=int, default=RAW_SEED, help="CTranslate2's sampling seed (raw's fallback)"
