@@ -19,10 +19,25 @@ def _drop_results_warning(record: logging.LogRecord) -> bool:
     return "Results middleware" not in record.getMessage()
 
 
+class _CurrentStderr:
+    """Whatever ``sys.stderr`` is when a line is written, not when logging was configured.
+
+    Loggers are cached on first use; bound to the stderr of that moment, they would keep
+    writing to it after it was swapped and closed (a CLI run inside a test runner, a
+    library that redirects stderr for a while) and every later log call would raise
+    "I/O operation on closed file"."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(level: str = "INFO", *, json: bool = True, file: Path | None = None) -> None:
     """Log to stderr, or (``file``, ``ARE_LOG_FILE``) append to that file: the demo sends
     its workers' log lines there so that they do not interleave with its own output."""
-    stream: TextIO = sys.stderr
+    stream: TextIO | _CurrentStderr = _CurrentStderr()
     if file is not None:
         file.parent.mkdir(parents=True, exist_ok=True)
         stream = file.open("a", buffering=1, encoding="utf-8")
@@ -39,7 +54,7 @@ def configure_logging(level: str = "INFO", *, json: bool = True, file: Path | No
     structlog.configure(
         processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(file=stream),
+        logger_factory=structlog.PrintLoggerFactory(file=stream),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )
     # Dramatiq and SQLAlchemy use stdlib logging: route it through the same format.
