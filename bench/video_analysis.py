@@ -87,6 +87,13 @@ def main() -> None:
     parser.add_argument(
         "--detector", default="auto", choices=["auto", "blazeface", "haar"], help="face detector"
     )
+    parser.add_argument(
+        "--full-search-every",
+        type=int,
+        default=FrameAnalysisOptions.full_search_every,
+        help="BlazeFace: search every N-th sampled frame in full, the others only when they "
+        "disagree with the previous one (1: every frame in full, the method before +reuse)",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -97,7 +104,10 @@ def main() -> None:
             shots = render_clip(path, args.seconds)
             print(f"rendered {path.name} in {time.perf_counter() - started:.0f} s")
         options = VideoAnalysisOptions(
-            sample_fps=args.sample_fps, frame=FrameAnalysisOptions(detector=args.detector)
+            sample_fps=args.sample_fps,
+            frame=FrameAnalysisOptions(
+                detector=args.detector, full_search_every=args.full_search_every
+            ),
         )
 
         def analyse() -> tuple[float, dict[str, float]]:
@@ -146,6 +156,10 @@ def main() -> None:
             f"({'meets' if media.duration / median >= 4 else 'MISSES'} the >= 4x goal)"
         )
         print("stages (median s): " + ", ".join(f"{k} {v:.3f}" for k, v in stage_medians.items()))
+        print(
+            f"detector: {video.detector.name if video.detector else None} "
+            f"{video.detector.version if video.detector else ''}"
+        )
         print(
             f"frames: {video.frames_decoded} decoded (grab), {len(video.observations)} analysed "
             f"at {args.sample_fps:g} fps"

