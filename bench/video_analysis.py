@@ -90,7 +90,7 @@ def main() -> None:
     parser.add_argument(
         "--full-search-every",
         type=int,
-        default=FrameAnalysisOptions.full_search_every,
+        default=FrameAnalysisOptions().full_search_every,
         help="BlazeFace: search every N-th sampled frame in full, the others only when they "
         "disagree with the previous one (1: every frame in full, the method before +reuse)",
     )
@@ -156,9 +156,11 @@ def main() -> None:
             f"({'meets' if media.duration / median >= 4 else 'MISSES'} the >= 4x goal)"
         )
         print("stages (median s): " + ", ".join(f"{k} {v:.3f}" for k, v in stage_medians.items()))
+        detector = video.detector
         print(
-            f"detector: {video.detector.name if video.detector else None} "
-            f"{video.detector.version if video.detector else ''}"
+            f"detector: {detector.name if detector else None} "
+            f"{detector.version if detector else ''}, full search every "
+            f"{args.full_search_every} sampled frames"
         )
         print(
             f"frames: {video.frames_decoded} decoded (grab), {len(video.observations)} analysed "

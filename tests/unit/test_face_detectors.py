@@ -413,7 +413,8 @@ def test_a_second_person_appearing_mid_clip_raises_multiple_faces(
 ) -> None:
     """Between full searches a frame that shows the previous frame's faces skips the tiles;
     the periodic full search still finds a small second face, at most ``full_search_every``
-    sampled frames late, and from then on the count differs and every frame is searched."""
+    - 1 sampled frames after the first that shows it, and from then on the count differs
+    and every frame is searched in full."""
     from are_workers.services.media.proctoring import EventKind, proctor_observations
 
     clip = tmp_path / "walk-in.mp4"

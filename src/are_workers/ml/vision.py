@@ -141,8 +141,9 @@ class FrameAnalysisOptions:
     (``REUSE_MAX_SHIFT``, ``REUSE_MAX_SCALE``). A frame after one with no face, and every
     this-many-th sampled frame, is searched in full whatever it shows. A face the whole-frame
     pass finds (over about a fifth of the frame height: a second person at the desk) changes
-    the count and is seen at once; a smaller one (a person further back) at most this many
-    sampled frames late (1.5 s at 2 fps), after which the count differs and every frame is
+    the count and is seen at once; a smaller one (a person further back) by the this-many-th
+    sampled frame after it appears at the latest (within 1.5 s at 2 fps, against 0.5 s when
+    every frame is searched in full), after which the count differs and every frame is
     searched in full again. 1 searches every frame in full (the method before
     ``reuse``, whose output it reproduces). Single images are always searched in
     full."""
