@@ -10,6 +10,9 @@ The clip is rendered at run time with the fixture generator (the real astronaut 
 on a synthetic room: one face, no face, two faces, off-centre, covered camera), encoded as
 H.264 (CRF 23, like a webcam upload) + AAC speech in MP4. The per-frame face count is also
 checked against the render's truth, which gives the detector's accuracy at 720p.
+``--full-search-every 1`` runs BlazeFace's full search on every sampled frame (the method
+before ``+reuse``, see ``FrameAnalysisOptions.full_search_every``) for a comparison in the
+same session.
 
     python bench/video_analysis.py --seconds 60 --runs 5
 """
