@@ -246,6 +246,20 @@ def test_a_line_naming_an_example_is_judged_even_when_far_in_wording() -> None:
     assert not judge.names_alternative(view, judge._terms("Food safety supervisor, 2021"))
 
 
+def test_a_line_naming_a_product_shows_the_kind_asked_for() -> None:
+    taxonomy = judge.get_taxonomy()
+    view = judge.requirement_view(
+        judge.Requirement(
+            "req:0", "Hands-on use of a warehouse management system (Körber, Infor or similar)"
+        ),
+        taxonomy,
+    )
+    # the examples the posting gives are not further skills the candidate must show
+    assert view.skills == {"Warehouse Management"}
+    assert view.skills <= judge._skills(taxonomy, "Run waves and replenishment in SAP EWM daily")
+    assert not view.skills & judge._skills(taxonomy, "Ran the SAP MM purchasing desk")
+
+
 def test_a_long_run_of_short_items_is_a_list_even_with_a_noun_of_doing() -> None:
     line = (
         "Strengths: knife skills · menu costing · allergen control · stock rotation · "

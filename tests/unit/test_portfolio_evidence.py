@@ -64,7 +64,7 @@ def select(requirements, passages, signals=None):  # type: ignore[no-untyped-def
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("Writes automated tests", {"Unit Testing"}),
+        ("Writes automated tests", {"Automated Testing"}),  # unit tests, pytest: kinds of it
         ("Statistics and A/B testing", {"Statistics", "A/B Testing"}),
         ("Python (Django, FastAPI or Flask)", {"Python", "Django", "FastAPI", "Flask"}),
         ("CI/CD (GitHub Actions or similar)", {"CI/CD", "GitHub Actions"}),

@@ -240,6 +240,30 @@ def test_taxonomy_is_broad() -> None:
     assert {"operations", "hr"} <= categories
 
 
+def test_a_product_is_a_kind_of_what_it_does() -> None:
+    taxonomy = get_taxonomy()
+    found = taxonomy.canonical_skills("Daily work in Manhattan Active WM; NEWS2 on Nervecentre")
+    assert found == ["Manhattan WMS", "NEWS2", "Nervecentre"]
+    kinds = taxonomy.with_broader(found)
+    assert {"Warehouse Management", "Electronic Health Records", "Deteriorating Patient"} <= kinds
+    # transitive, and never downwards: a kind does not name its products
+    assert "Advanced Life Support" in taxonomy.with_broader(
+        ["Advanced Cardiovascular Life Support"]
+    )
+    assert "Basic Life Support" in taxonomy.with_broader(["Advanced Cardiovascular Life Support"])
+    assert taxonomy.with_broader(["Warehouse Management"]) == {"Warehouse Management"}
+    assert taxonomy.with_broader(["not a skill"]) == set()
+
+
+def test_a_kind_must_be_a_skill_of_the_taxonomy() -> None:
+    from are_workers.services.skills import SkillTaxonomy
+
+    with pytest.raises(ValueError, match="unknown skill 'Queues'"):
+        SkillTaxonomy.from_dict(
+            {"skills": [{"name": "Kafka", "category": "data", "broader": ["Queues"]}]}
+        )
+
+
 # --- employment periods -------------------------------------------------------------------------
 
 

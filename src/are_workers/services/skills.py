@@ -61,12 +61,17 @@ _SHORT_RIGHT_BOUNDARY = r"(?![\w+#&/\-]|\.\w|\.\s*[A-Z])"
 
 @dataclass(frozen=True, slots=True)
 class Skill:
-    """One canonical skill and the spellings that mean it."""
+    """One canonical skill and the spellings that mean it.
+
+    ``broader``: the skills it is a kind of ("Manhattan WMS" is a warehouse management
+    system, "Epic" an electronic health record, "Gong" a conversation intelligence tool), so
+    that a line naming the product speaks to a requirement that names the kind."""
 
     name: str
     category: str
     aliases: tuple[str, ...] = ()
     case_sensitive_aliases: tuple[str, ...] = ()
+    broader: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +119,10 @@ class SkillTaxonomy:
                 self._register(self._by_insensitive, alias.casefold(), skill)
             for alias in skill.case_sensitive_aliases:
                 self._register(self._by_sensitive, alias, skill)
+        for skill in self._skills.values():
+            for kind in skill.broader:
+                if kind.casefold() not in self._skills:
+                    raise ValueError(f"{skill.name!r} is a kind of unknown skill {kind!r}")
         self._insensitive_re = re.compile(_alternation(self._by_insensitive), re.IGNORECASE)
         self._sensitive_re = (
             re.compile(_alternation(self._by_sensitive)) if self._by_sensitive else None
@@ -143,6 +152,7 @@ class SkillTaxonomy:
                 category=entry.get("category", "other"),
                 aliases=tuple(entry.get("aliases", ())),
                 case_sensitive_aliases=tuple(entry.get("case_sensitive_aliases", ())),
+                broader=tuple(entry.get("broader", ())),
             )
             for entry in raw_skills
         ]
@@ -160,6 +170,18 @@ class SkillTaxonomy:
     def get(self, name: str) -> Skill | None:
         """The skill whose canonical name is ``name`` (any case)."""
         return self._skills.get(name.casefold())
+
+    def with_broader(self, names: Iterable[str]) -> set[str]:
+        """``names`` and every skill they are a kind of, transitively (canonical names)."""
+        out: set[str] = set()
+        pending = list(names)
+        while pending:
+            skill = self._skills.get(pending.pop().casefold())
+            if skill is None or skill.name in out:
+                continue
+            out.add(skill.name)
+            pending.extend(skill.broader)
+        return out
 
     def normalise(self, term: str) -> str | None:
         """Canonical name for one term as a person typed it ("psql" -> "PostgreSQL"), or None."""

@@ -389,7 +389,17 @@ def _is_list(text: str) -> bool:
 
 
 def _skills(taxonomy: SkillTaxonomy, text: str) -> set[str]:
-    return {m.name for m in taxonomy.find(text)}
+    """A passage's skills and the kinds they are ("Manhattan Active WM" is warehouse
+    management too): a line naming the product shows a requirement naming the kind."""
+    return taxonomy.with_broader(m.name for m in taxonomy.find(text))
+
+
+def _asked_skills(taxonomy: SkillTaxonomy, text: str) -> set[str]:
+    """A requirement's skills, less those that are only examples of another it names:
+    "a warehouse management system (Manhattan, Blue Yonder or similar)" asks for the kind,
+    which any one product shows."""
+    named = {m.name for m in taxonomy.find(text)}
+    return {s for s in named if not (taxonomy.with_broader([s]) - {s}) & named}
 
 
 # The examples a posting gives for a requirement: "(ACA, ACCA or CIMA)", "such as MEDDICC or
@@ -645,7 +655,7 @@ def requirement_view(requirement: Requirement, taxonomy: SkillTaxonomy) -> Requi
     return RequirementView(
         requirement,
         _terms(text),
-        _skills(taxonomy, text),
+        _asked_skills(taxonomy, text),
         bool(_LICENCE_REQ.search(text)),
         bool(_EXPERIENCE_REQ.search(text)),
         requirement.min_years if requirement.min_years is not None else min_years(text),

@@ -311,10 +311,20 @@ class CodeSignals:
     def dependencies(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(dep for m in self.manifests for dep in m.dependencies))
 
-    def skill(self, name: str) -> SkillSignal | None:
-        """The strongest signal for a canonical skill name (any case), if any."""
+    def skill(self, name: str, taxonomy: SkillTaxonomy | None = None) -> SkillSignal | None:
+        """The strongest signal for a canonical skill name (any case), if any; with a
+        ``taxonomy``, a signal for a kind of that skill counts too (pytest for automated
+        testing)."""
         folded = name.casefold()
-        found = [signal for signal in self.skills if signal.skill.casefold() == folded]
+        found = [
+            signal
+            for signal in self.skills
+            if signal.skill.casefold() == folded
+            or (
+                taxonomy is not None
+                and folded in {kind.casefold() for kind in taxonomy.with_broader([signal.skill])}
+            )
+        ]
         return max(found, key=lambda signal: signal.strength, default=None)
 
     def describe(self) -> str:

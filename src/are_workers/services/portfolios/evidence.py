@@ -321,11 +321,13 @@ def _passage_evidence(
     )
 
 
-def _signal_evidence(item_id: str, signals: CodeSignals, wanted: Sequence[str]) -> Evidence | None:
-    """The archive's strongest measured support for any wanted skill."""
+def _signal_evidence(
+    item_id: str, signals: CodeSignals, wanted: Sequence[str], taxonomy: SkillTaxonomy
+) -> Evidence | None:
+    """The archive's strongest measured support for any wanted skill (or a kind of it)."""
     matches: list[SkillSignal] = []
     for skill in wanted:
-        signal = signals.skill(skill)
+        signal = signals.skill(skill, taxonomy)
         if signal is not None:
             matches.append(signal)
     if not matches:
@@ -437,8 +439,10 @@ def select_evidence(
         if len(passages)
         else np.zeros((len(requirements), 0), dtype=np.float32)
     )
+    # a passage naming a product shows the kind too (Jest: automated testing)
     passage_skills = [
-        set(taxonomy.canonical_skills(f"{p.heading or ''}\n{p.text}")) for p in passages
+        taxonomy.with_broader(taxonomy.canonical_skills(f"{p.heading or ''}\n{p.text}"))
+        for p in passages
     ]
 
     findings: list[Finding] = []
@@ -453,7 +457,7 @@ def select_evidence(
             for column, passage in enumerate(passages)
         ]
         for item_id in sorted(code_signals):
-            signal_evidence = _signal_evidence(item_id, code_signals[item_id], wanted)
+            signal_evidence = _signal_evidence(item_id, code_signals[item_id], wanted, taxonomy)
             if signal_evidence is not None:
                 candidates.append(signal_evidence)
         best = min(candidates, key=_order_key) if candidates else None
