@@ -554,3 +554,56 @@ tool is fine), and you have mentored junior engineers.
     assert any(t.endswith("(we use Notion, but any similar\ntool is fine)") for t in texts)
     assert "you have mentored junior engineers" in texts
     assert all(r.must_have for r in spec.requirements)
+
+
+HOTEL = """\
+### Front Office Manager
+
+#### Your role
+
+You'll lead our reception team of 12, so you'll need previous experience managing a front \
+office team in a hotel. You'll own the rota and resolve complaints. We use Opera PMS - if \
+you know it already, even better.
+
+#### Perks
+
+- Free meals on shift
+
+Apply by 30 June. We are an equal opportunities employer and welcome applications from \
+everyone. We can't consider applicants without the right to work in the UK.
+"""
+
+
+def test_what_a_paragraph_about_the_role_asks_is_a_requirement() -> None:
+    assert _requirements(HOTEL) == [
+        ("you'll need previous experience managing a front office team in a hotel", True),
+        ("We use Opera PMS - if you know it already, even better", False),
+        ("We can't consider applicants without the right to work in the UK", True),
+    ]
+
+
+PERSON_SPEC = """\
+# Staff Nurse
+
+| Criteria | Essential | Desirable |
+|---|---|---|
+| Qualifications | Registered Nurse (Adult), current NMC registration | Mentorship qualification |
+| Other | Able to work nights and weekends | |
+
+Requirements
+1. 1+ year of experience on an acute ward, ideally in respiratory care
+
+Preferred Qualifications
+1. IV drug administration competency
+"""
+
+
+def test_a_person_specification_table_and_an_ideally_clause() -> None:
+    assert _requirements(PERSON_SPEC) == [
+        ("Registered Nurse (Adult), current NMC registration", True),
+        ("Mentorship qualification", False),
+        ("Able to work nights and weekends", True),
+        ("1+ year of experience on an acute ward", True),
+        ("ideally in respiratory care", False),
+        ("IV drug administration competency", False),
+    ]

@@ -9,6 +9,7 @@ education requirement looks at education), so a posting's bullet list is turned 
 from __future__ import annotations
 
 import enum
+import itertools
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -128,7 +129,7 @@ _HEADING_EXCLUDED = re.compile(
     re.IGNORECASE,
 )
 _HEADING_NICE = re.compile(
-    r"nice[\s-]to[\s-]haves?|\bbonus|\bpreferred|\bpreferable|\bdesirable|\bdesired\b"
+    r"nice[\s-]to[\s-]haves?|good[\s-]to[\s-]haves?|\bbonus|\bpreferred|\bpreferable|\bdesirable|\bdesired\b"
     r"|would\s+be\s+(?:great|nice|good)|\bplus\b|\bpluspunkte?\b|\bideally|\bextra\s+(?:credit|points)"
     r"|\beven\s+better|we'?d\s+love|would\s+love|stand\s+out|\boptional|\badvantag|\bassets?\b"
     r"|wünschenswert|von\s+vorteil|idealerweise|\bun\s+plus\b|\batouts?\b|souhaité|apprécié"
@@ -144,6 +145,7 @@ _HEADING_REQUIREMENTS = re.compile(
     r"requirement|qualifi|\bwhat\s+you\s+bring|\byou\s+bring|\bbring\s+with"
     r"|\bwhat\s+you(?:'ll|\s+will)?\s+need|\byou(?:'ll|\s+will)\s+(?:need|have|bring)"
     r"|looking\s+for|about\s+you|your\s+profile|\bprofile\b|who\s+you\s+are|\byou\s+are\b"
+    r"|\bthe\s+(?:ideal\s+)?person\b|\bthe\s+successful\s+(?:candidate|applicant)"
     r"|\byou\s+have\b|ideal\s+candidate|\bthe\s+candidate|\bskills?\b|\bexperience|\bexpertise"
     r"|competenc|knowledge|criteria|person\s+spec|what\s+it\s+takes|\bbackground\b|\bprofil\b"
     r"|mitbring|bringst|anforderung|voraussetzung|qualifikation|kenntnisse|kompetenz|erfahrung"
@@ -162,6 +164,8 @@ _CONTENT_CUES = re.compile(
     r"|\bqualified\b|\bqualification|licen[cs]e|registration|\bregistered\b|certifi|accredit"
     r"|\bclearance\b|abilit(?:y|ies)\s+to|\bable\s+to\b|\bcapable\s+of|willing(?:ness)?\s+to"
     r"|\byou\s+(?:must\s+|should\s+|will\s+|also\s+)?(?:have|hold|are|bring|can|know)\b"
+    r"|\byou\s+(?:must|should)\s+be\b|\b(?:confident|comfortable)\s+(?:in|with|using|\w+ing)\b"
+    r"|\bright\s+to\s+work\b|\b(?:language|communication|people|technical)\s+skills\b"
     r"|\byou\s+(?:already\s+|regularly\s+)?(?:write|speak|use|build|run|lead|manage|own)\b"
     r"|\bexperience\s+\w+ing\b|\bwe\s+(?:need|require|expect|are\s+looking\s+for)\b"
     r"|\byou(?:'ll|\s+will)\s+need\b"
@@ -175,8 +179,8 @@ _CONTENT_CUES = re.compile(
 )
 _NICE_MARKER = re.compile(
     r"\bideally\b|\bpreferabl[ey]\b|\bpreferred\b|\ba\s+(?:big\s+|real\s+|strong\s+)?plus\b"
-    r"|\bbonus\b|nice[\s-]to[\s-]have|\bdesirable\b|\ban\s+advantage\b|\badvantageous\b"
-    r"|would\s+be\s+(?:great|nice|good|a\s+plus|helpful|beneficial|an\s+advantage)"
+    r"|\bbonus\b|(?:nice|good)[\s-]to[\s-]have|\beven\s+better\b|\bdesirable\b|\ban\s+advantage\b|\badvantageous\b"
+    r"|would\s+be\s+(?:great|nice|good|a\s+plus|helpful|useful|beneficial|an\s+advantage)"
     r"|not\s+(?:required|essential|mandatory|necessary)|\boptional\b|\bhelpful\b"
     r"|wünschenswert|von\s+vorteil|idealerweise|wäre\s+(?:schön|toll|super|ein\s+plus)"
     r"|\bun\s+(?:plus|atout)\b|idéalement|de\s+préférence|\bsouhaitée?s?\b|\bappréciée?s?\b",
@@ -199,6 +203,36 @@ _RULE = re.compile(r"^\s*(?:[-*_]\s*){3,}$")
 _SENTENCE_END = re.compile(
     r"[.!?]+[\"'\u201d)\]\u00bb]*\s+(?=[\"'\u201c(\u00ab\u201e]?[^\W\d_a-z]|\d)"
 )
+#: Words that ask something of the candidate wherever they stand, even in a paragraph about
+#: the role ("…, so you'll need experience managing a front office team", "Candidates must
+#: be time-served", "We can't consider applicants without the right to work").
+_ASK = re.compile(
+    r"\byou(?:'ll|\s+will)\s+(?:also\s+)?need\b|\byou\s+(?:must|should)\b"
+    r"|\b(?:candidates?|applicants?)\s+(?:must|should|will\s+need)\b"
+    r"|\b(?:can(?:no|')?t|unable\s+to)\s+consider\s+(?:applicants|candidates|applications)"
+    r"\s+without\b|\bis\s+(?:essential|a\s+must|required|important|vital|crucial)\b"
+    r"|\bdu\s+(?:musst|solltest|brauchst)\b|\bsie\s+(?:müssen|sollten)\b"
+    r"|\bvous\s+(?:devez|devrez)\b",
+    re.IGNORECASE,
+)
+#: ", so you'll need …", ", which means you must …": a duty followed by what it asks for.
+_CONSEQUENCE = re.compile(
+    r"[,;]\s+(?:so|which\s+means|meaning|and\s+so|therefore|donc)\s+(?=\S)", re.IGNORECASE
+)
+#: Sentences that are about the employer's hiring, never a requirement of the candidate.
+_NOT_ASKED = re.compile(
+    r"equal\s+opportunit|receive\s+consideration|without\s+regard\s+to|welcomes?\s+applications"
+    r"|(?:unable|not\s+able)\s+to\s+(?:offer\s+)?(?:visa\s+)?sponsor",
+    re.IGNORECASE,
+)
+#: ", ideally …", ", preferably …" after a requirement: a nice-to-have of its own
+#: ("1+ year in customer support, ideally for a SaaS product").
+_QUALIFIER = re.compile(
+    r",\s+(?=(?:ideally|preferably|idealerweise|vorzugsweise|idéalement|de\s+préférence)\b)",
+    re.IGNORECASE,
+)
+_TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$")
+_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)*\|?\s*$")
 _SEMICOLON = re.compile(r"\s*;\s*")
 _CONJUNCTION = re.compile(r",\s+(?:and|but|while|whereas|und|aber|sowie|et|mais)\s+")
 #: A clause after ", and" that starts with its own subject ("…, and you write TypeScript")
@@ -283,10 +317,35 @@ def _pseudo_heading(line: str, next_line: str | None, starts_paragraph: bool) ->
         and stripped[-1] not in ".!?,;"
         and (next_line is None or not next_line.strip() or _BULLET.match(next_line))
         and _heading_role(stripped) is not _Role.NEUTRAL
-        and not _reads_like_requirement(stripped)
+        and (
+            not _reads_like_requirement(stripped)
+            or (
+                len(words) <= 3
+                and bool(_HEADING_NICE.search(stripped) or _HEADING_MUST.search(stripped))
+            )
+        )
     ):
         return stripped
     return None
+
+
+def _cells(line: str, offset: int) -> list[tuple[int, int]]:
+    """The cells of a Markdown table row as spans of the posting, trimmed."""
+    bars = [i for i, ch in enumerate(line) if ch == "|" and (i == 0 or line[i - 1] != "\\")]
+    cells = []
+    for left, right in itertools.pairwise(bars):
+        text = line[left + 1 : right]
+        lead = len(text) - len(text.lstrip())
+        cells.append((offset + left + 1 + lead, offset + left + 1 + len(text.rstrip())))
+    return cells
+
+
+def _column_role(header: str) -> _Role:
+    """A table column's role from its header: only an explicit cue counts ("Essential",
+    "Desirable"); "Criteria" or "Area" names the rows."""
+    if _HEADING_NICE.search(header) and not _HEADING_MUST.search(header):
+        return _Role.NICE
+    return _Role.MUST if _HEADING_MUST.search(header) else _Role.NEUTRAL
 
 
 def _blocks(markdown: str) -> tuple[str | None, list[_Block]]:
@@ -302,6 +361,7 @@ def _blocks(markdown: str) -> tuple[str | None, list[_Block]]:
     current: _Block | None = None
     skip_next = False
     previous_blank = True
+    columns: list[_Role] | None = None  # the roles of the current table's columns
 
     def role() -> _Role:
         return stack[-1][1] if stack else _Role.NEUTRAL
@@ -351,6 +411,26 @@ def _blocks(markdown: str) -> tuple[str | None, list[_Block]]:
             open_heading(7, heading)
             previous_blank = True
             continue
+        if _TABLE_ROW.match(line):
+            # A person specification as a table: each cell under an "Essential" or
+            # "Desirable" column is a requirement of that kind; without such columns each
+            # cell is an item of its section.
+            current = None
+            previous_blank = False
+            if _TABLE_RULE.match(line):
+                continue
+            cells = _cells(line, start)
+            if next_line is not None and _TABLE_RULE.match(next_line):
+                columns = [_column_role(markdown[s:e]) for s, e in cells]
+                continue
+            known = columns or []
+            by_column = any(r is not _Role.NEUTRAL for r in known)
+            for i, (s, e) in enumerate(cells):
+                column = known[i] if i < len(known) else _Role.NEUTRAL
+                if s < e and (column is not _Role.NEUTRAL or not by_column):
+                    blocks.append(_Block(column if by_column else role(), True, [(s, e)]))
+            continue
+        columns = None
         bullet = _BULLET.match(line)
         if bullet:
             if current is None or not current.is_list:
@@ -406,7 +486,7 @@ def _split(markdown: str, start: int, end: int, pattern: re.Pattern[str]) -> lis
     return parts
 
 
-def _clauses(markdown: str, start: int, end: int) -> list[tuple[int, int]]:
+def _clauses(markdown: str, start: int, end: int, *, must: bool = True) -> list[tuple[int, int]]:
     """A sentence split where its parts say different things about being required.
 
     At ";" when the parts' markers differ ("dbt; AWS is preferred") or two parts carry one
@@ -414,7 +494,9 @@ def _clauses(markdown: str, start: int, end: int) -> list[tuple[int, int]]:
     own ("X is essential, and Y is a plus") or their markers differ and each part reads as a
     requirement alone ("You have 3 years' experience, and Xero would be great"); otherwise
     the sentence stays one requirement ("Python; Django; Flask", "Kafka, and Flink would be
-    great").
+    great"). In a must-have section a requirement followed by ", ideally …" or ",
+    preferably …" is two: the must-have and the nice-to-have ("1+ year in customer support,
+    ideally for a SaaS product").
     """
     parts = _split(markdown, start, end, _SEMICOLON)
     markers = [_marker(markdown[s:e]) for s, e in parts]
@@ -434,8 +516,25 @@ def _clauses(markdown: str, start: int, end: int) -> list[tuple[int, int]]:
             _OWN_SUBJECT.match(markdown, s, e) for s, e in pieces[1:]
         )
         split = marked > 1 or (standalone and (len(set(markers)) > 1 or own_subjects))
-        clauses.extend(pieces if split else [part])
+        for clause in pieces if split else [part]:
+            head, *tail = _split(markdown, *clause, _QUALIFIER)
+            text = markdown[head[0] : head[1]]
+            if must and tail and _marker(text) is not False and _reads_like_requirement(text):
+                clauses += [head, (tail[0][0], clause[1])]
+            else:
+                clauses.append(clause)
     return clauses
+
+
+def _consequences(markdown: str, start: int, end: int) -> list[tuple[int, int]]:
+    """A clause split before ", so …" or ", which means …" when what follows asks something
+    of the candidate ("You'll lead a team of 12, so you'll need experience managing one"):
+    the duty before it is not a requirement, what follows is."""
+    for match in _CONSEQUENCE.finditer(markdown, start, end):
+        before = markdown[start : match.start()]
+        if before.count("(") <= before.count(")") and _ASK.search(markdown, match.end(), end):
+            return [(start, match.start()), (match.end(), end)]
+    return [(start, end)]
 
 
 def _requirement(
@@ -460,8 +559,14 @@ def parse_job_markdown(markdown: str) -> JobSpec:
     heading ("Nice to have", "Bonus points", "Wünschenswert", "Atouts") items are not
     must-haves. An item's own words override its section ("… is a plus", "must hold …"), and
     ``[must]``/``[nice]`` override both. Prose under a requirements heading yields one
-    requirement per sentence or marked clause. Each requirement's text is a verbatim span of
-    the posting, so evidence for it can be traced back; a posting with none gets ``[]``.
+    requirement per sentence or marked clause; elsewhere a clause that asks something of the
+    candidate ("…, so you'll need experience managing a front office team", "Candidates must
+    be time-served", "we can't consider applicants without the right to work") counts, and
+    the nice-to-haves of its paragraph with it; statements about the employer's hiring
+    (equal opportunities, sponsorship) never do. A person specification as a Markdown table
+    gives one requirement per cell under its "Essential" and "Desirable" columns. Each
+    requirement's text is a verbatim span of the posting, so evidence for it can be traced
+    back; a posting with none gets ``[]``.
     """
     title, blocks = _blocks(markdown)
     requirements: list[RequirementSpec] = []
@@ -488,20 +593,45 @@ def parse_job_markdown(markdown: str) -> JobSpec:
                     word = bracket.group(1).casefold()
                     add(bracket.end(), end, default_must, forced=word.startswith(("must", "req")))
                 elif take_all:
-                    for clause in _clauses(markdown, start, end):
+                    for clause in _clauses(markdown, start, end, must=default_must):
                         add(*clause, default_must)
             continue
-        if block.role is _Role.EXCLUDED:
-            continue
-        for sentence in _sentences(markdown, *block.spans[0]):
-            for s, e in _clauses(markdown, *sentence):
-                piece = markdown[s:e]
-                marked = _marker(piece) is not None
-                cued = _reads_like_requirement(piece)
-                if (block.role is _Role.NEUTRAL and marked and cued) or (
-                    block.role is not _Role.NEUTRAL and (marked or cued)
-                ):
-                    add(s, e, default_must)
+        # Prose: under a requirements heading, every piece that reads like one or is
+        # marked; elsewhere only what asks something of the candidate ("you'll need",
+        # "candidates must", "… is essential") or is both marked and reads like one, and
+        # then also the marked pieces of the same paragraph ("PLC experience is preferred,
+        # and mechanical skills would be a bonus"); under a duties, benefits or "about
+        # us" heading only an ask that reads like a requirement ("…, so you'll need to be
+        # comfortable reading traffic data").
+        pieces = [
+            piece
+            for sentence in _sentences(markdown, *block.spans[0])
+            for clause in _clauses(markdown, *sentence, must=default_must)
+            for piece in _consequences(markdown, *clause)
+        ]
+        taken: list[tuple[int, int]] = []
+        marked_only: list[tuple[int, int]] = []
+        for s, e in pieces:
+            piece = _normalise(markdown[s:e])
+            if _NOT_ASKED.search(piece) and not _ASK.search(piece):
+                continue
+            marked = _marker(piece) is not None
+            cued = _reads_like_requirement(piece)
+            asks = bool(_ASK.search(piece))
+            if block.role is _Role.EXCLUDED:
+                take = asks and cued
+            elif block.role is _Role.NEUTRAL:
+                take = asks or (marked and cued)
+            else:
+                take = marked or cued or asks
+            if take:
+                taken.append((s, e))
+            elif _marker(piece) is False and block.role is _Role.NEUTRAL:
+                marked_only.append((s, e))  # "…, and mechanical skills would be a bonus"
+        if taken:
+            taken += marked_only
+        for s, e in sorted(taken):
+            add(s, e, default_must)
     return JobSpec(
         title=title or "Untitled job", description=markdown.strip(), requirements=requirements
     )
