@@ -607,3 +607,37 @@ def test_a_person_specification_table_and_an_ideally_clause() -> None:
         ("ideally in respiratory care", False),
         ("IV drug administration competency", False),
     ]
+
+
+DENTAL = """\
+Dental Nurse
+Harbourside Practice, 4 days a week. Salary £24,000 plus an annual bonus.
+
+About the role
+Working chairside, you'll prepare the surgery. You must follow our decontamination log on \
+every shift.
+
+Is this you?
+Essential: GDC registration as a Dental Nurse; up-to-date Hepatitis B immunisation
+Desirable: radiography certificate
+
+**About you.** To be considered you'll need a full UK driving licence. Good with \
+computers: if you've used SOE before that's great, but it isn't essential. We don't ask \
+for a degree.
+
+Criteria (E = essential, D = desirable)
+- Level 3 Diploma in Dental Nursing (E)
+- Experience with implant surgery (D)
+"""
+
+
+def test_inline_labels_lead_labels_and_letter_markers() -> None:
+    assert _requirements(DENTAL) == [
+        ("GDC registration as a Dental Nurse", True),
+        ("up-to-date Hepatitis B immunisation", True),
+        ("radiography certificate", False),
+        ("To be considered you'll need a full UK driving licence", True),
+        ("Good with computers: if you've used SOE before that's great", False),
+        ("Level 3 Diploma in Dental Nursing (E)", True),
+        ("Experience with implant surgery (D)", False),
+    ]

@@ -146,6 +146,8 @@ _HEADING_REQUIREMENTS = re.compile(
     r"|\bwhat\s+you(?:'ll|\s+will)?\s+need|\byou(?:'ll|\s+will)\s+(?:need|have|bring)"
     r"|looking\s+for|about\s+you|your\s+profile|\bprofile\b|who\s+you\s+are|\byou\s+are\b"
     r"|\bthe\s+(?:ideal\s+)?person\b|\bthe\s+successful\s+(?:candidate|applicant)"
+    r"|\bexpect\s+(?:you|from\s+you)|\bis\s+this\s+you|\bwhat\s+we\s+need|\bneed\s+from\s+you"
+    r"|person\s+specification|could\s+this\s+be\s+you|sounds?\s+like\s+you"
     r"|\byou\s+have\b|ideal\s+candidate|\bthe\s+candidate|\bskills?\b|\bexperience|\bexpertise"
     r"|competenc|knowledge|criteria|person\s+spec|what\s+it\s+takes|\bbackground\b|\bprofil\b"
     r"|mitbring|bringst|anforderung|voraussetzung|qualifikation|kenntnisse|kompetenz|erfahrung"
@@ -166,6 +168,11 @@ _CONTENT_CUES = re.compile(
     r"|\byou\s+(?:must\s+|should\s+|will\s+|also\s+)?(?:have|hold|are|bring|can|know)\b"
     r"|\byou\s+(?:must|should)\s+be\b|\b(?:confident|comfortable)\s+(?:in|with|using|\w+ing)\b"
     r"|\bright\s+to\s+work\b|\b(?:language|communication|people|technical)\s+skills\b"
+    r"|\b(?:previous|prior|relevant|some|solid|extensive|demonstrable|recent|practical|"
+    r"customer\s+service|sales|retail|industry|clinical|management)\s+experience\b"
+    r"|\bat\s+least\s+(?:a|an|one|two|three|four|five|\d+)\s+(?:years?|months?)\b"
+    r"|\bavailab(?:le|ility)\s+(?:to|for)\b|\b(?:gcses?|a[\s-]levels?|nvq|hnd|hnc|btec)\b"
+    r"|\bwe(?:'re|\s+are)\s+looking\s+for\b|\bsomeone\s+who\b"
     r"|\byou\s+(?:already\s+|regularly\s+)?(?:write|speak|use|build|run|lead|manage|own)\b"
     r"|\bexperience\s+\w+ing\b|\bwe\s+(?:need|require|expect|are\s+looking\s+for)\b"
     r"|\byou(?:'ll|\s+will)\s+need\b"
@@ -179,9 +186,13 @@ _CONTENT_CUES = re.compile(
 )
 _NICE_MARKER = re.compile(
     r"\bideally\b|\bpreferabl[ey]\b|\bpreferred\b|\ba\s+(?:big\s+|real\s+|strong\s+)?plus\b"
-    r"|\bbonus\b|(?:nice|good)[\s-]to[\s-]have|\beven\s+better\b|\bdesirable\b|\ban\s+advantage\b|\badvantageous\b"
+    r"|\ba\s+(?:big\s+|real\s+)?bonus\b|\bbonus\s+(?:points?|if)\b|^\s*bonus\b"
+    r"|\bthat(?:'s|\s+is)\s+(?:great|a\s+(?:bonus|plus)|ideal)\b"
+    r"|(?:nice|good)[\s-]to[\s-]have|\beven\s+better\b|\bdesirable\b|\ban\s+advantage\b|\badvantageous\b"
     r"|would\s+be\s+(?:great|nice|good|a\s+plus|helpful|useful|beneficial|an\s+advantage)"
     r"|not\s+(?:required|essential|mandatory|necessary)|\boptional\b|\bhelpful\b"
+    r"|(?:is|are)n't\s+(?:required|essential|mandatory|necessary)|would\s+help\b"
+    r"|we'?d\s+(?:like|love)\s+(?:you\s+to\s+have|to\s+see)|\(\s*d(?:esirable)?\s*\)\s*$"
     r"|wünschenswert|von\s+vorteil|idealerweise|wäre\s+(?:schön|toll|super|ein\s+plus)"
     r"|\bun\s+(?:plus|atout)\b|idéalement|de\s+préférence|\bsouhaitée?s?\b|\bappréciée?s?\b",
     re.IGNORECASE,
@@ -189,6 +200,7 @@ _NICE_MARKER = re.compile(
 _MUST_MARKER = re.compile(
     r"\bmust\b|\bessential\b|\brequired\b|\bmandatory\b|\bcompulsory\b|\berforderlich\b"
     r"|\bzwingend\b|\bvorausgesetzt\b|\bobligatoire\b|\bindispensable\b|\brequise?s?\b"
+    r"|\(\s*e(?:ssential)?\s*\)\s*$"
     r"|\bexigée?s?\b",
     re.IGNORECASE,
 )
@@ -206,11 +218,21 @@ _SENTENCE_END = re.compile(
 #: Words that ask something of the candidate wherever they stand, even in a paragraph about
 #: the role ("…, so you'll need experience managing a front office team", "Candidates must
 #: be time-served", "We can't consider applicants without the right to work").
+_ASK_VERB = r"(?:also\s+)?(?:have|hold|be|possess|bring|know|understand|speak|already|demonstrate)"
 _ASK = re.compile(
-    r"\byou(?:'ll|\s+will)\s+(?:also\s+)?need\b|\byou\s+(?:must|should)\b"
-    r"|\b(?:candidates?|applicants?)\s+(?:must|should|will\s+need)\b"
+    r"\byou(?:'ll|\s+will)\s+(?:also\s+)?need\b"
+    rf"|\byou\s+(?:must|should)\s+{_ASK_VERB}\b"
+    rf"|\b(?:candidates?|applicants?)\s+(?:must|should|will\s+need\s+to)\s+{_ASK_VERB}\b"
+    r"|\b(?:candidates?|applicants?)\s+will\s+need\b"
+    r"|\bwe\s+(?:also\s+)?need\s+you\s+to\b|\bwe(?:'d|\s+would)\s+(?:also\s+)?expect\s+you\b"
+    r"|\byou(?:'ll|\s+will)\s+(?:have|bring)\s+(?:at\s+least|\d|strong|good|excellent|proven"
+    r"|previous|solid|extensive|experience|a\s+(?:degree|diploma|qualification|licen[cs]e"
+    r"|background|track\s+record))"
+    r"|\byou(?:'ll|\s+will)\s+be\s+(?:qualified|registered|fluent|confident|comfortable|able"
+    r"|experienced|skilled)\b"
     r"|\b(?:can(?:no|')?t|unable\s+to)\s+consider\s+(?:applicants|candidates|applications)"
-    r"\s+without\b|\bis\s+(?:essential|a\s+must|required|important|vital|crucial)\b"
+    r"\s+without\b|\b(?:is|are)\s+(?:essential|a\s+must|required|needed|important|vital|crucial)\b"
+    r"|\bit'?s\s+essential\s+that\b|\bto\s+be\s+considered\b"
     r"|\bdu\s+(?:musst|solltest|brauchst)\b|\bsie\s+(?:müssen|sollten)\b"
     r"|\bvous\s+(?:devez|devrez)\b",
     re.IGNORECASE,
@@ -219,10 +241,20 @@ _ASK = re.compile(
 _CONSEQUENCE = re.compile(
     r"[,;]\s+(?:so|which\s+means|meaning|and\s+so|therefore|donc)\s+(?=\S)", re.IGNORECASE
 )
+#: A label that opens a paragraph: bold ("**About you.** …") or a must/nice word and a colon
+#: ("Essential: …", "Desirable: …").
+_LEAD = re.compile(
+    r"^\s*(?:(?:\*\*|__)(?P<bold>[^*_\n]{2,40}?)[.:]?(?:\*\*|__)[.:]?"
+    r"|(?P<plain>(?:essential|desirable|required|preferred|must[\s-]haves?|nice[\s-]to[\s-]haves?"
+    r"|good[\s-]to[\s-]haves?|bonus|optional|mandatory)(?:\s+\w+)?)\s*:)\s+(?=\S)",
+    re.IGNORECASE,
+)
+_ASIDE = re.compile(r"\((?:[^()\s]+\s+){4,}[^()]*\)")
 #: Sentences that are about the employer's hiring, never a requirement of the candidate.
 _NOT_ASKED = re.compile(
     r"equal\s+opportunit|receive\s+consideration|without\s+regard\s+to|welcomes?\s+applications"
-    r"|(?:unable|not\s+able)\s+to\s+(?:offer\s+)?(?:visa\s+)?sponsor",
+    r"|(?:unable|not\s+able)\s+to\s+(?:offer\s+)?(?:visa\s+)?sponsor"
+    r"|\b(?:we\s+)?(?:don't|do\s+not)\s+(?:ask\s+for|need|require)\b",
     re.IGNORECASE,
 )
 #: ", ideally …", ", preferably …" after a requirement: a nice-to-have of its own
@@ -271,7 +303,10 @@ def _heading_role(heading: str) -> _Role:
 def _marker(text: str) -> bool | None:
     """True for an inline must-have marker, False for a nice-to-have one, None without.
     "Nice" wins a tie: "is not required but would be great" is not a must-have."""
-    text = _normalise(text)
+    # a marker inside a longer aside qualifies the aside ("a SIEM (ideally Sentinel, it's
+    # what we run)"), one that is the whole aside qualifies the item ("Terraform (nice to
+    # have)")
+    text = _ASIDE.sub(" ", _normalise(text))
     if _NICE_MARKER.search(text):
         return False
     if _MUST_MARKER.search(text):
@@ -314,8 +349,13 @@ def _pseudo_heading(line: str, next_line: str | None, starts_paragraph: bool) ->
     if (
         starts_paragraph
         and len(words) <= 6
-        and stripped[-1] not in ".!?,;"
-        and (next_line is None or not next_line.strip() or _BULLET.match(next_line))
+        and stripped[-1] not in ".!,;"  # "Is this you?" is a heading
+        and (
+            next_line is None
+            or not next_line.strip()
+            or _BULLET.match(next_line)
+            or _LEAD.match(next_line)
+        )
         and _heading_role(stripped) is not _Role.NEUTRAL
         and (
             not _reads_like_requirement(stripped)
@@ -441,6 +481,18 @@ def _blocks(markdown: str) -> tuple[str | None, list[_Block]]:
             current.spans[-1] = (current.spans[-1][0], end)  # a wrapped bullet continues
         elif current is not None and not current.is_list and not previous_blank:
             current.spans[-1] = (current.spans[-1][0], end)
+        elif lead := _LEAD.match(line):
+            # "**About you.** To be considered you'll need: …" heads its paragraph;
+            # "Essential: GDC registration; a dental nursing qualification; …" is a list.
+            bold, plain = lead.group("bold"), lead.group("plain")
+            own = _heading_role(bold or plain)
+            if bold is not None:
+                open_heading(7, bold)
+                current = _Block(role(), False, [(start + lead.end(), end)])
+            else:
+                items = _split(markdown, start + lead.end(), end, _SEMICOLON)
+                current = _Block(own, True, items)
+            blocks.append(current)
         else:
             current = _Block(role(), False, [(start + len(line) - len(line.lstrip()), end)])
             blocks.append(current)
@@ -537,12 +589,44 @@ def _consequences(markdown: str, start: int, end: int) -> list[tuple[int, int]]:
     return [(start, end)]
 
 
+_FILLER = frozenset(
+    [
+        "it",
+        "that",
+        "this",
+        "which",
+        "but",
+        "and",
+        "though",
+        "so",
+        "also",
+        "too",
+        "would",
+        "be",
+        "is",
+        "are",
+        "isn't",
+        "not",
+        "great",
+        "nice",
+    ]
+)
+
+
+def _only_marker(text: str) -> bool:
+    """A marker with nothing to require ("…, but it isn't essential"; "it would help")."""
+    rest = _MUST_MARKER.sub(" ", _NICE_MARKER.sub(" ", _normalise(text)))
+    return _marker(text) is not None and all(
+        word in _FILLER for word in re.findall(r"[\w']+", rest.casefold())
+    )
+
+
 def _requirement(
     markdown: str, start: int, end: int, default_must: bool, forced: bool | None = None
 ) -> RequirementSpec | None:
     start, end = _trim(markdown, start, end)
     text = markdown[start:end]
-    if not text:
+    if not text or _only_marker(text):
         return None
     marker = _marker(text) if forced is None else forced
     must = default_must if marker is None else marker
