@@ -29,6 +29,9 @@ Two more measures, meant for the dev split:
   ``answers.LANGUAGE_MIN_PROBABILITY`` (``language_uncertain``). Decodes only the
   uncertain clips.
 
+Both honour ``ARE_SPEECH_LANGUAGES`` (the operator's list of interview languages; unset:
+every language), as a worker does, and print it.
+
     python bench/transcription_quality.py --split test
     python bench/transcription_quality.py --split dev --models base --limit 20
     python bench/transcription_quality.py --split dev --models base --long 75
@@ -55,12 +58,12 @@ ROOT = Path(__file__).resolve().parents[1]
 from are_workers.config import Settings, get_settings  # noqa: E402
 from are_workers.errors import InvalidInputError  # noqa: E402
 from are_workers.ml.transcriber import (  # noqa: E402
-    DecodingOptions,
     decode_audio,
     get_transcriber,
 )
 from are_workers.services.media.answer_transcription import check_understood  # noqa: E402
 from are_workers.services.media.transcription import (  # noqa: E402
+    default_options,
     normalize_for_wer,
     plan_transcription,
     transcribe_file,
@@ -186,6 +189,8 @@ def language_table(clips: list[dict[str, Any]], settings: Settings) -> None:
     transcriber = get_transcriber(settings)
     if not transcriber.is_multilingual:
         raise SystemExit("--languages needs a multilingual model")
+    decoding = default_options(settings).decoding
+    print(f"candidate languages (ARE_SPEECH_LANGUAGES): {','.join(decoding.languages) or 'all'}")
     rows: list[tuple[dict[str, Any], str, float]] = []
     print(f"{'clip':<16}{'noise':<11}{'heard':>6}{'prob':>8}")
     for clip in clips:
@@ -196,14 +201,12 @@ def language_table(clips: list[dict[str, Any]], settings: Settings) -> None:
             print(f"{clip['clip_id']:<16}no speech found")
             continue
         window = audio[speech[0][0] : speech[-1][1]]
-        language, probability, decoded = transcriber.identify_language(
-            window, options=DecodingOptions()
-        )
+        language, probability, decoded = transcriber.identify_language(window, options=decoding)
         rows.append((clip, language, probability))
         noise = "clean" if clip["noise"] == "none" else f"{clip['noise']} {clip['snr_db']}"
         mark = "" if language == clip["language"] else "  WRONG"
         if decoded is not None:  # only then is the token's own first choice worth a pass
-            detected = transcriber._language_probabilities(window)[0][0]
+            detected = transcriber._language_probabilities(window, decoding.languages)[0][0]
             mark += f"  (picked by decoding; the token said {detected})"
         print(f"{clip['clip_id']:<16}{noise:<11}{language:>6}{probability:>8.3f}{mark}")
     right = sorted(p for c, lang, p in rows if lang == c["language"])
@@ -274,6 +277,8 @@ def main() -> None:
     dump = args.dump.open("w", encoding="utf-8") if args.dump else None
     audio_seconds = sum(c["duration_s"] for c in clips)
     print(f"{len(clips)} {args.split} clips, {audio_seconds / 60:.1f} min of audio")
+    languages = get_settings().speech_language_codes
+    print(f"candidate languages (ARE_SPEECH_LANGUAGES): {','.join(languages) or 'all'}")
 
     for model_name in args.models.split(","):
         settings = Settings(whisper_model_path=model_name)

@@ -107,6 +107,12 @@ class Settings(BaseSettings):
         "only, fast) or a CTranslate2 Whisper directory.",
     )
     whisper_device: Literal["auto", "cpu", "cuda"] = "auto"
+    speech_languages: str = Field(
+        default="",
+        description="The languages answers are spoken in, as ISO 639-1 codes (e.g. "
+        "'en,de,fr,es'): a multilingual model then only considers these. Empty (the default): "
+        "every language Whisper knows.",
+    )
     whisper_compute_type: str = "auto"
     llm_threads: int = Field(
         default=2, ge=1, description="CPU threads of the LLM judge (the 'llm' extra; offline only)."
@@ -260,6 +266,20 @@ class Settings(BaseSettings):
         if any(limit < 1 for limit in value.values()):
             raise ValueError("every limit must be at least 1")
         return value
+
+    @field_validator("speech_languages")
+    @classmethod
+    def _language_codes(cls, value: str) -> str:
+        codes = [code.strip().lower() for code in value.split(",") if code.strip()]
+        bad = [c for c in codes if not (c.isascii() and c.isalpha() and len(c) in (2, 3))]
+        if bad:
+            raise ValueError(f"not language codes (ISO 639-1, e.g. 'en,de'): {bad}")
+        return ",".join(dict.fromkeys(codes))
+
+    @property
+    def speech_language_codes(self) -> tuple[str, ...]:
+        """``speech_languages`` as a tuple; empty means every language."""
+        return tuple(code for code in self.speech_languages.split(",") if code)
 
     @field_validator("database_url", "runtime_database_url")
     @classmethod

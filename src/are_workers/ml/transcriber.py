@@ -143,6 +143,11 @@ class DecodingOptions:
     whose words the model finds most probable is kept (see
     ``WhisperTranscriber._pick_language``). 0 turns this off."""
     language_candidates: int = 3
+    languages: tuple[str, ...] = ()
+    """The only languages a chunk may be heard in (``ARE_SPEECH_LANGUAGES``, an operator's
+    list of the languages its interviews are held in); empty: every language the model
+    knows. The language token's probabilities are renormalised over these, so the stored
+    probability is the one given that the answer is in one of them."""
     vad_min_silence_ms: int = 500
     """Silences shorter than this stay inside a speech range (Silero VAD)."""
     repair_tail: bool = True
@@ -419,7 +424,7 @@ class WhisperTranscriber:
         the detection was uncertain and the language was picked by decoding
         (``_pick_language``), that decoding (else None). The chunk's words are decoded in
         this language."""
-        probabilities = self._language_probabilities(clip)
+        probabilities = self._language_probabilities(clip, options.languages)
         language, probability = probabilities[0]
         if probability >= options.uncertain_language_below:
             return language, probability, None
@@ -427,12 +432,26 @@ class WhisperTranscriber:
         language, decoded = self._pick_language(clip, candidates, options, context)
         return language, dict(probabilities)[language], decoded
 
-    def _language_probabilities(self, clip: npt.NDArray[np.float32]) -> list[tuple[str, float]]:
+    def _language_probabilities(
+        self, clip: npt.NDArray[np.float32], languages: Sequence[str] = ()
+    ) -> list[tuple[str, float]]:
         """Every language's probability for a chunk's speech, most probable first: Whisper's
         language token after one encoder pass over the chunk's window. Deterministic, so a
-        resumed run detects the same."""
+        resumed run detects the same. With ``languages``, only those, renormalised to sum
+        to 1 (a code the model does not know is a configuration error)."""
         _, _, probabilities = self._model.detect_language(clip)
-        return [(str(code), float(p)) for code, p in probabilities]
+        every = [(str(code), float(p)) for code, p in probabilities]
+        if not languages:
+            return every
+        unknown = sorted(set(languages) - {code for code, _ in every})
+        if unknown:
+            raise ConfigurationError(
+                f"ARE_SPEECH_LANGUAGES names languages {self.model_name} does not know: "
+                f"{', '.join(unknown)}"
+            )
+        kept = [(code, p) for code, p in every if code in languages]
+        total = sum(p for _, p in kept) or 1.0
+        return [(code, p / total) for code, p in kept]
 
     def _pick_language(
         self,

@@ -60,6 +60,7 @@ from are_workers.services.media.transcription import (
     ChunkResult,
     StaleCheckpointError,
     TranscriptionOptions,
+    default_options,
     plan_transcription,
     transcribe_chunks,
 )
@@ -275,7 +276,7 @@ def transcribe_response(
     ``InvalidInputError`` for unusable recordings and ``ConsentError`` on an objection.
     """
     settings = settings or get_settings()
-    options = options or TranscriptionOptions()
+    options = options or default_options(settings)
     answer = load_answer(session, organization_id, response_id)
     consent.ensure_allowed(
         load_consents(session, answer.candidate_id), Activity.EXTRACTION, what="the answer"

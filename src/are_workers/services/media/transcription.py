@@ -78,7 +78,7 @@ FRAME_SAMPLES = round(FRAME_SECONDS * SAMPLE_RATE)
 _SMOOTHING_FRAMES = 15  # 300 ms: about one syllable, so a cut never lands inside a word
 _NEAR_QUIETEST_DB = 3.0
 _SILENCE_FLOOR_DB = -100.0
-PLAN_VERSION = 6
+PLAN_VERSION = 7
 """Bump when the planning or decoding logic changes: stored chunks then become stale."""
 
 __all__ = [
@@ -93,6 +93,7 @@ __all__ = [
     "TranscriptionPlan",
     "Word",
     "assemble_transcript",
+    "default_options",
     "join_words",
     "normalize_for_wer",
     "plan_chunks",
@@ -137,6 +138,12 @@ class TranscriptionOptions:
     """Whisper's word times (cross-attention alignment) tend to run into the silence after a
     phrase, which shortens measured pauses; trim each word's leading/trailing unvoiced part
     using the audio energy."""
+
+
+def default_options(settings: Settings) -> TranscriptionOptions:
+    """The options a worker transcribes with: the defaults, with the organisation's spoken
+    languages (``ARE_SPEECH_LANGUAGES``) as the only candidates of language detection."""
+    return TranscriptionOptions(decoding=DecodingOptions(languages=settings.speech_language_codes))
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,8 +364,8 @@ def plan_transcription(
 
     Useful to an actor that wants to show progress ("chunk 3 of 60") before starting.
     """
-    options = options or TranscriptionOptions()
     settings = settings or get_settings()
+    options = options or default_options(settings)
     probe_media(path, settings=settings).require_audio()
     audio = _decode(path)
     return _plan(audio, options, settings)
@@ -514,8 +521,8 @@ def transcribe_chunks(
     (probed first unless ``media`` is given) and ``StaleCheckpointError`` when ``completed``
     came from a different plan.
     """
-    options = options or TranscriptionOptions()
     settings = settings or get_settings()
+    options = options or default_options(settings)
     media = media or probe_media(path, settings=settings)
     media.require_audio()
     audio = _decode(path)
