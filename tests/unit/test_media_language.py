@@ -144,3 +144,43 @@ def test_an_uncertain_language_is_picked_by_decoding_never_by_a_loop() -> None:
     assert _decoding_score(decoding(-0.3, 20)) > spoken
     # the same bound as the answer's language_uncertain notice
     assert DecodingOptions().uncertain_language_below == LANGUAGE_MIN_PROBABILITY
+
+
+def test_an_uncertain_language_is_picked_among_languages_of_the_likeliest_script() -> None:
+    """Decoded in a language of another script, speech comes out transliterated and can
+    score well (Spanish under babble written as Greek): the decodings compete only among
+    the languages of the script holding most of the token's probability (Latin here even
+    with Thai first), and with an organisation's languages only among those."""
+    from typing import Any
+
+    from are_workers.ml.transcriber import WhisperTranscriber, writing_system
+
+    assert [writing_system(c) for c in ("es", "el", "zh", "yue", "th", "ru", "vi")] == [
+        "Latn", "Grek", "Hani", "Hani", "Thai", "Cyrl", "Latn",
+    ]  # fmt: skip
+    token = [("es", 0.30), ("el", 0.25), ("zh", 0.2), ("it", 0.1), ("ru", 0.1), ("en", 0.05)]
+    decoded: list[list[str]] = []
+
+    class Heard(WhisperTranscriber):
+        def __init__(self) -> None:  # no model: the token and the decodings are given
+            pass
+
+        def _language_probabilities(self, clip: Any, languages: Any = ()) -> Any:
+            return [(c, p) for c, p in token if not languages or c in languages]
+
+        def _pick_language(self, clip: Any, candidates: Any, options: Any, context: Any) -> Any:
+            decoded.append(list(candidates))
+            return candidates[-1], []
+
+    heard = Heard()
+    assert heard.identify_language(None, options=DecodingOptions()) == ("en", 0.05, [])  # type: ignore[arg-type]
+    heard.identify_language(None, options=DecodingOptions(languages=("ru", "el", "es")))  # type: ignore[arg-type]
+    token[:] = [("ru", 0.4), ("en", 0.35), ("uk", 0.25)]
+    heard.identify_language(None, options=DecodingOptions())  # type: ignore[arg-type]
+    token[:] = [("th", 0.3), ("fr", 0.2), ("hu", 0.2), ("ja", 0.1), ("nn", 0.1), ("en", 0.1)]
+    heard.identify_language(None, options=DecodingOptions())  # type: ignore[arg-type]
+    assert decoded == [["es", "it", "en"], ["es"], ["ru", "uk"], ["fr", "hu", "nn"]]
+    assert heard.identify_language(None, options=DecodingOptions(languages=("fr",)))[:2] == (  # type: ignore[arg-type]
+        "fr",
+        0.2,
+    )

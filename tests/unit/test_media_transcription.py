@@ -391,9 +391,9 @@ def test_an_organisations_languages_are_the_only_candidates(tmp_path: Path) -> N
     blind set, as ``bench/speech_stress.py --variants`` builds it): base's language token
     put Hungarian first (0.52 on the AVX2 machine this was measured on, French not even
     in its top four), a confident miss that no decoding rule sees. With
-    ``ARE_SPEECH_LANGUAGES=en,de,fr,es`` only those four are candidates, renormalised:
-    German 0.4 and French 0.39 there, so the chunk is decoded in each and the French words
-    win; the probability stays below the bound, so the answer is still flagged."""
+    ``ARE_SPEECH_LANGUAGES=en,de,fr,es`` only those four are candidates, with the token's
+    own (low) probabilities, so the chunk is decoded in each and the French words win; the
+    probability stays below the bound, so the answer is still flagged."""
     import numpy as np
     from scipy.io import wavfile
 
@@ -411,6 +411,7 @@ def test_an_organisations_languages_are_the_only_candidates(tmp_path: Path) -> N
     chunks: list[ChunkResult] = []
     restricted = transcribe_chunks(path, settings=interviews, on_chunk_done=chunks.append)
     assert restricted.language == "fr" and chunks[0].language == "fr"
+    assert chunks[0].language_probability < LANGUAGE_MIN_PROBABILITY
     assert {"j'écoute", "questions"} <= set(normalize_for_wer(restricted.text)), restricted.text
     if (guessed := transcribe_file(path, settings=every)).language != "fr":  # CPU-dependent
         assert word_error_rate(text, restricted.text) < word_error_rate(text, guessed.text)

@@ -139,15 +139,19 @@ class DecodingOptions:
     uncertain_language_below: float = 0.5
     """A detected language less probable than this is uncertain (the same bound as
     ``answers.LANGUAGE_MIN_PROBABILITY``, which flags such an answer): the chunk is then
-    decoded in each of its ``language_candidates`` most probable languages, and the language
+    decoded in each of its ``language_candidates`` most probable languages written in the
+    script holding most of the probability (``writing_system``), and the language
     whose words the model finds most probable is kept (see
     ``WhisperTranscriber._pick_language``). 0 turns this off."""
     language_candidates: int = 3
     languages: tuple[str, ...] = ()
     """The only languages a chunk may be heard in (``ARE_SPEECH_LANGUAGES``, an operator's
     list of the languages its interviews are held in); empty: every language the model
-    knows. The language token's probabilities are renormalised over these, so the stored
-    probability is the one given that the answer is in one of them."""
+    knows. The token's probabilities are kept as they are, not renormalised over these: a
+    language the token gave 0.33 while it spread the rest over languages outside the list
+    is still uncertain, so it is still decoded in the listed candidates and the answer still
+    flagged (renormalised, German heard as English 0.33 became English 0.81 and skipped the
+    decoding that put it right, on ``bench/speech_stress.py --variants``)."""
     vad_min_silence_ms: int = 500
     """Silences shorter than this stay inside a speech range (Silero VAD)."""
     repair_tail: bool = True
@@ -428,7 +432,12 @@ class WhisperTranscriber:
         language, probability = probabilities[0]
         if probability >= options.uncertain_language_below:
             return language, probability, None
-        candidates = [code for code, _ in probabilities[: options.language_candidates]]
+        mass: dict[str, float] = {}
+        for code, p in probabilities:
+            mass[writing_system(code)] = mass.get(writing_system(code), 0.0) + p
+        script = max(sorted(mass), key=lambda name: mass[name])
+        candidates = [code for code, _ in probabilities if writing_system(code) == script]
+        candidates = candidates[: options.language_candidates]
         language, decoded = self._pick_language(clip, candidates, options, context)
         return language, dict(probabilities)[language], decoded
 
@@ -437,8 +446,9 @@ class WhisperTranscriber:
     ) -> list[tuple[str, float]]:
         """Every language's probability for a chunk's speech, most probable first: Whisper's
         language token after one encoder pass over the chunk's window. Deterministic, so a
-        resumed run detects the same. With ``languages``, only those, renormalised to sum
-        to 1 (a code the model does not know is a configuration error)."""
+        resumed run detects the same. With ``languages``, only those, with the token's own
+        probabilities (not renormalised: see ``DecodingOptions.languages``; a code the
+        model does not know is a configuration error)."""
         _, _, probabilities = self._model.detect_language(clip)
         every = [(str(code), float(p)) for code, p in probabilities]
         if not languages:
@@ -449,9 +459,7 @@ class WhisperTranscriber:
                 f"ARE_SPEECH_LANGUAGES names languages {self.model_name} does not know: "
                 f"{', '.join(unknown)}"
             )
-        kept = [(code, p) for code, p in every if code in languages]
-        total = sum(p for _, p in kept) or 1.0
-        return [(code, p / total) for code, p in kept]
+        return [(code, p) for code, p in every if code in languages]
 
     def _pick_language(
         self,
@@ -473,6 +481,13 @@ class WhisperTranscriber:
         phrase repeated, with a high score) loses to one that does not, and when every
         decoding loops the detection's first choice stays. Only run on uncertain detections
         (``DecodingOptions.uncertain_language_below``), so confident ones cost nothing.
+
+        The candidates are the most probable languages written in the script that holds most
+        of the token's probability (``writing_system``; Latin when the token spreads over
+        many Latin-script languages but puts one of another script first): decoded in a
+        language of another script, speech comes out transliterated, and such a
+        transliteration can score well (base wrote Spanish under 5 dB babble as Greek, and
+        French as Chinese, on the dev texts of ``bench/speech_stress.py``).
         """
         best: tuple[tuple[bool, float], str, list[Any]] | None = None
         for language in candidates:
@@ -541,6 +556,25 @@ def _segments(
             )
         )
     return segments
+
+
+_WRITING_SYSTEMS = {
+    **dict.fromkeys(("ru", "uk", "be", "bg", "mk", "sr", "kk", "mn", "tg", "ba", "tt"), "Cyrl"),
+    **dict.fromkeys(("ar", "fa", "ur", "ps", "sd"), "Arab"),
+    **dict.fromkeys(("he", "yi"), "Hebr"),
+    **dict.fromkeys(("hi", "mr", "ne", "sa"), "Deva"),
+    **dict.fromkeys(("bn", "as"), "Beng"),
+    **dict.fromkeys(("zh", "yue"), "Hani"),
+    "el": "Grek", "ja": "Jpan", "ko": "Kore", "th": "Thai", "lo": "Laoo", "km": "Khmr",
+    "my": "Mymr", "bo": "Tibt", "ka": "Geor", "hy": "Armn", "am": "Ethi", "pa": "Guru",
+    "gu": "Gujr", "ta": "Taml", "te": "Telu", "kn": "Knda", "ml": "Mlym", "si": "Sinh",
+}  # fmt: skip
+
+
+def writing_system(language: str) -> str:
+    """The script (ISO 15924) Whisper writes ``language`` in; Latin for every language not
+    listed (so for the codes it does not know, too)."""
+    return _WRITING_SYSTEMS.get(language, "Latn")
 
 
 def _decoding_kwargs(
