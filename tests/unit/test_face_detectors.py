@@ -273,7 +273,7 @@ def test_confirmed_face_checks_only_doubtful_candidates_haar_has_not_seen() -> N
         scored = sorted(
             [((0.45, False), wall), ((face_score, False), face)], key=lambda c: -c[0][0]
         )
-        return detector._confirmed_face(scored, gray, options)
+        return detector._confirmed_face(scored, gray, options, vision._Checks())
 
     assert pick(0.4) == [face]  # doubtful, and Haar agrees: a face
     assert pick(0.3) == []  # below confirmed_face_score: never checked

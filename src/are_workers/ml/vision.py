@@ -530,26 +530,23 @@ class BlazeFaceDetector(FaceDetector):
         return self._confirmed_face(scored, gray, options, checks), False
 
     def _haar_agrees_on(
-        self, gray: Any, box: tuple[float, float, float, float], checks: _Checks | None
+        self, gray: Any, box: tuple[float, float, float, float], checks: _Checks
     ) -> bool:
         """:meth:`_haar_agrees` on the crop twice the size of ``box`` centred on it; beyond
         the frame the crop repeats the edge (a black border has edges a cascade can fire
-        on). Asked once per box and frame when ``checks`` is given."""
-        if checks is not None and box in checks.haar_agrees:
-            return checks.haar_agrees[box]
-        x, y, w, h = box
-        crop = _centred_crop(gray, x + w / 2, y + h / 2, 2 * max(w, h), replicate=True)
-        agrees = self._haar_agrees(crop)
-        if checks is not None:
-            checks.haar_agrees[box] = agrees
-        return agrees
+        on). Asked once per box and frame (``checks`` keeps the answer)."""
+        if box not in checks.haar_agrees:
+            x, y, w, h = box
+            crop = _centred_crop(gray, x + w / 2, y + h / 2, 2 * max(w, h), replicate=True)
+            checks.haar_agrees[box] = self._haar_agrees(crop)
+        return checks.haar_agrees[box]
 
     def _confirmed_face(
         self,
         scored: list[tuple[tuple[float, bool], tuple[float, float, float, float]]],
         gray: MatLike,
         options: FrameAnalysisOptions,
-        checks: _Checks | None = None,
+        checks: _Checks,
     ) -> list[tuple[float, float, float, float]]:
         """In a frame without a confident face, the best candidate scoring at least
         ``confirmed_face_score`` that the Haar cascade confirms (both detectors doubt it, but

@@ -613,12 +613,13 @@ _FILLER = frozenset(
 )
 
 
-def _only_marker(text: str) -> bool:
-    """A marker with nothing to require ("…, but it isn't essential"; "it would help")."""
+def _only_marker(text: str, marker: bool | None) -> bool:
+    """A marker with nothing to require ("…, but it isn't essential"; "it would help");
+    ``marker`` is ``_marker(text)``."""
+    if marker is None:
+        return False
     rest = _MUST_MARKER.sub(" ", _NICE_MARKER.sub(" ", _normalise(text)))
-    return _marker(text) is not None and all(
-        word in _FILLER for word in re.findall(r"[\w']+", rest.casefold())
-    )
+    return all(word in _FILLER for word in re.findall(r"[\w']+", rest.casefold()))
 
 
 def _requirement(
@@ -626,9 +627,12 @@ def _requirement(
 ) -> RequirementSpec | None:
     start, end = _trim(markdown, start, end)
     text = markdown[start:end]
-    if not text or _only_marker(text):
+    if not text:
         return None
-    marker = _marker(text) if forced is None else forced
+    found = _marker(text)
+    if _only_marker(text, found):
+        return None
+    marker = found if forced is None else forced
     must = default_must if marker is None else marker
     return RequirementSpec(text, classify_requirement(text), must, min_years(text))
 
@@ -699,7 +703,8 @@ def parse_job_markdown(markdown: str) -> JobSpec:
             piece = _normalise(markdown[s:e])
             if _NOT_ASKED.search(piece) and not _ASK.search(piece):
                 continue
-            marked = _marker(piece) is not None
+            marker = _marker(piece)
+            marked = marker is not None
             cued = _reads_like_requirement(piece)
             asks = bool(_ASK.search(piece))
             if block.role is _Role.EXCLUDED:
@@ -710,7 +715,7 @@ def parse_job_markdown(markdown: str) -> JobSpec:
                 take = marked or cued or asks
             if take:
                 taken.append((s, e))
-            elif _marker(piece) is False and block.role is _Role.NEUTRAL:
+            elif marker is False and block.role is _Role.NEUTRAL:
                 marked_only.append((s, e))  # "…, and mechanical skills would be a bonus"
         if taken:
             taken += marked_only

@@ -315,17 +315,36 @@ class CodeSignals:
         """The strongest signal for a canonical skill name (any case), if any; with a
         ``taxonomy``, a signal for a kind of that skill counts too (pytest for automated
         testing)."""
-        folded = name.casefold()
-        found = [
-            signal
-            for signal in self.skills
-            if signal.skill.casefold() == folded
-            or (
-                taxonomy is not None
-                and folded in {kind.casefold() for kind in taxonomy.with_broader([signal.skill])}
+        return self.strongest([name], taxonomy).get(name)
+
+    def strongest(
+        self, names: Iterable[str], taxonomy: SkillTaxonomy | None = None
+    ) -> dict[str, SkillSignal]:
+        """:meth:`skill` for each of ``names`` the archive evidences (keyed as given); each
+        signal's kinds are looked up once, not once per name."""
+        reads = [
+            (
+                signal,
+                {signal.skill.casefold()}
+                | (
+                    {kind.casefold() for kind in taxonomy.with_broader([signal.skill])}
+                    if taxonomy is not None
+                    else set()
+                ),
             )
+            for signal in self.skills
         ]
-        return max(found, key=lambda signal: signal.strength, default=None)
+        found: dict[str, SkillSignal] = {}
+        for name in names:
+            folded = name.casefold()
+            best = max(
+                (signal for signal, kinds in reads if folded in kinds),
+                key=lambda signal: signal.strength,
+                default=None,
+            )
+            if best is not None:
+                found[name] = best
+        return found
 
     def describe(self) -> str:
         """One paragraph a person (and the embedder) can read: what the archive holds."""

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from are_workers.services.portfolios.code_signals import CodeSignals, SkillSignal
+from are_workers.services.portfolios.code_signals import CodeSignals
 from are_workers.services.skills import SkillTaxonomy, get_taxonomy
 
 __all__ = [
@@ -325,11 +325,7 @@ def _signal_evidence(
     item_id: str, signals: CodeSignals, wanted: Sequence[str], taxonomy: SkillTaxonomy
 ) -> Evidence | None:
     """The archive's strongest measured support for any wanted skill (or a kind of it)."""
-    matches: list[SkillSignal] = []
-    for skill in wanted:
-        signal = signals.skill(skill, taxonomy)
-        if signal is not None:
-            matches.append(signal)
+    matches = list(signals.strongest(wanted, taxonomy).values())
     if not matches:
         return None
     best = max(matches, key=lambda signal: signal.strength)
