@@ -64,9 +64,10 @@ def run_child(
 
     worker = dramatiq.Worker(broker, queues=set(queues), worker_threads=threads, worker_timeout=200)
     if ledger_middleware(broker).acks is not None and not dramatiq.worker.QUEUE_PREFETCH:
-        # Dramatiq prefetches 2 messages per thread, counting those not yet acked. Deferred
-        # acks keep finished messages unacked for a batch or two, up to 2 per thread more:
-        # without room for them the consumer backs off and the threads sit idle.
+        # Dramatiq prefetches 2 messages per thread, counting those not yet acked. Finished
+        # messages whose ack waits for their completion no longer count (DeferredAcks takes
+        # them out), but the consumer still backs off whenever its prefetch is full; 4 per
+        # thread was measured with them counting and is kept (not re-measured without).
         worker.queue_prefetch = min(threads * 4, 65535)
     worker.start()
     if ready_file:

@@ -127,3 +127,39 @@ def test_close_sends_the_pending_acks_first() -> None:
     threading.Timer(0.2, settled.set_result, (None,)).start()
     consumer.close()
     assert inner.acked == ["job-5"] and inner.closed
+
+
+def test_finished_messages_awaiting_their_ack_leave_room_to_prefetch(broker_url: str) -> None:
+    """Dramatiq's Redis consumer fetches only while fewer than ``prefetch`` messages are in
+    hand, and counts every unacked one. A finished job whose ack waits for its completion's
+    commit must not count: otherwise the consumer backs off while work waits in Redis."""
+    import uuid
+
+    from dramatiq.brokers.redis import RedisBroker
+
+    namespace = f"are-test-{uuid.uuid4().hex[:8]}"
+    broker = RedisBroker(url=broker_url, namespace=namespace, middleware=[])
+    try:
+        broker.declare_queue("q")
+        for n in range(3):
+            broker.enqueue(dramatiq.Message("q", "a", (n,), {}, {}))
+        acks = DeferredAcks(contextlib.nullcontext)
+        consumer = acks.wrap(broker.consume("q", prefetch=2, timeout=50))
+        first, second = next(consumer), next(consumer)
+        assert first is not None and second is not None
+        settled: Future[None] = Future()
+        for message in (first, second):
+            acks.defer(message, settled)
+            consumer.ack(message)  # finished, its completion not yet committed
+        third = next(consumer)
+        assert third is not None and third.args == (2,)  # fetched now, not after a backoff
+        unacked = f"{namespace}:__acks__.{broker.broker_id}.q"  # Dramatiq's in-hand set
+        assert broker.client.scard(unacked) == 3  # nothing acked early
+        settled.set_result(None)
+        acks.defer(third, Future())
+        assert acks.flush(timeout=0.2) is False  # the third still settles
+        _wait_for(lambda: broker.client.scard(unacked) == 1)
+    finally:
+        for key in broker.client.scan_iter(f"{namespace}*"):
+            broker.client.delete(key)
+        broker.close()

@@ -73,6 +73,14 @@ class DeferredAcks:
         if settled is None:
             consumer.ack(message)
             return
+        # The job is done as far as the worker is concerned: stop counting its message
+        # against the consumer's prefetch (Dramatiq counts every message not yet acked).
+        # Otherwise finished messages waiting for their completion's commit fill the
+        # prefetch, and the consumer sleeps with backoff while messages wait in Redis.
+        # The ack itself still waits; Redis keeps the message until then.
+        in_hand = getattr(consumer, "queued_message_ids", None)
+        if isinstance(in_hand, set):
+            in_hand.discard(message.message_id)
         self._ensure_thread()
         settled.add_done_callback(lambda _: self._ready.put((consumer, message)))
 
