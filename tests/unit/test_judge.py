@@ -308,3 +308,27 @@ def test_a_language_line_at_the_level_asked_is_evidence_not_a_keyword(encoder) -
     verdict = _judge(encoder, "Working proficiency in Portuguese", LINGUIST)
     assert "Only listed" not in verdict.rationale
     assert verdict.passage is not None and "Portuguese (native)" in verdict.passage.text
+
+
+CATERING_L2 = """Experience
+Cook, The Old Mill Tearooms, 2020 - present
+- Prepare breakfasts and lunches for 60 covers; keep the fridge temperature records.
+Qualifications
+Level 2 Food Safety and Hygiene for Catering certificate, 2023
+"""
+
+
+def test_a_qualification_below_the_level_asked_is_not_met(encoder) -> None:  # type: ignore[no-untyped-def]
+    asked = "You must hold a Level 3 (or higher) Food Safety and Hygiene certificate"
+    assert judge.level_ask(asked) == 3 and judge.level_ask("Band 6 or above") == 6
+    verdict = _judge(encoder, asked, CATERING_L2)
+    assert not verdict.met and verdict.probability <= judge.LEVEL_SHORT_CAP
+    assert verdict.passage is not None and "Level 2" in verdict.passage.text
+    assert "lower level or band than the 3 asked" in verdict.rationale
+    # The same line answers a requirement at its own level.
+    assert not judge.level_short(
+        judge.requirement_view(
+            judge.Requirement("q", "Level 2 food hygiene"), judge.get_taxonomy()
+        ),
+        verdict.passage,
+    )

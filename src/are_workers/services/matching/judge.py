@@ -469,6 +469,7 @@ class RequirementView:
     pool_aux: tuple[float, float] | None = None
     alternatives: tuple[frozenset[str], ...] = ()
     language: LanguageAsk | None = None  # a spoken language asked for, with its level
+    level: int | None = None  # a numbered qualification level or band asked for, at least
 
 
 def pair_features(
@@ -661,6 +662,7 @@ def requirement_view(requirement: Requirement, taxonomy: SkillTaxonomy) -> Requi
         requirement.min_years if requirement.min_years is not None else min_years(text),
         alternatives=alternatives(text),
         language=language_ask(text),
+        level=level_ask(text),
     )
 
 
@@ -829,8 +831,29 @@ def listed_only(view: RequirementView, passage: Passage) -> bool:
     return listed and not (view.licence and passage.section in CREDENTIAL_SECTIONS)
 
 
-#: The most a language stated below the level asked can count for.
+#: The most a language stated below the level asked can count for (and a numbered
+#: qualification level or band below the one asked: "Level 2" for "Level 3 or higher").
 LEVEL_SHORT_CAP = 0.3
+
+_LEVEL_ASK = re.compile(r"\b(?:level|band|niveau|stufe)\s*([1-8])\b", re.IGNORECASE)
+#: In a resume line also the short form ("L3 Food Hygiene", "NVQ 3").
+_LEVEL_SHOWN = re.compile(r"\b(?:(?:level|band|niveau|stufe|nvq)\s*|l)([1-8])\b", re.IGNORECASE)
+
+
+def level_ask(text: str) -> int | None:
+    """The lowest numbered qualification level or band a requirement accepts ("a Level 3
+    (or higher) certificate", "Band 6 or above"); ``None`` if it names none."""
+    asked = [int(level) for level in _LEVEL_ASK.findall(text)]
+    return min(asked) if asked else None
+
+
+def level_short(view: RequirementView, passage: Passage) -> bool:
+    """The line states a numbered level or band, and every one it states is below the
+    lowest the requirement accepts: a Level 2 certificate does not show a Level 3."""
+    if view.level is None:
+        return False
+    shown = [int(level) for level in _LEVEL_SHOWN.findall(passage.text)]
+    return bool(shown) and max(shown) < view.level
 
 
 def _language_level(view: RequirementView, resume: ResumeView) -> tuple[int, str, int] | None:
@@ -866,6 +889,13 @@ def judge_requirement(
     order = [int(k) for k in np.argsort(-logits, kind="stable")]
     second = float(logits[order[1]]) if len(order) > 1 else float(logits[order[0]]) - 5.0
     probabilities = [model.probability(float(logits[k]), second) for k in range(len(pairs))]
+    below = [level_short(view, resume.passages[i]) for i, _ in pairs]
+    if any(below):
+        probabilities = [
+            min(p, LEVEL_SHORT_CAP) if short else p
+            for p, short in zip(probabilities, below, strict=True)
+        ]
+        order = sorted(order, key=lambda k: (-probabilities[k], -float(logits[k])))
     listed = [listed_only(view, resume.passages[i]) for i, _ in pairs]
     # The cited passage: the best one that shows the requirement; a listing counts only up
     # to the cap, and only when nothing shown counts for more.
@@ -911,6 +941,8 @@ def judge_requirement(
         rationale = f"{language} at {LEVEL_NAMES[level]}, below the {LEVEL_NAMES[asked]} asked"
     elif not_yet:
         rationale = "Not yet held: the quoted passage says it is in progress"
+    elif view.level is not None and level_short(view, passage):
+        rationale = f"A lower level or band than the {view.level} asked"
     else:
         rationale = "Not evidenced; the closest passage is quoted, it does not show it"
         if needed:
