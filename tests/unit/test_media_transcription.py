@@ -343,13 +343,18 @@ def test_a_chunk_keeps_its_last_words(tmp_path: Path) -> None:
         return chunks[0]
 
     lost = first_chunk(TranscriptionOptions(decoding=DecodingOptions(repair_tail=False)))
-    assert normalize_for_wer(lost.text)[-1] != "técnicas", lost.text  # the loss guarded against
     repaired = first_chunk(TranscriptionOptions())
     heard = normalize_for_wer(repaired.text)
     tail = ["a", "personas", "que", "no", "son"]  # base writes "técnicas" as "te clicas" there
     assert any(heard[i : i + 5] == tail for i in range(len(heard))), repaired.text
-    assert word_error_rate(spoken, repaired.text) < word_error_rate(spoken, lost.text)
     assert all(repaired.start <= w.start and w.end <= repaired.end for w in _words(repaired))
+    # CTranslate2 picks its int8 kernels per CPU: where base loses the tail (the machine the
+    # loss was found on), the repair must win it back; where base keeps it (an AMD EPYC
+    # here), there is nothing to repair and the chunk must come out unchanged.
+    if normalize_for_wer(lost.text)[-1] != "técnicas":
+        assert word_error_rate(spoken, repaired.text) < word_error_rate(spoken, lost.text)
+    else:
+        assert repaired.text == lost.text
 
 
 def _words(chunk: ChunkResult) -> list[Any]:
