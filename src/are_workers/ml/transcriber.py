@@ -432,11 +432,12 @@ class WhisperTranscriber:
         language, probability = probabilities[0]
         if probability >= options.uncertain_language_below:
             return language, probability, None
+        scripts = [(code, writing_system(code), p) for code, p in probabilities]
         mass: dict[str, float] = {}
-        for code, p in probabilities:
-            mass[writing_system(code)] = mass.get(writing_system(code), 0.0) + p
-        script = max(sorted(mass), key=lambda name: mass[name])
-        candidates = [code for code, _ in probabilities if writing_system(code) == script]
+        for _, script, p in scripts:
+            mass[script] = mass.get(script, 0.0) + p
+        likeliest = max(sorted(mass), key=lambda name: mass[name])
+        candidates = [code for code, script, _ in scripts if script == likeliest]
         candidates = candidates[: options.language_candidates]
         language, decoded = self._pick_language(clip, candidates, options, context)
         return language, dict(probabilities)[language], decoded

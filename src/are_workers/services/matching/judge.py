@@ -941,7 +941,7 @@ def judge_requirement(
         rationale = f"{language} at {LEVEL_NAMES[level]}, below the {LEVEL_NAMES[asked]} asked"
     elif not_yet:
         rationale = "Not yet held: the quoted passage says it is in progress"
-    elif view.level is not None and level_short(view, passage):
+    elif level_short(view, passage):
         rationale = f"A lower level or band than the {view.level} asked"
     else:
         rationale = "Not evidenced; the closest passage is quoted, it does not show it"

@@ -322,18 +322,10 @@ class CodeSignals:
     ) -> dict[str, SkillSignal]:
         """:meth:`skill` for each of ``names`` the archive evidences (keyed as given); each
         signal's kinds are looked up once, not once per name."""
-        reads = [
-            (
-                signal,
-                {signal.skill.casefold()}
-                | (
-                    {kind.casefold() for kind in taxonomy.with_broader([signal.skill])}
-                    if taxonomy is not None
-                    else set()
-                ),
-            )
-            for signal in self.skills
-        ]
+        reads = []
+        for signal in self.skills:
+            kinds = taxonomy.with_broader([signal.skill]) if taxonomy is not None else set()
+            reads.append((signal, {name.casefold() for name in kinds | {signal.skill}}))
         found: dict[str, SkillSignal] = {}
         for name in names:
             folded = name.casefold()
