@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from datetime import date
 
 import pytest
@@ -108,19 +110,38 @@ Barista, Café Nord, 2012 - 2015
         assert verdict.years == pytest.approx(7.0, abs=0.2)
 
 
-def test_the_overall_score_is_the_weighted_mean_of_the_probabilities() -> None:
-    model = judge.default_model()
+def _three_verdicts() -> list[judge.Verdict]:
     musts = [judge.Requirement("a", "x", must_have=True), judge.Requirement("b", "y", True)]
     nice = judge.Requirement("c", "z", must_have=False)
-    verdicts = [
+    return [
         judge.Verdict(musts[0], 0.9, True, None, ""),
         judge.Verdict(musts[1], 0.5, True, None, ""),
         judge.Verdict(nice, 0.2, False, None, ""),
     ]
-    overall, coverage, rank = judge.aggregate(verdicts, model)
+
+
+def test_the_overall_score_is_the_weighted_mean_of_the_probabilities() -> None:
+    model = dataclasses.replace(judge.default_model(), rank_power=1.0)
+    overall, coverage, rank = judge.aggregate(_three_verdicts(), model)
     assert overall == pytest.approx(100 * (2 * 0.9 + 2 * 0.5 + 0.2) / 5, abs=0.01)
     assert coverage == pytest.approx(0.7)
     assert rank == pytest.approx(overall * ((1 - model.rank_alpha) + model.rank_alpha * 0.7))
+
+
+def test_the_geometric_overall_weighs_a_requirement_nobody_evidenced_more() -> None:
+    model = dataclasses.replace(judge.default_model(), rank_power=0.0, rank_alpha=0.0)
+    overall, _, rank = judge.aggregate(_three_verdicts(), model)
+    expected = 100 * math.exp((2 * math.log(0.9) + 2 * math.log(0.5) + math.log(0.2)) / 5)
+    assert overall == pytest.approx(expected, abs=0.01)
+    assert rank == pytest.approx(overall, abs=0.01)
+    # One candidate evidences everything half-way, the other all but one requirement fully:
+    # the arithmetic mean prefers the second (0.8 vs 0.5), the geometric mean the first.
+    reqs = [judge.Requirement(k, k, must_have=True) for k in "abcde"]
+    even = [judge.Verdict(r, 0.5, True, None, "") for r in reqs]
+    gap = [judge.Verdict(r, 1.0 if r.key != "e" else 0.001, r.key != "e", None, "") for r in reqs]
+    arithmetic = dataclasses.replace(model, rank_power=1.0)
+    assert judge.aggregate(gap, arithmetic)[2] > judge.aggregate(even, arithmetic)[2]
+    assert judge.aggregate(gap, model)[2] < judge.aggregate(even, model)[2]
 
 
 INTERN = """Experience

@@ -479,7 +479,8 @@ def train_judge_command(
     else:
         console.print(
             f"wrote {out}: out-of-fold ECE {report['out_of_fold_ece']}, rank_alpha "
-            f"{report['rank_alpha']}, {report['requirements']} requirements"
+            f"{report['rank_alpha']}, rank_power {report['rank_power']}, "
+            f"{report['requirements']} requirements"
         )
 
 

@@ -218,7 +218,7 @@ def evaluate_job(
         version=f"{EVALUATOR_VERSION}+{model.version}",
         params={"judge": model.version, "encoder": encoder.info.key,
                 "must_have_weight": judge.MUST_HAVE_WEIGHT, "met": judge.MET,
-                "rank_alpha": model.rank_alpha},
+                "rank_alpha": model.rank_alpha, "rank_power": model.rank_power},
     )  # fmt: skip
     criteria = EvaluationCriteria.model_validate(job.evaluation_criteria or {})
     query = embedding.embed([job_query_text(job, requirements)])[0]

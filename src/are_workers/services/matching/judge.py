@@ -564,6 +564,9 @@ class JudgeModel:
     platt_b: float
     rank_alpha: float = 0.5
     platt_c: float = 0.0  # weight of the second-best passage's logit
+    # Which mean of the probabilities the overall score is: 1 the weighted arithmetic mean, 0
+    # the weighted geometric mean (one requirement with no evidence weighs more); fitted.
+    rank_power: float = 1.0
     meta: dict[str, Any] = field(default_factory=dict)
 
     def pair_logit(self, features: np.ndarray) -> np.ndarray:
@@ -586,6 +589,7 @@ class JudgeModel:
             "scale": [round(float(s), 6) for s in self.scale],
             "platt": [round(self.platt_a, 6), round(self.platt_b, 6), round(self.platt_c, 6)],
             "rank_alpha": self.rank_alpha,
+            "rank_power": self.rank_power,
             "meta": self.meta,
         }
 
@@ -602,6 +606,7 @@ class JudgeModel:
             platt_b=float(data["platt"][1]),
             platt_c=float(data["platt"][2]) if len(data["platt"]) > 2 else 0.0,
             rank_alpha=float(data.get("rank_alpha", 0.5)),
+            rank_power=float(data.get("rank_power", 1.0)),
             meta=dict(data.get("meta", {})),
         )
 
@@ -958,16 +963,37 @@ def judge_requirement(
     )
 
 
+#: The geometric mean reads a probability no lower than this (log 0 is undefined; the
+#: calibrated probabilities stay above it in practice).
+_PROBABILITY_FLOOR = 1e-3
+
+
+def power_mean(values: Sequence[float], weights: Sequence[float], power: float) -> float:
+    """The weighted power mean: 1 arithmetic, 0 geometric (the limit), between the two."""
+    total = sum(weights) or 1.0
+    if power == 0:
+        logs = sum(
+            w * math.log(max(v, _PROBABILITY_FLOOR)) for v, w in zip(values, weights, strict=True)
+        )
+        return math.exp(logs / total)
+    mean = sum(w * max(v, 0.0) ** power for v, w in zip(values, weights, strict=True)) / total
+    return float(mean ** (1 / power))
+
+
 def aggregate(verdicts: Sequence[Verdict], model: JudgeModel) -> tuple[float, float | None, float]:
-    """(overall 0..100, expected share of must-haves met, ranking score)."""
+    """(overall 0..100, expected share of must-haves met, ranking score).
+
+    The overall score is the weighted mean of the probabilities, of the kind the model was
+    fitted with (``rank_power``: arithmetic, or geometric where a requirement nobody
+    evidenced pulls the score down further than an average would).
+    """
     if not verdicts:
         return 0.0, None, 0.0
     weights = [
         v.requirement.weight * (MUST_HAVE_WEIGHT if v.requirement.must_have else 1.0)
         for v in verdicts
     ]
-    overall = 100 * sum(w * v.probability for w, v in zip(weights, verdicts, strict=True))
-    overall /= sum(weights) or 1.0
+    overall = 100 * power_mean([v.probability for v in verdicts], weights, model.rank_power)
     musts = [v.probability for v in verdicts if v.requirement.must_have]
     coverage = sum(musts) / len(musts) if musts else None
     factor = (1 - model.rank_alpha) + model.rank_alpha * coverage if coverage is not None else 1.0

@@ -14,6 +14,7 @@ A retrieved passage is a positive when it overlaps a labelled supporting line.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -270,16 +271,17 @@ def train(
         )
         for scorer, item in out_of_fold
     ]  # fmt: skip
-    alpha = _choose_rank_alpha(oof)
+    alpha, power = _choose_ranking(oof)
     model = judge.JudgeModel(
         version, final.weights, final.mean, final.scale, float(slope), float(intercept),
-        rank_alpha=alpha, platt_c=float(second_weight),
+        rank_alpha=alpha, platt_c=float(second_weight), rank_power=power,
     )  # fmt: skip
     report = {
         "pairs": sum(len(i.candidates) for i in [*fold_a, *fold_b]),
         "requirements": len(tops),
         "out_of_fold_ece": round(_ece(oof), 4),
         "rank_alpha": alpha,
+        "rank_power": power,
     }
     return model, report
 
@@ -308,8 +310,17 @@ def _ndcg_at(grades: Sequence[int], k: int, ideal: Sequence[int]) -> float:
     return dcg(grades) / best if best else 0.0
 
 
-def _choose_rank_alpha(scored: Sequence[tuple[_Prepared, judge.JudgeModel]]) -> float:
-    """The must-have factor of the ranking score that ranks out-of-fold postings best."""
+#: The means of the probabilities the ranking may use (arithmetic, then geometric), and the
+#: must-have factors; the first best (out of fold, NDCG@5) wins.
+RANK_POWERS = (1.0, 0.0)
+RANK_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def _choose_ranking(
+    scored: Sequence[tuple[_Prepared, judge.JudgeModel]],
+) -> tuple[float, float]:
+    """The must-have factor and the mean of the ranking score that rank out-of-fold
+    postings best (mean NDCG@5): ``(rank_alpha, rank_power)``."""
     by_posting: dict[str, dict[str, list[tuple[judge.Requirement, float]]]] = {}
     postings: dict[str, LabelledPosting] = {}
     for item, model in scored:
@@ -317,9 +328,11 @@ def _choose_rank_alpha(scored: Sequence[tuple[_Prepared, judge.JudgeModel]]) -> 
         by_posting.setdefault(item.posting.id, {}).setdefault(item.pair.resume, []).append(
             (item.pair.requirement, _probability(model, item))
         )
-    best_alpha, best_score = 0.5, -1.0
-    for alpha in (0.0, 0.25, 0.5, 0.75, 1.0):
-        trial = judge.JudgeModel("trial", np.zeros(1), np.zeros(1), np.ones(1), 1, 0, alpha)
+    best, best_score = (0.5, 1.0), -1.0
+    for power, alpha in itertools.product(RANK_POWERS, RANK_ALPHAS):
+        trial = judge.JudgeModel(
+            "trial", np.zeros(1), np.zeros(1), np.ones(1), 1, 0, alpha, rank_power=power
+        )
         scores = []
         for posting_id, resumes in by_posting.items():
             ranked = []
@@ -332,8 +345,8 @@ def _choose_rank_alpha(scored: Sequence[tuple[_Prepared, judge.JudgeModel]]) -> 
             scores.append(_ndcg_at(order, 5, list(grades.values())))
         mean = sum(scores) / len(scores) if scores else 0.0
         if mean > best_score + 1e-9:
-            best_alpha, best_score = alpha, mean
-    return best_alpha
+            best, best_score = (alpha, power), mean
+    return best
 
 
 def train_from_eval_set(
