@@ -353,3 +353,58 @@ def test_a_qualification_below_the_level_asked_is_not_met(encoder) -> None:  # t
         ),
         verdict.passage,
     )
+
+
+def test_resume_context_is_the_rest_of_the_posting() -> None:
+    assert judge.resume_contexts([1.0, 2.0, 3.0]) == [2.5, 2.0, 1.5]
+    assert judge.resume_contexts([0.7]) == [None]  # alone: no context
+    assert judge.resume_contexts([]) == []
+
+
+POSTING_REQUIREMENTS = [
+    "5+ years running payroll for companies of 200+ employees",
+    "Experience with Sage or Xero payroll software",
+    "Processing year-end returns (P60, P11D) to HMRC",
+    "Comfortable presenting figures to the finance director",
+]
+SHARED_LINE = "- Prepared the monthly payroll summary that went to the board pack."
+PAYROLL_LEAD = f"""Experience
+Payroll Manager, Kelso Foods (450 staff), 01/2017 - present
+- Ran the monthly payroll for 450 employees in Sage 50 Payroll, end to end.
+- Filed the P60s and P11Ds with HMRC every year since 2017.
+{SHARED_LINE}
+"""
+BARISTA = f"""Experience
+Barista, Café Nord, 01/2017 - present
+- Made coffee and trained new starters on the espresso machine.
+{SHARED_LINE}
+"""
+
+
+def test_a_resume_that_shows_the_rest_of_the_posting_lifts_a_borderline_line(encoder) -> None:  # type: ignore[no-untyped-def]
+    """The same line, for the same requirement, counts for more in a resume that evidences
+    the posting's other requirements than in one that evidences none of them."""
+    from are_workers.services.embeddings import default_embedding_context
+
+    aux = default_embedding_context().embed
+    reqs = [judge.Requirement(f"req:{i}", t) for i, t in enumerate(POSTING_REQUIREMENTS)]
+    wanted = judge.prepare_requirements(reqs, encoder.queries, encode_aux=aux)
+    model = judge.default_model()
+    assert model.platt_d > 0  # fitted: the rest of the resume is evidence of fit
+    verdicts = {}
+    for name, text in (("lead", PAYROLL_LEAD), ("barista", BARISTA)):
+        view = judge.read_resume(text, encoder.passages, today=TODAY, encode_aux=aux)
+        verdicts[name] = judge.judge_resume(view, wanted, model=model).verdicts[3]
+    lead, barista = verdicts["lead"], verdicts["barista"]
+    assert lead.passage is not None and barista.passage is not None
+    assert lead.passage.text == barista.passage.text == SHARED_LINE.lstrip("- ")
+    assert lead.probability > barista.probability
+    # Without the context weight both read alike: the lift is the context's alone.
+    flat = dataclasses.replace(model, platt_d=0.0)
+    same = [
+        judge.judge_resume(
+            judge.read_resume(t, encoder.passages, today=TODAY, encode_aux=aux), wanted, model=flat
+        ).verdicts[3]
+        for t in (PAYROLL_LEAD, BARISTA)
+    ]
+    assert same[0].probability == pytest.approx(same[1].probability, abs=0.05)

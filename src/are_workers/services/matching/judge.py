@@ -12,8 +12,9 @@ support. For each (requirement, resume) the judge
    studied, assisted), where it sits (work history, skills list, education), whether it is a
    bare keyword list, whether a licence is held or only worked towards, and the dated role
    around it;
-3. calibrates the best passage's score into P(requirement met) with a map fitted on a
-   separate development fold (Platt scaling), and cites that passage.
+3. calibrates the best passage's score (with the second best's, and the resume's context:
+   how well it shows the posting's other requirements) into P(requirement met) with a map
+   fitted on a separate development fold (Platt scaling), and cites that passage.
 
 A ✔ is P ≥ 0.5 and always quotes the passage that earned it; a ✘ quotes the closest passage
 only as "closest, not evidence", never one the judge found supporting. Years per skill
@@ -554,7 +555,8 @@ def pair_features(
 
 @dataclass(frozen=True)
 class JudgeModel:
-    """Logistic pair scorer plus a Platt map from the best pair score to P(met)."""
+    """Logistic pair scorer plus a Platt map from the best pair scores (and the resume's
+    context) to P(met)."""
 
     version: str
     weights: np.ndarray
@@ -564,6 +566,10 @@ class JudgeModel:
     platt_b: float
     rank_alpha: float = 0.5
     platt_c: float = 0.0  # weight of the second-best passage's logit
+    # Weight of the resume's context: the mean best-passage logit of the posting's *other*
+    # requirements (a resume that shows the rest of the posting is likelier to meet this).
+    platt_d: float = 0.0
+    context_mean: float = 0.0  # the context is centred on its development mean
     # Which mean of the probabilities the overall score is: 1 the weighted arithmetic mean, 0
     # the weighted geometric mean (one requirement with no evidence weighs more); fitted.
     rank_power: float = 1.0
@@ -572,12 +578,17 @@ class JudgeModel:
     def pair_logit(self, features: np.ndarray) -> np.ndarray:
         return ((features - self.mean) / self.scale) @ self.weights
 
-    def probability(self, logit: float, second: float | None = None) -> float:
+    def probability(
+        self, logit: float, second: float | None = None, context: float | None = None
+    ) -> float:
         """P(requirement met) from the best passage's logit (and the second best's: two
-        lines that each half-show it are more than one)."""
+        lines that each half-show it are more than one; and the resume's context, see
+        :func:`resume_contexts`)."""
         z = self.platt_a * logit + self.platt_b
         if second is not None:
             z += self.platt_c * second
+        if context is not None:
+            z += self.platt_d * (context - self.context_mean)
         return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
     def to_json(self) -> dict[str, Any]:
@@ -587,7 +598,13 @@ class JudgeModel:
             "weights": [round(float(w), 6) for w in self.weights],
             "mean": [round(float(m), 6) for m in self.mean],
             "scale": [round(float(s), 6) for s in self.scale],
-            "platt": [round(self.platt_a, 6), round(self.platt_b, 6), round(self.platt_c, 6)],
+            "platt": [
+                round(self.platt_a, 6),
+                round(self.platt_b, 6),
+                round(self.platt_c, 6),
+                round(self.platt_d, 6),
+            ],
+            "context_mean": round(self.context_mean, 6),
             "rank_alpha": self.rank_alpha,
             "rank_power": self.rank_power,
             "meta": self.meta,
@@ -605,6 +622,8 @@ class JudgeModel:
             platt_a=float(data["platt"][0]),
             platt_b=float(data["platt"][1]),
             platt_c=float(data["platt"][2]) if len(data["platt"]) > 2 else 0.0,
+            platt_d=float(data["platt"][3]) if len(data["platt"]) > 3 else 0.0,
+            context_mean=float(data.get("context_mean", 0.0)),
             rank_alpha=float(data.get("rank_alpha", 0.5)),
             rank_power=float(data.get("rank_power", 1.0)),
             meta=dict(data.get("meta", {})),
@@ -878,22 +897,58 @@ def _language_level(view: RequirementView, resume: ResumeView) -> tuple[int, str
     return level, language, -index
 
 
+#: The best-passage logit of a requirement with no passage at all (an unreadable resume).
+NO_PASSAGE_LOGIT = -10.0
+
+Scored = tuple[list[tuple[int, np.ndarray]], np.ndarray]
+
+
+def score_pairs(
+    model: JudgeModel,
+    view: RequirementView,
+    resume: ResumeView,
+    idf: dict[str, float] | None = None,
+) -> Scored:
+    """The requirement's candidate passages (index, features) and each one's pair logit."""
+    if view.query is None:
+        raise ValueError("prepare the requirements first (prepare_requirements)")
+    pairs = candidate_pairs(view, resume, view.query, idf=idf, aux_query=view.aux_query)
+    if not pairs:
+        return pairs, np.zeros(0)
+    return pairs, model.pair_logit(np.stack([f for _, f in pairs]))
+
+
+def best_logit(logits: np.ndarray) -> float:
+    return float(logits.max()) if len(logits) else NO_PASSAGE_LOGIT
+
+
+def resume_contexts(bests: Sequence[float]) -> list[float | None]:
+    """For each requirement, the mean best-passage logit of the posting's other
+    requirements in this resume: how well the rest of the resume shows the posting. The
+    calibration weighs it beside the requirement's own passages, fitted on development
+    data like the rest. ``None`` (no context) for a posting's only requirement."""
+    if len(bests) < 2:
+        return [None] * len(bests)
+    total = sum(bests)
+    return [(total - b) / (len(bests) - 1) for b in bests]
+
+
 def judge_requirement(
     model: JudgeModel,
     view: RequirementView,
     resume: ResumeView,
-    query: np.ndarray,
-    idf: dict[str, float] | None = None,
-    aux_query: np.ndarray | None = None,
+    scored: Scored,
+    context: float | None = None,
 ) -> Verdict:
     requirement = view.requirement
-    pairs = candidate_pairs(view, resume, query, idf=idf, aux_query=aux_query)
+    pairs, logits = scored
     if not pairs:
         return Verdict(requirement, 0.0, False, None, "The resume has no readable text.")
-    logits = model.pair_logit(np.stack([f for _, f in pairs]))
     order = [int(k) for k in np.argsort(-logits, kind="stable")]
     second = float(logits[order[1]]) if len(order) > 1 else float(logits[order[0]]) - 5.0
-    probabilities = [model.probability(float(logits[k]), second) for k in range(len(pairs))]
+    probabilities = [
+        model.probability(float(logits[k]), second, context) for k in range(len(pairs))
+    ]
     below = [level_short(view, resume.passages[i]) for i, _ in pairs]
     if any(below):
         probabilities = [
@@ -1013,11 +1068,12 @@ def judge_resume(
 ) -> Judgement:
     """Every requirement (prepared by :func:`prepare_requirements`) against one resume."""
     model = model or default_model()
-    verdicts = []
-    for view in requirements:
-        if view.query is None:
-            raise ValueError("prepare the requirements first (prepare_requirements)")
-        verdicts.append(judge_requirement(model, view, resume, view.query, idf, view.aux_query))
+    scored = [score_pairs(model, view, resume, idf) for view in requirements]
+    contexts = resume_contexts([best_logit(logits) for _, logits in scored])
+    verdicts = [
+        judge_requirement(model, view, resume, pairs, context)
+        for view, pairs, context in zip(requirements, scored, contexts, strict=True)
+    ]
     overall, coverage, rank = aggregate(verdicts, model)
     return Judgement(verdicts, overall, coverage, rank, f"{JUDGE_NAME}@{model.version}")
 

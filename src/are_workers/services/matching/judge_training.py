@@ -238,7 +238,7 @@ def _fit_pairs(items: Sequence[_Prepared]) -> tuple[np.ndarray, np.ndarray, np.n
 
 def _top_two(model: judge.JudgeModel, item: _Prepared) -> tuple[float, float]:
     if not item.candidates:
-        return -10.0, -15.0
+        return judge.NO_PASSAGE_LOGIT, judge.NO_PASSAGE_LOGIT - 5.0
     logits = np.sort(model.pair_logit(np.stack([f for _, f in item.candidates])))[::-1]
     return float(logits[0]), float(logits[1]) if len(logits) > 1 else float(logits[0]) - 5.0
 
@@ -257,24 +257,35 @@ def train(
         (scorers["a"], item) for item in fold_b
     ]
     tops = [(_top_two(scorer, item), item) for scorer, item in out_of_fold]
-    platt_x = np.array([[1.0, best, second] for (best, second), _ in tops])
+    contexts = _contexts(tops)
+    known = [c for c in contexts if c is not None]
+    context_mean = float(np.mean(known)) if known else 0.0
+    platt_x = np.array(
+        [
+            [1.0, best, second, 0.0 if context is None else context - context_mean]
+            for ((best, second), _), context in zip(tops, contexts, strict=True)
+        ]
+    )
     supported = np.array([1.0 if item.pair.supported else 0.0 for _, item in tops])
-    intercept, slope, second_weight = fit_logistic(platt_x, supported, l2=1e-3)
+    intercept, slope, second_weight, context_weight = fit_logistic(platt_x, supported, l2=1e-3)
     final = scorers["all"]
     oof = [
         (
             item,
             judge.JudgeModel(
                 version, scorer.weights, scorer.mean, scorer.scale, float(slope),
-                float(intercept), platt_c=float(second_weight),
+                float(intercept), platt_c=float(second_weight), platt_d=float(context_weight),
+                context_mean=context_mean,
             ),
+            context,
         )
-        for scorer, item in out_of_fold
+        for (scorer, item), context in zip(out_of_fold, contexts, strict=True)
     ]  # fmt: skip
     alpha, power = _choose_ranking(oof)
     model = judge.JudgeModel(
         version, final.weights, final.mean, final.scale, float(slope), float(intercept),
         rank_alpha=alpha, platt_c=float(second_weight), rank_power=power,
+        platt_d=float(context_weight), context_mean=context_mean,
     )  # fmt: skip
     report = {
         "pairs": sum(len(i.candidates) for i in [*fold_a, *fold_b]),
@@ -286,14 +297,31 @@ def train(
     return model, report
 
 
-def _probability(model: judge.JudgeModel, item: _Prepared) -> float:
+def _contexts(tops: Sequence[tuple[tuple[float, float], _Prepared]]) -> list[float | None]:
+    """Each item's resume context (``judge.resume_contexts``): over the items of the same
+    posting and resume, which the same scorer scored (folds are whole families)."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for index, (_, item) in enumerate(tops):
+        groups.setdefault((item.posting.id, item.pair.resume), []).append(index)
+    contexts: list[float | None] = [None] * len(tops)
+    for members in groups.values():
+        found = judge.resume_contexts([tops[i][0][0] for i in members])
+        for i, context in zip(members, found, strict=True):
+            contexts[i] = context
+    return contexts
+
+
+Scored = Sequence[tuple[_Prepared, judge.JudgeModel, float | None]]
+
+
+def _probability(model: judge.JudgeModel, item: _Prepared, context: float | None) -> float:
     best, second = _top_two(model, item)
-    return model.probability(best, second)
+    return model.probability(best, second, context)
 
 
-def _ece(scored: Sequence[tuple[_Prepared, judge.JudgeModel]], bins: int = 10) -> float:
-    p = np.array([_probability(model, item) for item, model in scored])
-    o = np.array([1.0 if item.pair.supported else 0.0 for item, _ in scored])
+def _ece(scored: Scored, bins: int = 10) -> float:
+    p = np.array([_probability(model, item, context) for item, model, context in scored])
+    o = np.array([1.0 if item.pair.supported else 0.0 for item, _, _ in scored])
     total = 0.0
     for b in range(bins):
         mask = (p >= b / bins) & ((p < (b + 1) / bins) if b < bins - 1 else (p <= 1.0))
@@ -316,17 +344,15 @@ RANK_POWERS = (1.0, 0.0)
 RANK_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
-def _choose_ranking(
-    scored: Sequence[tuple[_Prepared, judge.JudgeModel]],
-) -> tuple[float, float]:
+def _choose_ranking(scored: Scored) -> tuple[float, float]:
     """The must-have factor and the mean of the ranking score that rank out-of-fold
     postings best (mean NDCG@5): ``(rank_alpha, rank_power)``."""
     by_posting: dict[str, dict[str, list[tuple[judge.Requirement, float]]]] = {}
     postings: dict[str, LabelledPosting] = {}
-    for item, model in scored:
+    for item, model, context in scored:
         postings[item.posting.id] = item.posting
         by_posting.setdefault(item.posting.id, {}).setdefault(item.pair.resume, []).append(
-            (item.pair.requirement, _probability(model, item))
+            (item.pair.requirement, _probability(model, item, context))
         )
     best, best_score = (0.5, 1.0), -1.0
     for power, alpha in itertools.product(RANK_POWERS, RANK_ALPHAS):
