@@ -256,6 +256,14 @@ def test_a_requirement_s_examples_are_read_from_its_wording() -> None:
     tools = judge.alternatives("Experience with a rostering tool such as Deputy or RotaCloud")
     assert frozenset({"deputy"}) in tools and frozenset({"rotacl"}) in tools
     assert judge.alternatives("Experience leading a kitchen brigade") == ()
+    # The last example runs on into the sentence: its name is still an example.
+    systems = judge.alternatives(
+        "Familiarity with a system such as Clio, Actionstep or LEAP will help you settle in"
+    )
+    assert frozenset({"leap"}) in systems and len(systems) == 3
+    assert judge.alternatives("Tools such as Jira and the rest of our delivery toolchain") == (
+        frozenset({"jira"}),
+    )
 
 
 def test_a_line_naming_an_example_is_judged_even_when_far_in_wording() -> None:
@@ -408,3 +416,22 @@ def test_a_resume_that_shows_the_rest_of_the_posting_lifts_a_borderline_line(enc
         for t in (PAYROLL_LEAD, BARISTA)
     ]
     assert same[0].probability == pytest.approx(same[1].probability, abs=0.05)
+
+
+BRIGADE_OF_FOUR = """Experience
+Head Chef, The Copper Kettle, 03/2019 - present
+- Led and trained a brigade of 4 chefs; wrote the weekly rota and ran the pass.
+"""
+
+
+def test_a_smaller_team_than_the_one_asked_is_not_met(encoder) -> None:  # type: ignore[no-untyped-def]
+    asked = "Experience leading, training and rota-ing a brigade of 8 or more chefs"
+    assert judge.team_ask(asked) == 8
+    assert judge.team_ask("a finance team of three or more people") == 3
+    assert judge.team_ask("At least 5 years in warehouse operations") is None
+    verdict = _judge(encoder, asked, BRIGADE_OF_FOUR)
+    assert not verdict.met and verdict.probability <= judge.LEVEL_SHORT_CAP
+    assert verdict.rationale == "A smaller team than the 8 asked."
+    # The same line for a brigade it does reach is not capped.
+    reached = _judge(encoder, asked.replace("8 or more", "4 or more"), BRIGADE_OF_FOUR)
+    assert reached.probability > judge.LEVEL_SHORT_CAP

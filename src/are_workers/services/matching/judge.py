@@ -27,6 +27,7 @@ labelled text with a fixed seed.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -436,6 +437,11 @@ def alternatives(text: str) -> tuple[frozenset[str], ...]:
             part = raw.strip(" .-\u2013'\"")
             while (shorter := _ALT_LEAD.sub("", part)) != part:
                 part = shorter
+            if len(part.split()) > 4:
+                # The last example runs on into the sentence ("… or LEAP will help you
+                # settle in"): its name is the run of capitalised words it starts with.
+                lead = itertools.takewhile(lambda w: w[:1].isupper(), part.split())
+                part = " ".join(lead)
             if len(part) < 2 or len(part.split()) > 4 or _ALT_VAGUE.search(part):
                 continue
             names = [t for t in part.split() if _NAME_TOKEN.match(t.strip(".,"))]
@@ -471,6 +477,7 @@ class RequirementView:
     alternatives: tuple[frozenset[str], ...] = ()
     language: LanguageAsk | None = None  # a spoken language asked for, with its level
     level: int | None = None  # a numbered qualification level or band asked for, at least
+    team: int | None = None  # the size of team asked for, at least ("a team of 8 or more")
 
 
 def pair_features(
@@ -687,6 +694,7 @@ def requirement_view(requirement: Requirement, taxonomy: SkillTaxonomy) -> Requi
         alternatives=alternatives(text),
         language=language_ask(text),
         level=level_ask(text),
+        team=team_ask(text),
     )
 
 
@@ -880,6 +888,55 @@ def level_short(view: RequirementView, passage: Passage) -> bool:
     return bool(shown) and max(shown) < view.level
 
 
+_COUNT_WORDS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20,
+    "zwei": 2, "drei": 3, "vier": 4, "fünf": 5, "sechs": 6, "sieben": 7, "acht": 8, "neun": 9,
+    "zehn": 10, "zwölf": 12, "deux": 2, "trois": 3, "quatre": 4, "cinq": 5, "sept": 7,
+    "huit": 8, "neuf": 9, "dix": 10, "douze": 12,
+}  # fmt: skip
+_COUNT = r"(\d{1,5}|" + "|".join(_COUNT_WORDS) + r")"
+_TEAM = r"(?:team|brigade|headcount|workforce|crew|équipe|equipe|belegschaft)"
+_PEOPLE = (
+    r"(?:people|persons?|staff|employees|colleagues|chefs?|cooks?|engineers?|accountants?|"
+    r"nurses?|(?:direct )?reports|team members|operatives|agents|technicians|teachers|FTEs?|"
+    r"mitarbeiter\w*|personen|köch\w*|beschäftigte\w*|kolleg\w*|fachkräfte\w*|"
+    r"pflegekräfte\w*|personnes|collaborat\w*|cuisinier\w*|salarié\w*|employé\w*|"
+    r"infirmi\w*|ingénieur\w*)"
+)
+_TEAM_ASK = re.compile(
+    rf"\b{_TEAM}\s+of\s+(?:at least\s+)?{_COUNT}\s*(?:\+|or more|or above|or larger)|"
+    rf"\b(?:at least\s+)?{_COUNT}\s*(?:\+|or more)\s+(?:[\w-]+\s+)?{_PEOPLE}\b|"
+    rf"\bat least\s+{_COUNT}\s+(?:[\w-]+\s+)?{_PEOPLE}\b",
+    re.IGNORECASE,
+)
+_TEAM_SHOWN = re.compile(
+    rf"\b{_TEAM}\s+(?:of|de|d'|von|mit)\s*(?:around|about|up to|some|environ|rund|ca\.)?\s*"
+    rf"{_COUNT}\b|\b{_COUNT}\s+(?:[\w-]+\s+)?{_PEOPLE}\b",
+    re.IGNORECASE,
+)
+
+
+def _count(word: str) -> int:
+    return int(word) if word.isdigit() else _COUNT_WORDS[word.casefold()]
+
+
+def team_ask(text: str) -> int | None:
+    """The smallest team a requirement accepts ("a brigade of 8 or more chefs", "a headcount
+    of 80 or more", "at least three direct reports"); ``None`` if it asks none."""
+    asked = [_count(a or b or c) for a, b, c in _TEAM_ASK.findall(text)]
+    return min(asked) if asked else None
+
+
+def team_short(view: RequirementView, passage: Passage) -> bool:
+    """The line states the size of a team, and every size it states is below the smallest
+    the requirement accepts: leading a brigade of 4 does not show a brigade of 8."""
+    if view.team is None:
+        return False
+    shown = [_count(a or b) for a, b in _TEAM_SHOWN.findall(passage.text)]
+    return bool(shown) and max(shown) < view.team
+
+
 def _language_level(view: RequirementView, resume: ResumeView) -> tuple[int, str, int] | None:
     """(level, language, passage): the best level the resume states for a language the
     requirement asks for, or ``None`` (none asked, or no level stated)."""
@@ -949,7 +1006,10 @@ def judge_requirement(
     probabilities = [
         model.probability(float(logits[k]), second, context) for k in range(len(pairs))
     ]
-    below = [level_short(view, resume.passages[i]) for i, _ in pairs]
+    below = [
+        level_short(view, resume.passages[i]) or team_short(view, resume.passages[i])
+        for i, _ in pairs
+    ]
     if any(below):
         probabilities = [
             min(p, LEVEL_SHORT_CAP) if short else p
@@ -1003,6 +1063,8 @@ def judge_requirement(
         rationale = "Not yet held: the quoted passage says it is in progress"
     elif level_short(view, passage):
         rationale = f"A lower level or band than the {view.level} asked"
+    elif team_short(view, passage):
+        rationale = f"A smaller team than the {view.team} asked"
     else:
         rationale = "Not evidenced; the closest passage is quoted, it does not show it"
         if needed:
