@@ -435,3 +435,24 @@ def test_a_smaller_team_than_the_one_asked_is_not_met(encoder) -> None:  # type:
     # The same line for a brigade it does reach is not capped.
     reached = _judge(encoder, asked.replace("8 or more", "4 or more"), BRIGADE_OF_FOUR)
     assert reached.probability > judge.LEVEL_SHORT_CAP
+
+
+WRAPPED = """Experience
+Structural Engineer, Hale & Orme, 03/2018 - present
+- Led the strengthening and change of use of three listed Victorian mill
+  buildings into flats, from survey to completion.
+"""
+
+
+def test_a_wrapped_line_is_quoted_as_its_whole_sentence(encoder) -> None:  # type: ignore[no-untyped-def]
+    """A ✔ cites the sentence, never the fragment the layout wrapped onto its own line."""
+    verdict = _judge(encoder, "Experience with refurbishment of heritage buildings", WRAPPED)
+    assert verdict.passage is not None
+    quote, start, end = verdict.passage.quote
+    assert WRAPPED[start:end] == quote  # verbatim, with its offsets
+    assert quote.startswith("Led the strengthening") and quote.endswith("to completion.")
+    cited = verdict.as_dict()["evidence"]
+    assert (cited["quote"], cited["start"], cited["end"]) == (quote, start, end)
+    # A line that continues nothing quotes itself.
+    header = judge.passages_of(judge.parse_resume(WRAPPED))[0]
+    assert header.quote == (header.text, header.start, header.end)

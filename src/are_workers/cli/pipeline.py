@@ -299,10 +299,13 @@ def print_shortlist(data: dict[str, Any]) -> None:
         for req in entry["requirements"]:
             mark = "[green]✔[/]" if req["met"] else "[red]✘[/]"
             must = "*" if req["must_have"] else " "
-            if req["evidence"] and req["met"]:
-                quote = f"“{req['evidence']}”"
-            elif req["evidence"]:
-                quote = f"[dim]closest, not evidence: “{req['evidence']}”[/]"
+            # A quote may span a wrapped line: one line in the table (the JSON keeps it
+            # verbatim, with its offsets).
+            evidence = " ".join((req["evidence"] or "").split())
+            if evidence and req["met"]:
+                quote = f"“{evidence}”"
+            elif evidence:
+                quote = f"[dim]closest, not evidence: “{evidence}”[/]"
             else:
                 quote = "[dim]no supporting passage[/]"
             table.add_row(f"{must}{mark} {req['requirement']}", f"{req['score']:.2f}", quote)

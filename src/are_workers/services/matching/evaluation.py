@@ -171,7 +171,7 @@ def _scores(
             RequirementScore(
                 row.id, verdict.requirement.key, row.text, row.kind.value, row.must_have,
                 verdict.requirement.weight, verdict.probability, verdict.met,
-                Evidence(passage.text, passage.start, passage.end, passage.section)
+                Evidence(*passage.quote, passage.section)
                 if passage is not None else None,
                 verdict.rationale,
             )

@@ -88,6 +88,18 @@ class Passage:
     # The line that heads the passage's dated role ("Deputy Editor, … magazine … since 2020"):
     # work described inside a role of writing, advising or assisting is not that work done.
     role_line: str = ""
+    # Where the sentence a wrapped fragment belongs to starts, and its verbatim text (the
+    # lines it continues and the fragment): what a ✔ quotes, so that "buildings." is never
+    # the evidence. Unset for a line that continues nothing.
+    quote_start: int | None = None
+    quote_text: str = ""
+
+    @property
+    def quote(self) -> tuple[str, int, int]:
+        """(text, start, end) of what the verdict cites: the whole sentence, verbatim."""
+        if self.quote_start is None:
+            return self.text, self.start, self.end
+        return self.quote_text, self.quote_start, self.end
 
     @property
     def sentence(self) -> str:
@@ -117,9 +129,9 @@ class Verdict:
             "evidence": None
             if passage is None
             else {
-                "quote": passage.text,
-                "start": passage.start,
-                "end": passage.end,
+                "quote": passage.quote[0],
+                "start": passage.quote[1],
+                "end": passage.quote[2],
                 "section": passage.section,
                 "supports": self.met,
             },
@@ -168,14 +180,17 @@ def passages_of(parsed: ParsedResume) -> list[Passage]:
     for section in parsed.sections:
         position = section.start
         previous = ""
+        chain: int | None = None  # where the sentence the next line may continue starts
         for raw in text[section.start : section.end].splitlines(keepends=True):
             line_start = position
             position += len(raw)
             lead = previous if _continues(previous, raw) else ""
+            continued = chain if lead else None
             if raw.strip():
                 previous = lead + " " + raw.strip() if lead else raw.strip()
             pieces = _SENTENCE.split(raw) if len(raw) > 160 else [raw]
             offset = line_start
+            starts: list[int] = []
             for piece in pieces:
                 stripped = piece.strip(_STRIP)
                 if len(stripped) < 3 or is_masked(stripped):
@@ -187,6 +202,8 @@ def passages_of(parsed: ParsedResume) -> list[Passage]:
                 # By the passage's end: a role's header line carries its own dates at the
                 # end of the line ("Intern, CodeBridge - Jun 2024 - Sep 2024").
                 role = _role_for(periods, start + len(stripped))
+                cited = continued if continued is not None and not starts else None
+                starts.append(start)
                 found.append(
                     Passage(
                         stripped,
@@ -197,9 +214,15 @@ def passages_of(parsed: ParsedResume) -> list[Passage]:
                         role_index=role,
                         lead=lead if piece is pieces[0] else "",
                         role_line=periods[role].line if role is not None else "",
+                        quote_start=cited,
+                        quote_text=text[cited : start + len(stripped)] if cited is not None else "",
                     )
                 )
                 offset = start + len(stripped)
+            if starts:
+                # The next line continues this line's last sentence (or, for a fragment
+                # that is one sentence, the sentence it continues itself).
+                chain = continued if continued is not None and len(starts) == 1 else starts[-1]
     return found
 
 
