@@ -173,14 +173,19 @@ def test_an_uncertain_language_is_picked_among_languages_of_the_likeliest_script
             return candidates[-1], []
 
     heard = Heard()
-    assert heard.identify_language(None, options=DecodingOptions()) == ("en", 0.05, [])  # type: ignore[arg-type]
+    assert heard.identify_language(None, options=DecodingOptions()) == ("it", 0.1, [])  # type: ignore[arg-type]
     heard.identify_language(None, options=DecodingOptions(languages=("ru", "el", "es")))  # type: ignore[arg-type]
     token[:] = [("ru", 0.4), ("en", 0.35), ("uk", 0.25)]
     heard.identify_language(None, options=DecodingOptions())  # type: ignore[arg-type]
     token[:] = [("th", 0.3), ("fr", 0.2), ("hu", 0.2), ("ja", 0.1), ("nn", 0.1), ("en", 0.1)]
     heard.identify_language(None, options=DecodingOptions())  # type: ignore[arg-type]
-    assert decoded == [["es", "it", "en"], ["es"], ["ru", "uk"], ["fr", "hu", "nn"]]
+    assert decoded == [["es", "it"], ["es"], ["ru", "uk"], ["fr", "hu", "nn"]]
     assert heard.identify_language(None, options=DecodingOptions(languages=("fr",)))[:2] == (  # type: ignore[arg-type]
         "fr",
         0.2,
     )
+    # English is decoded only where the token put it first (a forced English decoding of
+    # other speech is a fluent translation, and scores well): not among es, it above.
+    token[:] = [("en", 0.4), ("de", 0.35), ("cy", 0.25)]
+    heard.identify_language(None, options=DecodingOptions())  # type: ignore[arg-type]
+    assert decoded[-1] == ["en", "de", "cy"]

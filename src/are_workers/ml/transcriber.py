@@ -438,7 +438,11 @@ class WhisperTranscriber:
             mass[script] = mass.get(script, 0.0) + p
         likeliest = max(sorted(mass), key=lambda name: mass[name])
         candidates = [code for code, script, _ in scripts if script == likeliest]
-        candidates = candidates[: options.language_candidates]
+        candidates = [
+            code
+            for code in candidates[: options.language_candidates]
+            if code != "en" or code == language
+        ]
         language, decoded = self._pick_language(clip, candidates, options, context)
         return language, dict(probabilities)[language], decoded
 
@@ -482,6 +486,11 @@ class WhisperTranscriber:
         phrase repeated, with a high score) loses to one that does not, and when every
         decoding loops the detection's first choice stays. Only run on uncertain detections
         (``DecodingOptions.uncertain_language_below``), so confident ones cost nothing.
+
+        English is a candidate only where the token put it first: asked to transcribe
+        other speech "in English", Whisper translates it (it was trained to), fluently and
+        with a good log-probability, so the comparison cannot tell that translation from a
+        transcript (base wrote a German answer as English this way, token German first).
 
         The candidates are the most probable languages written in the script that holds most
         of the token's probability (``writing_system``; Latin when the token spreads over
