@@ -285,9 +285,7 @@ class JudgeSystem:
                         must_have=v.requirement.must_have,
                         met=v.met,
                         probability=v.probability,
-                        quote=v.passage.quote[0] if v.passage is not None else None,
-                        start=v.passage.quote[1] if v.passage is not None else None,
-                        end=v.passage.quote[2] if v.passage is not None else None,
+                        **dict(zip(("quote", "start", "end"), v.cited, strict=True)),
                     )
                     for v in j.verdicts
                 ],

@@ -118,8 +118,14 @@ class Verdict:
     years: float | None = None
     passage_score: float = 0.0
 
+    @property
+    def cited(self) -> tuple[str | None, int | None, int | None]:
+        """(quote, start, end) of the cited passage (:attr:`Passage.quote`), or Nones."""
+        return self.passage.quote if self.passage is not None else (None, None, None)
+
     def as_dict(self) -> dict[str, Any]:
         passage = self.passage
+        quote, start, end = self.cited
         return {
             "key": self.requirement.key,
             "text": self.requirement.text,
@@ -129,9 +135,9 @@ class Verdict:
             "evidence": None
             if passage is None
             else {
-                "quote": passage.quote[0],
-                "start": passage.quote[1],
-                "end": passage.quote[2],
+                "quote": quote,
+                "start": start,
+                "end": end,
                 "section": passage.section,
                 "supports": self.met,
             },
@@ -902,13 +908,17 @@ def level_ask(text: str) -> int | None:
     return min(asked) if asked else None
 
 
+def _all_below(shown: Sequence[int], least: int | None) -> bool:
+    """A line states a number (a level, a team size), and every one it states is below the
+    least the requirement accepts."""
+    return least is not None and bool(shown) and max(shown) < least
+
+
 def level_short(view: RequirementView, passage: Passage) -> bool:
     """The line states a numbered level or band, and every one it states is below the
     lowest the requirement accepts: a Level 2 certificate does not show a Level 3."""
-    if view.level is None:
-        return False
     shown = [int(level) for level in _LEVEL_SHOWN.findall(passage.text)]
-    return bool(shown) and max(shown) < view.level
+    return _all_below(shown, view.level)
 
 
 _COUNT_WORDS = {
@@ -954,10 +964,8 @@ def team_ask(text: str) -> int | None:
 def team_short(view: RequirementView, passage: Passage) -> bool:
     """The line states the size of a team, and every size it states is below the smallest
     the requirement accepts: leading a brigade of 4 does not show a brigade of 8."""
-    if view.team is None:
-        return False
     shown = [_count(a or b) for a, b in _TEAM_SHOWN.findall(passage.text)]
-    return bool(shown) and max(shown) < view.team
+    return _all_below(shown, view.team)
 
 
 def _language_level(view: RequirementView, resume: ResumeView) -> tuple[int, str, int] | None:
@@ -998,8 +1006,14 @@ def score_pairs(
     return pairs, model.pair_logit(np.stack([f for _, f in pairs]))
 
 
-def best_logit(logits: np.ndarray) -> float:
-    return float(logits.max()) if len(logits) else NO_PASSAGE_LOGIT
+def top_two(logits: np.ndarray) -> tuple[float, float]:
+    """The best and second-best pair logits (a lone passage's second is 5 below it; no
+    passage at all reads as :data:`NO_PASSAGE_LOGIT`)."""
+    if not len(logits):
+        return NO_PASSAGE_LOGIT, NO_PASSAGE_LOGIT - 5.0
+    ordered = np.sort(logits)[::-1]
+    best = float(ordered[0])
+    return best, float(ordered[1]) if len(ordered) > 1 else best - 5.0
 
 
 def resume_contexts(bests: Sequence[float]) -> list[float | None]:
@@ -1025,7 +1039,7 @@ def judge_requirement(
     if not pairs:
         return Verdict(requirement, 0.0, False, None, "The resume has no readable text.")
     order = [int(k) for k in np.argsort(-logits, kind="stable")]
-    second = float(logits[order[1]]) if len(order) > 1 else float(logits[order[0]]) - 5.0
+    _, second = top_two(logits)
     probabilities = [
         model.probability(float(logits[k]), second, context) for k in range(len(pairs))
     ]
@@ -1048,7 +1062,7 @@ def judge_requirement(
     capped = False
     if listed[order[0]] and min(probabilities[order[0]], LISTED_ONLY_CAP) > probability:
         pick, probability, capped = order[0], LISTED_ONLY_CAP, True
-    best_i, best_logit = pairs[pick][0], float(logits[pick])
+    best_i, pick_logit = pairs[pick][0], float(logits[pick])
     supporting = [pairs[k][0] for k in order if probabilities[k] >= MET and not listed[k]]
     years = _evidence_years(resume, supporting) if supporting else None
     needed = view.years
@@ -1099,7 +1113,7 @@ def judge_requirement(
         passage,
         rationale + ".",
         years=years,
-        passage_score=round(best_logit, 4),
+        passage_score=round(pick_logit, 4),
     )
 
 
@@ -1154,7 +1168,7 @@ def judge_resume(
     """Every requirement (prepared by :func:`prepare_requirements`) against one resume."""
     model = model or default_model()
     scored = [score_pairs(model, view, resume, idf) for view in requirements]
-    contexts = resume_contexts([best_logit(logits) for _, logits in scored])
+    contexts = resume_contexts([top_two(logits)[0] for _, logits in scored])
     verdicts = [
         judge_requirement(model, view, resume, pairs, context)
         for view, pairs, context in zip(requirements, scored, contexts, strict=True)

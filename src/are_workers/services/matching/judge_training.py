@@ -238,9 +238,8 @@ def _fit_pairs(items: Sequence[_Prepared]) -> tuple[np.ndarray, np.ndarray, np.n
 
 def _top_two(model: judge.JudgeModel, item: _Prepared) -> tuple[float, float]:
     if not item.candidates:
-        return judge.NO_PASSAGE_LOGIT, judge.NO_PASSAGE_LOGIT - 5.0
-    logits = np.sort(model.pair_logit(np.stack([f for _, f in item.candidates])))[::-1]
-    return float(logits[0]), float(logits[1]) if len(logits) > 1 else float(logits[0]) - 5.0
+        return judge.top_two(np.zeros(0))
+    return judge.top_two(model.pair_logit(np.stack([f for _, f in item.candidates])))
 
 
 def train(
