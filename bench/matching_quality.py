@@ -22,8 +22,9 @@ highest word Jaccard if that is ≥ 0.3; an unaligned one counts as not found (m
 In the "mean" row NDCG figures are means over postings; evidence, must-have and ECE figures
 are pooled over all (resume, requirement) pairs. The issue's goals are checked per system.
 
-Systems (``--systems``, registry :data:`SYSTEMS`): ``previous`` (the rule scorer the judge
-replaced, ``bench/_legacy_scorer.py``:
+Systems (``--systems``, registry :data:`SYSTEMS`; ``judge-oof``, dev only, is the judge
+retrained with each posting judged out of fold, see :class:`JudgeOutOfFoldSystem`):
+``previous`` (the rule scorer the judge replaced, ``bench/_legacy_scorer.py``:
 ``parse_job_markdown``, unsaved ``JobRequirement`` rows, ``score_candidate`` and
 ``evaluate_job``'s rank score), ``cosine`` (whole resume vs whole posting, same embedder; the
 embedder truncates long texts), ``bm25`` (``BM25Okapi`` over lowercase word tokens, query =
@@ -59,6 +60,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _quality_lib import (
+    EVAL_ROOT,
     LANGUAGES,
     EvalSet,
     Posting,
@@ -268,10 +270,16 @@ class JudgeSystem:
 
         self._encoder, self._aux = cached_encoders(get_settings().data_dir / "cache")
 
-    def evaluate(self, posting_md: str, resumes: dict[str, str]) -> dict[str, Result]:
+    def _model(self, posting_id: str) -> Any:
+        return None  # the shipped coefficients
+
+    def evaluate(
+        self, posting_md: str, resumes: dict[str, str], posting_id: str = ""
+    ) -> dict[str, Result]:
         judged = self._judge.evaluate(
             posting_md,
             resumes,
+            model=self._model(posting_id),
             today=SET_DATE,
             encoder=self._encoder,
             encode_aux=self._aux.passages,
@@ -292,6 +300,27 @@ class JudgeSystem:
             )
             for rid, j in judged.items()
         }
+
+
+class JudgeOutOfFoldSystem(JudgeSystem):
+    """The judge trained afresh on the development postings (``train-judge``'s code, not the
+    shipped file), each development posting judged by the model whose pair scorer was fitted
+    on the other fold: development figures that are not in-sample (``--split dev`` only)."""
+
+    name = "judge-oof"
+
+    def __init__(self, shared: Shared) -> None:
+        super().__init__(shared)
+        from are_workers.services.matching.judge_training import train_from_eval_set
+
+        _, _, self._models = train_from_eval_set(
+            EVAL_ROOT, encoder=self._encoder, encode_aux=self._aux.passages
+        )
+
+    def _model(self, posting_id: str) -> Any:
+        if posting_id not in self._models:
+            raise Unavailable(f"{posting_id} is not a development posting (use --split dev)")
+        return self._models[posting_id]
 
 
 def _coerce(result: Any) -> Result:
@@ -319,6 +348,7 @@ SYSTEMS: dict[str, SystemSpec] = {
     "cosine": SystemSpec(CosineSystem, baseline=True),
     "bm25": SystemSpec(Bm25System, baseline=True),
     "judge": SystemSpec(JudgeSystem),
+    "judge-oof": SystemSpec(JudgeOutOfFoldSystem),
 }
 
 # --- measuring ---------------------------------------------------------------------------------
@@ -436,7 +466,10 @@ def run_system(data: EvalSet, name: str, shared: Shared) -> SystemReport:
     for posting in data.postings:
         resumes = {r.id: r.text for r in data.family_resumes(posting.family)}
         started = time.perf_counter()
-        results = system.evaluate(posting.markdown, resumes)
+        if isinstance(system, JudgeSystem):
+            results = system.evaluate(posting.markdown, resumes, posting.id)
+        else:
+            results = system.evaluate(posting.markdown, resumes)
         report.seconds += time.perf_counter() - started
         missing = sorted(resumes.keys() - results.keys())
         if missing:
@@ -728,8 +761,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--split", default="test", help="test (default) or dev")
     parser.add_argument(
         "--systems",
-        default=",".join(SYSTEMS),
-        help=f"comma-separated, from {', '.join(SYSTEMS)} (default: all; missing ones skip)",
+        default=",".join(n for n in SYSTEMS if n != "judge-oof"),
+        help=f"comma-separated, from {', '.join(SYSTEMS)} (default: all but judge-oof, "
+        "which is for --split dev; missing ones skip)",
     )
     parser.add_argument("--families", default="", help="comma-separated subset of families")
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout")

@@ -475,7 +475,9 @@ def train_judge_command(
     with friendly_errors():
         encoder, english = cached_encoders(settings.data_dir / "cache")
         err_console.print(f"training on the development postings of {eval_dir} …")
-        model, report = train_from_eval_set(eval_dir, encoder=encoder, encode_aux=english.passages)
+        model, report, _ = train_from_eval_set(
+            eval_dir, encoder=encoder, encode_aux=english.passages
+        )
         out.write_text(json.dumps(model.to_json(), indent=1) + "\n")
     if json_output:
         print_json(report | {"written": str(out)})

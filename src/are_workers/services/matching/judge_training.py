@@ -244,10 +244,11 @@ def _top_two(model: judge.JudgeModel, item: _Prepared) -> tuple[float, float]:
 
 def train(
     fold_a: Sequence[_Prepared], fold_b: Sequence[_Prepared], *, version: str
-) -> tuple[judge.JudgeModel, dict[str, Any]]:
+) -> tuple[judge.JudgeModel, dict[str, Any], dict[str, judge.JudgeModel]]:
     """Cross-fitted: each fold's requirements are calibrated with the scorer fitted on the
     other fold (so no probability is judged by the data that made it); the shipped scorer is
-    fitted on both folds and uses that calibration."""
+    fitted on both folds and uses that calibration. Returns the model, the training report,
+    and each posting's out-of-fold model."""
     scorers = {}
     for name, items in (("a", fold_a), ("b", fold_b), ("all", [*fold_a, *fold_b])):
         weights, mean, scale, _ = _fit_pairs(items)
@@ -281,11 +282,15 @@ def train(
         for (scorer, item), context in zip(out_of_fold, contexts, strict=True)
     ]  # fmt: skip
     alpha, power = _choose_ranking(oof)
-    model = judge.JudgeModel(
-        version, final.weights, final.mean, final.scale, float(slope), float(intercept),
-        rank_alpha=alpha, platt_c=float(second_weight), rank_power=power,
-        platt_d=float(context_weight), context_mean=context_mean,
-    )  # fmt: skip
+
+    def shipped(scorer: judge.JudgeModel) -> judge.JudgeModel:
+        return judge.JudgeModel(
+            version, scorer.weights, scorer.mean, scorer.scale, float(slope), float(intercept),
+            rank_alpha=alpha, platt_c=float(second_weight), rank_power=power,
+            platt_d=float(context_weight), context_mean=context_mean,
+        )  # fmt: skip
+
+    model = shipped(final)
     report = {
         "pairs": sum(len(i.candidates) for i in [*fold_a, *fold_b]),
         "requirements": len(tops),
@@ -293,7 +298,10 @@ def train(
         "rank_alpha": alpha,
         "rank_power": power,
     }
-    return model, report
+    # Each development posting with the model whose pair scorer never saw its fold (the
+    # bench's ``--out-of-fold``: dev figures that are not in-sample).
+    out_of_fold_models = {item.posting.id: shipped(scorer) for scorer, item in out_of_fold}
+    return model, report, out_of_fold_models
 
 
 def _contexts(tops: Sequence[tuple[tuple[float, float], _Prepared]]) -> list[float | None]:
@@ -381,8 +389,9 @@ def train_from_eval_set(
     taxonomy: SkillTaxonomy | None = None,
     today: date | None = None,
     encode_aux: Any = None,
-) -> tuple[judge.JudgeModel, dict[str, Any]]:
-    """Train on the development postings of ``root`` (never its test postings)."""
+) -> tuple[judge.JudgeModel, dict[str, Any], dict[str, judge.JudgeModel]]:
+    """Train on the development postings of ``root`` (never its test postings); also each
+    development posting's out-of-fold model (:func:`train`)."""
     split = json.loads((root / "split.json").read_text())
     folds = split["dev_folds"]
     dev = set(split["dev"])
@@ -398,7 +407,7 @@ def train_from_eval_set(
     train_items = prepare(train_postings, texts, encoder, taxonomy, today, encode_aux)
     calibrate_items = prepare(calibrate_postings, texts, encoder, taxonomy, today, encode_aux)
     version = f"lr-{len(judge.FEATURES)}f-{SEED}"
-    model, report = train(train_items, calibrate_items, version=version)
+    model, report, out_of_fold = train(train_items, calibrate_items, version=version)
     report |= {
         "train_postings": sorted(p.id for p in train_postings),
         "calibrate_postings": sorted(p.id for p in calibrate_postings),
@@ -406,4 +415,4 @@ def train_from_eval_set(
         "seed": SEED,
     }
     model.meta.update(report)
-    return model, report
+    return model, report, out_of_fold
