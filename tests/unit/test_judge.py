@@ -375,7 +375,7 @@ POSTING_REQUIREMENTS = [
     "Processing year-end returns (P60, P11D) to HMRC",
     "Comfortable presenting figures to the finance director",
 ]
-SHARED_LINE = "- Prepared the monthly payroll summary that went to the board pack."
+SHARED_LINE = "- Sat in on the monthly figures meeting with the finance director."
 PAYROLL_LEAD = f"""Experience
 Payroll Manager, Kelso Foods (450 staff), 01/2017 - present
 - Ran the monthly payroll for 450 employees in Sage 50 Payroll, end to end.
@@ -407,8 +407,9 @@ def test_a_resume_that_shows_the_rest_of_the_posting_lifts_a_borderline_line(enc
     assert lead.passage is not None and barista.passage is not None
     assert lead.passage.text == barista.passage.text == SHARED_LINE.lstrip("- ")
     assert lead.probability > barista.probability
-    # Without the context weight both read alike: the lift is the context's alone.
-    flat = dataclasses.replace(model, platt_d=0.0)
+    # Without the context weight (and the second-best line's) both read alike: the lift is
+    # the context's alone.
+    flat = dataclasses.replace(model, platt_d=0.0, platt_c=0.0)
     same = [
         judge.judge_resume(
             judge.read_resume(t, encoder.passages, today=TODAY, encode_aux=aux), wanted, model=flat

@@ -339,7 +339,7 @@ LIST_SECTIONS = frozenset({"skills", "languages", "interests", "contact", "heade
 WORK_SECTIONS = frozenset({"experience", "summary", "projects", "body", "other", "volunteering"})
 STUDY_SECTIONS = frozenset({"education", "certifications", "training", "courses"})
 
-FEATURES = (
+_BASE_FEATURES = (
     "bias",
     "sim",
     "sim_gap",
@@ -352,6 +352,8 @@ FEATURES = (
     "sim_en_z",
     "sim_pool_z",
     "sim_en_pool_z",
+    "sim_specific",
+    "sim_en_specific",
     "foreign",
     "foreign_sim_z",
     "skill_overlap",
@@ -375,6 +377,30 @@ FEATURES = (
     "years_fit",
     "short",
 )
+
+#: Signals that count together: each pair's product is a feature too ("similar *and* in a
+#: line of doing", "names the example *but* in German"), so the scorer can weigh one signal
+#: differently where another is present.
+INTERACTING = (
+    "sim",
+    "sim_en",
+    "lexical",
+    "skill_overlap",
+    "alternative",
+    "doing",
+    "describing",
+    "in_work",
+    "foreign",
+)
+INTERACTIONS = tuple(
+    (a, b)
+    for a, b in itertools.combinations(INTERACTING, 2)
+    if (a, b) != ("sim", "lexical")  # that one is ``lexical_sim`` already
+)
+FEATURES: tuple[str, ...] = _BASE_FEATURES + tuple(f"{a}*{b}" for a, b in INTERACTIONS)
+#: The features that compare a line with the posting's other requirements (unmeasured, NaN,
+#: for a posting of one requirement).
+COMPARATIVE = ("sim_specific", "sim_en_specific")
 
 
 def _fold(text: str) -> str:
@@ -507,6 +533,10 @@ class RequirementView:
     language: LanguageAsk | None = None  # a spoken language asked for, with its level
     level: int | None = None  # a numbered qualification level or band asked for, at least
     team: int | None = None  # the size of team asked for, at least ("a team of 8 or more")
+    # The posting's other requirements' vectors (multilingual, English): a line closer to
+    # another requirement than to this one is more likely about that one.
+    others: np.ndarray | None = None
+    aux_others: np.ndarray | None = None
 
 
 def pair_features(
@@ -523,6 +553,8 @@ def pair_features(
     idf: dict[str, float] | None = None,
     sim_en: float = 0.0,
     sim_en_z: float = 0.0,
+    specific: float = math.nan,
+    specific_en: float = math.nan,
 ) -> np.ndarray:
     text = passage.text
     sentence = passage.sentence
@@ -560,6 +592,8 @@ def pair_features(
         "sim_en_z": sim_en_z,
         "sim_pool_z": pool_z,
         "sim_en_pool_z": pool_en_z,
+        "sim_specific": specific,
+        "sim_en_specific": specific_en,
         "foreign": 1.0 if _foreign(text) else 0.0,
         "foreign_sim_z": ((sim - mean_sim) / (std_sim + 1e-3)) if _foreign(text) else 0.0,
         "skill_overlap": skill_overlap,
@@ -583,6 +617,8 @@ def pair_features(
         "years_fit": years_fit,
         "short": 1.0 if len(text.split()) <= 3 else 0.0,
     }
+    for a, b in INTERACTIONS:
+        values[f"{a}*{b}"] = values[a] * values[b]
     return np.array([values[name] for name in FEATURES], dtype=np.float64)
 
 
@@ -610,9 +646,20 @@ class JudgeModel:
     # the weighted geometric mean (one requirement with no evidence weighs more); fitted.
     rank_power: float = 1.0
     meta: dict[str, Any] = field(default_factory=dict)
+    # The pair scorer fitted without the features that compare a line with the posting's
+    # other requirements (:data:`COMPARATIVE`): a posting of one requirement is judged by it.
+    solo_weights: np.ndarray | None = None
 
     def pair_logit(self, features: np.ndarray) -> np.ndarray:
-        return ((features - self.mean) / self.scale) @ self.weights
+        """The pair scores. A row whose comparative features cannot be measured (NaN: no
+        other requirement to compare the line with) is scored by :attr:`solo_weights`."""
+        z = (features - self.mean) / self.scale
+        unmeasured = np.isnan(z).any(axis=1)
+        z = np.nan_to_num(z)
+        logits = z @ self.weights
+        if unmeasured.any() and self.solo_weights is not None:
+            logits[unmeasured] = z[unmeasured] @ self.solo_weights
+        return logits
 
     def probability(
         self, logit: float, second: float | None = None, context: float | None = None
@@ -643,6 +690,9 @@ class JudgeModel:
             "context_mean": round(self.context_mean, 6),
             "rank_alpha": self.rank_alpha,
             "rank_power": self.rank_power,
+            "solo_weights": None
+            if self.solo_weights is None
+            else [round(float(w), 6) for w in self.solo_weights],
             "meta": self.meta,
         }
 
@@ -663,6 +713,9 @@ class JudgeModel:
             rank_alpha=float(data.get("rank_alpha", 0.5)),
             rank_power=float(data.get("rank_power", 1.0)),
             meta=dict(data.get("meta", {})),
+            solo_weights=None
+            if data.get("solo_weights") is None
+            else np.array(data["solo_weights"], dtype=np.float64),
         )
 
 
@@ -746,6 +799,9 @@ def prepare_requirements(
         view = requirement_view(requirement, taxonomy)
         view.query = queries[i]
         view.aux_query = aux[i] if aux is not None else None
+        if len(requirements) > 1:
+            view.others = np.delete(queries, i, axis=0)
+            view.aux_others = np.delete(aux, i, axis=0) if aux is not None else None
         views.append(view)
     return views
 
@@ -814,6 +870,14 @@ def candidate_pairs(
         aux_z = (aux - aux.mean()) / (aux.std() + 1e-3)
     else:
         aux = aux_z = np.zeros(len(resume.passages))
+    # How much closer each line is to this requirement than to any other of the posting;
+    # unknown (NaN, read as typical) for a posting of one requirement.
+    specific = np.full(len(resume.passages), np.nan)
+    if view.others is not None:
+        specific = sims - (resume.vectors @ view.others.T).max(axis=1)
+    specific_en = np.full(len(resume.passages), np.nan)
+    if view.aux_others is not None and aux_query is not None and resume.aux_vectors is not None:
+        specific_en = aux - (resume.aux_vectors @ view.aux_others.T).max(axis=1)
     order = np.argsort(-sims, kind="stable")
     chosen = list(order[:top])
     # A passage naming a required skill, or one of the requirement's examples, is read even
@@ -843,6 +907,8 @@ def candidate_pairs(
                 idf=idf,
                 sim_en=float(aux[i]),
                 sim_en_z=float(aux_z[i]),
+                specific=float(specific[i]),
+                specific_en=float(specific_en[i]),
             ),
         )
         for i in chosen

@@ -218,7 +218,11 @@ def _labels(item: _Prepared) -> list[int]:
     ]
 
 
-def _fit_pairs(items: Sequence[_Prepared]) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+def _fit_pairs(
+    items: Sequence[_Prepared],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, np.ndarray]:
+    """Weights, feature means and scales, positives, and the weights fitted without the
+    comparative features (:attr:`judge.JudgeModel.solo_weights`)."""
     rows: list[np.ndarray] = []
     labels: list[int] = []
     for item in items:
@@ -226,14 +230,22 @@ def _fit_pairs(items: Sequence[_Prepared]) -> tuple[np.ndarray, np.ndarray, np.n
         labels += _labels(item)
     x = np.stack(rows)
     y = np.array(labels, dtype=np.float64)
-    mean = x.mean(axis=0)
-    scale = x.std(axis=0)
+    mean = np.nanmean(x, axis=0)
+    scale = np.nanstd(x, axis=0)
     mean[0], scale[0] = 0.0, 1.0  # the bias column stays 1
     scale = np.where(scale < 1e-6, 1.0, scale)
-    z = (x - mean) / scale
+    z = np.nan_to_num((x - mean) / scale)  # unmeasured reads as typical (JudgeModel.pair_logit)
     positives = max(1.0, y.sum())
     balance = np.where(y == 1, (len(y) - positives) / positives, 1.0) ** 0.5
-    return fit_logistic(z, y, weights=balance), mean, scale, int(y.sum())
+    solo = z.copy()
+    solo[:, [judge.FEATURES.index(name) for name in judge.COMPARATIVE]] = 0.0
+    return (
+        fit_logistic(z, y, weights=balance),
+        mean,
+        scale,
+        int(y.sum()),
+        fit_logistic(solo, y, weights=balance),
+    )
 
 
 def _top_two(model: judge.JudgeModel, item: _Prepared) -> tuple[float, float]:
@@ -251,8 +263,8 @@ def train(
     and each posting's out-of-fold model."""
     scorers = {}
     for name, items in (("a", fold_a), ("b", fold_b), ("all", [*fold_a, *fold_b])):
-        weights, mean, scale, _ = _fit_pairs(items)
-        scorers[name] = judge.JudgeModel(version, weights, mean, scale, 1.0, 0.0)
+        weights, mean, scale, _, solo = _fit_pairs(items)
+        scorers[name] = judge.JudgeModel(version, weights, mean, scale, 1.0, 0.0, solo_weights=solo)
     out_of_fold = [(scorers["b"], item) for item in fold_a] + [
         (scorers["a"], item) for item in fold_b
     ]
@@ -288,6 +300,7 @@ def train(
             version, scorer.weights, scorer.mean, scorer.scale, float(slope), float(intercept),
             rank_alpha=alpha, platt_c=float(second_weight), rank_power=power,
             platt_d=float(context_weight), context_mean=context_mean,
+            solo_weights=scorer.solo_weights,
         )  # fmt: skip
 
     model = shipped(final)
