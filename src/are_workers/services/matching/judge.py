@@ -391,6 +391,7 @@ INTERACTING = (
     "describing",
     "in_work",
     "foreign",
+    "sim_specific",
 )
 INTERACTIONS = tuple(
     (a, b)
@@ -398,9 +399,9 @@ INTERACTIONS = tuple(
     if (a, b) != ("sim", "lexical")  # that one is ``lexical_sim`` already
 )
 FEATURES: tuple[str, ...] = _BASE_FEATURES + tuple(f"{a}*{b}" for a, b in INTERACTIONS)
-#: The features that compare a line with the posting's other requirements (unmeasured, NaN,
-#: for a posting of one requirement).
-COMPARATIVE = ("sim_specific", "sim_en_specific")
+#: The features that compare a line with the posting's other requirements, alone or in a
+#: product (unmeasured, NaN, for a posting of one requirement).
+COMPARATIVE = tuple(name for name in FEATURES if "specific" in name)
 
 
 def _fold(text: str) -> str:
