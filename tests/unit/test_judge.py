@@ -121,15 +121,20 @@ def _three_verdicts() -> list[judge.Verdict]:
 
 
 def test_the_overall_score_is_the_weighted_mean_of_the_probabilities() -> None:
-    model = dataclasses.replace(judge.default_model(), rank_power=1.0)
+    model = dataclasses.replace(judge.default_model(), rank_power=1.0, must_weight=2.0)
     overall, coverage, rank = judge.aggregate(_three_verdicts(), model)
     assert overall == pytest.approx(100 * (2 * 0.9 + 2 * 0.5 + 0.2) / 5, abs=0.01)
+    # The must-have weight is the model's (fitted): at 1 every requirement weighs alike.
+    flat = dataclasses.replace(model, must_weight=1.0)
+    assert judge.aggregate(_three_verdicts(), flat)[0] == pytest.approx(100 * 1.6 / 3, abs=0.01)
     assert coverage == pytest.approx(0.7)
     assert rank == pytest.approx(overall * ((1 - model.rank_alpha) + model.rank_alpha * 0.7))
 
 
 def test_the_geometric_overall_weighs_a_requirement_nobody_evidenced_more() -> None:
-    model = dataclasses.replace(judge.default_model(), rank_power=0.0, rank_alpha=0.0)
+    model = dataclasses.replace(
+        judge.default_model(), rank_power=0.0, rank_alpha=0.0, must_weight=2.0
+    )
     overall, _, rank = judge.aggregate(_three_verdicts(), model)
     expected = 100 * math.exp((2 * math.log(0.9) + 2 * math.log(0.5) + math.log(0.2)) / 5)
     assert overall == pytest.approx(expected, abs=0.01)
@@ -435,7 +440,9 @@ def test_a_smaller_team_than_the_one_asked_is_not_met(encoder) -> None:  # type:
     assert verdict.rationale == "A smaller team than the 8 asked."
     # The same line for a brigade it does reach is not capped.
     reached = _judge(encoder, asked.replace("8 or more", "4 or more"), BRIGADE_OF_FOUR)
-    assert reached.probability > judge.LEVEL_SHORT_CAP
+    assert reached.passage is not None and reached.passage.text == verdict.passage.text
+    assert "smaller team" not in reached.rationale
+    assert reached.probability > verdict.probability
 
 
 WRAPPED = """Experience

@@ -217,7 +217,7 @@ def evaluate_job(
         session, kind=ModelKind.RULES, name=EVALUATOR_NAME,
         version=f"{EVALUATOR_VERSION}+{model.version}",
         params={"judge": model.version, "encoder": encoder.info.key,
-                "must_have_weight": judge.MUST_HAVE_WEIGHT, "met": judge.MET,
+                "must_have_weight": model.must_weight, "met": judge.MET,
                 "rank_alpha": model.rank_alpha, "rank_power": model.rank_power},
     )  # fmt: skip
     criteria = EvaluationCriteria.model_validate(job.evaluation_criteria or {})

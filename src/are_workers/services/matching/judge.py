@@ -646,6 +646,8 @@ class JudgeModel:
     # Which mean of the probabilities the overall score is: 1 the weighted arithmetic mean, 0
     # the weighted geometric mean (one requirement with no evidence weighs more); fitted.
     rank_power: float = 1.0
+    # How many times a must-have weighs against a nice-to-have in the overall score; fitted.
+    must_weight: float = MUST_HAVE_WEIGHT
     meta: dict[str, Any] = field(default_factory=dict)
     # The pair scorer fitted without the features that compare a line with the posting's
     # other requirements (:data:`COMPARATIVE`): a posting of one requirement is judged by it.
@@ -691,6 +693,7 @@ class JudgeModel:
             "context_mean": round(self.context_mean, 6),
             "rank_alpha": self.rank_alpha,
             "rank_power": self.rank_power,
+            "must_weight": self.must_weight,
             "solo_weights": None
             if self.solo_weights is None
             else [round(float(w), 6) for w in self.solo_weights],
@@ -713,6 +716,7 @@ class JudgeModel:
             context_mean=float(data.get("context_mean", 0.0)),
             rank_alpha=float(data.get("rank_alpha", 0.5)),
             rank_power=float(data.get("rank_power", 1.0)),
+            must_weight=float(data.get("must_weight", MUST_HAVE_WEIGHT)),
             meta=dict(data.get("meta", {})),
             solo_weights=None
             if data.get("solo_weights") is None
@@ -1211,7 +1215,7 @@ def aggregate(verdicts: Sequence[Verdict], model: JudgeModel) -> tuple[float, fl
     if not verdicts:
         return 0.0, None, 0.0
     weights = [
-        v.requirement.weight * (MUST_HAVE_WEIGHT if v.requirement.must_have else 1.0)
+        v.requirement.weight * (model.must_weight if v.requirement.must_have else 1.0)
         for v in verdicts
     ]
     overall = 100 * power_mean([v.probability for v in verdicts], weights, model.rank_power)

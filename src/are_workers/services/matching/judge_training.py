@@ -293,14 +293,14 @@ def train(
         )
         for (scorer, item), context in zip(out_of_fold, contexts, strict=True)
     ]  # fmt: skip
-    alpha, power = _choose_ranking(oof)
+    alpha, power, must_weight = _choose_ranking(oof)
 
     def shipped(scorer: judge.JudgeModel) -> judge.JudgeModel:
         return judge.JudgeModel(
             version, scorer.weights, scorer.mean, scorer.scale, float(slope), float(intercept),
             rank_alpha=alpha, platt_c=float(second_weight), rank_power=power,
             platt_d=float(context_weight), context_mean=context_mean,
-            solo_weights=scorer.solo_weights,
+            solo_weights=scorer.solo_weights, must_weight=must_weight,
         )  # fmt: skip
 
     model = shipped(final)
@@ -310,6 +310,7 @@ def train(
         "out_of_fold_ece": round(_ece(oof), 4),
         "rank_alpha": alpha,
         "rank_power": power,
+        "must_weight": must_weight,
     }
     # Each development posting with the model whose pair scorer never saw its fold (the
     # bench's ``--out-of-fold``: dev figures that are not in-sample).
@@ -362,11 +363,12 @@ def _ndcg_at(grades: Sequence[int], k: int, ideal: Sequence[int]) -> float:
 #: must-have factors; the first best (out of fold, NDCG@5) wins.
 RANK_POWERS = (1.0, 0.0)
 RANK_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
+RANK_MUST_WEIGHTS = (2.0, 1.0, 3.0, 4.0)
 
 
-def _choose_ranking(scored: Scored) -> tuple[float, float]:
-    """The must-have factor and the mean of the ranking score that rank out-of-fold
-    postings best (mean NDCG@5): ``(rank_alpha, rank_power)``."""
+def _choose_ranking(scored: Scored) -> tuple[float, float, float]:
+    """The must-have factor, the mean and the must-have weight of the ranking score that
+    rank out-of-fold postings best (mean NDCG@5): ``(rank_alpha, rank_power, must_weight)``."""
     by_posting: dict[str, dict[str, list[tuple[judge.Requirement, float]]]] = {}
     postings: dict[str, LabelledPosting] = {}
     for item, model, context in scored:
@@ -374,11 +376,12 @@ def _choose_ranking(scored: Scored) -> tuple[float, float]:
         by_posting.setdefault(item.posting.id, {}).setdefault(item.pair.resume, []).append(
             (item.pair.requirement, _probability(model, item, context))
         )
-    best, best_score = (0.5, 1.0), -1.0
-    for power, alpha in itertools.product(RANK_POWERS, RANK_ALPHAS):
+    best, best_score = (0.5, 1.0, judge.MUST_HAVE_WEIGHT), -1.0
+    for must, power, alpha in itertools.product(RANK_MUST_WEIGHTS, RANK_POWERS, RANK_ALPHAS):
         trial = judge.JudgeModel(
-            "trial", np.zeros(1), np.zeros(1), np.ones(1), 1, 0, alpha, rank_power=power
-        )
+            "trial", np.zeros(1), np.zeros(1), np.ones(1), 1, 0, alpha, rank_power=power,
+            must_weight=must,
+        )  # fmt: skip
         scores = []
         for posting_id, resumes in by_posting.items():
             ranked = []
@@ -391,7 +394,7 @@ def _choose_ranking(scored: Scored) -> tuple[float, float]:
             scores.append(_ndcg_at(order, 5, list(grades.values())))
         mean = sum(scores) / len(scores) if scores else 0.0
         if mean > best_score + 1e-9:
-            best, best_score = (alpha, power), mean
+            best, best_score = (alpha, power, must), mean
     return best
 
 
