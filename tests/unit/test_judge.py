@@ -6,6 +6,7 @@ import dataclasses
 import math
 from datetime import date
 
+import numpy as np
 import pytest
 
 from are_workers.services.matching import judge
@@ -464,3 +465,58 @@ def test_a_wrapped_line_is_quoted_as_its_whole_sentence(encoder) -> None:  # typ
     # A line that continues nothing quotes itself.
     header = judge.passages_of(judge.parse_resume(WRAPPED))[0]
     assert header.quote == (header.text, header.start, header.end)
+
+
+TEAM_AND_IFRS = [
+    "Experience leading a finance team of three or more people",
+    "Hands-on experience preparing consolidated group accounts under IFRS",
+]
+CONTROLLER = """Experience
+Financial Controller, Marlow Packaging, 03/2018 - present
+- Line-manage three accountants and an AP clerk; wrote their development plans.
+- Prepared the group's consolidated IFRS accounts, including intercompany eliminations.
+"""
+
+
+def test_a_line_is_specific_to_the_requirement_it_is_closest_to(encoder) -> None:  # type: ignore[no-untyped-def]
+    """Specificity: the team line is closer to the team requirement than to the IFRS one,
+    the consolidation line the other way round; each requirement cites its own line."""
+    from are_workers.services.embeddings import default_embedding_context
+
+    aux = default_embedding_context().embed
+    reqs = [judge.Requirement(f"req:{i}", t) for i, t in enumerate(TEAM_AND_IFRS)]
+    wanted = judge.prepare_requirements(reqs, encoder.queries, encode_aux=aux)
+    resume = judge.read_resume(CONTROLLER, encoder.passages, today=TODAY, encode_aux=aux)
+    column = judge.FEATURES.index("sim_specific")
+    lines = {p.text.split()[0]: i for i, p in enumerate(resume.passages)}
+    cases = ((wanted[0], "Line-manage", "Prepared"), (wanted[1], "Prepared", "Line-manage"))
+    for view, own, other in cases:
+        assert view.query is not None
+        features = dict(judge.candidate_pairs(view, resume, view.query, aux_query=view.aux_query))
+        assert features[lines[own]][column] > 0 > features[lines[other]][column]
+    verdicts = judge.judge_resume(resume, wanted).verdicts
+    assert [v.passage.text.split()[0] for v in verdicts if v.passage] == ["Line-manage", "Prepared"]
+
+
+def test_a_posting_of_one_requirement_is_scored_without_the_comparison(encoder) -> None:  # type: ignore[no-untyped-def]
+    """Nothing to compare a line with: the comparative features are unmeasured (NaN) and
+    the row is scored by the weights fitted without them, never by NaN arithmetic."""
+    from are_workers.services.embeddings import default_embedding_context
+
+    aux = default_embedding_context().embed
+    (view,) = judge.prepare_requirements(
+        [judge.Requirement("req:0", TEAM_AND_IFRS[0])], encoder.queries, encode_aux=aux
+    )
+    assert view.others is None and view.query is not None
+    resume = judge.read_resume(CONTROLLER, encoder.passages, today=TODAY, encode_aux=aux)
+    pairs = judge.candidate_pairs(view, resume, view.query, aux_query=view.aux_query)
+    features = np.stack([f for _, f in pairs])
+    comparative = [judge.FEATURES.index(name) for name in judge.COMPARATIVE]
+    assert np.isnan(features[:, comparative]).all()
+    model = judge.default_model()
+    assert model.solo_weights is not None
+    z = np.nan_to_num((features - model.mean) / model.scale)
+    assert model.pair_logit(features) == pytest.approx(z @ model.solo_weights)
+    verdict = judge.judge_resume(resume, [view], model=model).verdicts[0]
+    assert 0.0 < verdict.probability < 1.0
+    assert verdict.passage is not None and verdict.passage.text.startswith("Line-manage")

@@ -876,7 +876,8 @@ def candidate_pairs(
     else:
         aux = aux_z = np.zeros(len(resume.passages))
     # How much closer each line is to this requirement than to any other of the posting;
-    # unknown (NaN, read as typical) for a posting of one requirement.
+    # unmeasured (NaN: JudgeModel.pair_logit scores the row with its solo weights) for a
+    # posting of one requirement.
     specific = np.full(len(resume.passages), np.nan)
     if view.others is not None:
         specific = sims - (resume.vectors @ view.others.T).max(axis=1)
