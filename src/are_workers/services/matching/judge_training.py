@@ -14,6 +14,7 @@ A retrieved passage is a positive when it overlaps a labelled supporting line.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
@@ -218,11 +219,10 @@ def _labels(item: _Prepared) -> list[int]:
     ]
 
 
-def _fit_pairs(
-    items: Sequence[_Prepared],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, np.ndarray]:
-    """Weights, feature means and scales, positives, and the weights fitted without the
-    comparative features (:attr:`judge.JudgeModel.solo_weights`)."""
+def fit_scorer(items: Sequence[_Prepared], version: str) -> judge.JudgeModel:
+    """The pair scorer fitted on ``items`` (uncalibrated: Platt slope 1, intercept 0), with
+    its weights fitted without the comparative features
+    (:attr:`judge.JudgeModel.solo_weights`)."""
     rows: list[np.ndarray] = []
     labels: list[int] = []
     for item in items:
@@ -234,18 +234,15 @@ def _fit_pairs(
     scale = np.nanstd(x, axis=0)
     mean[0], scale[0] = 0.0, 1.0  # the bias column stays 1
     scale = np.where(scale < 1e-6, 1.0, scale)
-    z = np.nan_to_num((x - mean) / scale)  # unmeasured reads as typical (JudgeModel.pair_logit)
+    z = np.nan_to_num((x - mean) / scale)  # as JudgeModel.pair_logit reads an unmeasured one
     positives = max(1.0, y.sum())
     balance = np.where(y == 1, (len(y) - positives) / positives, 1.0) ** 0.5
     solo = z.copy()
     solo[:, [judge.FEATURES.index(name) for name in judge.COMPARATIVE]] = 0.0
-    return (
-        fit_logistic(z, y, weights=balance),
-        mean,
-        scale,
-        int(y.sum()),
-        fit_logistic(solo, y, weights=balance),
-    )
+    return judge.JudgeModel(
+        version, fit_logistic(z, y, weights=balance), mean, scale, 1.0, 0.0,
+        solo_weights=fit_logistic(solo, y, weights=balance),
+    )  # fmt: skip
 
 
 def _top_two(model: judge.JudgeModel, item: _Prepared) -> tuple[float, float]:
@@ -261,10 +258,10 @@ def train(
     other fold (so no probability is judged by the data that made it); the shipped scorer is
     fitted on both folds and uses that calibration. Returns the model, the training report,
     and each posting's out-of-fold model."""
-    scorers = {}
-    for name, items in (("a", fold_a), ("b", fold_b), ("all", [*fold_a, *fold_b])):
-        weights, mean, scale, _, solo = _fit_pairs(items)
-        scorers[name] = judge.JudgeModel(version, weights, mean, scale, 1.0, 0.0, solo_weights=solo)
+    scorers = {
+        name: fit_scorer(items, version)
+        for name, items in (("a", fold_a), ("b", fold_b), ("all", [*fold_a, *fold_b]))
+    }
     out_of_fold = [(scorers["b"], item) for item in fold_a] + [
         (scorers["a"], item) for item in fold_b
     ]
@@ -280,30 +277,26 @@ def train(
     )
     supported = np.array([1.0 if item.pair.supported else 0.0 for _, item in tops])
     intercept, slope, second_weight, context_weight = fit_logistic(platt_x, supported, l2=1e-3)
-    final = scorers["all"]
+
+    def calibrated(scorer: judge.JudgeModel) -> judge.JudgeModel:
+        return dataclasses.replace(
+            scorer, platt_a=float(slope), platt_b=float(intercept),
+            platt_c=float(second_weight), platt_d=float(context_weight),
+            context_mean=context_mean,
+        )  # fmt: skip
+
     oof = [
-        (
-            item,
-            judge.JudgeModel(
-                version, scorer.weights, scorer.mean, scorer.scale, float(slope),
-                float(intercept), platt_c=float(second_weight), platt_d=float(context_weight),
-                context_mean=context_mean,
-            ),
-            context,
-        )
+        (item, calibrated(scorer), context)
         for (scorer, item), context in zip(out_of_fold, contexts, strict=True)
-    ]  # fmt: skip
+    ]
     alpha, power, must_weight = _choose_ranking(oof)
 
     def shipped(scorer: judge.JudgeModel) -> judge.JudgeModel:
-        return judge.JudgeModel(
-            version, scorer.weights, scorer.mean, scorer.scale, float(slope), float(intercept),
-            rank_alpha=alpha, platt_c=float(second_weight), rank_power=power,
-            platt_d=float(context_weight), context_mean=context_mean,
-            solo_weights=scorer.solo_weights, must_weight=must_weight,
-        )  # fmt: skip
+        return dataclasses.replace(
+            calibrated(scorer), rank_alpha=alpha, rank_power=power, must_weight=must_weight
+        )
 
-    model = shipped(final)
+    model = shipped(scorers["all"])
     report = {
         "pairs": sum(len(i.candidates) for i in [*fold_a, *fold_b]),
         "requirements": len(tops),
@@ -313,7 +306,7 @@ def train(
         "must_weight": must_weight,
     }
     # Each development posting with the model whose pair scorer never saw its fold (the
-    # bench's ``--out-of-fold``: dev figures that are not in-sample).
+    # bench's ``judge-oof`` system: dev figures that are not in-sample).
     out_of_fold_models = {item.posting.id: shipped(scorer) for scorer, item in out_of_fold}
     return model, report, out_of_fold_models
 

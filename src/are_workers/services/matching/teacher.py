@@ -90,10 +90,7 @@ def dev_pairs(
         if not others:  # only one fold's postings were asked for
             other_fold[fold] = None
             continue
-        weights, mean, scale, _, solo = judge_training._fit_pairs(others)
-        other_fold[fold] = judge.JudgeModel(
-            f"oof-{fold}", weights, mean, scale, 1.0, 0.0, solo_weights=solo
-        )
+        other_fold[fold] = judge_training.fit_scorer(others, f"oof-{fold}")
     pairs: list[TeacherPair] = []
     for item in items:
         labels = judge_training._labels(item)
