@@ -253,6 +253,47 @@ Run the annual survey of audit committees.
     assert judge._DESCRIBING.search(f"{fragment.lead} {fragment.text}")
 
 
+PARAGRAPH = """Chris Example
+I am a DevOps engineer who has spent the last six years keeping production systems healthy.
+From 2019 to 2025 I worked at Summit Cloud, where I ran Kubernetes clusters on AWS, wrote
+Terraform modules, and built CI/CD pipelines in GitHub Actions for forty Python services.
+Before that, from 2017 to 2019, I was a Linux system administrator at a regional hospital.
+"""
+BULLETS = """Experience
+Staff Nurse, St Anne's Hospital, 2019 - present
+- Managed the admission of patients to a busy surgical ward with forty-two beds every day
+Ward Sister, Kings Hospital, 2016 - 2019
+- Led a team of nine nurses through the night shift on the acute medical admissions unit
+  Audited the ward's medicines round every month against the trust's policy.
+"""
+
+
+def test_a_paragraph_wrapped_before_a_capitalised_word_is_one_sentence() -> None:
+    """A line that begins with a capital continues the sentence when its first word would
+    not have fitted on the previous line: the layout wrapped it ("… on AWS, wrote" /
+    "Terraform modules …"); a sentence's end, a role header after a bullet, and a capital
+    that would have fitted start lines of their own."""
+    from are_workers.services.resumes.parsing import parse_resume
+
+    read = judge.passages_of(parse_resume(PARAGRAPH, today=TODAY))
+    passages = {p.text.split()[0]: p for p in read}
+    terraform = passages["Terraform"]
+    assert terraform.lead.startswith("From 2019 to 2025") and "AWS, wrote" in terraform.lead
+    quote, start, end = terraform.quote
+    assert quote.startswith("From 2019") and "AWS, wrote\nTerraform modules" in quote
+    assert PARAGRAPH[start:end] == quote
+    assert passages["Before"].lead == ""  # the line before it ends a sentence
+    listed = {p.text.split()[0]: p for p in judge.passages_of(parse_resume(BULLETS, today=TODAY))}
+    assert listed["Ward"].lead == ""  # a header after a bullet, unindented
+    assert "Led a team" in listed["Audited"].lead  # indented under the bullet
+    short = (
+        "Summary\nRan the hospital's outpatient clinic for six years in Leeds\n"
+        "Nurse of the year 2021\n" + "x" * 90
+    )
+    lines = {p.text.split()[0]: p for p in judge.passages_of(parse_resume(short, today=TODAY))}
+    assert lines["Nurse"].lead == ""  # "Nurse" would have fitted on the line before
+
+
 def test_a_requirement_s_examples_are_read_from_its_wording() -> None:
     examples = judge.alternatives(
         "A food hygiene certificate (CIEH Level 2, REHIS Elementary or similar)"
@@ -413,9 +454,11 @@ def test_a_resume_that_shows_the_rest_of_the_posting_lifts_a_borderline_line(enc
     assert lead.passage is not None and barista.passage is not None
     assert lead.passage.text == barista.passage.text == SHARED_LINE.lstrip("- ")
     assert lead.probability > barista.probability
-    # Without the context weight (and the second-best line's) both read alike: the lift is
-    # the context's alone.
-    flat = dataclasses.replace(model, platt_d=0.0, platt_c=0.0)
+    # Without the context weight (and the second-best line's, and the comparison with the
+    # posting's other requirements: in the barista's resume this line is also the closest
+    # one to them) both read alike: the lift is the context's alone.
+    assert model.solo_weights is not None
+    flat = dataclasses.replace(model, weights=model.solo_weights, platt_d=0.0, platt_c=0.0)
     same = [
         judge.judge_resume(
             judge.read_resume(t, encoder.passages, today=TODAY, encode_aux=aux), wanted, model=flat
@@ -496,6 +539,12 @@ def test_a_line_is_specific_to_the_requirement_it_is_closest_to(encoder) -> None
         assert features[lines[own]][column] > 0 > features[lines[other]][column]
     verdicts = judge.judge_resume(resume, wanted).verdicts
     assert [v.passage.text.split()[0] for v in verdicts if v.passage] == ["Line-manage", "Prepared"]
+    # Each line is the other requirement's closest line, and says so for this one.
+    column = judge.FEATURES.index("other_closest")
+    for view, own, other in cases:
+        assert view.query is not None
+        features = dict(judge.candidate_pairs(view, resume, view.query, aux_query=view.aux_query))
+        assert features[lines[other]][column] == 1.0 and features[lines[own]][column] == 0.0
 
 
 def test_a_posting_of_one_requirement_is_scored_without_the_comparison(encoder) -> None:  # type: ignore[no-untyped-def]

@@ -182,18 +182,21 @@ def passages_of(parsed: ParsedResume) -> list[Passage]:
     section and the dated role each line sits under."""
     text = parsed.text
     periods = dated_roles(parsed)
+    width = max((len(line.rstrip()) for line in text.splitlines()), default=0)
     found: list[Passage] = []
     for section in parsed.sections:
         position = section.start
         previous = ""
+        last = ""  # the previous line as laid out
         chain: int | None = None  # where the sentence the next line may continue starts
         for raw in text[section.start : section.end].splitlines(keepends=True):
             line_start = position
             position += len(raw)
-            lead = previous if _continues(previous, raw) else ""
+            lead = previous if _continues(previous, last, raw, width) else ""
             continued = chain if lead else None
             if raw.strip():
                 previous = lead + " " + raw.strip() if lead else raw.strip()
+                last = raw.rstrip()
             pieces = _SENTENCE.split(raw) if len(raw) > 160 else [raw]
             offset = line_start
             starts: list[int] = []
@@ -233,16 +236,25 @@ def passages_of(parsed: ParsedResume) -> list[Passage]:
 
 
 _CONTINUES = re.compile(r"^\s*[a-zäöüßéèêàçôû)\"”']")
+_BULLET = re.compile(r"^\s*[-*•·\u2013\u2014>]\s")
+_CAPITALISED = re.compile(r"^\s*([A-ZÄÖÜÉÈÀ][\w'\u2019/+#.-]*)")
 
 
-def _continues(previous: str, line: str) -> bool:
-    """Whether ``line`` is the layout's wrap of ``previous`` (a long line that stops
-    without a sentence's end, then one that starts in lower case or closes a bracket)."""
-    return (
-        len(previous) >= 60
-        and not previous.endswith((".", "!", "?", ":", ";"))
-        and bool(_CONTINUES.match(line))
-    )
+def _continues(previous: str, last: str, line: str, width: int) -> bool:
+    """Whether ``line`` is the layout's wrap of ``previous`` (the sentence so far; ``last``
+    is the previous line as laid out): a long line that stops without a sentence's end,
+    then one that starts in lower case or closes a bracket, or one that starts with a
+    capitalised word that would not have fitted on the previous line ("… on AWS, wrote" /
+    "Terraform modules, and built …" in a paragraph wrapped at ``width``, the text's longest
+    line). A capital after a bulleted line continues it only when indented under it."""
+    if len(previous) < 60 or previous.endswith((".", "!", "?", ":", ";")):
+        return False
+    if _CONTINUES.match(line):
+        return True
+    word = _CAPITALISED.match(line)
+    if word is None or len(last) + 1 + len(word.group(1)) <= width:
+        return False
+    return not _BULLET.match(last) or line[:1].isspace()
 
 
 def _role_for(periods: Sequence[Any], position: int) -> int | None:
@@ -354,6 +366,7 @@ _BASE_FEATURES = (
     "sim_en_pool_z",
     "sim_specific",
     "sim_en_specific",
+    "other_closest",
     "foreign",
     "foreign_sim_z",
     "skill_overlap",
@@ -379,8 +392,9 @@ _BASE_FEATURES = (
 )
 
 #: Signals that count together: each pair's product is a feature too ("similar *and* in a
-#: line of doing", "names the example *but* in German"), so the scorer can weigh one signal
-#: differently where another is present.
+#: line of doing", "names the example *but* in German", "the words overlap *and* a licence or
+#: registration is asked"), so the scorer can weigh one signal differently where another is
+#: present.
 INTERACTING = (
     "sim",
     "sim_en",
@@ -392,6 +406,7 @@ INTERACTING = (
     "in_work",
     "foreign",
     "sim_specific",
+    "licence_req",
 )
 INTERACTIONS = tuple(
     (a, b)
@@ -401,7 +416,7 @@ INTERACTIONS = tuple(
 FEATURES: tuple[str, ...] = _BASE_FEATURES + tuple(f"{a}*{b}" for a, b in INTERACTIONS)
 #: The features that compare a line with the posting's other requirements, alone or in a
 #: product (unmeasured, NaN, for a posting of one requirement).
-COMPARATIVE = tuple(name for name in FEATURES if "specific" in name)
+COMPARATIVE = tuple(name for name in FEATURES if "specific" in name or name == "other_closest")
 
 
 def _fold(text: str) -> str:
@@ -556,6 +571,7 @@ def pair_features(
     sim_en_z: float = 0.0,
     specific: float = math.nan,
     specific_en: float = math.nan,
+    other_closest: float = math.nan,
 ) -> np.ndarray:
     text = passage.text
     sentence = passage.sentence
@@ -595,6 +611,7 @@ def pair_features(
         "sim_en_pool_z": pool_en_z,
         "sim_specific": specific,
         "sim_en_specific": specific_en,
+        "other_closest": other_closest,
         "foreign": 1.0 if _foreign(text) else 0.0,
         "foreign_sim_z": ((sim - mean_sim) / (std_sim + 1e-3)) if _foreign(text) else 0.0,
         "skill_overlap": skill_overlap,
@@ -879,8 +896,14 @@ def candidate_pairs(
     # unmeasured (NaN: JudgeModel.pair_logit scores the row with its solo weights) for a
     # posting of one requirement.
     specific = np.full(len(resume.passages), np.nan)
+    # Whether the line is the closest one of the resume to another requirement (that
+    # requirement's evidence, more likely than this one's).
+    taken = np.full(len(resume.passages), np.nan)
     if view.others is not None:
-        specific = sims - (resume.vectors @ view.others.T).max(axis=1)
+        others = resume.vectors @ view.others.T
+        specific = sims - others.max(axis=1)
+        taken = np.zeros(len(resume.passages))
+        taken[others.argmax(axis=0)] = 1.0
     specific_en = np.full(len(resume.passages), np.nan)
     if view.aux_others is not None and aux_query is not None and resume.aux_vectors is not None:
         specific_en = aux - (resume.aux_vectors @ view.aux_others.T).max(axis=1)
@@ -915,6 +938,7 @@ def candidate_pairs(
                 sim_en_z=float(aux_z[i]),
                 specific=float(specific[i]),
                 specific_en=float(specific_en[i]),
+                other_closest=float(taken[i]),
             ),
         )
         for i in chosen
