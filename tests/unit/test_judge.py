@@ -531,20 +531,17 @@ def test_a_line_is_specific_to_the_requirement_it_is_closest_to(encoder) -> None
     wanted = judge.prepare_requirements(reqs, encoder.queries, encode_aux=aux)
     resume = judge.read_resume(CONTROLLER, encoder.passages, today=TODAY, encode_aux=aux)
     column = judge.FEATURES.index("sim_specific")
+    closest = judge.FEATURES.index("other_closest")
     lines = {p.text.split()[0]: i for i, p in enumerate(resume.passages)}
     cases = ((wanted[0], "Line-manage", "Prepared"), (wanted[1], "Prepared", "Line-manage"))
     for view, own, other in cases:
         assert view.query is not None
         features = dict(judge.candidate_pairs(view, resume, view.query, aux_query=view.aux_query))
         assert features[lines[own]][column] > 0 > features[lines[other]][column]
+        # Each line is the other requirement's closest line, and says so for this one.
+        assert features[lines[other]][closest] == 1.0 and features[lines[own]][closest] == 0.0
     verdicts = judge.judge_resume(resume, wanted).verdicts
     assert [v.passage.text.split()[0] for v in verdicts if v.passage] == ["Line-manage", "Prepared"]
-    # Each line is the other requirement's closest line, and says so for this one.
-    column = judge.FEATURES.index("other_closest")
-    for view, own, other in cases:
-        assert view.query is not None
-        features = dict(judge.candidate_pairs(view, resume, view.query, aux_query=view.aux_query))
-        assert features[lines[other]][column] == 1.0 and features[lines[own]][column] == 0.0
 
 
 def test_a_posting_of_one_requirement_is_scored_without_the_comparison(encoder) -> None:  # type: ignore[no-untyped-def]

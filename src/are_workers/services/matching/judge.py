@@ -416,7 +416,8 @@ INTERACTIONS = tuple(
 FEATURES: tuple[str, ...] = _BASE_FEATURES + tuple(f"{a}*{b}" for a, b in INTERACTIONS)
 #: The features that compare a line with the posting's other requirements, alone or in a
 #: product (unmeasured, NaN, for a posting of one requirement).
-COMPARATIVE = tuple(name for name in FEATURES if "specific" in name or name == "other_closest")
+_COMPARING = frozenset({"sim_specific", "sim_en_specific", "other_closest"})
+COMPARATIVE = tuple(name for name in FEATURES if _COMPARING & set(name.split("*")))
 
 
 def _fold(text: str) -> str:
