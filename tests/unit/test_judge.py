@@ -132,6 +132,21 @@ def test_the_overall_score_is_the_weighted_mean_of_the_probabilities() -> None:
     assert rank == pytest.approx(overall * ((1 - model.rank_alpha) + model.rank_alpha * 0.7))
 
 
+def test_the_model_version_names_its_fit() -> None:
+    """Stored evaluations are keyed by the model's version: two fits of the same features
+    must not share one. The shipped file's version ends with the digest of what it holds,
+    so a coefficient edited by hand (or a retrain left unversioned) is caught here."""
+    shipped = judge.default_model()
+    assert shipped.version.endswith("-" + shipped.digest())
+    refit = dataclasses.replace(shipped, weights=shipped.weights * 1.01)
+    assert refit.digest() != shipped.digest()
+    assert dataclasses.replace(shipped, rank_power=1.0 - shipped.rank_power).digest() != (
+        shipped.digest()
+    )
+    # Not the version or the training report: they do not decide a probability.
+    assert dataclasses.replace(shipped, version="x", meta={}).digest() == shipped.digest()
+
+
 def test_the_geometric_overall_weighs_a_requirement_nobody_evidenced_more() -> None:
     model = dataclasses.replace(
         judge.default_model(), rank_power=0.0, rank_alpha=0.0, must_weight=2.0
@@ -292,6 +307,15 @@ def test_a_paragraph_wrapped_before_a_capitalised_word_is_one_sentence() -> None
     )
     lines = {p.text.split()[0]: p for p in judge.passages_of(parse_resume(short, today=TODAY))}
     assert lines["Nurse"].lead == ""  # "Nurse" would have fitted on the line before
+    # A blank line ends the paragraph: the next one starts afresh, even in lower case and
+    # after a line cut mid-sentence.
+    gap = (
+        "Summary\n"
+        + "Kept the payment service's consumers healthy through peak trading on"
+        + ("\n\nnights and weekends I volunteer as a football coach for the under-twelves\n")
+    )
+    after = {p.text.split()[0]: p for p in judge.passages_of(parse_resume(gap, today=TODAY))}
+    assert after["nights"].lead == "" and after["nights"].quote[0].startswith("nights")
 
 
 def test_a_requirement_s_examples_are_read_from_its_wording() -> None:
@@ -566,3 +590,34 @@ def test_a_posting_of_one_requirement_is_scored_without_the_comparison(encoder) 
     verdict = judge.judge_resume(resume, [view], model=model).verdicts[0]
     assert 0.0 < verdict.probability < 1.0
     assert verdict.passage is not None and verdict.passage.text.startswith("Line-manage")
+
+
+def test_a_cross_between_0_3_and_0_5_is_uncertain_not_an_absence() -> None:
+    """The probabilities are calibrated: a ✘ at 0.4 is wrong four times in ten, so it is
+    shown as a question for a person; the rule caps (0.3) and lower stay plain ✘."""
+    assert judge.verdict_band(0.5, True) == "met"
+    assert judge.verdict_band(0.49, False) == "uncertain"
+    assert judge.verdict_band(judge.LEVEL_SHORT_CAP, False) == "not_met"
+    assert judge.verdict_band(0.05, False) == "not_met"
+    requirement = judge.Requirement("req:0", "Kubernetes")
+    verdict = judge.Verdict(requirement, 0.4, False, None, "")
+    assert verdict.as_dict()["verdict"] == "uncertain"
+
+
+SHORT_TENURE = """Experience
+Site Reliability Engineer, Nordlicht Payments, 03/2024 - present
+- Ran our Kafka clusters in production (12 brokers), on call for the message platform.
+- Upgraded the brokers twice without downtime and tuned consumer lag alerts.
+Support Engineer, Brightline Retail, 01/2016 - 02/2024
+- Answered customer tickets about the web shop and wrote the support knowledge base.
+"""
+
+
+def test_work_shown_for_too_short_a_time_says_so(encoder) -> None:  # type: ignore[no-untyped-def]
+    """The line shows the work; only the tenure is short: the rationale says that, not that
+    the quoted line does not show it."""
+    verdict = _judge(encoder, "3+ years operating Kafka in production", SHORT_TENURE)
+    assert not verdict.met and verdict.passage is not None
+    assert "Kafka clusters" in verdict.passage.text
+    assert verdict.rationale.startswith("Shown, but not for long enough")
+    assert "2.8 of the 3 years" in verdict.rationale

@@ -229,6 +229,7 @@ def shortlist(job_id: uuid.UUID, top: int) -> dict[str, Any]:
     from are_workers.models.embeddings import MatchResult
     from are_workers.models.engine import session_scope
     from are_workers.models.jobs import JobPosting, JobRequirement
+    from are_workers.services.matching.judge import verdict_band
 
     with session_scope() as session:
         job = session.get_one(JobPosting, job_id)
@@ -269,7 +270,8 @@ def shortlist(job_id: uuid.UUID, top: int) -> dict[str, Any]:
                     "must_have": bool(s.requirement_id in requirements
                                       and requirements[s.requirement_id].must_have),
                     "probability": round(s.score, 4), "score": round(s.score, 2),
-                    "met": s.met, "evidence": s.evidence_text,
+                    "met": s.met, "verdict": verdict_band(s.score, bool(s.met)),
+                    "evidence": s.evidence_text,
                     "evidence_start": s.evidence_char_start, "evidence_end": s.evidence_char_end,
                     "evidence_supports": s.met, "why": s.rationale,
                 } for s in scores],
@@ -297,20 +299,27 @@ def print_shortlist(data: dict[str, Any]) -> None:
         table.add_column("P(met)", justify="right")
         table.add_column("evidence", **cell_limits(80))
         for req in entry["requirements"]:
-            mark = "[green]✔[/]" if req["met"] else "[red]✘[/]"
+            band = req["verdict"]
+            mark = {"met": "[green]✔[/]", "uncertain": "[yellow]?[/]"}.get(band, "[red]✘[/]")
             must = "*" if req["must_have"] else " "
             # A quote may span a wrapped line: one line in the table (the JSON keeps it
             # verbatim, with its offsets).
             evidence = " ".join((req["evidence"] or "").split())
             if evidence and req["met"]:
                 quote = f"“{evidence}”"
+            elif evidence and band == "uncertain":
+                quote = f"[dim]uncertain, read it: “{evidence}”[/]"
             elif evidence:
                 quote = f"[dim]closest, not evidence: “{evidence}”[/]"
             else:
                 quote = "[dim]no supporting passage[/]"
             table.add_row(f"{must}{mark} {req['requirement']}", f"{req['score']:.2f}", quote)
         console.print(table)
-    console.print("\n[dim]* must-have. Evidence is quoted from the stored resume text; the full "
+    console.print(
+        "\n[dim]* must-have. ? uncertain: below 0.5, above 0.3; a person should "
+        "read the quoted line.[/]"
+    )
+    console.print("[dim]Evidence is quoted from the stored resume text; the full "
                   "rationale is in ai_evaluations / evaluation_criteria_scores.[/]")  # fmt: skip
 
 

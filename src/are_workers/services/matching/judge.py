@@ -17,16 +17,19 @@ support. For each (requirement, resume) the judge
    fitted on a separate development fold (Platt scaling), and cites that passage.
 
 A ✔ is P ≥ 0.5 and always quotes the passage that earned it; a ✘ quotes the closest passage
-only as "closest, not evidence", never one the judge found supporting. Years per skill
-come from the dated roles whose lines evidence the requirement. The overall score is the
-criteria-weighted mean of the probabilities (must-haves count double); the ranking score
-multiplies it by the expected share of must-haves met. The coefficients are plain JSON
-(``data/judge_model.json``), trained by ``are-workers matching train-judge`` from
-labelled text with a fixed seed.
+only as "closest, not evidence", never one the judge found supporting, and a ✘ the judge
+gives more than 0.3 is shown as *uncertain* (a question for a person), not as an absence.
+Years per skill come from the dated roles whose lines evidence the requirement. The overall
+score is a criteria-weighted mean of the probabilities (which mean, and how much more a
+must-have weighs, are fitted: ``rank_power``, ``must_weight``); the ranking score multiplies
+it by the expected share of must-haves met (``rank_alpha``, fitted too). The coefficients
+are plain JSON (``data/judge_model.json``), trained by ``are-workers matching train-judge``
+from labelled text with a fixed seed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import math
@@ -57,6 +60,10 @@ JUDGE_NAME = "are-evidence-judge"
 #: How many passages per requirement the judge reads closely.
 TOP_PASSAGES = 8
 MET = 0.5
+#: A ✘ above this probability is *uncertain*, not "not evidenced": the probabilities are
+#: calibrated (ECE 0.03 out of fold), so such a ✘ is wrong more than three times in ten, and
+#: its quote is shown as the closest line for a person to read, not as proof of absence.
+UNCERTAIN = 0.3
 MUST_HAVE_WEIGHT = 2.0
 
 EncodeFn = Callable[[Sequence[str]], np.ndarray]
@@ -132,6 +139,7 @@ class Verdict:
             "must_have": self.requirement.must_have,
             "probability": round(self.probability, 4),
             "met": self.met,
+            "verdict": verdict_band(self.probability, self.met),
             "evidence": None
             if passage is None
             else {
@@ -144,6 +152,14 @@ class Verdict:
             "years": self.years,
             "rationale": self.rationale,
         }
+
+
+def verdict_band(probability: float, met: bool) -> str:
+    """``met`` (✔), ``uncertain`` (a ✘ the judge gives more than :data:`UNCERTAIN`: shown
+    as a question for a person, not as an absence) or ``not_met``."""
+    if met:
+        return "met"
+    return "uncertain" if probability > UNCERTAIN else "not_met"
 
 
 @dataclass(frozen=True)
@@ -197,6 +213,9 @@ def passages_of(parsed: ParsedResume) -> list[Passage]:
             if raw.strip():
                 previous = lead + " " + raw.strip() if lead else raw.strip()
                 last = raw.rstrip()
+            else:  # a blank line ends the paragraph: nothing after it continues it
+                previous = last = ""
+                chain = None
             pieces = _SENTENCE.split(raw) if len(raw) > 160 else [raw]
             offset = line_start
             starts: list[int] = []
@@ -695,6 +714,14 @@ class JudgeModel:
             z += self.platt_d * (context - self.context_mean)
         return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
+    def digest(self) -> str:
+        """A fingerprint of everything that decides a probability (the coefficients, the
+        calibration and the ranking's choices, as written to JSON): the model's version ends
+        with it, so stored evaluations of two different fits never share a version."""
+        fitted = {k: v for k, v in self.to_json().items() if k not in ("version", "meta")}
+        canonical = json.dumps(fitted, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:10]
+
     def to_json(self) -> dict[str, Any]:
         return {
             "version": self.version,
@@ -1163,7 +1190,8 @@ def judge_requirement(
     supporting = [pairs[k][0] for k in order if probabilities[k] >= MET and not listed[k]]
     years = _evidence_years(resume, supporting) if supporting else None
     needed = view.years
-    if probability >= MET and needed and (years or 0.0) < needed:
+    too_short = bool(probability >= MET and needed and (years or 0.0) < needed)
+    if too_short:
         # The line shows the work; the dated roles show too little of it (or none does):
         # not met, just below the line (a shorter tenure still ranks above no evidence).
         probability = min(probability, MET - 0.01)
@@ -1199,6 +1227,16 @@ def judge_requirement(
         rationale = f"A lower level or band than the {view.level} asked"
     elif team_short(view, passage):
         rationale = f"A smaller team than the {view.team} asked"
+    elif too_short:
+        rationale = (
+            f"Shown, but not for long enough: the dated roles whose lines show it add up to "
+            f"about {years or 0:g} of the {needed:g} years asked"
+        )
+    elif probability > UNCERTAIN:
+        rationale = (
+            f"Uncertain: the closest passage is quoted; the judge puts it at "
+            f"{probability:.0%}, below the {MET:.0%} a ✔ needs, so a person should read it"
+        )
     else:
         rationale = "Not evidenced; the closest passage is quoted, it does not show it"
         if needed:

@@ -417,6 +417,7 @@ def train_from_eval_set(
     calibrate_items = prepare(calibrate_postings, texts, encoder, taxonomy, today, encode_aux)
     version = f"lr-{len(judge.FEATURES)}f-{SEED}"
     model, report, out_of_fold = train(train_items, calibrate_items, version=version)
+    model = dataclasses.replace(model, version=f"{version}-{model.digest()}")
     report |= {
         "train_postings": sorted(p.id for p in train_postings),
         "calibrate_postings": sorted(p.id for p in calibrate_postings),
