@@ -592,16 +592,18 @@ def test_a_posting_of_one_requirement_is_scored_without_the_comparison(encoder) 
     assert verdict.passage is not None and verdict.passage.text.startswith("Line-manage")
 
 
-def test_a_cross_between_0_3_and_0_5_is_uncertain_not_an_absence() -> None:
-    """The probabilities are calibrated: a ✘ at 0.4 is wrong four times in ten, so it is
-    shown as a question for a person; the rule caps (0.3) and lower stay plain ✘."""
-    assert judge.verdict_band(0.5, True) == "met"
-    assert judge.verdict_band(0.49, False) == "uncertain"
-    assert judge.verdict_band(judge.LEVEL_SHORT_CAP, False) == "not_met"
-    assert judge.verdict_band(0.05, False) == "not_met"
-    requirement = judge.Requirement("req:0", "Kubernetes")
-    verdict = judge.Verdict(requirement, 0.4, False, None, "")
-    assert verdict.as_dict()["verdict"] == "uncertain"
+def test_a_cross_whose_line_is_plausible_evidence_is_uncertain(encoder) -> None:  # type: ignore[no-untyped-def]
+    """The probabilities are calibrated: a quoted line that reads as evidence at 0.3-0.5 on
+    its own is evidence that often, so the ✘ is shown as a question for a person; a line
+    that shows nothing stays a plain ✘."""
+    close = _judge(encoder, "Operating Kafka in production", SHORT_TENURE)
+    assert not close.met and close.probability > judge.UNCERTAIN
+    assert close.band == "uncertain" and close.as_dict()["verdict"] == "uncertain"
+    assert close.rationale.startswith("Uncertain: the quoted line reads as evidence at")
+    far = _judge(encoder, "Registered nurse with an active NMC PIN", SHORT_TENURE)
+    assert far.band == "not_met" and far.rationale.startswith("Not evidenced")
+    met = judge.Verdict(judge.Requirement("req:0", "x"), 0.9, True, None, "", uncertain=True)
+    assert met.band == "met"
 
 
 SHORT_TENURE = """Experience
@@ -620,4 +622,5 @@ def test_work_shown_for_too_short_a_time_says_so(encoder) -> None:  # type: igno
     assert not verdict.met and verdict.passage is not None
     assert "Kafka clusters" in verdict.passage.text
     assert verdict.rationale.startswith("Shown, but not for long enough")
+    assert verdict.band == "uncertain"
     assert "2.8 of the 3 years" in verdict.rationale

@@ -229,7 +229,6 @@ def shortlist(job_id: uuid.UUID, top: int) -> dict[str, Any]:
     from are_workers.models.embeddings import MatchResult
     from are_workers.models.engine import session_scope
     from are_workers.models.jobs import JobPosting, JobRequirement
-    from are_workers.services.matching.judge import verdict_band
 
     with session_scope() as session:
         job = session.get_one(JobPosting, job_id)
@@ -257,6 +256,8 @@ def shortlist(job_id: uuid.UUID, top: int) -> dict[str, Any]:
                 .order_by(EvaluationCriterionScore.criterion_key)
             ).all()
             judged = (evaluation.output or {}).get("judge") or {}
+            # The judge's band per requirement (rows stored before it had one: met or not).
+            bands = {r.get("key"): r.get("verdict") for r in judged.get("requirements") or []}
             out.append({
                 "rank": rank, "candidate_id": str(candidate_id), "name": name,
                 "overall": evaluation.overall_score, "status": evaluation.status.value,
@@ -270,7 +271,8 @@ def shortlist(job_id: uuid.UUID, top: int) -> dict[str, Any]:
                     "must_have": bool(s.requirement_id in requirements
                                       and requirements[s.requirement_id].must_have),
                     "probability": round(s.score, 4), "score": round(s.score, 2),
-                    "met": s.met, "verdict": verdict_band(s.score, bool(s.met)),
+                    "met": s.met, "verdict": bands.get(s.criterion_key)
+                    or ("met" if s.met else "not_met"),
                     "evidence": s.evidence_text,
                     "evidence_start": s.evidence_char_start, "evidence_end": s.evidence_char_end,
                     "evidence_supports": s.met, "why": s.rationale,

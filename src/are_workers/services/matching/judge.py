@@ -17,8 +17,9 @@ support. For each (requirement, resume) the judge
    fitted on a separate development fold (Platt scaling), and cites that passage.
 
 A ✔ is P ≥ 0.5 and always quotes the passage that earned it; a ✘ quotes the closest passage
-only as "closest, not evidence", never one the judge found supporting, and a ✘ the judge
-gives more than 0.3 is shown as *uncertain* (a question for a person), not as an absence.
+only as "closest, not evidence", never one the judge found supporting, and a ✘ whose quoted
+line alone reads above 0.3 is shown as *uncertain* (a question for a person), not as an
+absence.
 Years per skill come from the dated roles whose lines evidence the requirement. The overall
 score is a criteria-weighted mean of the probabilities (which mean, and how much more a
 must-have weighs, are fitted: ``rank_power``, ``must_weight``); the ranking score multiplies
@@ -60,9 +61,12 @@ JUDGE_NAME = "are-evidence-judge"
 #: How many passages per requirement the judge reads closely.
 TOP_PASSAGES = 8
 MET = 0.5
-#: A ✘ above this probability is *uncertain*, not "not evidenced": the probabilities are
-#: calibrated (ECE 0.03 out of fold), so such a ✘ is wrong more than three times in ten, and
-#: its quote is shown as the closest line for a person to read, not as proof of absence.
+#: A ✘ whose quoted line alone (its calibrated probability without the resume's context)
+#: reads above this is *uncertain*, not "not evidenced": the probabilities are calibrated
+#: (ECE 0.03 out of fold), so such a line is evidence more than three times in ten, and it is
+#: shown for a person to read, not as proof of absence. The line's own probability, not the
+#: requirement's: a strong resume's context can lift a requirement to 0.3 while the closest
+#: line (a degree, for "AWS") shows nothing.
 UNCERTAIN = 0.3
 MUST_HAVE_WEIGHT = 2.0
 
@@ -124,6 +128,15 @@ class Verdict:
     rationale: str
     years: float | None = None
     passage_score: float = 0.0
+    uncertain: bool = False
+    """A ✘ whose quoted line is itself plausible evidence (see :data:`UNCERTAIN`)."""
+
+    @property
+    def band(self) -> str:
+        """``met`` (✔), ``uncertain`` (a ✘ shown as a question for a person) or ``not_met``."""
+        if self.met:
+            return "met"
+        return "uncertain" if self.uncertain else "not_met"
 
     @property
     def cited(self) -> tuple[str | None, int | None, int | None]:
@@ -139,7 +152,7 @@ class Verdict:
             "must_have": self.requirement.must_have,
             "probability": round(self.probability, 4),
             "met": self.met,
-            "verdict": verdict_band(self.probability, self.met),
+            "verdict": self.band,
             "evidence": None
             if passage is None
             else {
@@ -152,14 +165,6 @@ class Verdict:
             "years": self.years,
             "rationale": self.rationale,
         }
-
-
-def verdict_band(probability: float, met: bool) -> str:
-    """``met`` (✔), ``uncertain`` (a ✘ the judge gives more than :data:`UNCERTAIN`: shown
-    as a question for a person, not as an absence) or ``not_met``."""
-    if met:
-        return "met"
-    return "uncertain" if probability > UNCERTAIN else "not_met"
 
 
 @dataclass(frozen=True)
@@ -1210,6 +1215,7 @@ def judge_requirement(
         passage = resume.passages[stated[2]]
         probability = min(probability, LEVEL_SHORT_CAP) if short else max(probability, MET)
     met = probability >= MET
+    uncertain = False
     if met:
         rationale = "Evidenced in the " + passage.section + " section"
         if years is not None:
@@ -1228,14 +1234,17 @@ def judge_requirement(
     elif team_short(view, passage):
         rationale = f"A smaller team than the {view.team} asked"
     elif too_short:
+        uncertain = True
         rationale = (
             f"Shown, but not for long enough: the dated roles whose lines show it add up to "
             f"about {years or 0:g} of the {needed:g} years asked"
         )
-    elif probability > UNCERTAIN:
+    elif (line := model.probability(pick_logit, second)) > UNCERTAIN:
+        uncertain = True
         rationale = (
-            f"Uncertain: the closest passage is quoted; the judge puts it at "
-            f"{probability:.0%}, below the {MET:.0%} a ✔ needs, so a person should read it"
+            f"Uncertain: the quoted line reads as evidence at {line:.0%} on its own and the "
+            f"requirement at {probability:.0%}, below the {MET:.0%} a ✔ needs; a person should "
+            "read it"
         )
     else:
         rationale = "Not evidenced; the closest passage is quoted, it does not show it"
@@ -1249,6 +1258,7 @@ def judge_requirement(
         rationale + ".",
         years=years,
         passage_score=round(pick_logit, 4),
+        uncertain=uncertain,
     )
 
 
