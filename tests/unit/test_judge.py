@@ -592,6 +592,15 @@ def test_a_posting_of_one_requirement_is_scored_without_the_comparison(encoder) 
     assert verdict.passage is not None and verdict.passage.text.startswith("Line-manage")
 
 
+SHORT_TENURE = """Experience
+Site Reliability Engineer, Nordlicht Payments, 03/2024 - present
+- Ran our Kafka clusters in production (12 brokers), on call for the message platform.
+- Upgraded the brokers twice without downtime and tuned consumer lag alerts.
+Support Engineer, Brightline Retail, 01/2016 - 02/2024
+- Answered customer tickets about the web shop and wrote the support knowledge base.
+"""
+
+
 def test_a_cross_whose_line_is_plausible_evidence_is_uncertain(encoder) -> None:  # type: ignore[no-untyped-def]
     """The probabilities are calibrated: a quoted line that reads as evidence at 0.3-0.5 on
     its own is evidence that often, so the ✘ is shown as a question for a person; a line
@@ -604,15 +613,6 @@ def test_a_cross_whose_line_is_plausible_evidence_is_uncertain(encoder) -> None:
     assert far.band == "not_met" and far.rationale.startswith("Not evidenced")
     met = judge.Verdict(judge.Requirement("req:0", "x"), 0.9, True, None, "", uncertain=True)
     assert met.band == "met"
-
-
-SHORT_TENURE = """Experience
-Site Reliability Engineer, Nordlicht Payments, 03/2024 - present
-- Ran our Kafka clusters in production (12 brokers), on call for the message platform.
-- Upgraded the brokers twice without downtime and tuned consumer lag alerts.
-Support Engineer, Brightline Retail, 01/2016 - 02/2024
-- Answered customer tickets about the web shop and wrote the support knowledge base.
-"""
 
 
 def test_work_shown_for_too_short_a_time_says_so(encoder) -> None:  # type: ignore[no-untyped-def]

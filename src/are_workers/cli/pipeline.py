@@ -318,8 +318,8 @@ def print_shortlist(data: dict[str, Any]) -> None:
             table.add_row(f"{must}{mark} {req['requirement']}", f"{req['score']:.2f}", quote)
         console.print(table)
     console.print(
-        "\n[dim]* must-have. ? uncertain: below 0.5, above 0.3; a person should "
-        "read the quoted line.[/]"
+        "\n[dim]* must-have. ? uncertain: not met, but the quoted line reads as evidence "
+        "on its own (above 0.3), or shows the work for too few years; a person should read it.[/]"
     )
     console.print("[dim]Evidence is quoted from the stored resume text; the full "
                   "rationale is in ai_evaluations / evaluation_criteria_scores.[/]")  # fmt: skip

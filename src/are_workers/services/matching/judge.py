@@ -220,7 +220,6 @@ def passages_of(parsed: ParsedResume) -> list[Passage]:
                 last = raw.rstrip()
             else:  # a blank line ends the paragraph: nothing after it continues it
                 previous = last = ""
-                chain = None
             pieces = _SENTENCE.split(raw) if len(raw) > 160 else [raw]
             offset = line_start
             starts: list[int] = []
