@@ -624,3 +624,46 @@ def test_work_shown_for_too_short_a_time_says_so(encoder) -> None:  # type: igno
     assert verdict.rationale.startswith("Shown, but not for long enough")
     assert verdict.band == "uncertain"
     assert "2.8 of the 3 years" in verdict.rationale
+
+
+GERMAN_SHORT = """Berufserfahrung
+Lagerleiterin bei der Nordhafen Logistik GmbH in Bremen, seit 03/2019
+- Ich leite das Lager mit zwölf Mitarbeitern und plane die Schichten für das ganze Team.
+- Wir haben die Inventur mit dem neuen Scanner-System eingeführt und die Fehlerquote gesenkt.
+"""
+
+
+def test_a_resume_in_another_language_is_calibrated_as_such() -> None:
+    """The pair scorer reads German and French lines more cautiously than their evidence
+    warrants (development data: mean P 0.23 where 0.29 were met); the calibration has a
+    term of its own for a resume not written in English, fitted like the others."""
+    model = judge.default_model()
+    english = judge.read_resume(PAYROLL_LEAD, lambda texts: np.zeros((len(texts), 4)))
+    german = judge.read_resume(GERMAN_SHORT, lambda texts: np.zeros((len(texts), 4)))
+    assert not english.foreign and german.foreign
+    assert model.platt_e > 0  # fitted: the correction lifts, as the development data say
+    lifted = model.probability(-0.5, -2.0, None, foreign=True)
+    assert lifted > model.probability(-0.5, -2.0, None)
+    assert dataclasses.replace(model, platt_e=0.0).probability(
+        -0.5, -2.0, None, foreign=True
+    ) == pytest.approx(model.probability(-0.5, -2.0, None))
+    # It is part of the model's fit: written to JSON, read back, and in the version's digest.
+    again = judge.JudgeModel.from_json(model.to_json())
+    assert again.platt_e == model.platt_e
+    assert dataclasses.replace(model, platt_e=model.platt_e + 0.1).digest() != model.digest()
+
+
+NATIVE_GERMAN = """Experience
+Front Office Manager, Hotel am See, Konstanz, 04/2018 - present
+- Run the front desk team of 6 and the night audit for a 120-room hotel.
+Languages
+Deutsch (Muttersprache), Englisch (C1)
+"""
+
+
+def test_a_second_language_is_met_by_a_native_speaker_of_one(encoder) -> None:  # type: ignore[no-untyped-def]
+    verdict = _judge(
+        encoder, "A second European language for our international guests", NATIVE_GERMAN
+    )
+    assert verdict.met
+    assert verdict.passage is not None and "Deutsch (Muttersprache)" in verdict.passage.text

@@ -19,6 +19,20 @@ def test_what_a_requirement_asks() -> None:
     assert language_ask("Fluency with Excel and SQL") is None
 
 
+def test_a_second_language_is_any_but_english_or_one_of_those_named() -> None:
+    ask = language_ask("A second European language would help with our visitors")
+    assert ask is not None and ask.level == 3
+    assert "Portuguese" in ask.languages and "English" not in ask.languages
+    assert "Japanese" not in ask.languages  # not a European one
+    named = language_ask("Another language (Dutch or Polish) is an advantage")
+    assert named is not None and named.languages == {"Dutch", "Polish"}
+    # A native German speaker applying in English has a second language; English does not count.
+    line = "Sprachen: Deutsch (Muttersprache), Englisch (B1)"
+    assert level_shown(line, ask.languages) == (6, "German")
+    assert level_shown("English (native)", ask.languages) is None
+    assert language_ask("Foreign language teaching experience") is None
+
+
 def test_the_level_stated_for_each_language() -> None:
     line = "Languages: Portuguese (native), English (C2), Spanish (B1, DELE B1 2019), Italian (A2)"
     # Each language keeps its own level: English's C2 is not Spanish's.

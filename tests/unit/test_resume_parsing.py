@@ -280,6 +280,11 @@ def test_a_kind_must_be_a_skill_of_the_taxonomy() -> None:
         ("01/2021 - heute", 54, True),
         ("03/2021 - aujourd'hui", 52, True),
         ("2018 - 2018", 6, False),
+        ("2019 \u2192 2022", 36, False),  # an arrow
+        ("2022 \u2192 aujourd'hui", 36, True),
+        ("2016 -> 2018", 24, False),
+        ("Sep 2016 | Dec 2021 | Vehicle Technician", 64, False),  # a From | To table row
+        ("Jan 2022 | now | Service Receptionist", 42, True),
     ],
 )
 def test_period_formats(text: str, months: int, current: bool) -> None:

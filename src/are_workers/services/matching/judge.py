@@ -40,13 +40,13 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 from typing import Any
 
 import numpy as np
 
-from are_workers.services.documents import is_masked
+from are_workers.services.documents import UNDETERMINED, detect_language, is_masked
 from are_workers.services.matching.language_levels import (
     LEVEL_NAMES,
     LanguageAsk,
@@ -684,6 +684,11 @@ class JudgeModel:
     # requirements (a resume that shows the rest of the posting is likelier to meet this).
     platt_d: float = 0.0
     context_mean: float = 0.0  # the context is centred on its development mean
+    # Weight of the resume being written in another language than the posting's English
+    # (German, French…): the pair scorer reads such lines more cautiously than their
+    # evidence warrants (its similarity in English and word overlap mean little there), and
+    # the calibration corrects it like the rest, fitted on development data.
+    platt_e: float = 0.0
     # Which mean of the probabilities the overall score is: 1 the weighted arithmetic mean, 0
     # the weighted geometric mean (one requirement with no evidence weighs more); fitted.
     rank_power: float = 1.0
@@ -706,16 +711,24 @@ class JudgeModel:
         return logits
 
     def probability(
-        self, logit: float, second: float | None = None, context: float | None = None
+        self,
+        logit: float,
+        second: float | None = None,
+        context: float | None = None,
+        *,
+        foreign: bool = False,
     ) -> float:
         """P(requirement met) from the best passage's logit (and the second best's: two
-        lines that each half-show it are more than one; and the resume's context, see
-        :func:`resume_contexts`)."""
+        lines that each half-show it are more than one; the resume's context, see
+        :func:`resume_contexts`; and whether the resume is written in another language
+        than English, :attr:`ResumeView.foreign`)."""
         z = self.platt_a * logit + self.platt_b
         if second is not None:
             z += self.platt_c * second
         if context is not None:
             z += self.platt_d * (context - self.context_mean)
+        if foreign:
+            z += self.platt_e
         return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
     def digest(self) -> str:
@@ -738,6 +751,7 @@ class JudgeModel:
                 round(self.platt_b, 6),
                 round(self.platt_c, 6),
                 round(self.platt_d, 6),
+                round(self.platt_e, 6),
             ],
             "context_mean": round(self.context_mean, 6),
             "rank_alpha": self.rank_alpha,
@@ -762,6 +776,7 @@ class JudgeModel:
             platt_b=float(data["platt"][1]),
             platt_c=float(data["platt"][2]) if len(data["platt"]) > 2 else 0.0,
             platt_d=float(data["platt"][3]) if len(data["platt"]) > 3 else 0.0,
+            platt_e=float(data["platt"][4]) if len(data["platt"]) > 4 else 0.0,
             context_mean=float(data.get("context_mean", 0.0)),
             rank_alpha=float(data.get("rank_alpha", 0.5)),
             rank_power=float(data.get("rank_power", 1.0)),
@@ -793,6 +808,14 @@ class ResumeView:
     skills: list[set[str]]
     #: The same passages by the second (English sentence) model, when one is given.
     aux_vectors: np.ndarray | None = None
+
+    @cached_property
+    def foreign(self) -> bool:
+        """Written in another language than the postings' English (the language the
+        resume was stored with, else guessed from its function words; an undetermined one
+        reads as English)."""
+        language = self.parsed.language or detect_language(self.parsed.text).code
+        return language not in ("en", UNDETERMINED)
 
 
 def read_resume(
@@ -1169,7 +1192,8 @@ def judge_requirement(
     order = [int(k) for k in np.argsort(-logits, kind="stable")]
     _, second = top_two(logits)
     probabilities = [
-        model.probability(float(logits[k]), second, context) for k in range(len(pairs))
+        model.probability(float(logits[k]), second, context, foreign=resume.foreign)
+        for k in range(len(pairs))
     ]
     below = [
         level_short(view, resume.passages[i]) or team_short(view, resume.passages[i])
@@ -1238,7 +1262,7 @@ def judge_requirement(
             f"Shown, but not for long enough: the dated roles whose lines show it add up to "
             f"about {years or 0:g} of the {needed:g} years asked"
         )
-    elif (line := model.probability(pick_logit, second)) > UNCERTAIN:
+    elif (line := model.probability(pick_logit, second, foreign=resume.foreign)) > UNCERTAIN:
         uncertain = True
         rationale = (
             f"Uncertain: the quoted line reads as evidence at {line:.0%} on its own and the "

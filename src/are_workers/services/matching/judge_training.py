@@ -161,6 +161,21 @@ def fit_logistic(
     return w
 
 
+def fit_shift(offset: np.ndarray, y: np.ndarray) -> float:
+    """The one logit shift ``e`` that best calibrates ``sigmoid(offset + e)`` to ``y`` (maximum
+    likelihood, Newton's method); 0 for no data."""
+    if not len(y):
+        return 0.0
+    e = 0.0
+    for _ in range(50):
+        p = 1 / (1 + np.exp(-(offset + e)))
+        step = float((p - y).sum()) / max(float((p * (1 - p)).sum()), 1e-9)
+        e -= step
+        if abs(step) < 1e-10:
+            break
+    return e
+
+
 @dataclass
 class _Prepared:
     posting: LabelledPosting
@@ -277,12 +292,19 @@ def train(
     )
     supported = np.array([1.0 if item.pair.supported else 0.0 for _, item in tops])
     intercept, slope, second_weight, context_weight = fit_logistic(platt_x, supported, l2=1e-3)
+    # Then the correction for resumes in another language than English, on those alone with
+    # the map above held fixed: English stays calibrated as it was (one term fitted on every
+    # resume shifted English down as far as it lifted German and French: 0.022 -> 0.039 ECE
+    # for English on development, out of fold).
+    foreign = np.array([item.resume.foreign for _, item in tops], dtype=bool)
+    offset = platt_x @ np.array([intercept, slope, second_weight, context_weight])
+    foreign_weight = fit_shift(offset[foreign], supported[foreign])
 
     def calibrated(scorer: judge.JudgeModel) -> judge.JudgeModel:
         return dataclasses.replace(
             scorer, platt_a=float(slope), platt_b=float(intercept),
             platt_c=float(second_weight), platt_d=float(context_weight),
-            context_mean=context_mean,
+            context_mean=context_mean, platt_e=float(foreign_weight),
         )  # fmt: skip
 
     oof = [
@@ -330,7 +352,7 @@ Scored = Sequence[tuple[_Prepared, judge.JudgeModel, float | None]]
 
 def _probability(model: judge.JudgeModel, item: _Prepared, context: float | None) -> float:
     best, second = _top_two(model, item)
-    return model.probability(best, second, context)
+    return model.probability(best, second, context, foreign=item.resume.foreign)
 
 
 def _ece(scored: Scored, bins: int = 10) -> float:

@@ -8,7 +8,9 @@ which level) and the best level a resume states for one of them.
 Levels are CEFR steps 1-6 (A1 … C2); "native", "mother tongue" and "bilingual" count as 6,
 "fluent" as C1, "working proficiency" as B2, "conversational" and "intermediate" as B1,
 "basic" as A2. A requirement that names no level ("German or French would be a plus") asks
-for B1: enough to work in the language.
+for B1: enough to work in the language. "A second European language" asks for any language
+but English (the posting's), or only the ones it names ("(French, German or Spanish)"): a
+native German speaker has one.
 """
 
 from __future__ import annotations
@@ -60,6 +62,16 @@ _PROFICIENCY = re.compile(
     r"courant|a[12]|b[12]|c[12])\b",
     re.IGNORECASE,
 )
+#: A language beyond the one the posting is written in ("a second European language",
+#: "another language", "eine weitere Fremdsprache", "une deuxième langue"): any language but
+#: English (postings are read in English), or only the ones it names as examples.
+_SECOND = re.compile(
+    r"\b(?:second|another|additional|other|further|foreign|zweite|weitere|seconde|deuxième|"
+    r"autre)\s+(?:(?:european|modern|spoken|europäische|européenne|vivante)\s+)?"
+    r"(?:language|sprache|langue)\b|\bfremdsprache|\blangue étrangère",
+    re.IGNORECASE,
+)
+_NOT_EUROPEAN = frozenset({"Arabic", "Mandarin", "Japanese"})
 _TEACHING = re.compile(r"\b(teach\w*|taught|unterricht\w*|enseign\w*)\b", re.IGNORECASE)
 #: Where one language's item ends: words before a language belong to it back to the
 #: previous item's end; after it, up to the end of its item (commas inside brackets stay).
@@ -98,7 +110,14 @@ def language_ask(requirement: str) -> LanguageAsk | None:
     """The languages a requirement asks to speak and the least level it asks, or ``None``
     when it asks for no language (teaching French is a teaching requirement)."""
     names = frozenset(_NAME_OF[m.group(1).casefold()] for m in _MENTION.finditer(requirement))
-    if not names or not _PROFICIENCY.search(requirement) or _TEACHING.search(requirement):
+    if _TEACHING.search(requirement):
+        return None
+    if _SECOND.search(requirement):
+        names = (names or frozenset(LANGUAGES)) - {"English"}
+        if re.search(r"europ", requirement, re.IGNORECASE):
+            names -= _NOT_EUROPEAN
+        return LanguageAsk(names, _level(requirement) or DEFAULT_ASK)
+    if not names or not _PROFICIENCY.search(requirement):
         return None
     return LanguageAsk(names, _level(requirement) or DEFAULT_ASK)
 

@@ -595,8 +595,11 @@ _PRESENT = (
     r"aujourd['\u2019]hui|présent|actuel|actuellement|en cours|actualidad|presente|actual|hoy|"
     r"heden|nu|huidig|oggi|attuale|atual|momento"
 )
+# A range's two ends: a dash, an arrow ("2019 → 2022"), a word, or the cell border of a table
+# whose first two columns are From and To ("Sep 2016 | Dec 2021 | Vehicle Technician").
 _RANGE_SEP = (
-    r"\s*(?:-{1,2}|\u2013|\u2014|~|to|until|till|through|thru|bis|au|à|a|hasta|al|tot|t/m|até)\s*"
+    r"\s*(?:-{1,2}|\u2013|\u2014|~|\u2192|\u27f6|-{1,2}>|\||to|until|till|through|thru|bis|au|à|"
+    r"a|hasta|al|tot|t/m|até)\s*"
 )
 _RANGE_RE = re.compile(
     rf"(?P<start>{_DATE}){_RANGE_SEP}(?:(?P<end>{_DATE})|(?P<present>{_PRESENT})\b)"
