@@ -295,7 +295,7 @@ def main() -> None:
     ctranslate2.set_random_seed(args.seed)  # before the first draw of any thread: see RAW_SEED
     dump = args.dump.open("w", encoding="utf-8") if args.dump else None
     audio_seconds = sum(c["duration_s"] for c in clips)
-    other_seeds = other_seed_errors(args, seeds[1:]) if seeds[1:] and not args.raw_only else {}
+    other_seeds = other_seed_texts(args, seeds[1:]) if seeds[1:] and not args.raw_only else {}
     print(f"{len(clips)} {args.split} clips, {audio_seconds / 60:.1f} min of audio")
     languages = get_settings().speech_language_codes
     print(f"candidate languages (ARE_SPEECH_LANGUAGES): {','.join(languages) or 'all'}")
@@ -325,6 +325,7 @@ def main() -> None:
                         )
                         + "\n"
                     )
+                    dump.flush()  # as the full record below: the parent reads it at exit
                 continue
             started = time.perf_counter()
             transcript = transcribe_file(clip["path"], settings=settings)
@@ -421,7 +422,7 @@ def main() -> None:
         print(f"pipeline / raw time: {seconds['pipeline'] / seconds['raw']:.2f}x", flush=True)
 
 
-def other_seed_errors(args: argparse.Namespace, seeds: list[int]) -> dict[int, dict]:
+def other_seed_texts(args: argparse.Namespace, seeds: list[int]) -> dict[int, dict]:
     """Raw's transcript of every clip under each of ``seeds``, each seed in a child process
     of this script (``--raw-only``): {seed: {(model, clip_id): text}}."""
     texts: dict[int, dict] = {}

@@ -71,6 +71,7 @@ _SECOND = re.compile(
     r"(?:language|sprache|langue)\b|\bfremdsprache|\blangue étrangère",
     re.IGNORECASE,
 )
+_EUROPEAN = re.compile(r"europ", re.IGNORECASE)
 _NOT_EUROPEAN = frozenset({"Arabic", "Mandarin", "Japanese"})
 _TEACHING = re.compile(r"\b(teach\w*|taught|unterricht\w*|enseign\w*)\b", re.IGNORECASE)
 #: Where one language's item ends: words before a language belong to it back to the
@@ -114,10 +115,9 @@ def language_ask(requirement: str) -> LanguageAsk | None:
         return None
     if _SECOND.search(requirement):
         names = (names or frozenset(LANGUAGES)) - {"English"}
-        if re.search(r"europ", requirement, re.IGNORECASE):
+        if _EUROPEAN.search(requirement):
             names -= _NOT_EUROPEAN
-        return LanguageAsk(names, _level(requirement) or DEFAULT_ASK)
-    if not names or not _PROFICIENCY.search(requirement):
+    elif not names or not _PROFICIENCY.search(requirement):
         return None
     return LanguageAsk(names, _level(requirement) or DEFAULT_ASK)
 
