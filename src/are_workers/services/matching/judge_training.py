@@ -37,7 +37,7 @@ L2 = 1.0
 #: weights fitted on a few thousand positives would learn the development families' topics,
 #: so they are held close to 0 and only a meaning that goes with support across families
 #: moves one. Chosen on development, out of fold (pair AUC, NDCG@5, evidence recall):
-#: 1,000 ranked best but found fewer supported lines, 10,000 found as many but ranked worse.
+#: 1,000 ranked best but found fewer supported lines, 10,000 found a few more but ranked worse.
 TERM_L2 = 3000.0
 
 
