@@ -285,11 +285,26 @@ def test_a_kind_must_be_a_skill_of_the_taxonomy() -> None:
         ("2016 -> 2018", 24, False),
         ("Sep 2016 | Dec 2021 | Vehicle Technician", 64, False),  # a From | To table row
         ("Jan 2022 | now | Service Receptionist", 42, True),
+        ("since spring 2021", 51, True),  # a season stands for its middle month: Apr 2021 ..
+        ("Sep 2019 to spring 2021", 20, False),
+        ("2021 to spring 2023", 22, False),
+        ("seit Herbst 2024", 9, True),  # Oct 2024 .. Jun 2025
+        ("depuis l'\u00e9t\u00e9 2023", 24, True),
+        ("Winter 2019 \u2013 Summer of 2020", 19, False),
     ],
 )
 def test_period_formats(text: str, months: int, current: bool) -> None:
     (period,) = find_employment_periods(f"Engineer, Acme, {text}\n", today=TODAY)
     assert (period.months, period.is_current) == (months, current)
+
+
+def test_a_season_is_never_exact() -> None:
+    (season,) = find_employment_periods("Analyst, since spring 2021\n", today=TODAY)
+    (month,) = find_employment_periods("Analyst, since April 2021\n", today=TODAY)
+    assert season.months == month.months
+    assert (season.precise, month.precise) == (False, True)
+    not_ranges = "Graduating in summer 2027; spring 2021 cohort"
+    assert find_employment_periods(not_ranges, today=TODAY) == []
 
 
 def test_not_periods() -> None:

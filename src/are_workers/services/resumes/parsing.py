@@ -583,9 +583,23 @@ for _number, _names in enumerate(
         _MONTHS.setdefault(_name, _number)
 
 _MONTH_RE = "|".join(sorted((re.escape(name) for name in _MONTHS), key=len, reverse=True))
+# A season stands for its middle month ("since spring 2021" starts in April 2021); winter for
+# January, the winter that a year's number names in most writing ("Winter 2020" = early 2020).
+# A season is never exact: its period is marked imprecise, as a year alone is.
+_SEASONS: dict[str, int] = {}
+for _number, _names in (
+    (4, "spring frühjahr frühling printemps primavera voorjaar lente"),
+    (7, "summer sommer été ete verano zomer estate verão verao"),
+    (10, "autumn fall herbst automne otoño otono najaar herfst autunno outono"),
+    (1, "winter hiver invierno inverno"),
+):
+    for _name in _names.split():
+        _SEASONS[_name] = _number
+_SEASON_RE = "|".join(sorted((re.escape(name) for name in _SEASONS), key=len, reverse=True))
 _YEAR = r"(?:19[5-9]\d|20\d\d)"
 _DATE = (
     rf"(?:(?:{_MONTH_RE})\.?,?\s+{_YEAR}"  # Jan 2019, Sept. 2019, January, 2019
+    rf"|(?:l['\u2019]\s*)?\b(?:{_SEASON_RE})(?:\s+of)?,?\s+{_YEAR}"  # spring 2021, l'été 2013
     rf"|(?<![\d/.])(?:0?[1-9]|1[0-2])\s*[/.\-]\s*{_YEAR}"  # 03/2017, 3.2017
     rf"|(?<![\d/.]){_YEAR}\s*[/\-]\s*(?:0?[1-9]|1[0-2])(?![\d/])"  # 2017-03
     rf"|(?<![\d/.]){_YEAR})(?![\d])"  # 2017
@@ -610,6 +624,9 @@ _RANGE_RE = re.compile(
 _MONTH_NAME_RE = re.compile(rf"({_MONTH_RE})\.?,?\s+({_YEAR})", re.IGNORECASE)
 _MONTH_NUMBER_RE = re.compile(rf"(\d{{1,2}})\s*[/.\-]\s*({_YEAR})")
 _YEAR_MONTH_RE = re.compile(rf"({_YEAR})\s*[/\-]\s*(\d{{1,2}})")
+_SEASON_NAME_RE = re.compile(
+    rf"(?:l['\u2019]\s*)?({_SEASON_RE})(?:\s+of)?,?\s+({_YEAR})", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -647,34 +664,43 @@ class EmploymentPeriod:
         return date(self.end_month // 12, self.end_month % 12 + 1, 1)
 
 
-def _parse_date(token: str) -> tuple[int, int | None] | None:
+@dataclass(frozen=True, slots=True)
+class _Date:
+    """One end of a range as written: a year, its month when known, whether the month is exact."""
+
+    year: int
+    month: int | None = None
+    exact: bool = False
+
+
+def _parse_date(token: str) -> _Date | None:
     token = token.strip()
     if match := _MONTH_NAME_RE.fullmatch(token):
-        return int(match.group(2)), _MONTHS[match.group(1).casefold()]
+        return _Date(int(match.group(2)), _MONTHS[match.group(1).casefold()], exact=True)
+    if match := _SEASON_NAME_RE.fullmatch(token):
+        return _Date(int(match.group(2)), _SEASONS[match.group(1).casefold()])
     if match := _MONTH_NUMBER_RE.fullmatch(token):
         month = int(match.group(1))
-        return (int(match.group(2)), month) if 1 <= month <= 12 else None
+        return _Date(int(match.group(2)), month, exact=True) if 1 <= month <= 12 else None
     if match := _YEAR_MONTH_RE.fullmatch(token):
         month = int(match.group(2))
-        return (int(match.group(1)), month) if 1 <= month <= 12 else None
+        return _Date(int(match.group(1)), month, exact=True) if 1 <= month <= 12 else None
     if re.fullmatch(_YEAR, token):
-        return int(token), None
+        return _Date(int(token))
     return None
 
 
-def _month_span(
-    start: tuple[int, int | None], end: tuple[int, int | None] | None, today: date
-) -> tuple[int, int, bool] | None:
-    start_year, start_month = start
+def _month_span(start: _Date, end: _Date | None, today: date) -> tuple[int, int, bool] | None:
+    start_year, start_month = start.year, start.month
     if end is None:
         end_exclusive = today.year * 12 + today.month  # the current month counts
-        precise = start_month is not None
+        precise = start.exact
     else:
-        end_year, end_month = end
+        end_year, end_month = end.year, end.month
         if start_month is None and end_month is None and start_year == end_year:
             return start_year * 12 + 3, start_year * 12 + 9, False
         end_exclusive = end_year * 12 + (end_month if end_month is not None else 6)
-        precise = start_month is not None and end_month is not None
+        precise = start.exact and end.exact
     begin = start_year * 12 + (start_month - 1 if start_month is not None else 6)
     if end_exclusive <= begin or end_exclusive - begin > 50 * 12:
         return None
