@@ -223,8 +223,26 @@ def test_working_under_supervision_reads_as_describing_not_doing() -> None:
         "Bachelorarbeit: Qualifizierungsmethoden im Vertrieb.",
     ):
         assert judge._DESCRIBING.search(line), line
-    for line in ("Registrierung beim NMC beantragt.", "Qualification ACCA en cours."):
+    for line in (
+        "Registrierung beim NMC beantragt.",
+        "Qualification ACCA en cours.",
+        "CIPD Level 7 Diploma \u2014 started March 2026",
+        "Fachwirt (IHK), begonnen im Oktober 2025",
+        "Meisterschule 2024 begonnen",
+        "Kaufmann im Einzelhandel, Abschluss voraussichtlich 2027",
+        "Licence professionnelle RH (dipl\u00f4me pr\u00e9vu en juin 2027)",
+        "Enrolled on the Level 4 Diploma in Adult Care",
+        "Two-year dental nursing apprenticeship with Smile Co.",
+        "Meisterkurs nach dem ersten Jahr abgebrochen",
+        "Started dental nursing in 2025",
+    ):
         assert judge._NOT_YET.search(line), line
+    for line in (  # held: a start told as a story, a qualification completed
+        "Started as a mechanic, got my B1 licence in 2019",
+        "ACCA qualified 2016; started at the firm in audit",
+        "Registered nurse (NMC), qualified 2012",
+    ):
+        assert not judge._NOT_YET.search(line), line
 
 
 def test_pool_norms_place_a_passage_among_the_other_candidates(encoder) -> None:  # type: ignore[no-untyped-def]

@@ -355,9 +355,16 @@ _HELD = re.compile(
 _NOT_YET = re.compile(
     r"(working towards|in progress|pending|expected|studying for|part[- ]qualified|"
     r"trainee|student|level [i1] |due to (?:complete|qualify|finish|join|sit)|applied for|"
-    r"awaiting|final[- ]year|"
-    r"en cours|en attente|en préparation|candidat|"
-    r"in ausbildung|angestrebt|beantragt|ausstehend|in vorbereitung)",
+    r"awaiting|final[- ]year|enrol(?:l?ed|ling)? (?:on|in|for)|apprentice\w*|not started|"
+    r"dropped out|did not (?:complete|finish)|not completed|"
+    r"en cours|en attente|en préparation|candidat|prévue?\b|abandonn\w+|non (?:terminé|obtenu)|"
+    r"in ausbildung|angestrebt|beantragt|ausstehend|in vorbereitung|voraussichtlich|"
+    r"vorbereitungsdienst|referendar\w*|abgebrochen|nicht abgeschlossen|"
+    # begun, not finished: a start date and no end ("started September 2025", "begonnen
+    # 2024", "commencé en 2025"); a start told as a story ("started as a mechanic, got my
+    # B1 in 2019") has no date beside it
+    r"\b(?:started|begun|begonnen|commencée?|débutée?)\b[^.;\n]{0,20}\b(?:19|20)\d\d|"
+    r"\b(?:19|20)\d\d(?:\s*[-\u2013]\s*(?:19|20)\d\d)?\s+begonnen)",
     re.IGNORECASE,
 )
 _LICENCE_REQ = re.compile(
