@@ -96,8 +96,9 @@ class Shared:
     """What systems share within a run: the embedder (loaded once, cached by text), the
     skill taxonomy, and the date."""
 
-    def __init__(self, today: date) -> None:
+    def __init__(self, today: date, trees: int = 0) -> None:
         self.today = today
+        self.trees = trees  # boosted trees for judge-oof's training (train-judge --trees)
         self._vectors: dict[str, np.ndarray] = {}
 
     @cached_property
@@ -314,7 +315,10 @@ class JudgeOutOfFoldSystem(JudgeSystem):
         from are_workers.services.matching.judge_training import train_from_eval_set
 
         _, _, self._models = train_from_eval_set(
-            EVAL_ROOT, encoder=self._encoder, encode_aux=self._aux.passages
+            EVAL_ROOT,
+            encoder=self._encoder,
+            encode_aux=self._aux.passages,
+            boost_rounds=shared.trees,
         )
 
     def _model(self, posting_id: str) -> Any:
@@ -769,6 +773,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
     parser.add_argument("--time", action="store_true", help="print seconds per system")
     parser.add_argument(
+        "--trees", type=int, default=0, help="judge-oof: train-judge --trees (default 0)"
+    )
+    parser.add_argument(
         "--today",
         type=date.fromisoformat,
         default=SET_DATE,
@@ -794,7 +801,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log("nothing to evaluate")
         return 1
 
-    shared = Shared(args.today)
+    shared = Shared(args.today, args.trees)
     reports: list[SystemReport] = []
     skipped: dict[str, str] = {}
     for name in names:

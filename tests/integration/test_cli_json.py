@@ -170,9 +170,13 @@ def test_train_judge_prints_one_document(place: Place) -> None:
     # The vectors are cached under the data dir: the test session's, so a rerun is quick.
     session_data = replace(place, env=place.env | {"ARE_DATA_DIR": os.environ["ARE_DATA_DIR"]})
     report, _ = run_json(
-        session_data, "matching train-judge", ["--eval", str(labelled), "--out", str(out)]
+        session_data,
+        "matching train-judge",
+        ["--eval", str(labelled), "--out", str(out), "--trees", "3"],
     )
     assert report["written"] == str(out) and out.exists()
+    written = json.loads(out.read_text())  # the trees asked for, named in the version
+    assert len(written["trees"]["leaf"]) == 3 and "-gbt3d" in written["version"]
 
 
 @pytest.mark.slow

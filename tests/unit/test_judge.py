@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from datetime import date
 
@@ -608,7 +609,7 @@ def test_a_posting_of_one_requirement_is_scored_without_the_comparison(encoder) 
     model = judge.default_model()
     assert model.solo_weights is not None
     z = np.nan_to_num((features - model.mean) / model.scale)
-    assert model.pair_logit(features) == pytest.approx(z @ model.solo_weights)
+    assert model.linear_logit(features) == pytest.approx(z @ model.solo_weights)
     verdict = judge.judge_resume(resume, [view], model=model).verdicts[0]
     assert 0.0 < verdict.probability < 1.0
     assert verdict.passage is not None and verdict.passage.text.startswith("Line-manage")
@@ -657,6 +658,52 @@ def test_the_shipped_coefficients_stay_small() -> None:
     shipped = resources.files("are_workers.data").joinpath("judge_model.json")
     assert len(shipped.read_bytes()) < 100_000
     assert judge.default_model().weights.shape == (len(judge.FEATURES),)
+
+
+def _with_trees(model: judge.JudgeModel) -> judge.JudgeModel:
+    """The model with a few trees fitted on generated rows (``train-judge --trees``)."""
+    from are_workers.services.matching import boosting
+
+    rng = np.random.default_rng(3)
+    rows = model.mean + model.scale * rng.normal(size=(3000, len(judge.FEATURES)))
+    margin = model.linear_logit(rows)
+    y = (rng.uniform(size=len(rows)) < 1 / (1 + np.exp(-(margin + 2 * rows[:, 1])))).astype(float)
+    trees = boosting.fit(judge.tree_inputs(rows), y, margin, judge.TREE_FEATURES, rounds=5)
+    return dataclasses.replace(model, trees=trees)
+
+
+def test_the_trees_correct_every_pair_score_solo_rows_included() -> None:
+    """With trees, the pair score is the logistic model's plus the trees', on rows with and
+    without the comparative features (a posting of one requirement)."""
+    shipped = judge.default_model()
+    model = _with_trees(shipped)
+    assert model.trees is not None
+    rng = np.random.default_rng(4)
+    rows = model.mean + model.scale * rng.normal(size=(40, len(judge.FEATURES)))
+    rows[20:, [judge.FEATURES.index(n) for n in judge.COMPARATIVE]] = np.nan
+    assert np.allclose(model.linear_logit(rows), shipped.pair_logit(rows))
+    correction = model.pair_logit(rows) - model.linear_logit(rows)
+    assert np.allclose(correction, model.trees.predict(judge.tree_inputs(rows)))
+    assert np.abs(correction).min() > 0  # every row is moved, the solo ones too
+    # A model with trees is another fit: its own digest, and its trees survive its text.
+    assert model.digest() != shipped.digest()
+    again = judge.JudgeModel.from_json(json.loads(model.to_text()))
+    assert np.allclose(again.pair_logit(rows), model.pair_logit(rows), atol=1e-4)
+
+
+def test_a_model_whose_trees_read_other_features_is_refused() -> None:
+    data = _with_trees(judge.default_model()).to_json()
+    data["trees"]["columns"] = [*data["trees"]["columns"][1:], "something_else"]
+    with pytest.raises(ValueError, match="retrain"):
+        judge.JudgeModel.from_json(data)
+
+
+def test_the_committed_text_reads_back_as_the_same_model() -> None:
+    model = judge.default_model()
+    again = judge.JudgeModel.from_json(json.loads(model.to_text()))
+    assert again.digest() == model.digest()
+    rows = model.mean + model.scale * np.random.default_rng(5).normal(size=(30, len(model.mean)))
+    assert np.allclose(again.pair_logit(rows), model.pair_logit(rows), atol=1e-4)
 
 
 def test_a_heavily_penalised_feature_moves_little() -> None:

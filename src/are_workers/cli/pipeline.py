@@ -472,6 +472,15 @@ def train_judge_command(
     out: Annotated[Path, typer.Option(help="Where the coefficients go.")] = Path(
         "src/are_workers/data/judge_model.json"
     ),
+    trees: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=300,
+            help="Boosted trees on top of the logistic scorer (0: none, the default; 100 "
+            "measured: more requirements found, worse ranking, docs/benchmarks.md).",
+        ),
+    ] = 0,
     json_output: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Fit the judge on the set's development postings only (never its test postings), with
@@ -487,9 +496,9 @@ def train_judge_command(
         encoder, english = cached_encoders(settings.data_dir / "cache")
         err_console.print(f"training on the development postings of {eval_dir} …")
         model, report, _ = train_from_eval_set(
-            eval_dir, encoder=encoder, encode_aux=english.passages
+            eval_dir, encoder=encoder, encode_aux=english.passages, boost_rounds=trees
         )
-        out.write_text(json.dumps(model.to_json(), indent=1) + "\n")
+        out.write_text(model.to_text())
     if json_output:
         print_json(report | {"written": str(out)})
     else:

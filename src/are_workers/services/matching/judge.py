@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 
 from are_workers.services.documents import UNDETERMINED, detect_language, is_masked
+from are_workers.services.matching.boosting import Trees
 from are_workers.services.matching.language_levels import (
     LEVEL_NAMES,
     LanguageAsk,
@@ -456,6 +457,17 @@ TERM_FEATURES = tuple(f"sim_term_{i}" for i in range(SIMILARITY_TERMS))
 #: follow them (:func:`candidate_pairs`).
 PAIR_FEATURES: tuple[str, ...] = _BASE_FEATURES + tuple(f"{a}*{b}" for a, b in INTERACTIONS)
 FEATURES: tuple[str, ...] = PAIR_FEATURES + TERM_FEATURES
+#: The features the boosted trees read (:attr:`JudgeModel.trees`): the line's own signals;
+#: trees form their own products of them.
+TREE_FEATURES: tuple[str, ...] = _BASE_FEATURES[1:]
+_TREE_COLUMNS = np.array([FEATURES.index(name) for name in TREE_FEATURES])
+
+
+def tree_inputs(features: np.ndarray) -> np.ndarray:
+    """The trees' columns of the pair features (:data:`TREE_FEATURES`)."""
+    return features[:, _TREE_COLUMNS]
+
+
 #: The features that compare a line with the posting's other requirements, alone or in a
 #: product (unmeasured, NaN, for a posting of one requirement).
 _COMPARING = frozenset({"sim_specific", "sim_en_specific", "other_closest"})
@@ -717,16 +729,28 @@ class JudgeModel:
     # The pair scorer fitted without the features that compare a line with the posting's
     # other requirements (:data:`COMPARATIVE`): a posting of one requirement is judged by it.
     solo_weights: np.ndarray | None = None
+    # Shallow boosted trees over the line's own signals (:data:`TREE_FEATURES`), fitted
+    # from the logistic scorer's logit: corrections it cannot express with one weight per
+    # feature (see :mod:`are_workers.services.matching.boosting`).
+    trees: Trees | None = None
 
-    def pair_logit(self, features: np.ndarray) -> np.ndarray:
-        """The pair scores. A row whose comparative features cannot be measured (NaN: no
-        other requirement to compare the line with) is scored by :attr:`solo_weights`."""
+    def linear_logit(self, features: np.ndarray) -> np.ndarray:
+        """The logistic scorer's part of the pair scores. A row whose comparative features
+        cannot be measured (NaN: no other requirement to compare the line with) is scored
+        by :attr:`solo_weights`."""
         z = (features - self.mean) / self.scale
         unmeasured = np.isnan(z).any(axis=1)
         z = np.nan_to_num(z)
         logits = z @ self.weights
         if unmeasured.any() and self.solo_weights is not None:
             logits[unmeasured] = z[unmeasured] @ self.solo_weights
+        return logits
+
+    def pair_logit(self, features: np.ndarray) -> np.ndarray:
+        """The pair scores: the logistic scorer's, corrected by the trees."""
+        logits = self.linear_logit(features)
+        if self.trees is not None:
+            logits = logits + self.trees.predict(tree_inputs(features))
         return logits
 
     def probability(
@@ -779,8 +803,22 @@ class JudgeModel:
             "solo_weights": None
             if self.solo_weights is None
             else [round(float(w), 6) for w in self.solo_weights],
+            # Only a model with trees names them, so a model without keeps its digest.
+            **({} if self.trees is None else {"trees": self.trees.to_json()}),
             "meta": self.meta,
         }
+
+    def to_text(self) -> str:
+        """The JSON as committed: indented, with each list of numbers on one line (the
+        trees are hundreds of short lists; one number a line would double the file)."""
+        text = json.dumps(self.to_json(), indent=1)
+        return (
+            _NUMBER_LIST.sub(
+                lambda m: "[" + ", ".join(v.strip().rstrip(",") for v in m[1].split("\n")) + "]",
+                text,
+            )
+            + "\n"
+        )
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> JudgeModel:
@@ -804,7 +842,19 @@ class JudgeModel:
             solo_weights=None
             if data.get("solo_weights") is None
             else np.array(data["solo_weights"], dtype=np.float64),
+            trees=_trees_from_json(data.get("trees")),
         )
+
+
+_NUMBER_LIST = re.compile(r"\[\n\s*([^\[\]{}\"]*?)\n\s*\]")
+
+
+def _trees_from_json(data: dict[str, Any] | None) -> Trees | None:
+    if data is None:
+        return None
+    if tuple(data["columns"]) != TREE_FEATURES:
+        raise ValueError("judge model trees read other features than this code: retrain it")
+    return Trees.from_json(data)
 
 
 @lru_cache(maxsize=1)
@@ -1270,6 +1320,7 @@ def judge_requirement(
         probability = min(probability, LEVEL_SHORT_CAP) if short else max(probability, MET)
     met = probability >= MET
     uncertain = False
+    quoted_only = False  # a ✘ that quotes its closest line, not a rule's reason
     if met:
         rationale = "Evidenced in the " + passage.section + " section"
         if years is not None:
@@ -1300,18 +1351,18 @@ def judge_requirement(
             f"requirement at {probability:.0%}, below the {MET:.0%} a ✔ needs; a person should "
             "read it"
         )
-        if needed:
-            # Years asked: what the quoted line's own dated role adds up to, for the reader.
-            role = _evidence_years(resume, [best_i])
-            rationale += (
-                f" (its dated role: about {role:g} of the {needed:g} years asked)"
-                if role is not None
-                else f" (no dated role shows it; {needed:g} years asked)"
-            )
+        quoted_only = True
     else:
         rationale = "Not evidenced; the closest passage is quoted, it does not show it"
-        if needed:
-            rationale += f" (about {years or 0:g} of {needed:g} years shown by dated roles)"
+        quoted_only = True
+    if needed and quoted_only:
+        # Years asked: what the quoted line's own dated role adds up to, for the reader.
+        role = _evidence_years(resume, [best_i])
+        rationale += (
+            f" (its dated role: about {role:g} of the {needed:g} years asked)"
+            if role is not None
+            else f" (no dated role shows it; {needed:g} years asked)"
+        )
     return Verdict(
         requirement,
         round(probability, 4),

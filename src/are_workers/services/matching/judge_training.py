@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from are_workers.services.documents import ExtractionLimits, extract_text
-from are_workers.services.matching import judge
+from are_workers.services.matching import boosting, judge
 from are_workers.services.skills import SkillTaxonomy, get_taxonomy
 
 SEED = 20261206
@@ -39,6 +39,11 @@ L2 = 1.0
 #: moves one. Chosen on development, out of fold (pair AUC, NDCG@5, evidence recall):
 #: 1,000 ranked best but found fewer supported lines, 10,000 found a few more but ranked worse.
 TERM_L2 = 3000.0
+#: Boosted trees on top of the logistic scorer (:mod:`boosting`): off by default. On
+#: development, out of fold, they found more supported requirements and calibrated better
+#: but ranked worse (NDCG@5 0.906 -> 0.900 at 100 trees of depth 4; docs/benchmarks.md,
+#: eighteenth run): ``train-judge --trees 100`` fits them for those who weigh it otherwise.
+BOOST_ROUNDS = 0
 
 
 @dataclass(frozen=True)
@@ -244,7 +249,9 @@ def _labels(item: _Prepared) -> list[int]:
     ]
 
 
-def fit_scorer(items: Sequence[_Prepared], version: str) -> judge.JudgeModel:
+def fit_scorer(
+    items: Sequence[_Prepared], version: str, *, boost_rounds: int = BOOST_ROUNDS
+) -> judge.JudgeModel:
     """The pair scorer fitted on ``items`` (uncalibrated: Platt slope 1, intercept 0), with
     its weights fitted without the comparative features
     (:attr:`judge.JudgeModel.solo_weights`)."""
@@ -265,10 +272,18 @@ def fit_scorer(items: Sequence[_Prepared], version: str) -> judge.JudgeModel:
     solo = z.copy()
     solo[:, [judge.FEATURES.index(name) for name in judge.COMPARATIVE]] = 0.0
     penalty = np.array([TERM_L2 if n in judge.TERM_FEATURES else L2 for n in judge.FEATURES])
-    return judge.JudgeModel(
+    linear = judge.JudgeModel(
         version, fit_logistic(z, y, l2=penalty, weights=balance), mean, scale, 1.0, 0.0,
         solo_weights=fit_logistic(solo, y, l2=penalty, weights=balance),
     )  # fmt: skip
+    if not boost_rounds:
+        return linear
+    margin = linear.linear_logit(x)
+    trees = boosting.fit(
+        judge.tree_inputs(x), y, margin, judge.TREE_FEATURES,
+        weights=balance, rounds=boost_rounds,
+    )  # fmt: skip
+    return dataclasses.replace(linear, trees=trees)
 
 
 def _top_two(model: judge.JudgeModel, item: _Prepared) -> tuple[float, float]:
@@ -278,14 +293,18 @@ def _top_two(model: judge.JudgeModel, item: _Prepared) -> tuple[float, float]:
 
 
 def train(
-    fold_a: Sequence[_Prepared], fold_b: Sequence[_Prepared], *, version: str
+    fold_a: Sequence[_Prepared],
+    fold_b: Sequence[_Prepared],
+    *,
+    version: str,
+    boost_rounds: int = BOOST_ROUNDS,
 ) -> tuple[judge.JudgeModel, dict[str, Any], dict[str, judge.JudgeModel]]:
     """Cross-fitted: each fold's requirements are calibrated with the scorer fitted on the
     other fold (so no probability is judged by the data that made it); the shipped scorer is
     fitted on both folds and uses that calibration. Returns the model, the training report,
     and each posting's out-of-fold model."""
     scorers = {
-        name: fit_scorer(items, version)
+        name: fit_scorer(items, version, boost_rounds=boost_rounds)
         for name, items in (("a", fold_a), ("b", fold_b), ("all", [*fold_a, *fold_b]))
     }
     out_of_fold = [(scorers["b"], item) for item in fold_a] + [
@@ -431,9 +450,11 @@ def train_from_eval_set(
     taxonomy: SkillTaxonomy | None = None,
     today: date | None = None,
     encode_aux: Any = None,
+    boost_rounds: int = BOOST_ROUNDS,
 ) -> tuple[judge.JudgeModel, dict[str, Any], dict[str, judge.JudgeModel]]:
     """Train on the development postings of ``root`` (never its test postings); also each
-    development posting's out-of-fold model (:func:`train`)."""
+    development posting's out-of-fold model (:func:`train`). ``boost_rounds`` trees of
+    :mod:`boosting` on top of the logistic scorer (0: none)."""
     split = json.loads((root / "split.json").read_text())
     folds = split["dev_folds"]
     dev = set(split["dev"])
@@ -448,8 +469,11 @@ def train_from_eval_set(
     calibrate_postings = [p for p in postings if fold_of[p.id] in folds["calibrate"]]
     train_items = prepare(train_postings, texts, encoder, taxonomy, today, encode_aux)
     calibrate_items = prepare(calibrate_postings, texts, encoder, taxonomy, today, encode_aux)
-    version = f"lr-{len(judge.FEATURES)}f-{SEED}"
-    model, report, out_of_fold = train(train_items, calibrate_items, version=version)
+    trees = f"-gbt{boost_rounds}d{boosting.DEPTH}" if boost_rounds else ""
+    version = f"lr-{len(judge.FEATURES)}f{trees}-{SEED}"
+    model, report, out_of_fold = train(
+        train_items, calibrate_items, version=version, boost_rounds=boost_rounds
+    )
     model = dataclasses.replace(model, version=f"{version}-{model.digest()}")
     report |= {
         "train_postings": sorted(p.id for p in train_postings),
