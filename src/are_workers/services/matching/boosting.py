@@ -93,9 +93,8 @@ def _edges(values: np.ndarray, bins: int) -> np.ndarray:
     if not len(known):
         return np.zeros(0)
     cuts = np.quantile(known, np.linspace(0, 1, bins + 1)[1:-1])
-    edges = np.unique(cuts)
     # Exact thresholds as written to JSON, so scoring splits where training did.
-    edges = np.unique([_short(e) for e in edges if _short(e) is not None])
+    edges = np.unique([short for cut in cuts if (short := _short(cut)) is not None])
     return edges[edges < known.max()]  # a split must leave something on the right
 
 
@@ -118,15 +117,14 @@ def fit(
     sample = np.ones(n) if weights is None else weights
     edges = [_edges(x[:, j], bins) for j in range(f)]
     width = bins + 1  # bins 0..len(edges) for values, ``bins`` for NaN
-    codes = np.empty((n, f), dtype=np.int64)
-    for j in range(f):
-        column = x[:, j]
-        code = np.searchsorted(edges[j], column, side="left")
-        code[np.isnan(column)] = bins
-        codes[:, j] = code + j * width
+    codes = np.empty((n, f), dtype=np.int64)  # each row's bin of each feature
     valid = np.zeros((f, width), dtype=bool)  # split after bin k (k < len(edges))
     for j in range(f):
+        column = x[:, j]
+        codes[:, j] = np.searchsorted(edges[j], column, side="left")
+        codes[np.isnan(column), j] = bins
         valid[j, : len(edges[j])] = True
+    offsets = codes + np.arange(f) * width  # each feature's bins in a range of their own
     inner = 2**depth - 1
     feature = np.zeros((rounds, inner), dtype=np.int64)
     threshold = np.full((rounds, inner), np.inf)
@@ -140,7 +138,7 @@ def fit(
         for level in range(depth):
             first = 2**level - 1
             count = 2**level
-            flat = (codes + (node - first)[:, None] * (f * width)).ravel()
+            flat = (offsets + (node - first)[:, None] * (f * width)).ravel()
             size = count * f * width
             gh = np.bincount(flat, weights=np.repeat(g, f), minlength=size)
             hh = np.bincount(flat, weights=np.repeat(h, f), minlength=size)
@@ -164,10 +162,10 @@ def fit(
                 if np.isfinite(gain[k].flat[best]) and gain[k].flat[best] > 1e-9:
                     feature[t, index] = j
                     threshold[t, index] = edges[j][b]
-                    go_left[members] = codes[members, j] - j * width <= b
+                    go_left[members] = codes[members, j] <= b
                 else:  # no split: every measured value goes left, a missing one right
                     feature[t, index] = 0
-                    go_left[members] = codes[members, 0] - 0 * width < bins
+                    go_left[members] = codes[members, 0] < bins
             node = 2 * node + np.where(go_left, 1, 2)
         slot = node - inner
         gs = np.bincount(slot, weights=g, minlength=2**depth)
